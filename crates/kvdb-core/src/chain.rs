@@ -1,0 +1,333 @@
+//! The per-key record: the key bytes and the key's version list.
+//!
+//! A [`ChainRef`] is a reference-counted pointer to one allocation holding a
+//! small header and the key bytes inline. The ordered index stores `ChainRef`s
+//! as its keys, so comparing keys costs one pointer hop, and any other
+//! structure (expiry sampling, GC queue, a point-lookup accelerator) can hold
+//! the same record.
+//!
+//! Versions are linked newest first and managed with epoch-based reclamation:
+//! readers walk them under a [`Guard`]; garbage collection detaches old tails
+//! and defers their destruction until no reader can still see them.
+
+use std::borrow::Borrow;
+use std::cmp::Ordering as CmpOrdering;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+
+use crossbeam_epoch::{self as epoch, Guard, Owned, Shared};
+use triomphe::ThinArc;
+
+use crate::version::{ALLOC_OVERHEAD, Version};
+
+const GC_QUEUED: u8 = 1;
+const TTL_TRACKED: u8 = 2;
+const REMOVED: u8 = 4;
+
+/// The fixed part of a chain; the key bytes follow it in the same allocation.
+pub(crate) struct ChainHeader {
+    head: epoch::Atomic<Version>,
+    flags: AtomicU8,
+    /// Position in the expiry tracker's list while tracked.
+    ttl_slot: AtomicU32,
+}
+
+impl Drop for ChainHeader {
+    fn drop(&mut self) {
+        // SAFETY: the header is dropped when the last `ChainRef` goes away.
+        // Readers only reach versions through a `ChainRef` they hold, or through
+        // one borrowed from the skiplist under a guard (whose node, and so its
+        // `ChainRef`, is destroyed only after that guard is released). So no
+        // reader can reach these versions any more and they can be freed now.
+        // Tails cut off by GC are no longer linked here, so nothing is freed twice.
+        unsafe {
+            let guard = epoch::unprotected();
+            let mut current = self.head.load(Ordering::Relaxed, guard);
+            while !current.is_null() {
+                let next = current.deref().next.load(Ordering::Relaxed, guard);
+                drop(current.into_owned());
+                current = next;
+            }
+        }
+    }
+}
+
+/// A shared handle to one key's record. Ordered, compared and hashed by key
+/// bytes, so it can be looked up by `&[u8]`.
+#[derive(Clone)]
+pub(crate) struct ChainRef(ThinArc<ChainHeader, u8>);
+
+/// Estimated fixed bytes per key: chain allocation header and skiplist node.
+pub(crate) const CHAIN_OVERHEAD: usize = std::mem::size_of::<ChainHeader>()
+    + 2 * std::mem::size_of::<usize>() // reference count and key length
+    + ALLOC_OVERHEAD
+    + 4 * std::mem::size_of::<usize>() // skiplist node: key, refcount, average tower of two
+    + ALLOC_OVERHEAD;
+
+/// What garbage collection freed from one chain.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Freed {
+    pub(crate) versions: usize,
+    pub(crate) bytes: usize,
+}
+
+impl ChainRef {
+    /// A new chain for `key` with no versions.
+    pub(crate) fn new(key: &[u8]) -> Self {
+        Self(ThinArc::from_header_and_slice(
+            ChainHeader {
+                head: epoch::Atomic::null(),
+                flags: AtomicU8::new(0),
+                ttl_slot: AtomicU32::new(0),
+            },
+            key,
+        ))
+    }
+
+    /// The key bytes.
+    #[inline]
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.0.slice
+    }
+
+    #[inline]
+    fn header(&self) -> &ChainHeader {
+        &self.0.header.header
+    }
+
+    /// True if both handles point at the same record.
+    pub(crate) fn same(&self, other: &ChainRef) -> bool {
+        self.0.ptr() == other.0.ptr()
+    }
+
+    /// Estimated bytes of the record itself (without its versions).
+    pub(crate) fn footprint(&self) -> usize {
+        self.key().len() + CHAIN_OVERHEAD
+    }
+
+    /// The newest version, published or not.
+    #[inline]
+    pub(crate) fn head<'a>(&'a self, guard: &'a Guard) -> Option<&'a Version> {
+        // SAFETY: versions reachable from the head are freed only by `Drop`
+        // (which cannot run while `self` is borrowed) or after being detached by
+        // GC and deferred to the epoch collector, which waits for `guard`.
+        unsafe { self.header().head.load(Ordering::Acquire, guard).as_ref() }
+    }
+
+    /// The raw address of the head version, for "has it changed?" checks.
+    pub(crate) fn head_ptr(&self, guard: &Guard) -> *const Version {
+        self.header().head.load(Ordering::Acquire, guard).as_raw()
+    }
+
+    /// The version following `version` in this chain.
+    #[inline]
+    pub(crate) fn next<'a>(
+        &'a self,
+        version: &'a Version,
+        guard: &'a Guard,
+    ) -> Option<&'a Version> {
+        // SAFETY: as for `head`: the pointee is either still linked in this
+        // chain (kept alive by `self`) or detached and deferred behind `guard`.
+        unsafe { version.next.load(Ordering::Acquire, guard).as_ref() }
+    }
+
+    /// The newest version with sequence number at or below `seq`.
+    #[inline]
+    pub(crate) fn version_at<'a>(&'a self, seq: u64, guard: &'a Guard) -> Option<&'a Version> {
+        let mut current = self.head(guard);
+        while let Some(v) = current {
+            if v.seq <= seq {
+                return Some(v);
+            }
+            current = self.next(v, guard);
+        }
+        None
+    }
+
+    /// Links `version` in as the newest. Callers hold the store's write lock,
+    /// so heads are only ever replaced by one thread at a time.
+    pub(crate) fn push(&self, version: Version, guard: &Guard) {
+        let head = &self.header().head;
+        let old = head.load(Ordering::Relaxed, guard);
+        let new = Owned::new(version);
+        new.next.store(old, Ordering::Relaxed);
+        head.store(new, Ordering::Release);
+    }
+
+    /// Detaches every version older than `base` and hands them to the epoch
+    /// collector. Only one garbage collector may run at a time.
+    pub(crate) fn cut_after(&self, base: &Version, guard: &Guard) -> Freed {
+        let mut freed = Freed::default();
+        let mut current: Shared<'_, Version> =
+            base.next.swap(Shared::null(), Ordering::AcqRel, guard);
+        while !current.is_null() {
+            // SAFETY: `current` was detached from the chain by the swap above
+            // (only one collector runs, so no one else detaches it) and no new
+            // reader can reach it; readers already on it are protected by the
+            // epoch, which the deferred destruction waits for.
+            unsafe {
+                let v = current.deref();
+                freed.versions += 1;
+                freed.bytes += v.footprint();
+                let next = v.next.load(Ordering::Acquire, guard);
+                guard.defer_destroy(current);
+                current = next;
+            }
+        }
+        freed
+    }
+
+    fn set_flag(&self, flag: u8) -> bool {
+        self.header().flags.fetch_or(flag, Ordering::AcqRel) & flag == 0
+    }
+
+    fn clear_flag(&self, flag: u8) {
+        self.header().flags.fetch_and(!flag, Ordering::AcqRel);
+    }
+
+    fn has_flag(&self, flag: u8) -> bool {
+        self.header().flags.load(Ordering::Acquire) & flag != 0
+    }
+
+    /// Marks the chain as queued for GC; true if it was not queued before.
+    pub(crate) fn mark_gc_queued(&self) -> bool {
+        self.set_flag(GC_QUEUED)
+    }
+
+    /// Clears the GC-queued mark before the collector looks at the chain.
+    pub(crate) fn clear_gc_queued(&self) {
+        self.clear_flag(GC_QUEUED);
+    }
+
+    /// Marks the chain as tracked for expiry sampling; true if newly tracked.
+    pub(crate) fn mark_ttl_tracked(&self) -> bool {
+        self.set_flag(TTL_TRACKED)
+    }
+
+    /// Clears the expiry-tracking mark.
+    pub(crate) fn clear_ttl_tracked(&self) {
+        self.clear_flag(TTL_TRACKED);
+    }
+
+    /// True while the expiry tracker lists the chain.
+    pub(crate) fn is_ttl_tracked(&self) -> bool {
+        self.has_flag(TTL_TRACKED)
+    }
+
+    /// The chain's position in the expiry tracker (maintained by the tracker
+    /// under its lock; a stale value is caught by the tracker's identity check).
+    pub(crate) fn ttl_slot(&self) -> usize {
+        self.header().ttl_slot.load(Ordering::Relaxed) as usize
+    }
+
+    pub(crate) fn set_ttl_slot(&self, slot: usize) {
+        let slot = u32::try_from(slot).unwrap_or(u32::MAX);
+        self.header().ttl_slot.store(slot, Ordering::Relaxed);
+    }
+
+    /// Marks the chain as removed from the ordered index.
+    pub(crate) fn mark_removed(&self) {
+        self.set_flag(REMOVED);
+    }
+
+    /// True once the chain has been removed from the ordered index.
+    pub(crate) fn is_removed(&self) -> bool {
+        self.has_flag(REMOVED)
+    }
+}
+
+impl Borrow<[u8]> for ChainRef {
+    fn borrow(&self) -> &[u8] {
+        self.key()
+    }
+}
+
+impl PartialEq for ChainRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for ChainRef {}
+
+impl PartialOrd for ChainRef {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ChainRef {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.key().cmp(other.key())
+    }
+}
+
+impl Hash for ChainRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl std::fmt::Debug for ChainRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChainRef({:?})", self.key().escape_ascii().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_at_picks_newest_at_or_below() {
+        let chain = ChainRef::new(b"k");
+        let guard = epoch::pin();
+        chain.push(Version::value(10, b"a", None), &guard);
+        chain.push(Version::tombstone(20), &guard);
+        chain.push(Version::value(30, b"c", None), &guard);
+        assert!(chain.version_at(9, &guard).is_none());
+        assert_eq!(
+            chain.version_at(10, &guard).unwrap().bytes(),
+            Some(&b"a"[..])
+        );
+        assert_eq!(chain.version_at(25, &guard).unwrap().bytes(), None);
+        assert_eq!(chain.version_at(u64::MAX, &guard).unwrap().seq, 30);
+    }
+
+    #[test]
+    fn cut_after_detaches_older_versions() {
+        let chain = ChainRef::new(b"k");
+        let guard = epoch::pin();
+        for seq in 1..=5 {
+            chain.push(Version::value(seq, b"v", None), &guard);
+        }
+        let base = chain.version_at(3, &guard).unwrap();
+        let freed = chain.cut_after(base, &guard);
+        assert_eq!(freed.versions, 2);
+        assert!(chain.version_at(2, &guard).is_none());
+        assert_eq!(chain.version_at(3, &guard).unwrap().seq, 3);
+    }
+
+    #[test]
+    fn flags_report_first_setter() {
+        let chain = ChainRef::new(b"k");
+        assert!(chain.mark_gc_queued());
+        assert!(!chain.mark_gc_queued());
+        chain.clear_gc_queued();
+        assert!(chain.mark_gc_queued());
+        assert!(!chain.is_removed());
+        chain.mark_removed();
+        assert!(chain.is_removed());
+    }
+
+    #[test]
+    fn ordering_and_lookup_are_by_key_bytes() {
+        let a = ChainRef::new(b"a");
+        let b = ChainRef::new(b"b");
+        assert!(a < b);
+        assert_eq!(a, ChainRef::new(b"a"));
+        assert!(!a.same(&ChainRef::new(b"a")));
+        let borrowed: &[u8] = a.borrow();
+        assert_eq!(borrowed, b"a");
+    }
+}

@@ -1,0 +1,188 @@
+//! A positionable cursor over a read view, in the style of RocksDB's
+//! iterator: seek, step forward and back, and borrow the current key and
+//! value without copying them.
+
+use std::ops::Bound;
+use std::ptr::NonNull;
+
+use crossbeam_epoch as epoch;
+
+use crate::chain::ChainRef;
+use crate::scan::{Direction, Scanner, tighter_lower, tighter_upper, to_owned_bound};
+use crate::version::Version;
+use crate::view::ReadView;
+
+/// The entry a cursor is positioned on.
+struct Position {
+    chain: ChainRef,
+    /// The version of `chain` this cursor's view sees.
+    version: NonNull<Version>,
+}
+
+/// A cursor over the live keys of a read view within a key range.
+///
+/// A new cursor is not positioned; call one of the seek methods first.
+/// Deleted and expired keys are skipped. Stepping past either end leaves the
+/// cursor invalid until the next seek.
+pub struct Cursor {
+    view: ReadView,
+    lower: Bound<Box<[u8]>>,
+    upper: Bound<Box<[u8]>>,
+    scanner: Option<Scanner>,
+    current: Option<Position>,
+}
+
+// SAFETY: the only non-thread-safe field is the `NonNull<Version>` in
+// `Position`; it points at an immutable `Version` (whose contents are
+// `Send + Sync`) kept alive by the `ChainRef` beside it and the registered
+// view, whichever thread the cursor is on.
+unsafe impl Send for Cursor {}
+// SAFETY: shared access only reads through that pointer; see above.
+unsafe impl Sync for Cursor {}
+
+impl Cursor {
+    pub(crate) fn new(view: ReadView, lower: Bound<Box<[u8]>>, upper: Bound<Box<[u8]>>) -> Self {
+        view.shared.counters.scans.add(1);
+        Self {
+            view,
+            lower,
+            upper,
+            scanner: None,
+            current: None,
+        }
+    }
+
+    /// The view the cursor reads.
+    pub fn view(&self) -> &ReadView {
+        &self.view
+    }
+
+    fn lower(&self) -> Bound<&[u8]> {
+        self.lower.as_ref().map(|k| &**k)
+    }
+
+    fn upper(&self) -> Bound<&[u8]> {
+        self.upper.as_ref().map(|k| &**k)
+    }
+
+    fn start(&mut self, dir: Direction, from: Bound<Box<[u8]>>) {
+        self.scanner = Some(Scanner::new(dir, from));
+        self.advance();
+    }
+
+    /// Moves the scanner to the next key its view can see, or invalidates.
+    fn advance(&mut self) {
+        self.current = None;
+        let Some(scanner) = self.scanner.as_mut() else {
+            return;
+        };
+        let limit = match scanner.direction() {
+            Direction::Forward => self.upper.as_ref().map(|k| &**k),
+            Direction::Backward => self.lower.as_ref().map(|k| &**k),
+        };
+        let shared = &self.view.shared;
+        while let Some(chain) = scanner.next_chain(&shared.index, limit) {
+            let guard = epoch::pin();
+            let seen = chain
+                .version_at(self.view.seq(), &guard)
+                .filter(|v| v.is_live_at(self.view.time_ms()))
+                .map(NonNull::from);
+            drop(guard);
+            if let Some(version) = seen {
+                self.current = Some(Position { chain, version });
+                return;
+            }
+        }
+    }
+
+    /// Positions on the first key of the range.
+    pub fn seek_to_first(&mut self) {
+        let from = to_owned_bound(self.lower());
+        self.start(Direction::Forward, from);
+    }
+
+    /// Positions on the last key of the range.
+    pub fn seek_to_last(&mut self) {
+        let from = to_owned_bound(self.upper());
+        self.start(Direction::Backward, from);
+    }
+
+    /// Positions on the first key at or after `key`.
+    pub fn seek(&mut self, key: &[u8]) {
+        let from = to_owned_bound(tighter_lower(Bound::Included(key), self.lower()));
+        self.start(Direction::Forward, from);
+    }
+
+    /// Positions on the last key at or before `key`.
+    pub fn seek_for_prev(&mut self, key: &[u8]) {
+        let from = to_owned_bound(tighter_upper(Bound::Included(key), self.upper()));
+        self.start(Direction::Backward, from);
+    }
+
+    /// Steps to the next key; does nothing on an invalid cursor.
+    pub fn next(&mut self) {
+        let Some(pos) = &self.current else { return };
+        if self.scanner.as_ref().map(Scanner::direction) != Some(Direction::Forward) {
+            let from = to_owned_bound(tighter_lower(
+                Bound::Excluded(pos.chain.key()),
+                self.lower(),
+            ));
+            self.scanner = Some(Scanner::new(Direction::Forward, from));
+        }
+        self.advance();
+    }
+
+    /// Steps to the previous key; does nothing on an invalid cursor.
+    pub fn prev(&mut self) {
+        let Some(pos) = &self.current else { return };
+        if self.scanner.as_ref().map(Scanner::direction) != Some(Direction::Backward) {
+            let from = to_owned_bound(tighter_upper(
+                Bound::Excluded(pos.chain.key()),
+                self.upper(),
+            ));
+            self.scanner = Some(Scanner::new(Direction::Backward, from));
+        }
+        self.advance();
+    }
+
+    /// True when the cursor is positioned on a key.
+    pub fn valid(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// The current key, borrowed until the cursor moves.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.current.as_ref().map(|p| p.chain.key())
+    }
+
+    fn version(&self) -> Option<&Version> {
+        self.current.as_ref().map(|p| {
+            // SAFETY: `p.version` is the version of `p.chain` that this
+            // cursor's registered view sees: the newest at or below the view's
+            // sequence. Garbage collection only detaches versions older than
+            // the newest at or below the oldest registered view, so never this
+            // one while the view lives; removing a key from the index does not
+            // free its versions; and `p.chain`, held here, owns the version.
+            unsafe { p.version.as_ref() }
+        })
+    }
+
+    /// The current value, borrowed until the cursor moves.
+    pub fn value(&self) -> Option<&[u8]> {
+        self.version().and_then(Version::bytes)
+    }
+
+    /// The current key's expiry time (ms since the Unix epoch), if it has one.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.version().and_then(Version::expires_at)
+    }
+}
+
+impl std::fmt::Debug for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cursor")
+            .field("view", &self.view)
+            .field("key", &self.key().map(|k| k.escape_ascii().to_string()))
+            .finish()
+    }
+}

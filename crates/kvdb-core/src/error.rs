@@ -1,0 +1,53 @@
+//! The errors the store reports. The engine maps each onto its own error kinds.
+
+use crate::limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
+
+/// An error from the versioned store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The key is longer than [`MAX_KEY_LEN`].
+    #[error("key is {len} bytes; the limit is {MAX_KEY_LEN}")]
+    KeyTooLarge {
+        /// The rejected key's length.
+        len: usize,
+    },
+    /// The value is longer than [`MAX_VALUE_LEN`].
+    #[error("value is {len} bytes; the limit is {MAX_VALUE_LEN}")]
+    ValueTooLarge {
+        /// The rejected value's length.
+        len: usize,
+    },
+    /// A TTL of zero, or one so large that the expiry time does not fit in 64 bits.
+    #[error(
+        "invalid TTL of {ttl_ms} ms: a TTL must be at least 1 ms and end before year 584,556,019"
+    )]
+    InvalidTtl {
+        /// The rejected TTL in milliseconds.
+        ttl_ms: u64,
+    },
+    /// `increment` found a value that is not a decimal integer.
+    #[error("value is not a decimal integer (an optional sign and 1 to 19 ASCII digits)")]
+    NotAnInteger,
+    /// `increment` would overflow a signed 64-bit integer.
+    #[error("increment of {current} by {delta} overflows a signed 64-bit integer")]
+    Overflow {
+        /// The stored value.
+        current: i64,
+        /// The requested change.
+        delta: i64,
+    },
+    /// The calling thread already holds the store's write lock (for example, a
+    /// closure passed to `update` tried to write to the same store).
+    #[error("re-entrant write: this thread is already inside a write to the same store")]
+    ReentrantWrite,
+    /// A batch was given a sequence number below one already used (a log
+    /// replayed out of order).
+    #[error("sequence number {got} is below the next expected {expected}")]
+    SequenceRegression {
+        /// The lowest sequence number still allowed.
+        expected: u64,
+        /// The sequence number given.
+        got: u64,
+    },
+}

@@ -1,0 +1,176 @@
+//! Garbage collection of versions no reader can see any more.
+//!
+//! Writers queue a key when they stack a version on top of another (or write a
+//! deletion marker). The collector takes queued keys and, given the
+//! [`Horizon`] (the oldest sequence and clock reading any open view or the
+//! present may read at):
+//!
+//! - finds the *base*: the newest version at or below the horizon's sequence.
+//!   Every reader sees the base or something newer, so everything older is
+//!   detached and handed to the epoch collector;
+//! - if the base is also the newest version and reads as absent to every
+//!   reader (a deletion marker, or a value expired before the horizon's
+//!   time), removes the key from the index altogether, under the write lock so
+//!   no writer is adding to it at the same moment;
+//! - requeues keys that still hold versions newer than the horizon.
+
+use std::sync::atomic::Ordering;
+
+use crossbeam_epoch::{self as epoch, Guard};
+use crossbeam_queue::SegQueue;
+use parking_lot::Mutex;
+
+use crate::chain::{ChainRef, Freed};
+use crate::store::{Shared, Store};
+use crate::version::Version;
+use crate::view::Horizon;
+
+/// Keys waiting for the collector.
+#[derive(Default)]
+pub(crate) struct GcQueue {
+    queue: SegQueue<ChainRef>,
+    /// Held for a whole collection pass: one collector at a time.
+    running: Mutex<()>,
+}
+
+impl GcQueue {
+    /// Queues `chain` unless it is queued already.
+    pub(crate) fn enqueue(&self, chain: &ChainRef) {
+        if chain.mark_gc_queued() {
+            self.queue.push(chain.clone());
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+/// What one collection pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GcReport {
+    /// Keys taken from the queue and examined.
+    pub keys_examined: usize,
+    /// Old versions detached and freed.
+    pub versions_reclaimed: usize,
+    /// Keys removed from the index (deleted or expired for every reader).
+    pub keys_removed: usize,
+    /// Keys still queued after the pass.
+    pub pending: usize,
+}
+
+enum Outcome {
+    /// Nothing more to do until the key is written again.
+    Done,
+    /// Versions newer than the horizon remain: look again later.
+    Again,
+    /// Every reader sees the key as absent: remove it if unchanged.
+    Dead { head: *const Version, expired: bool },
+}
+
+fn prune(chain: &ChainRef, horizon: Horizon, guard: &Guard) -> (Freed, Outcome) {
+    let head = chain.head(guard);
+    let mut current = head;
+    let mut newer_than_horizon = false;
+    while let Some(v) = current {
+        if v.seq <= horizon.seq {
+            break;
+        }
+        newer_than_horizon = true;
+        current = chain.next(v, guard);
+    }
+    let Some(base) = current else {
+        let needs_work = head.is_some_and(|h| !h.is_value() || chain.next(h, guard).is_some());
+        let outcome = if needs_work {
+            Outcome::Again
+        } else {
+            Outcome::Done
+        };
+        return (Freed::default(), outcome);
+    };
+    let freed = chain.cut_after(base, guard);
+    let outcome = if newer_than_horizon {
+        Outcome::Again
+    } else if base.is_dead_at(horizon.time) {
+        Outcome::Dead {
+            head: std::ptr::from_ref(base),
+            expired: base.is_value(),
+        }
+    } else {
+        Outcome::Done
+    };
+    (freed, outcome)
+}
+
+fn account(shared: &Shared, freed: Freed) {
+    if freed.versions == 0 {
+        return;
+    }
+    let c = &shared.counters;
+    c.versions
+        .fetch_sub(freed.versions as i64, Ordering::Relaxed);
+    c.bytes.fetch_sub(freed.bytes as i64, Ordering::Relaxed);
+    c.versions_reclaimed
+        .fetch_add(freed.versions as u64, Ordering::Relaxed);
+}
+
+impl Store {
+    /// Runs one collection pass over at most `max_keys` queued keys.
+    ///
+    /// Safe to call from any thread at any time; concurrent calls take turns.
+    pub fn collect_garbage(&self, max_keys: usize) -> GcReport {
+        let shared = &*self.shared;
+        let _one_collector = shared.gc.running.lock();
+        let horizon = shared.horizon();
+        let mut report = GcReport::default();
+        let mut again = Vec::new();
+        let mut dead = Vec::new();
+        let mut guard = epoch::pin();
+        let budget = shared.gc.len().min(max_keys);
+        for i in 0..budget {
+            let Some(chain) = shared.gc.queue.pop() else {
+                break;
+            };
+            chain.clear_gc_queued();
+            report.keys_examined += 1;
+            if i % 128 == 127 {
+                guard.repin();
+            }
+            if chain.is_removed() {
+                continue;
+            }
+            let (freed, outcome) = prune(&chain, horizon, &guard);
+            report.versions_reclaimed += freed.versions;
+            account(shared, freed);
+            match outcome {
+                Outcome::Done => {}
+                Outcome::Again => again.push(chain),
+                Outcome::Dead { head, expired } => dead.push((chain, head, expired)),
+            }
+        }
+        if !dead.is_empty() {
+            let _writers_wait = shared.writer.lock();
+            for (chain, head, expired) in dead {
+                // A write since the check means the key is no longer dead;
+                // that write queued it again.
+                if chain.head_ptr(&guard) == head && !chain.is_removed() {
+                    shared.remove_chain(&chain, expired, &guard);
+                    report.keys_removed += 1;
+                }
+            }
+        }
+        for chain in &again {
+            shared.gc.enqueue(chain);
+        }
+        drop(guard);
+        epoch::pin().flush();
+        report.pending = shared.gc.len();
+        report
+    }
+
+    /// Keys waiting for garbage collection.
+    pub fn gc_pending(&self) -> usize {
+        self.shared.gc.len()
+    }
+}

@@ -1,0 +1,278 @@
+//! The store: shared state, reads of the present, publication of writes, and
+//! the entry points for background maintenance.
+//!
+//! # Sequence numbers and visibility
+//!
+//! Every applied operation gets the next sequence number. `applied` is the
+//! newest sequence installed in a chain; `visible` is the newest that readers
+//! may see. A batch is installed first (all of it, while its sequence numbers
+//! are above `visible`, so no reader sees any of it) and then published by
+//! raising `visible` past its last sequence number: readers see all of it at
+//! once. The engine may hold `visible` back behind `applied` until a batch is
+//! durable.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_epoch::{self as epoch, Guard};
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+
+use crate::chain::ChainRef;
+use crate::clock::{Clock, SystemClock};
+use crate::error::CoreError;
+use crate::expire::TtlTracker;
+use crate::gc::GcQueue;
+use crate::index::KeyIndex;
+use crate::limits::check_key;
+use crate::stats::{Counters, Stats};
+use crate::version::{Version, VersionRef};
+use crate::view::{Horizon, ReadView, ViewRegistry};
+use crate::writer::{Op, Writer, WriterState};
+
+/// State shared by a store and every view, cursor and writer derived from it.
+pub(crate) struct Shared {
+    pub(crate) index: KeyIndex,
+    visible: CachePadded<AtomicU64>,
+    applied: CachePadded<AtomicU64>,
+    pub(crate) writer: Mutex<WriterState>,
+    pub(crate) views: ViewRegistry,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) gc: GcQueue,
+    pub(crate) ttl: TtlTracker,
+    pub(crate) counters: Counters,
+}
+
+impl Shared {
+    #[inline]
+    pub(crate) fn visible_seq(&self) -> u64 {
+        self.visible.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn applied_seq(&self) -> u64 {
+        self.applied.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_applied(&self, seq: u64) {
+        self.applied.store(seq, Ordering::SeqCst);
+    }
+
+    pub(crate) fn horizon(&self) -> Horizon {
+        self.views
+            .horizon(|| self.visible_seq(), self.clock.now_ms())
+    }
+
+    /// The newest published version of `chain`.
+    ///
+    /// A reader that loaded `visible` long ago may find the chain cut below a
+    /// version published since (GC cuts below the newest version at or under
+    /// the horizon, which may be newer than this reader's `visible`). It then
+    /// reaches the end of the chain having skipped unpublished-looking
+    /// versions; if `visible` has moved meanwhile it simply reads again.
+    #[inline]
+    pub(crate) fn latest_version<'a>(
+        &self,
+        chain: &'a ChainRef,
+        guard: &'a Guard,
+    ) -> Option<&'a Version> {
+        let mut visible = self.visible_seq();
+        loop {
+            let mut skipped = false;
+            let mut current = chain.head(guard);
+            while let Some(v) = current {
+                if v.seq <= visible {
+                    return Some(v);
+                }
+                skipped = true;
+                current = chain.next(v, guard);
+            }
+            let now_visible = self.visible_seq();
+            if !skipped || now_visible == visible {
+                return None;
+            }
+            visible = now_visible;
+        }
+    }
+
+    /// True if `version` is live right now; reads the clock only for
+    /// versions that have an expiry time.
+    #[inline]
+    pub(crate) fn is_live_now(&self, version: &Version) -> bool {
+        match version.expires_at() {
+            None => version.is_value(),
+            Some(_) => version.is_live_at(self.clock.now_ms()),
+        }
+    }
+
+    /// Removes a chain whose every version is invisible to every reader from
+    /// the index and the statistics. Callers hold the write lock.
+    pub(crate) fn remove_chain(&self, chain: &ChainRef, expired: bool, guard: &Guard) {
+        if !self.index.remove(chain, guard) {
+            return;
+        }
+        self.ttl.untrack(chain);
+        let mut versions = 0i64;
+        let mut bytes = chain.footprint() as i64;
+        let mut current = chain.head(guard);
+        let head_is_value = current.is_some_and(Version::is_value);
+        while let Some(v) = current {
+            versions += 1;
+            bytes += v.footprint() as i64;
+            current = chain.next(v, guard);
+        }
+        let c = &self.counters;
+        c.versions.fetch_sub(versions, Ordering::Relaxed);
+        c.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        c.versions_reclaimed
+            .fetch_add(versions as u64, Ordering::Relaxed);
+        c.keys_removed.fetch_add(1, Ordering::Relaxed);
+        if head_is_value {
+            c.live_keys.fetch_sub(1, Ordering::Relaxed);
+        }
+        if expired {
+            c.expired_reclaimed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A concurrent, versioned, ordered map from byte keys to byte values.
+///
+/// Cloning a `Store` gives another handle to the same data.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Store {
+    /// An empty store using the system clock.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// An empty store whose expiry decisions use `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                index: KeyIndex::new(),
+                visible: CachePadded::new(AtomicU64::new(0)),
+                applied: CachePadded::new(AtomicU64::new(0)),
+                writer: Mutex::new(WriterState::new()),
+                views: ViewRegistry::default(),
+                clock,
+                gc: GcQueue::default(),
+                ttl: TtlTracker::default(),
+                counters: Counters::new(),
+            }),
+        }
+    }
+
+    /// The clock expiry is judged by.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    /// The current time in ms since the Unix epoch, by this store's clock.
+    pub fn now_ms(&self) -> u64 {
+        self.shared.clock.now_ms()
+    }
+
+    /// The absolute expiry time `ttl_ms` from now. Fails for a TTL of zero or
+    /// one whose end does not fit in 64 bits.
+    pub fn deadline(&self, ttl_ms: u64) -> Result<u64, CoreError> {
+        if ttl_ms == 0 {
+            return Err(CoreError::InvalidTtl { ttl_ms });
+        }
+        self.now_ms()
+            .checked_add(ttl_ms)
+            .ok_or(CoreError::InvalidTtl { ttl_ms })
+    }
+
+    /// Calls `f` with the current value of `key` (`None` if absent, deleted
+    /// or expired) and returns its result. The value is borrowed only for the
+    /// duration of the call; nothing is copied.
+    #[inline]
+    pub fn get_with<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<VersionRef<'_>>) -> R,
+    ) -> Result<R, CoreError> {
+        check_key(key)?;
+        let shared = &*self.shared;
+        shared.counters.gets.add(1);
+        let guard = epoch::pin();
+        let found = shared
+            .index
+            .lookup(key, &guard)
+            .and_then(|chain| shared.latest_version(chain, &guard))
+            .filter(|v| shared.is_live_now(v));
+        Ok(f(found.and_then(VersionRef::of)))
+    }
+
+    /// A copy of the current value of `key`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, CoreError> {
+        self.get_with(key, |v| v.map(|v| v.value.to_vec()))
+    }
+
+    /// A registered read view of the store as it is now.
+    pub fn snapshot(&self) -> ReadView {
+        ReadView::new(Arc::clone(&self.shared))
+    }
+
+    /// Takes the write lock. Writes are serialised; reads never wait for it.
+    ///
+    /// Fails with [`CoreError::ReentrantWrite`] if this thread already holds
+    /// the lock of this store (a deadlock otherwise).
+    pub fn writer(&self) -> Result<Writer<'_>, CoreError> {
+        Writer::lock(&self.shared)
+    }
+
+    /// Applies `ops` as one atomic batch and publishes it at once; returns the
+    /// last sequence number used. The path for stores that need no
+    /// durability step between applying and publishing.
+    pub fn write(&self, ops: &[Op<'_>]) -> Result<u64, CoreError> {
+        let mut writer = self.writer()?;
+        let last = writer.apply(ops)?;
+        drop(writer);
+        self.publish(last);
+        Ok(last)
+    }
+
+    /// The newest sequence number readers can see.
+    pub fn visible_seq(&self) -> u64 {
+        self.shared.visible_seq()
+    }
+
+    /// The newest sequence number applied (visible or not yet).
+    pub fn applied_seq(&self) -> u64 {
+        self.shared.applied_seq()
+    }
+
+    /// Makes every applied write with sequence number up to `seq` visible.
+    /// Never publishes past what has been applied, and never moves backwards.
+    pub fn publish(&self, seq: u64) {
+        let target = seq.min(self.shared.applied_seq());
+        self.shared.visible.fetch_max(target, Ordering::SeqCst);
+    }
+
+    /// A copy of the store's statistics.
+    pub fn stats(&self) -> Stats {
+        let s = &*self.shared;
+        s.counters
+            .snapshot(s.index.len(), s.views.open(), s.visible_seq())
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("visible_seq", &self.visible_seq())
+            .field("keys_held", &self.shared.index.len())
+            .finish()
+    }
+}

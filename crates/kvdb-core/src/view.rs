@@ -1,0 +1,283 @@
+//! Read views: a fixed point in time (a sequence number and a clock reading)
+//! that readers see the store at, and the registry that tells garbage
+//! collection which old versions some view may still need.
+//!
+//! A view sees, for every key, the newest version whose sequence number is at
+//! or below the view's, and judges expiry against the clock reading taken when
+//! the view was made — so a view never changes, not even as keys expire.
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use crossbeam_epoch as epoch;
+use parking_lot::Mutex;
+
+use crate::cursor::Cursor;
+use crate::error::CoreError;
+use crate::iter::Iter;
+use crate::limits::check_key;
+use crate::store::Shared;
+use crate::version::VersionRef;
+
+/// The oldest point any registered view or the present may still read at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Horizon {
+    /// No view reads below this sequence number.
+    pub(crate) seq: u64,
+    /// No view judges expiry earlier than this time (ms since the epoch).
+    pub(crate) time: u64,
+}
+
+#[derive(Default)]
+struct Registered {
+    seqs: BTreeMap<u64, usize>,
+    times: BTreeMap<u64, usize>,
+    open: usize,
+}
+
+fn add(map: &mut BTreeMap<u64, usize>, key: u64) {
+    *map.entry(key).or_insert(0) += 1;
+}
+
+fn remove(map: &mut BTreeMap<u64, usize>, key: u64) {
+    if let Some(count) = map.get_mut(&key) {
+        *count -= 1;
+        if *count == 0 {
+            map.remove(&key);
+        }
+    }
+}
+
+/// The set of open read views.
+#[derive(Default)]
+pub(crate) struct ViewRegistry {
+    inner: Mutex<Registered>,
+}
+
+impl ViewRegistry {
+    /// Registers a view at the current visible sequence and time. Reading the
+    /// sequence under the registry lock is what makes [`Self::horizon`] safe:
+    /// any view registered after a horizon was computed reads at or above it.
+    pub(crate) fn register(&self, visible: impl FnOnce() -> u64, now: u64) -> (u64, u64) {
+        let mut r = self.inner.lock();
+        let seq = visible();
+        add(&mut r.seqs, seq);
+        add(&mut r.times, now);
+        r.open += 1;
+        (seq, now)
+    }
+
+    /// Registers one more view at an existing view's point.
+    pub(crate) fn register_again(&self, seq: u64, time: u64) {
+        let mut r = self.inner.lock();
+        add(&mut r.seqs, seq);
+        add(&mut r.times, time);
+        r.open += 1;
+    }
+
+    pub(crate) fn release(&self, seq: u64, time: u64) {
+        let mut r = self.inner.lock();
+        remove(&mut r.seqs, seq);
+        remove(&mut r.times, time);
+        r.open -= 1;
+    }
+
+    /// The horizon given the current visible sequence and time.
+    pub(crate) fn horizon(&self, visible: impl FnOnce() -> u64, now: u64) -> Horizon {
+        let r = self.inner.lock();
+        let visible = visible();
+        let seq = r.seqs.keys().next().map_or(visible, |&s| s.min(visible));
+        let time = r.times.keys().next().map_or(now, |&t| t.min(now));
+        Horizon { seq, time }
+    }
+
+    pub(crate) fn open(&self) -> usize {
+        self.inner.lock().open
+    }
+}
+
+/// A registered, immutable read view of a store.
+///
+/// Holding a `ReadView` keeps every version it can see alive; drop it when
+/// done so garbage collection can reclaim them. Cloning registers another view
+/// at the same point. A view stays usable after its store is dropped by its
+/// owner: it keeps the shared state alive.
+pub struct ReadView {
+    pub(crate) shared: Arc<Shared>,
+    seq: u64,
+    time: u64,
+}
+
+impl ReadView {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        let now = shared.clock.now_ms();
+        let (seq, time) = shared.views.register(|| shared.visible_seq(), now);
+        Self { shared, seq, time }
+    }
+
+    /// The sequence number this view reads at.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The clock reading (ms since the Unix epoch) expiry is judged against.
+    pub fn time_ms(&self) -> u64 {
+        self.time
+    }
+
+    /// Calls `f` with the value of `key` as of this view (`None` if absent,
+    /// deleted or expired) and returns its result.
+    pub fn get_with<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<VersionRef<'_>>) -> R,
+    ) -> Result<R, CoreError> {
+        check_key(key)?;
+        self.shared.counters.gets.add(1);
+        let guard = epoch::pin();
+        let found = self.shared.index.lookup(key, &guard).and_then(|chain| {
+            chain
+                .version_at(self.seq, &guard)
+                .filter(|v| v.is_live_at(self.time))
+        });
+        Ok(f(found.and_then(VersionRef::of)))
+    }
+
+    /// The value of `key` as of this view.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, CoreError> {
+        self.get_with(key, |v| v.map(|v| v.value.to_vec()))
+    }
+
+    /// A double-ended iterator over the live keys in `range` as of this view.
+    pub fn range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Iter {
+        Iter::new(
+            self.clone(),
+            owned_bound(range.start_bound()),
+            owned_bound(range.end_bound()),
+        )
+    }
+
+    /// A double-ended iterator over all live keys as of this view.
+    pub fn iter(&self) -> Iter {
+        Iter::new(self.clone(), Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// A double-ended iterator over the live keys starting with `prefix`.
+    pub fn prefix(&self, prefix: &[u8]) -> Iter {
+        let (lower, upper) = prefix_bounds(prefix);
+        Iter::new(self.clone(), lower, upper)
+    }
+
+    /// A positionable cursor over the keys in `range` as of this view.
+    pub fn cursor<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Cursor {
+        Cursor::new(
+            self.clone(),
+            owned_bound(range.start_bound()),
+            owned_bound(range.end_bound()),
+        )
+    }
+}
+
+impl Clone for ReadView {
+    fn clone(&self) -> Self {
+        self.shared.views.register_again(self.seq, self.time);
+        Self {
+            shared: Arc::clone(&self.shared),
+            seq: self.seq,
+            time: self.time,
+        }
+    }
+}
+
+impl Drop for ReadView {
+    fn drop(&mut self) {
+        self.shared.views.release(self.seq, self.time);
+    }
+}
+
+impl std::fmt::Debug for ReadView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadView")
+            .field("seq", &self.seq)
+            .field("time_ms", &self.time)
+            .finish()
+    }
+}
+
+/// An owned copy of a borrowed bound.
+pub(crate) fn owned_bound<K: AsRef<[u8]>>(bound: Bound<&K>) -> Bound<Box<[u8]>> {
+    match bound {
+        Bound::Included(k) => Bound::Included(k.as_ref().into()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_ref().into()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// An owned key range: lower and upper bound.
+pub type KeyRange = (Bound<Box<[u8]>>, Bound<Box<[u8]>>);
+
+/// The key range `[prefix, successor(prefix))` holding every key that starts
+/// with `prefix`.
+pub fn prefix_bounds(prefix: &[u8]) -> KeyRange {
+    let lower = Bound::Included(prefix.into());
+    let mut end = prefix.to_vec();
+    while let Some(&last) = end.last() {
+        if last == u8::MAX {
+            end.pop();
+        } else {
+            *end.last_mut().expect("non-empty") += 1;
+            return (lower, Bound::Excluded(end.into()));
+        }
+    }
+    (lower, Bound::Unbounded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn horizon_is_oldest_view_or_present() {
+        let reg = ViewRegistry::default();
+        assert_eq!(
+            reg.horizon(|| 50, 1_000),
+            Horizon {
+                seq: 50,
+                time: 1_000
+            }
+        );
+        let a = reg.register(|| 10, 500);
+        reg.register(|| 20, 400);
+        assert_eq!(reg.horizon(|| 50, 1_000), Horizon { seq: 10, time: 400 });
+        reg.release(a.0, a.1);
+        assert_eq!(reg.horizon(|| 50, 1_000), Horizon { seq: 20, time: 400 });
+        assert_eq!(reg.open(), 1);
+    }
+
+    #[test]
+    fn prefix_bounds_carry_over_ff() {
+        assert_eq!(
+            prefix_bounds(b"ab"),
+            (
+                Bound::Included(b"ab".to_vec().into()),
+                Bound::Excluded(b"ac".to_vec().into())
+            )
+        );
+        assert_eq!(
+            prefix_bounds(&[0x61, 0xff]),
+            (
+                Bound::Included(vec![0x61, 0xff].into()),
+                Bound::Excluded(vec![0x62].into())
+            )
+        );
+        assert_eq!(
+            prefix_bounds(&[0xff, 0xff]),
+            (Bound::Included(vec![0xff, 0xff].into()), Bound::Unbounded)
+        );
+        assert_eq!(
+            prefix_bounds(b""),
+            (Bound::Included(Box::from(&b""[..])), Bound::Unbounded)
+        );
+    }
+}

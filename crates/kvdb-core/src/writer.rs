@@ -1,0 +1,222 @@
+//! The write lock and the application of batches.
+//!
+//! One [`Writer`] exists at a time per store. While holding it a caller can
+//! read the newest applied state (including writes not yet published), pick
+//! sequence numbers, and apply a batch. Conditional operations (compare and
+//! swap, put-if-absent, increment, transaction commit checks) are decided
+//! under it, which makes them atomic against every other writer.
+
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+
+use crossbeam_epoch::{self as epoch, Guard};
+use parking_lot::MutexGuard;
+
+use crate::error::CoreError;
+use crate::limits::{check_key, check_value};
+use crate::store::Shared;
+use crate::version::{Version, VersionRef};
+
+/// One write of a batch. Expiry times are absolute ms since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// Store `value` under `key`, replacing any previous value and TTL.
+    Put {
+        /// The key.
+        key: &'a [u8],
+        /// The value.
+        value: &'a [u8],
+        /// When the value expires, if ever.
+        expires_at: Option<u64>,
+    },
+    /// Remove `key`.
+    Delete {
+        /// The key.
+        key: &'a [u8],
+    },
+}
+
+impl<'a> Op<'a> {
+    /// The key the operation writes.
+    pub fn key(&self) -> &'a [u8] {
+        match *self {
+            Op::Put { key, .. } | Op::Delete { key } => key,
+        }
+    }
+
+    fn check(&self) -> Result<(), CoreError> {
+        check_key(self.key())?;
+        if let Op::Put { value, .. } = self {
+            check_value(value)?;
+        }
+        Ok(())
+    }
+}
+
+/// State owned by the holder of the write lock.
+pub(crate) struct WriterState {
+    next_seq: u64,
+}
+
+impl WriterState {
+    pub(crate) fn new() -> Self {
+        Self { next_seq: 1 }
+    }
+}
+
+thread_local! {
+    /// Addresses of the stores whose write lock this thread holds.
+    static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Exclusive write access to a store. Dropping it releases the lock.
+pub struct Writer<'a> {
+    shared: &'a Shared,
+    state: MutexGuard<'a, WriterState>,
+}
+
+impl<'a> Writer<'a> {
+    pub(crate) fn lock(shared: &'a Shared) -> Result<Self, CoreError> {
+        let address = std::ptr::from_ref(shared) as usize;
+        if HELD.with(|held| held.borrow().contains(&address)) {
+            return Err(CoreError::ReentrantWrite);
+        }
+        let state = shared.writer.lock();
+        HELD.with(|held| held.borrow_mut().push(address));
+        Ok(Self { shared, state })
+    }
+
+    /// The sequence number the next applied operation will get.
+    pub fn next_seq(&self) -> u64 {
+        self.state.next_seq
+    }
+
+    /// The current time by the store's clock.
+    pub fn now_ms(&self) -> u64 {
+        self.shared.clock.now_ms()
+    }
+
+    /// Calls `f` with the newest applied value of `key` if it is live now
+    /// (published or not: the writer sees every write ordered before it).
+    pub fn read<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<VersionRef<'_>>) -> R,
+    ) -> Result<R, CoreError> {
+        check_key(key)?;
+        let guard = epoch::pin();
+        let now = self.now_ms();
+        let found = self
+            .shared
+            .index
+            .lookup(key, &guard)
+            .and_then(|chain| chain.head(&guard))
+            .filter(|v| v.is_live_at(now));
+        Ok(f(found.and_then(VersionRef::of)))
+    }
+
+    /// The sequence number of the newest applied write to `key` (a value or
+    /// a deletion), if the store still holds any version of it.
+    pub fn latest_seq(&self, key: &[u8]) -> Option<u64> {
+        let guard = epoch::pin();
+        self.shared
+            .index
+            .lookup(key, &guard)
+            .and_then(|chain| chain.head(&guard))
+            .map(|v| v.seq)
+    }
+
+    /// Applies `ops` as one batch with consecutive sequence numbers starting
+    /// at [`Self::next_seq`], and returns the last one (or the newest applied
+    /// sequence if `ops` is empty). Nothing becomes visible until published.
+    /// Every operation is checked before any is applied.
+    pub fn apply(&mut self, ops: &[Op<'_>]) -> Result<u64, CoreError> {
+        let first = self.state.next_seq;
+        self.apply_at(first, ops)
+    }
+
+    /// Applies `ops` with sequence numbers starting at `first_seq`, which may
+    /// skip ahead of [`Self::next_seq`] (replaying a log) but never go back.
+    pub fn apply_at(&mut self, first_seq: u64, ops: &[Op<'_>]) -> Result<u64, CoreError> {
+        if first_seq < self.state.next_seq {
+            return Err(CoreError::SequenceRegression {
+                expected: self.state.next_seq,
+                got: first_seq,
+            });
+        }
+        for op in ops {
+            op.check()?;
+        }
+        if ops.is_empty() {
+            return Ok(self.shared.applied_seq());
+        }
+        let guard = epoch::pin();
+        let mut seq = first_seq;
+        for op in ops {
+            self.apply_one(seq, *op, &guard);
+            seq += 1;
+        }
+        let last = seq - 1;
+        self.state.next_seq = seq;
+        self.shared.set_applied(last);
+        self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
+        Ok(last)
+    }
+
+    fn apply_one(&self, seq: u64, op: Op<'_>, guard: &Guard) {
+        let shared = self.shared;
+        let c = &shared.counters;
+        match op {
+            Op::Put {
+                key,
+                value,
+                expires_at,
+            } => {
+                c.puts.fetch_add(1, Ordering::Relaxed);
+                let (chain, inserted) = shared.index.get_or_insert(key, guard);
+                let old = chain.head(guard);
+                let version = Version::value(seq, value, expires_at);
+                let mut bytes = version.footprint() as i64;
+                if inserted {
+                    bytes += chain.footprint() as i64;
+                }
+                if !old.is_some_and(Version::is_value) {
+                    c.live_keys.fetch_add(1, Ordering::Relaxed);
+                }
+                let replaced = old.is_some();
+                chain.push(version, guard);
+                c.versions.fetch_add(1, Ordering::Relaxed);
+                c.bytes.fetch_add(bytes, Ordering::Relaxed);
+                if expires_at.is_some() {
+                    shared.ttl.track(&chain);
+                }
+                if replaced {
+                    shared.gc.enqueue(&chain);
+                }
+            }
+            Op::Delete { key } => {
+                c.deletes.fetch_add(1, Ordering::Relaxed);
+                let Some(chain) = shared.index.lookup(key, guard) else {
+                    return;
+                };
+                if !chain.head(guard).is_some_and(Version::is_value) {
+                    return;
+                }
+                let version = Version::tombstone(seq);
+                c.bytes
+                    .fetch_add(version.footprint() as i64, Ordering::Relaxed);
+                chain.push(version, guard);
+                c.live_keys.fetch_sub(1, Ordering::Relaxed);
+                c.versions.fetch_add(1, Ordering::Relaxed);
+                shared.gc.enqueue(chain);
+            }
+        }
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        let address = std::ptr::from_ref(self.shared) as usize;
+        HELD.with(|held| held.borrow_mut().retain(|&a| a != address));
+    }
+}

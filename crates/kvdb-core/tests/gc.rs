@@ -1,0 +1,117 @@
+//! Garbage collection: versions no view can see are freed, versions a view
+//! can see are kept, and dead keys leave the index.
+
+use kvdb_core::{Op, Store};
+
+fn put(store: &Store, key: &[u8], value: &[u8]) {
+    store
+        .write(&[Op::Put {
+            key,
+            value,
+            expires_at: None,
+        }])
+        .unwrap();
+}
+
+#[test]
+fn overwritten_versions_are_freed_when_no_view_needs_them() {
+    let store = Store::new();
+    for round in 0..10u32 {
+        for k in 0..100u32 {
+            put(&store, &k.to_be_bytes(), &round.to_be_bytes());
+        }
+    }
+    assert_eq!(store.stats().versions, 1000);
+    let report = store.collect_garbage(usize::MAX);
+    assert_eq!(report.versions_reclaimed, 900);
+    let stats = store.stats();
+    assert_eq!(stats.versions, 100);
+    assert_eq!(stats.live_keys, 100);
+    assert_eq!(stats.versions_reclaimed, 900);
+}
+
+#[test]
+fn a_view_keeps_what_it_sees_until_dropped() {
+    let store = Store::new();
+    put(&store, b"k", b"old");
+    let view = store.snapshot();
+    put(&store, b"k", b"new");
+    put(&store, b"k", b"newer");
+    let report = store.collect_garbage(usize::MAX);
+    // "new" is invisible to both the view and the present: freed.
+    assert_eq!(
+        report.versions_reclaimed, 0,
+        "the view's base is old; newer ones are above the horizon"
+    );
+    assert_eq!(view.get(b"k").unwrap(), Some(b"old".to_vec()));
+    assert_eq!(store.stats().versions, 3);
+    drop(view);
+    let report = store.collect_garbage(usize::MAX);
+    assert_eq!(report.versions_reclaimed, 2);
+    assert_eq!(store.get(b"k").unwrap(), Some(b"newer".to_vec()));
+    assert_eq!(store.gc_pending(), 0);
+}
+
+#[test]
+fn deleted_keys_leave_the_index_once_no_view_sees_them() {
+    let store = Store::new();
+    put(&store, b"a", b"1");
+    put(&store, b"b", b"2");
+    let view = store.snapshot();
+    store.write(&[Op::Delete { key: b"a" }]).unwrap();
+    let report = store.collect_garbage(usize::MAX);
+    assert_eq!(report.keys_removed, 0);
+    assert_eq!(store.stats().keys_held, 2);
+    assert_eq!(view.get(b"a").unwrap(), Some(b"1".to_vec()));
+    drop(view);
+    let report = store.collect_garbage(usize::MAX);
+    assert_eq!(report.keys_removed, 1);
+    let stats = store.stats();
+    assert_eq!(stats.keys_held, 1);
+    assert_eq!(stats.versions, 1);
+    assert_eq!(stats.live_keys, 1);
+    assert_eq!(store.get(b"a").unwrap(), None);
+}
+
+#[test]
+fn a_key_written_again_after_its_deletion_is_not_removed() {
+    let store = Store::new();
+    put(&store, b"a", b"1");
+    store.write(&[Op::Delete { key: b"a" }]).unwrap();
+    put(&store, b"a", b"2");
+    store.collect_garbage(usize::MAX);
+    assert_eq!(store.get(b"a").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(store.stats().versions, 1);
+}
+
+#[test]
+fn deleting_an_absent_key_stores_nothing() {
+    let store = Store::new();
+    store.write(&[Op::Delete { key: b"never" }]).unwrap();
+    let stats = store.stats();
+    assert_eq!(stats.keys_held, 0);
+    assert_eq!(stats.versions, 0);
+    assert_eq!(stats.deletes, 1);
+}
+
+#[test]
+fn bytes_held_return_to_baseline_after_everything_is_deleted() {
+    let store = Store::new();
+    for k in 0..500u32 {
+        put(&store, &k.to_be_bytes(), &[7; 100]);
+    }
+    assert!(store.stats().bytes >= 500 * 104);
+    for k in 0..500u32 {
+        store
+            .write(&[Op::Delete {
+                key: &k.to_be_bytes(),
+            }])
+            .unwrap();
+    }
+    store.collect_garbage(usize::MAX);
+    let stats = store.stats();
+    assert_eq!(stats.bytes, 0);
+    assert_eq!(stats.versions, 0);
+    assert_eq!(stats.keys_held, 0);
+    assert_eq!(stats.keys_removed, 500);
+}
