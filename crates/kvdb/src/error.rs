@@ -1,0 +1,197 @@
+//! The one error type of the Rust API, and the kinds that map one to one onto
+//! the C API's status codes.
+
+use std::path::PathBuf;
+
+use kvdb_core::CoreError;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The category of an [`Error`]; each has exactly one C status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No such key, or nothing to undo (`KVDB_NOT_FOUND`, 1).
+    NotFound,
+    /// A bad argument or misuse of a handle (`KVDB_INVALID_ARGUMENT`, 2).
+    InvalidArgument,
+    /// The operating system refused a read, write or sync (`KVDB_IO_ERROR`, 3).
+    Io,
+    /// A file failed its checksum or format check (`KVDB_CORRUPTION`, 4).
+    Corruption,
+    /// A transaction conflict or compare-and-swap mismatch (`KVDB_CONFLICT`, 5).
+    Conflict,
+    /// The key is already present (`KVDB_EXISTS`, 6).
+    Exists,
+    /// A key or value over the size limit (`KVDB_TOO_LARGE`, 7).
+    TooLarge,
+    /// A caller's buffer is too small (`KVDB_BUFFER_TOO_SMALL`, 8).
+    BufferTooSmall,
+    /// The database directory is open elsewhere (`KVDB_LOCKED`, 9).
+    Locked,
+    /// A unique index already holds that index key (`KVDB_CONSTRAINT`, 10).
+    Constraint,
+    /// A bug: a caught panic or a broken invariant (`KVDB_INTERNAL`, 99).
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in status-code order.
+    pub const ALL: [ErrorKind; 11] = [
+        ErrorKind::NotFound,
+        ErrorKind::InvalidArgument,
+        ErrorKind::Io,
+        ErrorKind::Corruption,
+        ErrorKind::Conflict,
+        ErrorKind::Exists,
+        ErrorKind::TooLarge,
+        ErrorKind::BufferTooSmall,
+        ErrorKind::Locked,
+        ErrorKind::Constraint,
+        ErrorKind::Internal,
+    ];
+
+    /// The C API status code of this kind.
+    pub const fn code(self) -> i32 {
+        match self {
+            ErrorKind::NotFound => 1,
+            ErrorKind::InvalidArgument => 2,
+            ErrorKind::Io => 3,
+            ErrorKind::Corruption => 4,
+            ErrorKind::Conflict => 5,
+            ErrorKind::Exists => 6,
+            ErrorKind::TooLarge => 7,
+            ErrorKind::BufferTooSmall => 8,
+            ErrorKind::Locked => 9,
+            ErrorKind::Constraint => 10,
+            ErrorKind::Internal => 99,
+        }
+    }
+
+    /// The kind with C status code `code`, if any (0, success, has none).
+    pub fn from_code(code: i32) -> Option<ErrorKind> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
+/// An error from the database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No such key, or nothing to undo.
+    #[error("not found")]
+    NotFound,
+    /// A bad argument: an invalid TTL, a value that is not an integer, an
+    /// unusable path or option.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The handle was used after the database was closed.
+    #[error("the database is closed")]
+    Closed,
+    /// The operating system refused a read, write or sync.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file failed its checksum or format check.
+    #[error("corruption: {0}")]
+    Corruption(String),
+    /// A transaction conflict or a compare-and-swap mismatch.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The key is already present.
+    #[error("the key already exists")]
+    Exists,
+    /// A key or value over the size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A caller's buffer is too small; `needed` bytes are required.
+    #[error("buffer too small: {needed} bytes needed")]
+    BufferTooSmall {
+        /// The size required.
+        needed: usize,
+    },
+    /// The database directory is open in this or another process.
+    #[error("database directory {} is locked: it is open in this or another process", path.display())]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A unique index already holds that index key.
+    #[error("constraint violated: {0}")]
+    Constraint(String),
+    /// A bug: a caught panic or a broken invariant.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The error's kind (and so its C status code).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound => ErrorKind::NotFound,
+            Error::InvalidArgument(_) | Error::Closed => ErrorKind::InvalidArgument,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::Corruption(_) => ErrorKind::Corruption,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Exists => ErrorKind::Exists,
+            Error::TooLarge(_) => ErrorKind::TooLarge,
+            Error::BufferTooSmall { .. } => ErrorKind::BufferTooSmall,
+            Error::Locked { .. } => ErrorKind::Locked,
+            Error::Constraint(_) => ErrorKind::Constraint,
+            Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// An I/O error with a description of what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl From<CoreError> for Error {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::KeyTooLarge { .. } | CoreError::ValueTooLarge { .. } => {
+                Error::TooLarge(e.to_string())
+            }
+            CoreError::SequenceRegression { .. } => Error::Corruption(e.to_string()),
+            _ => Error::InvalidArgument(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_the_c_contract_and_round_trip() {
+        let expected = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 99];
+        for (kind, code) in ErrorKind::ALL.into_iter().zip(expected) {
+            assert_eq!(kind.code(), code);
+            assert_eq!(ErrorKind::from_code(code), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_code(0), None);
+        assert_eq!(ErrorKind::from_code(11), None);
+    }
+
+    #[test]
+    fn core_errors_map_onto_kinds() {
+        let too_large: Error = CoreError::KeyTooLarge { len: 70_000 }.into();
+        assert_eq!(too_large.kind(), ErrorKind::TooLarge);
+        assert!(too_large.to_string().contains("70000"));
+        let bad: Error = CoreError::NotAnInteger.into();
+        assert_eq!(bad.kind(), ErrorKind::InvalidArgument);
+        let reentrant: Error = CoreError::ReentrantWrite.into();
+        assert_eq!(reentrant.kind(), ErrorKind::InvalidArgument);
+    }
+}

@@ -1,0 +1,69 @@
+//! kvdb: an embeddable, concurrent, in-memory key-value database.
+//!
+//! Byte keys and values live in RAM in a lock-free ordered store; reads never
+//! wait for writes. On top of it: TTLs, atomic batches, snapshots (MVCC read
+//! views), iterators with range and prefix scans, compare-and-swap,
+//! put-if-absent, counters and closure updates.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use kvdb::{Batch, Db};
+//!
+//! let db = Db::in_memory()?;
+//! db.put(b"user:1", b"ada")?;
+//! db.put_with_ttl(b"session:9", b"token", Duration::from_secs(60))?;
+//! assert_eq!(db.get(b"user:1")?, Some(b"ada".to_vec()));
+//!
+//! // All or nothing: readers see both writes or neither.
+//! let mut batch = Batch::new();
+//! batch.put(b"user:2", b"grace")?;
+//! batch.delete(b"user:1")?;
+//! db.write(&batch)?;
+//!
+//! let snapshot = db.snapshot();
+//! db.put(b"user:3", b"linus")?;
+//! let users: Vec<_> = snapshot.prefix(b"user:").map(|(k, _)| k).collect();
+//! assert_eq!(users, vec![b"user:2".to_vec()]);
+//!
+//! assert_eq!(db.increment(b"hits", 5)?, 5);
+//! db.close()?;
+//! # Ok::<(), kvdb::Error>(())
+//! ```
+//!
+//! # Semantics worth knowing
+//!
+//! - Keys are 0 to 65,536 bytes, values 0 to 256 MiB; larger ones fail with
+//!   [`ErrorKind::TooLarge`].
+//! - A snapshot sees one moment: later writes, deletes and expiries do not
+//!   change it. Iterators read a snapshot taken when they were created.
+//! - TTLs are absolute times; an expired key reads as absent at once and is
+//!   reclaimed in the background. `put` replaces a TTL; `compare_and_swap`,
+//!   `increment` and `fetch_update` keep it.
+//! - Background threads (active expiry, garbage collection) belong to the
+//!   [`Db`] and are joined by [`Db::close`] or on drop.
+//!
+//! See `ARCHITECTURE.md` in the repository for how it works.
+
+mod background;
+mod batch;
+mod commit;
+mod conditional;
+mod db;
+mod error;
+mod options;
+mod snapshot;
+mod ttl;
+
+pub use batch::Batch;
+pub use conditional::CasOutcome;
+pub use db::Db;
+pub use error::{Error, ErrorKind, Result};
+pub use kvdb_core::{
+    Clock, Cursor, ExpireConfig, ExpireReport, GcReport, Iter, MAX_KEY_LEN, MAX_VALUE_LEN,
+    ManualClock, Stats, SystemClock,
+};
+pub use options::{Options, SyncPolicy};
+pub use snapshot::Snapshot;
+pub use ttl::Ttl;

@@ -1,0 +1,103 @@
+//! Time to live: writing with a TTL, reading it, setting and clearing it.
+//!
+//! Expiry times are absolute (ms since the Unix epoch), so a key expires at
+//! the same moment whether or not the database was restarted meanwhile. An
+//! expired key reads as absent at once; its memory is reclaimed in the
+//! background. `put` replaces a key's TTL (like Redis `SET`); operations that
+//! modify a value in place (`compare_and_swap`, `increment`, `fetch_update`)
+//! keep it (like Redis `INCR`).
+
+use std::time::Duration;
+
+use kvdb_core::{check_key, check_value};
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+
+/// The remaining life of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    /// The key has no expiry time.
+    Persistent,
+    /// The key expires after this long (at least 1 ms).
+    Expires(Duration),
+}
+
+/// `ttl` in whole milliseconds, rounded up; zero is rejected.
+pub(crate) fn ttl_millis(ttl: Duration) -> Result<u64> {
+    let ms = ttl.as_nanos().div_ceil(1_000_000);
+    if ms == 0 {
+        return Err(Error::InvalidArgument("a TTL must be at least 1 ms".into()));
+    }
+    u64::try_from(ms).map_err(|_| Error::InvalidArgument(format!("TTL of {ttl:?} is too long")))
+}
+
+impl Db {
+    /// The absolute expiry time `ttl` from now.
+    pub(crate) fn deadline(&self, ttl: Duration) -> Result<u64> {
+        Ok(self.inner.store.deadline(ttl_millis(ttl)?)?)
+    }
+
+    /// Stores `value` under `key`, to expire after `ttl` (at least 1 ms).
+    pub fn put_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+        check_key(key)?;
+        check_value(value)?;
+        let expires_at = Some(self.deadline(ttl)?);
+        let writer = self.inner.begin_write()?;
+        self.inner.commit_put(writer, key, value, expires_at)
+    }
+
+    /// The remaining life of `key`, or `None` if it is absent or expired.
+    pub fn ttl(&self, key: &[u8]) -> Result<Option<Ttl>> {
+        let store = &self.inner.store;
+        let expires_at = store.get_with(key, |v| v.map(|v| v.expires_at))?;
+        Ok(expires_at.map(|at| match at {
+            None => Ttl::Persistent,
+            Some(at) => {
+                let left = at.saturating_sub(store.now_ms()).max(1);
+                Ttl::Expires(Duration::from_millis(left))
+            }
+        }))
+    }
+
+    /// Gives the live key `key` a new TTL. Returns false if the key is absent.
+    pub fn expire(&self, key: &[u8], ttl: Duration) -> Result<bool> {
+        check_key(key)?;
+        let expires_at = Some(self.deadline(ttl)?);
+        self.rewrite_expiry(key, expires_at)
+    }
+
+    /// Removes the TTL of the live key `key`, so it never expires. Returns
+    /// false if the key is absent (true if it exists, with or without a TTL).
+    pub fn persist(&self, key: &[u8]) -> Result<bool> {
+        check_key(key)?;
+        self.rewrite_expiry(key, None)
+    }
+
+    fn rewrite_expiry(&self, key: &[u8], expires_at: Option<u64>) -> Result<bool> {
+        let writer = self.inner.begin_write()?;
+        let current = writer.read(key, |v| v.map(|v| (v.value.to_vec(), v.expires_at)))?;
+        let Some((value, old_expiry)) = current else {
+            return Ok(false);
+        };
+        if old_expiry == expires_at {
+            return Ok(true);
+        }
+        self.inner.commit_put(writer, key, &value, expires_at)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_rounds_up_to_whole_milliseconds() {
+        assert_eq!(ttl_millis(Duration::from_micros(1)).unwrap(), 1);
+        assert_eq!(ttl_millis(Duration::from_micros(1500)).unwrap(), 2);
+        assert_eq!(ttl_millis(Duration::from_secs(3)).unwrap(), 3000);
+        assert!(ttl_millis(Duration::ZERO).is_err());
+        assert!(ttl_millis(Duration::MAX).is_err());
+    }
+}
