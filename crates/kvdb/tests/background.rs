@@ -109,12 +109,14 @@ fn memory_stays_flat_under_updates_with_snapshots_opened_and_dropped() {
         "versions must not pile up: peak {peak_versions} of {total_writes} written"
     );
     drop(open);
+    eprintln!("peak versions held: {peak_versions} for {KEYS} keys and {total_writes} writes");
     let settled = wait_for(
         "versions to return to one per key",
         Duration::from_secs(30),
         &db,
         |s| s.versions <= u64::from(KEYS) * 21 / 20,
     );
+    eprintln!("settled: {settled:?}");
     assert_eq!(settled.live_keys, u64::from(KEYS));
     assert!(settled.versions_reclaimed >= total_writes - u64::from(KEYS) * 21 / 20);
     assert!(
