@@ -127,7 +127,7 @@ fn snapshots_stay_fixed_under_concurrent_writes() {
                 let mut n = 0u32;
                 while !stop.load(Ordering::Relaxed) {
                     let k = (n * 8 + t) % 600;
-                    if n % 3 == 0 {
+                    if n.is_multiple_of(3) {
                         db.delete(&k.to_be_bytes()).unwrap();
                     } else {
                         db.put(&k.to_be_bytes(), &n.to_be_bytes()).unwrap();

@@ -1,0 +1,261 @@
+//! The byte layout of a snapshot file (see `docs/FORMAT.md`).
+//!
+//! ```text
+//! header (64 bytes)                     entry (16-byte header + key + value)
+//! 0   magic        8  "KVDBSNAP"        0   key length    u32
+//! 8   version      u32 = 1              4   value length  u32
+//! 12  flags        u32 = 0              8   expires at    u64 (ms since epoch, 0 = never)
+//! 16  seq          u64                  16  key, then value
+//! 24  entry count  u64
+//! 32  created at   u64 (ms since epoch) footer (24 bytes)
+//! 40  reserved     20 bytes = 0         0   data length   u64 (bytes of all entries)
+//! 60  header crc   u32 (bytes 0..60)    8   data crc      u32 (CRC-32 of all entries)
+//!                                       12  footer crc    u32 (bytes 0..12)
+//!                                       16  end magic     8  "KVDBSEND"
+//! ```
+//!
+//! Entries are sorted by key, strictly ascending. Integers are little-endian.
+
+/// The first eight bytes of a snapshot file.
+pub const MAGIC: [u8; 8] = *b"KVDBSNAP";
+/// The last eight bytes of a snapshot file.
+pub const END_MAGIC: [u8; 8] = *b"KVDBSEND";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+const MAGIC_AT: usize = 0;
+const VERSION_AT: usize = MAGIC_AT + MAGIC.len();
+const FLAGS_AT: usize = VERSION_AT + 4;
+const SEQ_AT: usize = FLAGS_AT + 4;
+const COUNT_AT: usize = SEQ_AT + 8;
+const CREATED_AT: usize = COUNT_AT + 8;
+const RESERVED_AT: usize = CREATED_AT + 8;
+const HEADER_CRC_AT: usize = RESERVED_AT + 20;
+/// Bytes in the header.
+pub const HEADER_LEN: usize = HEADER_CRC_AT + 4;
+
+const DATA_LEN_AT: usize = 0;
+const DATA_CRC_AT: usize = DATA_LEN_AT + 8;
+const FOOTER_CRC_AT: usize = DATA_CRC_AT + 4;
+const END_MAGIC_AT: usize = FOOTER_CRC_AT + 4;
+/// Bytes in the footer.
+pub const FOOTER_LEN: usize = END_MAGIC_AT + END_MAGIC.len();
+
+/// Bytes in an entry's header.
+pub const ENTRY_HEADER_LEN: usize = 16;
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+}
+
+pub(crate) fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// What a header records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// The sequence number the snapshot reads at.
+    pub seq: u64,
+    /// Entries in the file.
+    pub entries: u64,
+    /// When the snapshot was taken (ms since the Unix epoch).
+    pub created_ms: u64,
+}
+
+/// Encodes a header.
+pub fn encode_header(h: &Header) -> [u8; HEADER_LEN] {
+    let mut b = [0u8; HEADER_LEN];
+    b[MAGIC_AT..VERSION_AT].copy_from_slice(&MAGIC);
+    b[VERSION_AT..FLAGS_AT].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    b[SEQ_AT..COUNT_AT].copy_from_slice(&h.seq.to_le_bytes());
+    b[COUNT_AT..CREATED_AT].copy_from_slice(&h.entries.to_le_bytes());
+    b[CREATED_AT..RESERVED_AT].copy_from_slice(&h.created_ms.to_le_bytes());
+    let crc = crc32fast::hash(&b[..HEADER_CRC_AT]);
+    b[HEADER_CRC_AT..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// Why a header or footer was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormatError {
+    /// Something is wrong; the text says what.
+    Corrupt(String),
+    /// A valid header of a format version this build cannot read.
+    UnsupportedVersion(u32),
+}
+
+/// Decodes and checks a header.
+pub fn decode_header(bytes: &[u8]) -> Result<Header, FormatError> {
+    let b = bytes.get(..HEADER_LEN).ok_or_else(|| {
+        FormatError::Corrupt(format!(
+            "file of {} bytes is shorter than a header",
+            bytes.len()
+        ))
+    })?;
+    if b[MAGIC_AT..VERSION_AT] != MAGIC {
+        return Err(FormatError::Corrupt(
+            "not a kvdb snapshot (bad magic)".into(),
+        ));
+    }
+    if crc32fast::hash(&b[..HEADER_CRC_AT]) != u32_at(b, HEADER_CRC_AT) {
+        return Err(FormatError::Corrupt("header checksum mismatch".into()));
+    }
+    let version = u32_at(b, VERSION_AT);
+    if version != FORMAT_VERSION {
+        return Err(FormatError::UnsupportedVersion(version));
+    }
+    Ok(Header {
+        seq: u64_at(b, SEQ_AT),
+        entries: u64_at(b, COUNT_AT),
+        created_ms: u64_at(b, CREATED_AT),
+    })
+}
+
+/// Encodes the footer for `data_len` bytes of entries with checksum `data_crc`.
+pub fn encode_footer(data_len: u64, data_crc: u32) -> [u8; FOOTER_LEN] {
+    let mut b = [0u8; FOOTER_LEN];
+    b[DATA_LEN_AT..DATA_CRC_AT].copy_from_slice(&data_len.to_le_bytes());
+    b[DATA_CRC_AT..FOOTER_CRC_AT].copy_from_slice(&data_crc.to_le_bytes());
+    let crc = crc32fast::hash(&b[..FOOTER_CRC_AT]);
+    b[FOOTER_CRC_AT..END_MAGIC_AT].copy_from_slice(&crc.to_le_bytes());
+    b[END_MAGIC_AT..].copy_from_slice(&END_MAGIC);
+    b
+}
+
+/// Decodes and checks a footer; returns the data length and checksum.
+pub fn decode_footer(b: &[u8; FOOTER_LEN]) -> Result<(u64, u32), FormatError> {
+    if b[END_MAGIC_AT..] != END_MAGIC {
+        return Err(FormatError::Corrupt(
+            "bad end magic: the file is cut short or damaged".into(),
+        ));
+    }
+    if crc32fast::hash(&b[..FOOTER_CRC_AT]) != u32_at(b, FOOTER_CRC_AT) {
+        return Err(FormatError::Corrupt("footer checksum mismatch".into()));
+    }
+    Ok((u64_at(b, DATA_LEN_AT), u32_at(b, DATA_CRC_AT)))
+}
+
+/// Appends one entry to `buf`.
+pub fn encode_entry(buf: &mut Vec<u8>, key: &[u8], value: &[u8], expires_at: Option<u64>) {
+    buf.extend_from_slice(
+        &u32::try_from(key.len())
+            .expect("key length fits u32")
+            .to_le_bytes(),
+    );
+    buf.extend_from_slice(
+        &u32::try_from(value.len())
+            .expect("value length fits u32")
+            .to_le_bytes(),
+    );
+    buf.extend_from_slice(&expires_at.unwrap_or(0).to_le_bytes());
+    buf.extend_from_slice(key);
+    buf.extend_from_slice(value);
+}
+
+/// One entry decoded from the data section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// The value.
+    pub value: &'a [u8],
+    /// The absolute expiry time (ms since the Unix epoch), if any.
+    pub expires_at: Option<u64>,
+}
+
+/// Decodes the entry at the start of `data`; returns it and its length.
+pub fn decode_entry(data: &[u8]) -> Result<(Entry<'_>, usize), FormatError> {
+    let h = data
+        .get(..ENTRY_HEADER_LEN)
+        .ok_or_else(|| FormatError::Corrupt("entry header runs past the data".into()))?;
+    let key_len = u32_at(h, 0) as usize;
+    let value_len = u32_at(h, 4) as usize;
+    let expires_at = u64_at(h, 8);
+    let key_end = ENTRY_HEADER_LEN + key_len;
+    let end = key_end
+        .checked_add(value_len)
+        .filter(|&end| end <= data.len())
+        .ok_or_else(|| FormatError::Corrupt("entry runs past the data".into()))?;
+    Ok((
+        Entry {
+            key: &data[ENTRY_HEADER_LEN..key_end],
+            value: &data[key_end..end],
+            expires_at: (expires_at != 0).then_some(expires_at),
+        },
+        end,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_matches_the_documented_offsets() {
+        assert_eq!(HEADER_LEN, 64);
+        assert_eq!(FOOTER_LEN, 24);
+        let h = encode_header(&Header {
+            seq: 5,
+            entries: 2,
+            created_ms: 9,
+        });
+        assert_eq!(&h[..8], b"KVDBSNAP");
+        assert_eq!(&h[16..24], &5u64.to_le_bytes());
+        assert_eq!(&h[24..32], &2u64.to_le_bytes());
+        assert_eq!(&h[32..40], &9u64.to_le_bytes());
+        let f = encode_footer(100, 7);
+        assert_eq!(&f[16..], b"KVDBSEND");
+    }
+
+    #[test]
+    fn header_footer_and_entries_round_trip() {
+        let header = Header {
+            seq: 1,
+            entries: 3,
+            created_ms: 1_700_000_000_000,
+        };
+        assert_eq!(decode_header(&encode_header(&header)), Ok(header));
+        assert_eq!(
+            decode_footer(&encode_footer(42, 0xdead_beef)),
+            Ok((42, 0xdead_beef))
+        );
+        let mut buf = Vec::new();
+        encode_entry(&mut buf, b"key", b"value", Some(77));
+        encode_entry(&mut buf, b"", b"", None);
+        let (first, n) = decode_entry(&buf).unwrap();
+        assert_eq!(
+            first,
+            Entry {
+                key: b"key",
+                value: b"value",
+                expires_at: Some(77)
+            }
+        );
+        let (second, m) = decode_entry(&buf[n..]).unwrap();
+        assert_eq!(
+            second,
+            Entry {
+                key: b"",
+                value: b"",
+                expires_at: None
+            }
+        );
+        assert_eq!(n + m, buf.len());
+        assert!(decode_entry(&buf[..n - 1]).is_err());
+    }
+
+    #[test]
+    fn every_header_bit_flip_is_caught() {
+        let h = encode_header(&Header {
+            seq: 1,
+            entries: 3,
+            created_ms: 4,
+        });
+        for bit in 0..HEADER_LEN * 8 {
+            let mut damaged = h;
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode_header(&damaged).is_err(), "bit {bit}");
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! Appending to the log: group commit, write-through, rotation, truncation.
+//!
+//! # Group commit
+//!
+//! In [`SyncMode::GroupCommit`], [`Wal::append`] only encodes the record into
+//! an in-memory buffer and returns its end position. A caller that needs the
+//! record durable calls [`Wal::sync_to`]: if no one is syncing, it becomes the
+//! leader, takes everything buffered so far (its own record and any appended
+//! after it), writes it with one write and syncs once; callers arriving
+//! meanwhile wait, and are released by that sync if it covered them or lead
+//! the next one. While the leader does I/O, appends keep filling a fresh
+//! buffer, so the next group forms during the current sync.
+//!
+//! # Failure
+//!
+//! After a failed write or sync the log is *failed*: whether those bytes
+//! reached the disk is unknown, so every later append and sync fails with
+//! [`WalError::Failed`] until the log is reopened (and replayed) — the same
+//! stance PostgreSQL took after learning that a failed fsync cannot be retried.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kvdb_vfs::{Vfs, WritableFile};
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::WalError;
+use crate::format::{MAX_PAYLOAD, begin_frame, encode_segment_header, seal_frame};
+use crate::options::{SyncMode, WalOptions};
+use crate::reader::Recovered;
+use crate::segment::{SegmentInfo, segment_name};
+
+/// A position in the log: bytes of records appended since it was opened.
+pub type LogPosition = u64;
+
+struct State {
+    /// Records appended but not yet written (group commit).
+    buf: Vec<u8>,
+    /// The highest sequence number in `buf`.
+    buf_max_seq: u64,
+    /// The position after the last appended record.
+    end: LogPosition,
+    /// Everything before this position is durable.
+    durable: LogPosition,
+    /// A leader is writing and syncing.
+    syncing: bool,
+    failure: Option<Arc<str>>,
+}
+
+struct Io {
+    file: Box<dyn WritableFile>,
+    active: SegmentInfo,
+    closed: VecDeque<SegmentInfo>,
+}
+
+/// The write-ahead log, open for appending.
+pub struct Wal {
+    vfs: Arc<dyn Vfs>,
+    dir: PathBuf,
+    options: WalOptions,
+    state: Mutex<State>,
+    synced: Condvar,
+    io: Mutex<Io>,
+}
+
+fn create_segment(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    id: u64,
+) -> Result<(Box<dyn WritableFile>, SegmentInfo), WalError> {
+    let path = dir.join(segment_name(id));
+    let fail = |what: &str, e| WalError::io(format!("{what} {}", path.display()), e);
+    let mut file = vfs.create(&path).map_err(|e| fail("creating", e))?;
+    let header = encode_segment_header(id);
+    file.append(&header)
+        .map_err(|e| fail("writing the header of", e))?;
+    file.sync().map_err(|e| fail("syncing", e))?;
+    vfs.sync_dir(dir)
+        .map_err(|e| WalError::io(format!("syncing directory {}", dir.display()), e))?;
+    let info = SegmentInfo {
+        id,
+        path,
+        bytes: header.len() as u64,
+        max_seq: 0,
+    };
+    Ok((file, info))
+}
+
+impl Io {
+    fn write(&mut self, bytes: &[u8], max_seq: u64) -> std::io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.file.append(bytes)?;
+        self.active.bytes += bytes.len() as u64;
+        self.active.max_seq = self.active.max_seq.max(max_seq);
+        Ok(())
+    }
+
+    fn rotate(&mut self, vfs: &dyn Vfs, dir: &Path) -> Result<(), WalError> {
+        self.file
+            .sync()
+            .map_err(|e| WalError::io(format!("syncing {}", self.active.path.display()), e))?;
+        let (file, info) = create_segment(vfs, dir, self.active.id + 1)?;
+        self.file = file;
+        let old = std::mem::replace(&mut self.active, info);
+        self.closed.push_back(old);
+        Ok(())
+    }
+}
+
+impl Wal {
+    /// Opens the log in `dir` for appending after replay: a new segment is
+    /// started after the newest one replay kept.
+    pub fn open(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        options: WalOptions,
+        recovered: Recovered,
+    ) -> Result<Self, WalError> {
+        let next_id = recovered.segments.last().map_or(1, |s| s.id + 1);
+        let (file, active) = create_segment(&*vfs, dir, next_id)?;
+        Ok(Self {
+            vfs,
+            dir: dir.to_path_buf(),
+            options,
+            state: Mutex::new(State {
+                buf: Vec::new(),
+                buf_max_seq: 0,
+                end: 0,
+                durable: 0,
+                syncing: false,
+                failure: None,
+            }),
+            synced: Condvar::new(),
+            io: Mutex::new(Io {
+                file,
+                active,
+                closed: recovered.segments.into(),
+            }),
+        })
+    }
+
+    /// Appends a record with first sequence number `seq`, its payload written
+    /// by `encode` into the buffer it is given. Returns the position after
+    /// the record; pass it to [`Wal::sync_to`] to wait until it is durable.
+    ///
+    /// In write-through mode the record is written to the file before this
+    /// returns. Sequence numbers must increase from record to record.
+    pub fn append(
+        &self,
+        seq: u64,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<LogPosition, WalError> {
+        let mut state = self.state.lock();
+        if let Some(failure) = &state.failure {
+            return Err(WalError::Failed(Arc::clone(failure)));
+        }
+        let start = begin_frame(&mut state.buf);
+        encode(&mut state.buf);
+        let frame_len = state.buf.len() - start;
+        let payload_len = frame_len - crate::format::FRAME_HEADER_LEN;
+        if payload_len > MAX_PAYLOAD {
+            state.buf.truncate(start);
+            return Err(WalError::RecordTooLarge { len: payload_len });
+        }
+        seal_frame(&mut state.buf, start, seq);
+        state.buf_max_seq = seq;
+        state.end += frame_len as u64;
+        if self.options.sync == SyncMode::WriteThrough {
+            let state = &mut *state;
+            let mut io = self.io.lock();
+            let written = io.write(&state.buf, state.buf_max_seq);
+            state.buf.clear();
+            if let Err(e) = written {
+                return Err(self.fail(state, WalError::io("appending to the write-ahead log", e)));
+            }
+            if io.active.bytes >= self.options.segment_bytes
+                && let Err(e) = io.rotate(&*self.vfs, &self.dir)
+            {
+                return Err(self.fail(state, e));
+            }
+        }
+        Ok(state.end)
+    }
+
+    fn fail(&self, state: &mut State, error: WalError) -> WalError {
+        state
+            .failure
+            .get_or_insert_with(|| error.to_string().into());
+        error
+    }
+
+    /// Waits until every record before `position` is durable, writing and
+    /// syncing as the group's leader if no one else is.
+    pub fn sync_to(&self, position: LogPosition) -> Result<(), WalError> {
+        let mut state = self.state.lock();
+        loop {
+            if let Some(failure) = &state.failure {
+                return Err(WalError::Failed(Arc::clone(failure)));
+            }
+            if state.durable >= position {
+                return Ok(());
+            }
+            if state.syncing {
+                self.synced.wait(&mut state);
+                continue;
+            }
+            state.syncing = true;
+            let mut group = std::mem::take(&mut state.buf);
+            let max_seq = state.buf_max_seq;
+            let target = state.end;
+            drop(state);
+            let result = self.write_and_sync(&group, max_seq);
+            state = self.state.lock();
+            state.syncing = false;
+            self.synced.notify_all();
+            match result {
+                Ok(()) => state.durable = state.durable.max(target),
+                // The leader reports the operating system's error itself;
+                // the followers see the log failed.
+                Err(e) => return Err(self.fail(&mut state, e)),
+            }
+            if state.buf.is_empty() {
+                // Hand the allocation back for the next group.
+                group.clear();
+                state.buf = group;
+            }
+        }
+    }
+
+    fn write_and_sync(&self, group: &[u8], max_seq: u64) -> Result<(), WalError> {
+        let mut io = self.io.lock();
+        io.write(group, max_seq)
+            .map_err(|e| WalError::io("writing to the write-ahead log", e))?;
+        io.file
+            .sync()
+            .map_err(|e| WalError::io("syncing the write-ahead log", e))?;
+        if io.active.bytes >= self.options.segment_bytes {
+            io.rotate(&*self.vfs, &self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every appended record durable.
+    pub fn sync(&self) -> Result<(), WalError> {
+        let end = self.state.lock().end;
+        self.sync_to(end)
+    }
+
+    /// The position after the last appended record.
+    pub fn end(&self) -> LogPosition {
+        self.state.lock().end
+    }
+
+    /// Starts a new segment, so that everything appended so far can later be
+    /// dropped by [`Wal::truncate_through`] without touching what follows.
+    pub fn rotate(&self) -> Result<(), WalError> {
+        self.sync()?;
+        let mut io = self.io.lock();
+        io.rotate(&*self.vfs, &self.dir).inspect_err(|e| {
+            let mut state = self.state.lock();
+            state.failure.get_or_insert_with(|| e.to_string().into());
+        })
+    }
+
+    /// Removes the oldest closed segments whose records all have sequence
+    /// numbers at or below `seq` (they are covered by a snapshot). Returns how
+    /// many were removed.
+    pub fn truncate_through(&self, seq: u64) -> Result<usize, WalError> {
+        let mut io = self.io.lock();
+        let mut removed = 0;
+        while io.closed.front().is_some_and(|s| s.max_seq <= seq) {
+            let segment = io.closed.pop_front().expect("checked above");
+            self.vfs
+                .remove(&segment.path)
+                .map_err(|e| WalError::io(format!("removing {}", segment.path.display()), e))?;
+            removed += 1;
+        }
+        if removed > 0 {
+            self.vfs.sync_dir(&self.dir).map_err(|e| {
+                WalError::io(format!("syncing directory {}", self.dir.display()), e)
+            })?;
+        }
+        Ok(removed)
+    }
+
+    /// The segments on disk, oldest first (the active one last).
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let io = self.io.lock();
+        io.closed
+            .iter()
+            .cloned()
+            .chain([io.active.clone()])
+            .collect()
+    }
+
+    /// Bytes of all segments on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        let io = self.io.lock();
+        io.closed.iter().map(|s| s.bytes).sum::<u64>() + io.active.bytes
+    }
+
+    /// The failure that stopped the log, if one did.
+    pub fn failure(&self) -> Option<Arc<str>> {
+        self.state.lock().failure.clone()
+    }
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal")
+            .field("dir", &self.dir)
+            .field("options", &self.options)
+            .finish()
+    }
+}
