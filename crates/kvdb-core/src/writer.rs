@@ -44,7 +44,10 @@ impl<'a> Op<'a> {
         }
     }
 
-    fn check(&self) -> Result<(), CoreError> {
+    /// Checks the key and value sizes. [`Writer::apply`] checks every
+    /// operation before applying any; callers that log a batch first check
+    /// it themselves so that applying cannot fail after logging.
+    pub fn check(&self) -> Result<(), CoreError> {
         check_key(self.key())?;
         if let Op::Put { value, .. } = self {
             check_value(value)?;
@@ -161,6 +164,29 @@ impl<'a> Writer<'a> {
         self.shared.set_applied(last);
         self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
         Ok(last)
+    }
+
+    /// Installs `ops` all at sequence number `seq`, for rebuilding a store
+    /// from a snapshot file (whose entries all date from one point). Keys
+    /// should be distinct; `seq` may equal the newest applied sequence (so
+    /// a snapshot can be loaded in several calls) but not fall below it.
+    pub fn restore(&mut self, seq: u64, ops: &[Op<'_>]) -> Result<(), CoreError> {
+        if seq + 1 < self.state.next_seq {
+            return Err(CoreError::SequenceRegression {
+                expected: self.state.next_seq,
+                got: seq,
+            });
+        }
+        for op in ops {
+            op.check()?;
+        }
+        let guard = epoch::pin();
+        for op in ops {
+            self.apply_one(seq, *op, &guard);
+        }
+        self.state.next_seq = seq + 1;
+        self.shared.set_applied(seq);
+        Ok(())
     }
 
     fn apply_one(&self, seq: u64, op: Op<'_>, guard: &Guard) {

@@ -115,3 +115,30 @@ fn bytes_held_return_to_baseline_after_everything_is_deleted() {
     assert_eq!(stats.keys_held, 0);
     assert_eq!(stats.keys_removed, 500);
 }
+
+#[test]
+fn restored_entries_share_one_sequence_and_writes_continue_after_it() {
+    let store = Store::new();
+    let mut writer = store.writer().unwrap();
+    let ops: Vec<Op<'_>> = [&b"a"[..], b"b", b"c"]
+        .iter()
+        .map(|k| Op::Put {
+            key: k,
+            value: b"v",
+            expires_at: None,
+        })
+        .collect();
+    writer.restore(100, &ops[..2]).unwrap();
+    writer.restore(100, &ops[2..]).unwrap();
+    assert_eq!(writer.next_seq(), 101);
+    assert_eq!(writer.latest_seq(b"c"), Some(100));
+    assert!(
+        writer.restore(50, &ops).is_err(),
+        "restoring below the applied sequence"
+    );
+    drop(writer);
+    store.publish(100);
+    assert_eq!(store.snapshot().iter().count(), 3);
+    let last = store.write(&[Op::Delete { key: b"a" }]).unwrap();
+    assert_eq!(last, 101);
+}

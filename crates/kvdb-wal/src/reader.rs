@@ -164,11 +164,9 @@ impl WalReader {
         match decode_segment_header(&bytes) {
             Ok(found) if found == id => {}
             Ok(found) => {
-                return Err(self.corruption(
-                    index,
-                    0,
-                    format!("header names segment {found}, file name says {id}"),
-                ));
+                let reason = format!("header names segment {found}, file name says {id}");
+                self.damage(index, 0, bytes.len(), &reason, false)?;
+                return Ok(false);
             }
             Err(HeaderError::UnsupportedVersion(found)) => {
                 return Err(WalError::UnsupportedVersion {

@@ -26,7 +26,9 @@ use kvdb_vfs::{Vfs, WritableFile};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::WalError;
-use crate::format::{MAX_PAYLOAD, begin_frame, encode_segment_header, seal_frame};
+use crate::format::{
+    MAX_PAYLOAD, SEGMENT_HEADER_LEN, begin_frame, encode_segment_header, seal_frame,
+};
 use crate::options::{SyncMode, WalOptions};
 use crate::reader::Recovered;
 use crate::segment::{SegmentInfo, segment_name};
@@ -112,7 +114,9 @@ impl Io {
 
 impl Wal {
     /// Opens the log in `dir` for appending after replay: a new segment is
-    /// started after the newest one replay kept.
+    /// started after the newest one replay kept. Segments that hold no record
+    /// (left by sessions that wrote nothing) are removed, so opening and
+    /// closing repeatedly does not pile up files.
     pub fn open(
         vfs: Arc<dyn Vfs>,
         dir: &Path,
@@ -120,6 +124,14 @@ impl Wal {
         recovered: Recovered,
     ) -> Result<Self, WalError> {
         let next_id = recovered.segments.last().map_or(1, |s| s.id + 1);
+        let (empty, segments): (Vec<_>, Vec<_>) = recovered
+            .segments
+            .into_iter()
+            .partition(|s| s.bytes <= SEGMENT_HEADER_LEN as u64);
+        for segment in &empty {
+            vfs.remove(&segment.path)
+                .map_err(|e| WalError::io(format!("removing {}", segment.path.display()), e))?;
+        }
         let (file, active) = create_segment(&*vfs, dir, next_id)?;
         Ok(Self {
             vfs,
@@ -137,7 +149,7 @@ impl Wal {
             io: Mutex::new(Io {
                 file,
                 active,
-                closed: recovered.segments.into(),
+                closed: segments.into(),
             }),
         })
     }

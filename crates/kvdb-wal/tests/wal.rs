@@ -455,3 +455,23 @@ fn the_real_file_system_round_trips() {
     }
     assert_eq!(n, 50);
 }
+
+#[test]
+fn reopening_without_writes_does_not_pile_up_segments() {
+    let fs = new_fs();
+    let wal = open(&fs, WalOptions::default());
+    append(&wal, 1);
+    wal.sync().unwrap();
+    drop(wal);
+    for _ in 0..10 {
+        drop(open(&fs, WalOptions::default()));
+    }
+    let logs = fs.list(&dir()).unwrap();
+    assert_eq!(
+        logs.len(),
+        2,
+        "the segment with the record and the newest: {logs:?}"
+    );
+    let (seqs, _) = replay(&fs, RecoveryMode::AbsoluteConsistency).unwrap();
+    assert_eq!(seqs, vec![1]);
+}

@@ -1,13 +1,25 @@
-//! The write path: take the write lock, apply a batch, publish it.
+//! The write path: take the write lock, log the batch, apply it, make it
+//! durable as the sync policy says, publish it.
 //!
-//! Every mutation of the database goes through [`Inner::begin_write`] and
-//! [`Inner::commit`], so the steps a write takes (validation, durability,
-//! application, publication) live in one place.
+//! Every mutation goes through [`Inner::begin_write`] and [`Inner::commit`],
+//! so the order of those steps lives in one place:
+//!
+//! 1. validate every operation (so applying cannot fail after logging);
+//! 2. append one log record for the batch (in memory: skipped);
+//! 3. apply the batch to the store, invisible to readers;
+//! 4. release the write lock;
+//! 5. under the `always` policy, wait for the record's group sync;
+//! 6. publish: readers see the whole batch at once.
+//!
+//! A batch whose sync fails is never published and never acknowledged; the
+//! log then refuses further writes until the database is reopened.
 
 use kvdb_core::{Op, Writer};
 
 use crate::db::Inner;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::options::SyncPolicy;
+use crate::persist::record;
 
 impl Inner {
     /// Takes the write lock after checking that the database is open.
@@ -16,14 +28,29 @@ impl Inner {
         Ok(self.store.writer()?)
     }
 
-    /// Applies `ops` atomically under `writer`, releases the lock and
-    /// publishes them. An empty `ops` writes nothing.
+    /// Commits `ops` atomically under `writer`. An empty `ops` writes nothing.
     pub(crate) fn commit(&self, mut writer: Writer<'_>, ops: &[Op<'_>]) -> Result<()> {
         if ops.is_empty() {
             return Ok(());
         }
-        let last = writer.apply(ops)?;
+        let Some(persist) = &self.persist else {
+            let last = writer.apply(ops)?;
+            drop(writer);
+            self.store.publish(last);
+            return Ok(());
+        };
+        for op in ops {
+            op.check()?;
+        }
+        let first = writer.next_seq();
+        let end = persist.wal.append(first, |buf| record::encode(buf, ops))?;
+        let last = writer
+            .apply_at(first, ops)
+            .map_err(|e| Error::Internal(format!("applying a logged batch failed: {e}")))?;
         drop(writer);
+        if self.options.sync == SyncPolicy::Always {
+            persist.wal.sync_to(end)?;
+        }
         self.store.publish(last);
         Ok(())
     }

@@ -1,6 +1,9 @@
-//! The database handle: construction, shutdown, and plain reads and writes.
+//! The database handle: opening (in memory or on a directory), shutdown, and
+//! plain reads and writes.
 
+use std::io;
 use std::ops::RangeBounds;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,13 +12,19 @@ use parking_lot::Mutex;
 
 use crate::background::Worker;
 use crate::error::{Error, Result};
-use crate::options::Options;
+use crate::options::{Options, SyncPolicy};
+use crate::persist::checkpoint::CheckpointReport;
+use crate::persist::recovery::{RecoveryReport, recover};
+use crate::persist::{DurabilityStats, Persist};
 use crate::snapshot::Snapshot;
 
-/// State shared by a database handle and the handles derived from it.
+/// State shared by a database handle, its background threads and the
+/// handles derived from it.
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) options: Options,
+    /// `None` in memory.
+    pub(crate) persist: Option<Persist>,
     closed: AtomicBool,
 }
 
@@ -48,14 +57,57 @@ impl Db {
 
     /// Opens an empty in-memory database with the given options.
     pub fn in_memory_with(options: Options) -> Result<Db> {
+        options.validate()?;
         let store = Store::with_clock(Arc::clone(&options.clock));
-        let inner = Arc::new(Inner {
+        Self::start(Inner {
             store,
             options,
+            persist: None,
             closed: AtomicBool::new(false),
-        });
+        })
+    }
+
+    /// Opens the database in directory `path`, creating it if missing and
+    /// recovering its contents: the newest valid snapshot is loaded and the
+    /// log after it replayed (a torn tail left by a crash is cut off and
+    /// reported in [`Db::recovery_report`]). The path `":memory:"` opens an
+    /// in-memory database instead.
+    ///
+    /// Fails with [`crate::ErrorKind::Locked`] if the directory is open in
+    /// this or another process, and with [`crate::ErrorKind::Corruption`] if
+    /// the files are damaged beyond what the recovery mode tolerates.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        let dir = path.as_ref();
+        if dir.as_os_str() == ":memory:" {
+            return Self::in_memory_with(options);
+        }
+        if dir.as_os_str().is_empty() {
+            return Err(Error::InvalidArgument("the database path is empty".into()));
+        }
+        options.validate()?;
+        let vfs = Arc::clone(&options.vfs);
+        vfs.create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating directory {}", dir.display()), e))?;
+        let lock = vfs.lock(dir).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => Error::Locked {
+                path: dir.to_path_buf(),
+            },
+            _ => Error::io(format!("locking {}", dir.display()), e),
+        })?;
+        let store = Store::with_clock(Arc::clone(&options.clock));
+        let (wal, report) = recover(&store, &vfs, dir, &options)?;
+        let persist = Persist::new(vfs, dir.to_path_buf(), wal, lock, report);
+        Self::start(Inner {
+            store,
+            options,
+            persist: Some(persist),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn start(inner: Inner) -> Result<Db> {
         let db = Db {
-            inner,
+            inner: Arc::new(inner),
             workers: Mutex::new(Vec::new()),
         };
         db.start_workers()?;
@@ -65,42 +117,119 @@ impl Db {
     fn start_workers(&self) -> Result<()> {
         let options = &self.inner.options;
         let mut workers = self.workers.lock();
+        let mut spawn = |name: &str, interval, job: Box<dyn FnMut() + Send>| {
+            let worker = Worker::spawn(name, interval, job)
+                .map_err(|e| Error::io(format!("starting background thread {name}"), e))?;
+            workers.push(worker);
+            Ok::<(), Error>(())
+        };
         if let Some(interval) = options.expire_interval {
             let store = self.inner.store.clone();
             let config = options.expire;
-            let worker = Worker::spawn("kvdb-expire", interval, move || {
-                store.active_expire_cycle(&config);
-            })
-            .map_err(|e| Error::io("starting the expiry thread", e))?;
-            workers.push(worker);
+            spawn(
+                "kvdb-expire",
+                interval,
+                Box::new(move || {
+                    store.active_expire_cycle(&config);
+                }),
+            )?;
         }
         if let Some(interval) = options.gc_interval {
             let store = self.inner.store.clone();
             let per_pass = options.gc_keys_per_pass.max(1);
-            let worker = Worker::spawn("kvdb-gc", interval, move || {
-                store.collect_garbage(per_pass);
-            })
-            .map_err(|e| Error::io("starting the garbage-collection thread", e))?;
-            workers.push(worker);
+            spawn(
+                "kvdb-gc",
+                interval,
+                Box::new(move || {
+                    store.collect_garbage(per_pass);
+                }),
+            )?;
+        }
+        if self.inner.persist.is_none() {
+            return Ok(());
+        }
+        if let SyncPolicy::Interval(interval) = options.sync {
+            let inner = Arc::clone(&self.inner);
+            spawn(
+                "kvdb-sync",
+                interval,
+                Box::new(move || {
+                    if let Some(persist) = &inner.persist
+                        && let Err(e) = persist.wal.sync()
+                    {
+                        persist.note_background_error(&e.into());
+                    }
+                }),
+            )?;
+        }
+        if options.checkpoint_after_wal_bytes.is_some() {
+            let inner = Arc::clone(&self.inner);
+            spawn(
+                "kvdb-checkpoint",
+                options.checkpoint_check_interval,
+                Box::new(move || {
+                    if let (Err(e), Some(persist)) = (inner.checkpoint_if_due(), &inner.persist) {
+                        persist.note_background_error(&e);
+                    }
+                }),
+            )?;
         }
         Ok(())
     }
 
-    /// Stops and joins the background threads and closes the database.
-    /// Snapshots and iterators taken earlier keep working on their view.
+    /// Closes the database: refuses new writes, stops and joins the
+    /// background threads, makes every acknowledged write durable and
+    /// releases the directory lock. Snapshots and iterators taken earlier
+    /// keep working on their view.
     pub fn close(self) -> Result<()> {
         self.shutdown()
     }
 
     fn shutdown(&self) -> Result<()> {
-        self.inner.closed.store(true, Ordering::Release);
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
         let mut first_error = None;
+        // Let writes already past the open check finish before the final sync.
+        drop(self.inner.store.writer());
         for mut worker in self.workers.lock().drain(..) {
             if let Err(message) = worker.stop() {
                 first_error.get_or_insert(Error::Internal(message));
             }
         }
+        if let Some(persist) = &self.inner.persist {
+            if let Err(e) = persist.wal.sync() {
+                first_error.get_or_insert(e.into());
+            }
+            persist.lock.lock().take();
+        }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Makes every acknowledged write durable now, whatever the sync policy.
+    /// A no-op in memory.
+    pub fn sync(&self) -> Result<()> {
+        match &self.inner.persist {
+            Some(persist) => Ok(persist.wal.sync()?),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes a snapshot file of the current state and removes the log it
+    /// covers. Writers are not blocked while the snapshot is written. A no-op
+    /// in memory.
+    pub fn checkpoint(&self) -> Result<CheckpointReport> {
+        self.inner.checkpoint()
+    }
+
+    /// What recovery did when the database was opened (`None` in memory).
+    pub fn recovery_report(&self) -> Option<&RecoveryReport> {
+        self.inner.persist.as_ref().map(|p| &p.recovery)
+    }
+
+    /// The state of the database's files (`None` in memory).
+    pub fn durability_stats(&self) -> Option<DurabilityStats> {
+        self.inner.persist.as_ref().map(Persist::stats)
     }
 
     /// The current value of `key`, copied.
@@ -190,8 +319,10 @@ impl Drop for Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db")
-            .field("store", &self.inner.store)
-            .finish()
+        let mut d = f.debug_struct("Db");
+        if let Some(persist) = &self.inner.persist {
+            d.field("dir", &persist.dir);
+        }
+        d.field("store", &self.inner.store).finish()
     }
 }

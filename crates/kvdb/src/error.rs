@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use kvdb_core::CoreError;
+use kvdb_snapshot::SnapshotError;
+use kvdb_wal::WalError;
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -165,6 +167,35 @@ impl From<CoreError> for Error {
             }
             CoreError::SequenceRegression { .. } => Error::Corruption(e.to_string()),
             _ => Error::InvalidArgument(e.to_string()),
+        }
+    }
+}
+
+impl From<WalError> for Error {
+    fn from(e: WalError) -> Self {
+        match e {
+            WalError::Io { context, source } => Error::Io { context, source },
+            WalError::Failed(_) => Error::io(
+                "writing to the database",
+                std::io::Error::other(e.to_string()),
+            ),
+            WalError::Corruption { .. } | WalError::UnsupportedVersion { .. } => {
+                Error::Corruption(e.to_string())
+            }
+            WalError::RecordTooLarge { .. } => Error::TooLarge(e.to_string()),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<SnapshotError> for Error {
+    fn from(e: SnapshotError) -> Self {
+        match e {
+            SnapshotError::Io { context, source } => Error::Io { context, source },
+            SnapshotError::Corrupt { .. } | SnapshotError::UnsupportedVersion { .. } => {
+                Error::Corruption(e.to_string())
+            }
+            other => Error::Internal(other.to_string()),
         }
     }
 }

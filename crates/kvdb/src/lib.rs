@@ -53,8 +53,13 @@ mod conditional;
 mod db;
 mod error;
 mod options;
+mod persist;
 mod snapshot;
 mod ttl;
+
+/// The file-system seam: tests (yours too) can open a database on
+/// [`vfs::SimFs`] to inject I/O errors and simulate power loss.
+pub use kvdb_vfs as vfs;
 
 pub use batch::Batch;
 pub use conditional::CasOutcome;
@@ -64,6 +69,10 @@ pub use kvdb_core::{
     Clock, Cursor, ExpireConfig, ExpireReport, GcReport, Iter, MAX_KEY_LEN, MAX_VALUE_LEN,
     ManualClock, Stats, SystemClock,
 };
+pub use kvdb_wal::{RecoveryMode, TornTail};
 pub use options::{Options, SyncPolicy};
+pub use persist::DurabilityStats;
+pub use persist::checkpoint::CheckpointReport;
+pub use persist::recovery::RecoveryReport;
 pub use snapshot::Snapshot;
 pub use ttl::Ttl;

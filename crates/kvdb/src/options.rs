@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kvdb_core::{Clock, ExpireConfig, SystemClock};
+use kvdb_vfs::{StdFs, Vfs};
+use kvdb_wal::{RecoveryMode, SyncMode};
 
 /// When acknowledged writes reach stable storage. Ignored in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -18,6 +20,18 @@ pub enum SyncPolicy {
     /// acknowledged write survives power failure. The default.
     #[default]
     Always,
+}
+
+impl SyncPolicy {
+    /// How the log writes under this policy: `Always` buffers records and
+    /// syncs them in groups; the others write each record through at once so
+    /// that it survives a crash of the process.
+    pub(crate) fn wal_mode(self) -> SyncMode {
+        match self {
+            SyncPolicy::Always => SyncMode::GroupCommit,
+            SyncPolicy::Never | SyncPolicy::Interval(_) => SyncMode::WriteThrough,
+        }
+    }
 }
 
 /// Options for [`crate::Db`]. Start from `Options::default()` and set fields.
@@ -38,6 +52,21 @@ pub struct Options {
     pub gc_keys_per_pass: usize,
     /// The clock that expiry is judged by.
     pub clock: Arc<dyn Clock>,
+    /// What recovery does with a damaged log (persistent databases only).
+    pub recovery: RecoveryMode,
+    /// A new log segment starts when the active one reaches this size.
+    pub wal_segment_bytes: u64,
+    /// A background checkpoint runs once this many bytes have been logged
+    /// since the last one; `None` leaves checkpoints to [`crate::Db::checkpoint`].
+    pub checkpoint_after_wal_bytes: Option<u64>,
+    /// How often the background checkpoint thread checks the log's growth.
+    pub checkpoint_check_interval: Duration,
+    /// Snapshot files kept (at least 1). The log is kept back to the oldest
+    /// of them, so recovery can fall back to it if a newer one is damaged.
+    pub snapshots_to_keep: usize,
+    /// The file system the database's files go through (tests swap in a
+    /// simulator).
+    pub vfs: Arc<dyn Vfs>,
 }
 
 impl Default for Options {
@@ -49,18 +78,41 @@ impl Default for Options {
             gc_interval: Some(Duration::from_millis(100)),
             gc_keys_per_pass: 100_000,
             clock: Arc::new(SystemClock),
+            recovery: RecoveryMode::TolerateCorruptTail,
+            wal_segment_bytes: 64 * 1024 * 1024,
+            checkpoint_after_wal_bytes: Some(256 * 1024 * 1024),
+            checkpoint_check_interval: Duration::from_secs(1),
+            snapshots_to_keep: 2,
+            vfs: Arc::new(StdFs),
         }
     }
 }
 
 impl Options {
-    /// Options with no background threads: expiry and garbage collection run
-    /// only when called. For tests and single-threaded embedders.
+    /// Options with no background threads: expiry, garbage collection and
+    /// checkpoints run only when called. For tests and single-threaded
+    /// embedders. (An `Interval` sync policy still starts its sync thread.)
     pub fn manual_maintenance() -> Self {
         Self {
             expire_interval: None,
             gc_interval: None,
+            checkpoint_after_wal_bytes: None,
             ..Self::default()
         }
+    }
+
+    /// Checks option values that can be wrong.
+    pub(crate) fn validate(&self) -> crate::Result<()> {
+        let bad = |what: &str| Err(crate::Error::InvalidArgument(what.to_owned()));
+        if self.sync == SyncPolicy::Interval(Duration::ZERO) {
+            return bad("the sync interval must be at least 1 ms");
+        }
+        if self.wal_segment_bytes < 4096 {
+            return bad("log segments must be at least 4096 bytes");
+        }
+        if self.checkpoint_check_interval.is_zero() {
+            return bad("the checkpoint check interval must not be zero");
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,105 @@
+//! Checkpoints: writing a snapshot file of the current state and dropping
+//! the log it covers.
+//!
+//! 1. Note the newest applied sequence, then rotate the log: every record up
+//!    to that sequence is now in closed, synced segments, so it can be made
+//!    visible at once (under the `always` policy it may not be yet).
+//! 2. Take a read view and stream it to a snapshot file (writers go on).
+//! 3. Keep the newest `snapshots_to_keep` snapshots, and remove the log
+//!    segments the *oldest kept* snapshot covers, so that recovery can still
+//!    fall back to any kept snapshot if a newer one is damaged.
+
+use std::time::{Duration, Instant};
+
+use kvdb_snapshot::{SnapshotWriter, list, retain};
+
+use crate::db::Inner;
+use crate::error::Result;
+
+/// What a checkpoint did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckpointReport {
+    /// The sequence number the snapshot reads at (0 in memory).
+    pub seq: u64,
+    /// Entries written (0 when a snapshot at this sequence already existed).
+    pub entries: u64,
+    /// Bytes of the snapshot file.
+    pub snapshot_bytes: u64,
+    /// False when nothing was written: the database is in memory, or a
+    /// snapshot at this sequence already existed.
+    pub wrote_snapshot: bool,
+    /// Log segments removed.
+    pub wal_segments_removed: usize,
+    /// Log bytes on disk afterwards.
+    pub wal_bytes_after: u64,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+impl Inner {
+    /// Writes a snapshot and drops the log it covers; a no-op in memory.
+    pub(crate) fn checkpoint(&self) -> Result<CheckpointReport> {
+        let Some(persist) = &self.persist else {
+            return Ok(CheckpointReport::default());
+        };
+        self.check_open()?;
+        let started = Instant::now();
+        let mut state = persist.checkpoint.lock();
+        let applied = self.store.applied_seq();
+        persist.wal.rotate()?;
+        // Everything up to `applied` was appended before the rotation synced
+        // the log, so it is durable and may be published.
+        self.store.publish(applied);
+        let view = self.store.snapshot();
+        let mut report = CheckpointReport {
+            seq: view.seq(),
+            ..CheckpointReport::default()
+        };
+        let existing = list(&*persist.vfs, &persist.dir)?;
+        if existing.first().map(|(seq, _)| *seq) != Some(view.seq()) {
+            let mut writer = SnapshotWriter::create(
+                persist.vfs.clone(),
+                &persist.dir,
+                view.seq(),
+                view.time_ms(),
+            )?;
+            let mut cursor = view.cursor::<&[u8]>(..);
+            cursor.seek_to_first();
+            while let (Some(key), Some(value)) = (cursor.key(), cursor.value()) {
+                writer.add(key, value, cursor.expires_at())?;
+                cursor.next();
+            }
+            let info = writer.finish()?;
+            report.entries = info.entries;
+            report.snapshot_bytes = info.bytes;
+            report.wrote_snapshot = true;
+        }
+        drop(view);
+        let kept = retain(&*persist.vfs, &persist.dir, self.options.snapshots_to_keep)?;
+        if let Some(&oldest_kept) = kept.last() {
+            report.wal_segments_removed = persist.wal.truncate_through(oldest_kept)?;
+        }
+        report.wal_bytes_after = persist.wal.disk_bytes();
+        state.count += 1;
+        state.wal_end = persist.wal.end();
+        state.last_seq = Some(report.seq);
+        report.duration = started.elapsed();
+        Ok(report)
+    }
+
+    /// Checkpoints if the log has grown by the configured amount since the
+    /// last checkpoint. Run by the background checkpoint thread.
+    pub(crate) fn checkpoint_if_due(&self) -> Result<Option<CheckpointReport>> {
+        let (Some(persist), Some(threshold)) =
+            (&self.persist, self.options.checkpoint_after_wal_bytes)
+        else {
+            return Ok(None);
+        };
+        let since = persist.wal.end() - persist.checkpoint.lock().wal_end;
+        if since < threshold {
+            return Ok(None);
+        }
+        self.checkpoint().map(Some)
+    }
+}

@@ -1,0 +1,278 @@
+//! Durability of a database opened on a directory: reopening, the directory
+//! lock, checkpoints, expiry across restarts, and in-memory mode touching no
+//! file.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvdb::vfs::{SimFs, Vfs};
+use kvdb::{Batch, Db, ErrorKind, ManualClock, Options, SyncPolicy};
+
+fn quiet() -> Options {
+    Options::manual_maintenance()
+}
+
+#[test]
+fn data_survives_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), quiet()).unwrap();
+    db.put(b"a", b"1").unwrap();
+    let mut batch = Batch::new();
+    batch.put(b"b", b"2").unwrap();
+    batch.put(b"c", b"3").unwrap();
+    batch.delete(b"a").unwrap();
+    db.write(&batch).unwrap();
+    db.put_with_ttl(b"t", b"later", Duration::from_secs(3600))
+        .unwrap();
+    assert_eq!(db.increment(b"n", 41).unwrap(), 41);
+    db.close().unwrap();
+
+    let db = Db::open(dir.path(), quiet()).unwrap();
+    let all: Vec<_> = db.iter().collect();
+    assert_eq!(
+        all,
+        vec![
+            (b"b".to_vec(), b"2".to_vec()),
+            (b"c".to_vec(), b"3".to_vec()),
+            (b"n".to_vec(), b"41".to_vec()),
+            (b"t".to_vec(), b"later".to_vec()),
+        ]
+    );
+    assert!(matches!(db.ttl(b"t").unwrap(), Some(kvdb::Ttl::Expires(_))));
+    let report = db.recovery_report().unwrap();
+    assert_eq!(report.wal_records_applied, 4);
+    assert_eq!(report.torn_tail, None);
+    assert_eq!(
+        db.increment(b"n", 1).unwrap(),
+        42,
+        "writes continue after recovery"
+    );
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_locked_until_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), quiet()).unwrap();
+    let err = Db::open(dir.path(), quiet()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Locked);
+    assert!(err.to_string().contains("locked"), "{err}");
+    db.close().unwrap();
+    Db::open(dir.path(), quiet()).unwrap();
+}
+
+#[test]
+fn dropping_without_close_also_releases_the_lock_and_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path(), quiet()).unwrap();
+        db.put(b"k", b"v").unwrap();
+    }
+    let db = Db::open(dir.path(), quiet()).unwrap();
+    assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn checkpoints_shrink_the_log_and_recovery_starts_from_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = quiet();
+    options.wal_segment_bytes = 64 * 1024;
+    options.snapshots_to_keep = 1;
+    let db = Db::open(dir.path(), options.clone()).unwrap();
+    for round in 0..5u32 {
+        for k in 0..1000u32 {
+            db.put(&k.to_be_bytes(), &[round as u8; 100]).unwrap();
+        }
+    }
+    let before = db.durability_stats().unwrap();
+    assert!(before.wal_segments > 5, "{before:?}");
+    let report = db.checkpoint().unwrap();
+    assert!(report.wrote_snapshot);
+    assert_eq!(report.entries, 1000);
+    assert!(report.wal_segments_removed >= before.wal_segments - 1);
+    let after = db.durability_stats().unwrap();
+    assert!(
+        after.wal_bytes < before.wal_bytes / 10,
+        "{} -> {}",
+        before.wal_bytes,
+        after.wal_bytes
+    );
+    assert_eq!(after.checkpoints, 1);
+    db.put(b"after", b"checkpoint").unwrap();
+    db.close().unwrap();
+
+    let db = Db::open(dir.path(), options).unwrap();
+    let report = db.recovery_report().unwrap().clone();
+    assert_eq!(report.snapshot_entries, 1000);
+    assert_eq!(
+        report.wal_records_applied, 1,
+        "only the write after the checkpoint"
+    );
+    assert_eq!(db.get(&7u32.to_be_bytes()).unwrap(), Some(vec![4; 100]));
+    assert_eq!(db.get(b"after").unwrap(), Some(b"checkpoint".to_vec()));
+    assert_eq!(db.iter().count(), 1001);
+}
+
+#[test]
+fn a_checkpoint_without_new_writes_writes_no_second_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), quiet()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    assert!(db.checkpoint().unwrap().wrote_snapshot);
+    assert!(!db.checkpoint().unwrap().wrote_snapshot);
+}
+
+#[test]
+fn background_checkpoints_run_when_the_log_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = quiet();
+    options.checkpoint_after_wal_bytes = Some(256 * 1024);
+    options.checkpoint_check_interval = Duration::from_millis(10);
+    options.wal_segment_bytes = 64 * 1024;
+    options.sync = SyncPolicy::Never;
+    let db = Db::open(dir.path(), options).unwrap();
+    for k in 0..20_000u32 {
+        db.put(&k.to_be_bytes(), &[1; 100]).unwrap();
+    }
+    let started = std::time::Instant::now();
+    while db.durability_stats().unwrap().checkpoints == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no background checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stats = db.durability_stats().unwrap();
+    assert_eq!(stats.background_errors, 0, "{stats:?}");
+    db.close().unwrap();
+    let db = Db::open(dir.path(), quiet()).unwrap();
+    assert_eq!(db.iter().count(), 20_000);
+    assert!(db.recovery_report().unwrap().snapshot_seq.is_some());
+}
+
+#[test]
+fn expired_keys_are_not_resurrected_by_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let mut options = quiet();
+    options.clock = clock.clone();
+    let db = Db::open(dir.path(), options.clone()).unwrap();
+    db.put_with_ttl(b"in-snapshot", b"x", Duration::from_millis(100))
+        .unwrap();
+    db.checkpoint().unwrap();
+    db.put_with_ttl(b"in-log", b"y", Duration::from_millis(100))
+        .unwrap();
+    db.put(b"kept", b"z").unwrap();
+    db.close().unwrap();
+    clock.advance(101);
+    let db = Db::open(dir.path(), options).unwrap();
+    assert_eq!(db.get(b"in-snapshot").unwrap(), None);
+    assert_eq!(db.get(b"in-log").unwrap(), None);
+    assert_eq!(
+        db.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        vec![b"kept".to_vec()]
+    );
+    // ... and the expiry cycle reclaims them.
+    while db.expire_cycle().reclaimed > 0 {}
+    assert_eq!(db.stats().keys_held, 1);
+}
+
+#[test]
+fn in_memory_mode_touches_no_file() {
+    let fs = Arc::new(SimFs::new());
+    for path in [None, Some(":memory:")] {
+        let mut options = Options::default();
+        options.vfs = fs.clone();
+        let db = match path {
+            None => Db::in_memory_with(options).unwrap(),
+            Some(p) => Db::open(p, options).unwrap(),
+        };
+        db.put(b"k", b"v").unwrap();
+        db.put_with_ttl(b"t", b"v", Duration::from_secs(1)).unwrap();
+        db.sync().unwrap();
+        assert!(!db.checkpoint().unwrap().wrote_snapshot);
+        assert!(db.recovery_report().is_none());
+        assert!(db.durability_stats().is_none());
+        db.close().unwrap();
+    }
+    assert_eq!(fs.writes(), 0);
+    assert_eq!(fs.syncs(), 0);
+    assert!(
+        fs.list(std::path::Path::new("/")).is_err(),
+        "not even a directory was made"
+    );
+}
+
+#[test]
+fn bad_options_and_paths_are_rejected() {
+    let mut options = quiet();
+    options.sync = SyncPolicy::Interval(Duration::ZERO);
+    assert_eq!(
+        Db::in_memory_with(options).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        Db::open("", quiet()).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    assert_eq!(
+        Db::open(file.path(), quiet()).unwrap_err().kind(),
+        ErrorKind::Io
+    );
+}
+
+#[test]
+fn interval_policy_syncs_in_the_background() {
+    let fs = Arc::new(SimFs::new());
+    let mut options = quiet();
+    options.vfs = fs.clone();
+    options.sync = SyncPolicy::Interval(Duration::from_millis(5));
+    let db = Db::open("/db", options).unwrap();
+    let syncs = fs.syncs();
+    db.put(b"k", b"v").unwrap();
+    assert_eq!(
+        db.get(b"k").unwrap(),
+        Some(b"v".to_vec()),
+        "visible before any sync"
+    );
+    let started = std::time::Instant::now();
+    while fs.syncs() == syncs {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let image = fs.crash(kvdb::vfs::CrashOptions {
+        torn_tails: false,
+        seed: 1,
+    });
+    db.close().unwrap();
+    let mut options = quiet();
+    options.vfs = Arc::new(image);
+    let db = Db::open("/db", options).unwrap();
+    assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn group_commit_shares_syncs_across_sixteen_writers() {
+    let fs = Arc::new(SimFs::new());
+    let mut options = quiet();
+    options.vfs = fs.clone();
+    let db = Arc::new(Db::open("/db", options).unwrap());
+    let syncs = fs.syncs();
+    let handles: Vec<_> = (0..16u32)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for i in 0..200u32 {
+                    db.put(&[t.to_be_bytes(), i.to_be_bytes()].concat(), b"v")
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let used = fs.syncs() - syncs;
+    assert!(used < 3200, "{used} syncs for 3200 commits");
+    assert_eq!(db.iter().count(), 3200);
+}
