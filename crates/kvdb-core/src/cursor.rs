@@ -95,6 +95,12 @@ impl Cursor {
         }
     }
 
+    /// Leaves the cursor unpositioned (invalid) until the next seek.
+    pub fn reset(&mut self) {
+        self.scanner = None;
+        self.current = None;
+    }
+
     /// Positions on the first key of the range.
     pub fn seek_to_first(&mut self) {
         let from = to_owned_bound(self.lower());

@@ -67,7 +67,7 @@ pub use db::Db;
 pub use error::{Error, ErrorKind, Result};
 pub use kvdb_core::{
     Clock, Cursor, ExpireConfig, ExpireReport, GcReport, Iter, MAX_KEY_LEN, MAX_VALUE_LEN,
-    ManualClock, Stats, SystemClock,
+    ManualClock, Stats, SystemClock, prefix_bounds,
 };
 pub use kvdb_wal::{RecoveryMode, TornTail};
 pub use options::{Options, SyncPolicy};

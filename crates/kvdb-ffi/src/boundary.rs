@@ -1,0 +1,199 @@
+//! The boundary every `extern "C"` function body runs inside: panics are
+//! caught (never unwinding into C) and turned into `KVDB_INTERNAL` or the
+//! return type's neutral value, and failures are recorded for
+//! `kvdb_last_error`. Also the checks of pointer arguments.
+
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::error::{FfiError, FfiResult, set_last_error};
+use crate::status::{KVDB_INTERNAL, KVDB_OK, kvdb_status_t};
+
+/// What a function returns when its body panicked.
+pub(crate) trait Fallback {
+    fn fallback() -> Self;
+}
+
+impl Fallback for kvdb_status_t {
+    fn fallback() -> Self {
+        KVDB_INTERNAL
+    }
+}
+
+impl Fallback for () {
+    fn fallback() -> Self {}
+}
+
+impl Fallback for bool {
+    fn fallback() -> Self {
+        false
+    }
+}
+
+impl Fallback for usize {
+    fn fallback() -> Self {
+        0
+    }
+}
+
+impl<T> Fallback for *mut T {
+    fn fallback() -> Self {
+        std::ptr::null_mut()
+    }
+}
+
+impl<T> Fallback for *const T {
+    fn fallback() -> Self {
+        std::ptr::null()
+    }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// Runs `body`, catching a panic.
+pub(crate) fn guard<R: Fallback>(function: &'static str, body: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(value) => value,
+        Err(payload) => {
+            let text = panic_text(&*payload);
+            set_last_error(
+                function,
+                &format!("internal error (a bug in kvdb): panic: {text}"),
+            );
+            R::fallback()
+        }
+    }
+}
+
+/// Runs a fallible `body` and returns its status, recording any failure.
+pub(crate) fn status(function: &'static str, body: impl FnOnce() -> FfiResult) -> kvdb_status_t {
+    guard(function, || match body() {
+        Ok(()) => KVDB_OK,
+        Err(e) => {
+            set_last_error(function, &e.message);
+            e.status
+        }
+    })
+}
+
+/// Runs a `void` function's `body`, recording any failure.
+pub(crate) fn void(function: &'static str, body: impl FnOnce() -> FfiResult) {
+    guard(function, || {
+        if let Err(e) = body() {
+            set_last_error(function, &e.message);
+        }
+    });
+}
+
+/// A shared reference to the handle behind `ptr`, or an error naming it.
+///
+/// # Safety
+///
+/// `ptr` is NULL or points to a live value of type `T` (a handle the library
+/// returned and the caller has not freed).
+pub(crate) unsafe fn handle<'a, T>(ptr: *const T, what: &str) -> FfiResult<&'a T> {
+    // SAFETY: per the contract above.
+    unsafe { ptr.as_ref() }.ok_or_else(|| FfiError::invalid(format!("{what} is NULL")))
+}
+
+/// An exclusive reference to the handle behind `ptr`, or an error naming it.
+///
+/// # Safety
+///
+/// As for [`handle`], and no other thread uses the handle meanwhile (the C
+/// API's rule for batch, snapshot and iterator handles).
+pub(crate) unsafe fn handle_mut<'a, T>(ptr: *mut T, what: &str) -> FfiResult<&'a mut T> {
+    // SAFETY: per the contract above.
+    unsafe { ptr.as_mut() }.ok_or_else(|| FfiError::invalid(format!("{what} is NULL")))
+}
+
+/// The byte buffer `(ptr, len)`: NULL with length 0 is empty; NULL with a
+/// non-zero length is an invalid argument.
+///
+/// # Safety
+///
+/// Unless NULL, `ptr` is valid for reads of `len` bytes for `'a`.
+pub(crate) unsafe fn bytes<'a>(ptr: *const c_void, len: usize, what: &str) -> FfiResult<&'a [u8]> {
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(FfiError::invalid(format!(
+                "{what} is NULL but its length is {len}"
+            )))
+        };
+    }
+    if len > isize::MAX as usize {
+        return Err(FfiError::invalid(format!(
+            "{what} length {len} is impossible"
+        )));
+    }
+    // SAFETY: per the contract above; `len` fits in isize.
+    Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+}
+
+/// Checks an out-parameter pointer before any work is done.
+pub(crate) fn out<T>(ptr: *mut T, what: &str) -> FfiResult<*mut T> {
+    if ptr.is_null() {
+        Err(FfiError::invalid(format!("{what} is NULL")))
+    } else {
+        Ok(ptr)
+    }
+}
+
+/// Writes `value` through an out-parameter checked by [`out`].
+///
+/// # Safety
+///
+/// `ptr` (non-NULL) is valid for a write of `T`.
+pub(crate) unsafe fn write<T>(ptr: *mut T, value: T) {
+    // SAFETY: per the contract above; `write` does not read the old value,
+    // which may be uninitialised.
+    unsafe { ptr.write(value) }
+}
+
+/// Converts an optional engine failure into the boundary's error.
+pub(crate) fn engine<T>(result: engine::Result<T>) -> FfiResult<T> {
+    result.map_err(FfiError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_internal_with_detail() {
+        let status = status("kvdb_test", || panic!("boom {}", 1));
+        assert_eq!(status, KVDB_INTERNAL);
+        let mut buf = [0u8; 128];
+        // SAFETY: buf is valid for 128 bytes.
+        let n = unsafe { crate::error::kvdb_last_error(buf.as_mut_ptr().cast(), buf.len()) };
+        let text = std::str::from_utf8(&buf[..n]).unwrap();
+        assert!(text.starts_with("kvdb_test: internal error"), "{text}");
+        assert!(text.contains("boom 1"), "{text}");
+        let null: *mut u8 = guard("kvdb_test", || panic!("x"));
+        assert!(null.is_null());
+        assert!(!guard("kvdb_test", || -> bool { panic!("x") }));
+    }
+
+    #[test]
+    fn byte_buffers_follow_the_null_rules() {
+        // SAFETY: NULL pointers are never read.
+        unsafe {
+            assert_eq!(bytes(std::ptr::null(), 0, "key").unwrap(), b"");
+            let err = bytes(std::ptr::null(), 3, "key").unwrap_err();
+            assert_eq!(err.status, crate::status::KVDB_INVALID_ARGUMENT);
+            assert!(err.message.contains("key is NULL"));
+        }
+        let data = *b"abc";
+        // SAFETY: data is valid for 3 bytes.
+        let read = unsafe { bytes(data.as_ptr().cast(), 3, "v") };
+        assert_eq!(read.unwrap(), b"abc");
+    }
+}

@@ -1,0 +1,416 @@
+//! Keys and values: put, get, delete, TTLs, and the atomic read-modify-write
+//! operations.
+
+use std::ffi::c_void;
+use std::time::Duration;
+
+use engine::{CasOutcome, Ttl};
+
+use crate::boundary::{bytes, engine, handle, out, status, write};
+use crate::db::kvdb_t;
+use crate::error::{FfiError, FfiResult};
+use crate::memory::copy_out;
+use crate::status::kvdb_status_t;
+
+/// A TTL in milliseconds; 0 is an invalid argument.
+pub(crate) fn ttl(ms: u64) -> FfiResult<Duration> {
+    if ms == 0 {
+        return Err(FfiError::invalid("ttl_ms must be at least 1"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn key_not_found() -> FfiError {
+    FfiError::not_found("no such key")
+}
+
+/// The body of a call that acts on one key and reports whether the key was
+/// there: `f` returning false becomes `KVDB_NOT_FOUND`.
+///
+/// # Safety
+///
+/// `db` is NULL or a live handle; `key` is NULL or valid for `klen` bytes.
+unsafe fn on_key(
+    function: &'static str,
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    f: impl FnOnce(&engine::Db, &[u8]) -> FfiResult<bool>,
+) -> kvdb_status_t {
+    status(function, || {
+        // SAFETY: per the contract.
+        let (db, key) = unsafe { (handle(db, "db")?, bytes(key, klen, "key")?) };
+        if f(&db.db, key)? {
+            Ok(())
+        } else {
+            Err(key_not_found())
+        }
+    })
+}
+
+/// Stores `val` under `key`, replacing any value and TTL it had.
+///
+/// # Safety
+///
+/// `db` is NULL (an error) or a live handle; `key` and `val` are NULL or
+/// valid for `klen` and `vlen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_put(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    val: *const c_void,
+    vlen: usize,
+) -> kvdb_status_t {
+    status("kvdb_put", || {
+        // SAFETY: per the contract.
+        let (db, key, val) = unsafe {
+            (
+                handle(db, "db")?,
+                bytes(key, klen, "key")?,
+                bytes(val, vlen, "val")?,
+            )
+        };
+        Ok(db.db.put(key, val)?)
+    })
+}
+
+/// Stores `val` under `key`, expiring `ttl_ms` milliseconds from now
+/// (`ttl_ms` 0 is `KVDB_INVALID_ARGUMENT`).
+///
+/// # Safety
+///
+/// As for `kvdb_put`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_put_ttl(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    val: *const c_void,
+    vlen: usize,
+    ttl_ms: u64,
+) -> kvdb_status_t {
+    status("kvdb_put_ttl", || {
+        // SAFETY: per the contract.
+        let (db, key, val) = unsafe {
+            (
+                handle(db, "db")?,
+                bytes(key, klen, "key")?,
+                bytes(val, vlen, "val")?,
+            )
+        };
+        Ok(db.db.put_with_ttl(key, val, ttl(ttl_ms)?)?)
+    })
+}
+
+/// Copies the value of `key` into a new buffer: on `KVDB_OK`, `*val` points
+/// to `*vlen` bytes allocated by the library (release with `kvdb_free`; an
+/// empty value still gets a non-NULL pointer). `KVDB_NOT_FOUND` if the key is
+/// absent or expired; the out-parameters are then left untouched.
+///
+/// # Safety
+///
+/// `db` is NULL (an error) or a live handle; `key` is NULL or valid for
+/// `klen` bytes; `val` and `vlen` are valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_get(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    val: *mut *mut c_void,
+    vlen: *mut usize,
+) -> kvdb_status_t {
+    status("kvdb_get", || {
+        let (val, vlen) = (out(val, "val")?, out(vlen, "vlen")?);
+        // SAFETY: per the contract.
+        let (db, key) = unsafe { (handle(db, "db")?, bytes(key, klen, "key")?) };
+        let copied = engine(db.db.get_with(key, |v| v.map(|v| (copy_out(v), v.len()))))?;
+        let (ptr, len) = copied.ok_or_else(key_not_found)?;
+        let ptr = ptr?;
+        // SAFETY: both out-parameters were checked non-NULL.
+        unsafe {
+            write(val, ptr);
+            write(vlen, len);
+        }
+        Ok(())
+    })
+}
+
+/// Copies the value of `key` into the caller's buffer `buf` of `cap` bytes
+/// and stores its length in `*vlen`. If the value is longer than `cap`,
+/// returns `KVDB_BUFFER_TOO_SMALL` and still stores the required length in
+/// `*vlen` (call with `buf` NULL and `cap` 0 to ask for it). `KVDB_NOT_FOUND`
+/// if the key is absent or expired.
+///
+/// # Safety
+///
+/// `db` is NULL (an error) or a live handle; `key` is NULL or valid for
+/// `klen` bytes; `buf` is NULL or valid for writing `cap` bytes; `vlen` is
+/// valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_get_into(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    buf: *mut c_void,
+    cap: usize,
+    vlen: *mut usize,
+) -> kvdb_status_t {
+    status("kvdb_get_into", || {
+        let vlen = out(vlen, "vlen")?;
+        if buf.is_null() && cap > 0 {
+            return Err(FfiError::invalid(format!("buf is NULL but cap is {cap}")));
+        }
+        // SAFETY: per the contract.
+        let (db, key) = unsafe { (handle(db, "db")?, bytes(key, klen, "key")?) };
+        let len = engine(db.db.get_with(key, |v| {
+            v.map(|v| {
+                if v.len() <= cap && !v.is_empty() {
+                    // SAFETY: `buf` is valid for `cap >= v.len()` bytes.
+                    unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), buf.cast::<u8>(), v.len()) };
+                }
+                v.len()
+            })
+        }))?
+        .ok_or_else(key_not_found)?;
+        // SAFETY: checked non-NULL; written on success and on BUFFER_TOO_SMALL.
+        unsafe { write(vlen, len) };
+        if len > cap {
+            return Err(FfiError::buffer_too_small(len, cap));
+        }
+        Ok(())
+    })
+}
+
+/// Removes `key`: `KVDB_OK` if a live key was removed, `KVDB_NOT_FOUND` if
+/// there was none.
+///
+/// # Safety
+///
+/// `db` is NULL (an error) or a live handle; `key` is NULL or valid for
+/// `klen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_delete(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+) -> kvdb_status_t {
+    // SAFETY: forwarded contract.
+    unsafe { on_key("kvdb_delete", db, key, klen, |db, key| Ok(db.delete(key)?)) }
+}
+
+/// `KVDB_OK` if `key` holds a live value, `KVDB_NOT_FOUND` if not.
+///
+/// # Safety
+///
+/// As for `kvdb_delete`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_exists(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+) -> kvdb_status_t {
+    // SAFETY: forwarded contract.
+    unsafe { on_key("kvdb_exists", db, key, klen, |db, key| Ok(db.exists(key)?)) }
+}
+
+/// The remaining life of `key` in milliseconds in `*ms_left` (at least 1),
+/// or -1 if the key has no TTL. `KVDB_NOT_FOUND` if the key is absent.
+///
+/// # Safety
+///
+/// As for `kvdb_delete`; `ms_left` is valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_ttl(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    ms_left: *mut i64,
+) -> kvdb_status_t {
+    status("kvdb_ttl", || {
+        let ms_left = out(ms_left, "ms_left")?;
+        // SAFETY: per the contract.
+        let (db, key) = unsafe { (handle(db, "db")?, bytes(key, klen, "key")?) };
+        let left = match db.db.ttl(key)?.ok_or_else(key_not_found)? {
+            Ttl::Persistent => -1,
+            Ttl::Expires(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write(ms_left, left) };
+        Ok(())
+    })
+}
+
+/// Gives the live key `key` a TTL of `ttl_ms` milliseconds from now.
+/// `KVDB_NOT_FOUND` if absent; `ttl_ms` 0 is `KVDB_INVALID_ARGUMENT`.
+///
+/// # Safety
+///
+/// As for `kvdb_delete`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_expire(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    ttl_ms: u64,
+) -> kvdb_status_t {
+    // SAFETY: forwarded contract.
+    unsafe {
+        on_key("kvdb_expire", db, key, klen, |db, key| {
+            Ok(db.expire(key, ttl(ttl_ms)?)?)
+        })
+    }
+}
+
+/// Removes the TTL of the live key `key` (`KVDB_OK` also if it had none).
+/// `KVDB_NOT_FOUND` if absent.
+///
+/// # Safety
+///
+/// As for `kvdb_delete`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_persist(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+) -> kvdb_status_t {
+    // SAFETY: forwarded contract.
+    unsafe {
+        on_key(
+            "kvdb_persist",
+            db,
+            key,
+            klen,
+            |db, key| Ok(db.persist(key)?),
+        )
+    }
+}
+
+/// Stores `val` under `key` only if the key is absent (or expired):
+/// `KVDB_OK` if stored, `KVDB_EXISTS` if the key was present.
+///
+/// # Safety
+///
+/// As for `kvdb_put`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_put_if_absent(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    val: *const c_void,
+    vlen: usize,
+) -> kvdb_status_t {
+    status("kvdb_put_if_absent", || {
+        // SAFETY: per the contract.
+        let (db, key, val) = unsafe {
+            (
+                handle(db, "db")?,
+                bytes(key, klen, "key")?,
+                bytes(val, vlen, "val")?,
+            )
+        };
+        if db.db.put_if_absent(key, val)? {
+            Ok(())
+        } else {
+            Err(FfiError::exists())
+        }
+    })
+}
+
+/// Like `kvdb_put_if_absent`, with a TTL on the stored value (the lease or
+/// lock idiom). `ttl_ms` 0 is `KVDB_INVALID_ARGUMENT`.
+///
+/// # Safety
+///
+/// As for `kvdb_put`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_put_if_absent_ttl(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    val: *const c_void,
+    vlen: usize,
+    ttl_ms: u64,
+) -> kvdb_status_t {
+    status("kvdb_put_if_absent_ttl", || {
+        // SAFETY: per the contract.
+        let (db, key, val) = unsafe {
+            (
+                handle(db, "db")?,
+                bytes(key, klen, "key")?,
+                bytes(val, vlen, "val")?,
+            )
+        };
+        if db.db.put_if_absent_with_ttl(key, val, ttl(ttl_ms)?)? {
+            Ok(())
+        } else {
+            Err(FfiError::exists())
+        }
+    })
+}
+
+/// Replaces the value of `key` with `val` if it currently equals `expected`
+/// (the key keeps its TTL): `KVDB_OK` if replaced, `KVDB_CONFLICT` if the
+/// value differed, `KVDB_NOT_FOUND` if the key was absent.
+///
+/// # Safety
+///
+/// As for `kvdb_put`; `expected` is NULL or valid for `elen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_compare_and_swap(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    expected: *const c_void,
+    elen: usize,
+    val: *const c_void,
+    vlen: usize,
+) -> kvdb_status_t {
+    status("kvdb_compare_and_swap", || {
+        // SAFETY: per the contract.
+        let (db, key, expected, val) = unsafe {
+            (
+                handle(db, "db")?,
+                bytes(key, klen, "key")?,
+                bytes(expected, elen, "expected")?,
+                bytes(val, vlen, "val")?,
+            )
+        };
+        match db.db.compare_and_swap(key, expected, val)? {
+            CasOutcome::Swapped => Ok(()),
+            CasOutcome::Mismatch => Err(FfiError::new(
+                crate::status::KVDB_CONFLICT,
+                "the current value differs from the expected one",
+            )),
+            CasOutcome::NotFound => Err(key_not_found()),
+        }
+    })
+}
+
+/// Adds `delta` to the decimal integer stored at `key` (absent counts as 0;
+/// the key keeps its TTL) and stores the new value in `*out` if `out` is not
+/// NULL. A value that is not a decimal integer, or an overflow, is
+/// `KVDB_INVALID_ARGUMENT` and changes nothing.
+///
+/// # Safety
+///
+/// As for `kvdb_delete`; `out` is NULL or valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_increment(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    delta: i64,
+    out_value: *mut i64,
+) -> kvdb_status_t {
+    status("kvdb_increment", || {
+        // SAFETY: per the contract.
+        let (db, key) = unsafe { (handle(db, "db")?, bytes(key, klen, "key")?) };
+        let value = db.db.increment(key, delta)?;
+        if !out_value.is_null() {
+            // SAFETY: non-NULL and valid per the contract.
+            unsafe { write(out_value, value) };
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,45 @@
+//! The C ABI of kvdb: `libkvdb.so`, `libkvdb.a` and `include/kvdb.h`.
+//!
+//! A thin layer over the `kvdb` crate. Every function:
+//!
+//! - runs inside a panic boundary ([`boundary`]): a panic never unwinds into
+//!   C; the call returns `KVDB_INTERNAL` (or NULL, false, 0) and the detail
+//!   is kept for `kvdb_last_error`;
+//! - checks every pointer: a NULL handle or out-parameter, or a NULL buffer
+//!   with a non-zero length, is `KVDB_INVALID_ARGUMENT`;
+//! - reads integer modes from C as plain integers and validates them; no
+//!   Rust enum is ever read from C memory;
+//! - records the detail of every failure in a thread-local message.
+//!
+//! Ownership: every handle is a `Box` the caller owns between its `_new` /
+//! `_open` and its `_free` / `_close`; destroying NULL is a no-op. Values
+//! returned by `kvdb_get` are `malloc`ed copies released with `kvdb_free`.
+//! Pointers from `kvdb_iter_key` / `kvdb_iter_value` borrow from the
+//! iterator until it moves or is freed. See `docs/C-API.md`.
+
+#![allow(non_camel_case_types)]
+
+mod batch;
+mod boundary;
+mod db;
+mod error;
+mod iter;
+mod kv;
+mod memory;
+mod options;
+mod snapshot;
+mod stats;
+mod status;
+mod version;
+
+pub use batch::*;
+pub use db::*;
+pub use error::kvdb_last_error;
+pub use iter::*;
+pub use kv::*;
+pub use memory::kvdb_free;
+pub use options::*;
+pub use snapshot::*;
+pub use stats::*;
+pub use status::*;
+pub use version::*;

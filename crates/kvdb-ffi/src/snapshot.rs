@@ -1,0 +1,93 @@
+//! `kvdb_snapshot_t`: a read view of a database at one moment. Owned by the
+//! caller (`kvdb_snapshot_new` / `kvdb_snapshot_free`); stays valid after
+//! `kvdb_close`.
+
+use std::ffi::c_void;
+
+use engine::Snapshot;
+
+use crate::boundary::{bytes, engine, guard, handle, out, status, write};
+use crate::db::kvdb_t;
+use crate::error::FfiError;
+use crate::memory::copy_out;
+use crate::status::kvdb_status_t;
+
+/// A read view (opaque). Versions it can see stay in memory until it is
+/// freed.
+pub struct kvdb_snapshot_t {
+    pub(crate) snapshot: Snapshot,
+}
+
+/// Takes a snapshot of `db` as it is now; on success `*out` receives it.
+///
+/// # Safety
+///
+/// `db` is NULL (an error) or a live handle; `out` is valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_snapshot_new(
+    db: *mut kvdb_t,
+    out_snap: *mut *mut kvdb_snapshot_t,
+) -> kvdb_status_t {
+    status("kvdb_snapshot_new", || {
+        let out_snap = out(out_snap, "out")?;
+        // SAFETY: per the contract.
+        let db = unsafe { handle(db, "db") }?;
+        let snapshot = Box::into_raw(Box::new(kvdb_snapshot_t {
+            snapshot: db.db.snapshot(),
+        }));
+        // SAFETY: checked non-NULL.
+        unsafe { write(out_snap, snapshot) };
+        Ok(())
+    })
+}
+
+/// Frees a snapshot; NULL is a no-op.
+///
+/// # Safety
+///
+/// `s` is NULL or a snapshot from `kvdb_snapshot_new` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_snapshot_free(s: *mut kvdb_snapshot_t) {
+    guard("kvdb_snapshot_free", || {
+        if !s.is_null() {
+            // SAFETY: per the contract, `s` came from Box::into_raw.
+            drop(unsafe { Box::from_raw(s) });
+        }
+    });
+}
+
+/// The value of `key` as of the snapshot's moment, whatever was written
+/// since: as `kvdb_get` (a library-allocated copy, released with
+/// `kvdb_free`; `KVDB_NOT_FOUND` if it was absent or expired then).
+///
+/// # Safety
+///
+/// `s` is NULL (an error) or a live snapshot; `key` is NULL or valid for
+/// `klen` bytes; `val` and `vlen` are valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_snapshot_get(
+    s: *const kvdb_snapshot_t,
+    key: *const c_void,
+    klen: usize,
+    val: *mut *mut c_void,
+    vlen: *mut usize,
+) -> kvdb_status_t {
+    status("kvdb_snapshot_get", || {
+        let (val, vlen) = (out(val, "val")?, out(vlen, "vlen")?);
+        // SAFETY: per the contract.
+        let (s, key) = unsafe { (handle(s, "snapshot")?, bytes(key, klen, "key")?) };
+        let copied = engine(
+            s.snapshot
+                .get_with(key, |v| v.map(|v| (copy_out(v), v.len()))),
+        )?;
+        let (ptr, len) =
+            copied.ok_or_else(|| FfiError::not_found("no such key in the snapshot"))?;
+        let ptr = ptr?;
+        // SAFETY: both out-parameters were checked non-NULL.
+        unsafe {
+            write(val, ptr);
+            write(vlen, len);
+        }
+        Ok(())
+    })
+}
