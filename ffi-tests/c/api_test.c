@@ -1,0 +1,489 @@
+/* Every function of the kvdb C API, with its documented behaviour on good
+ * and bad input: NULL handles, NULL buffers with non-zero lengths, oversized
+ * keys and values, TTL 0, bad modes, short buffers, error detail. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+
+#define KEY(s) (s), strlen(s)
+
+static void sleep_ms(long ms) {
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+static int last_error_contains(const char *needle) {
+    char buf[512];
+    size_t n = kvdb_last_error(buf, sizeof buf);
+    return n > 0 && strstr(buf, needle) != NULL;
+}
+
+static void test_version_and_messages(void) {
+    char expected[64];
+    snprintf(expected, sizeof expected, "%d.%d.%d", KVDB_VERSION_MAJOR,
+             KVDB_VERSION_MINOR, KVDB_VERSION_PATCH);
+    CHECK(strcmp(kvdb_version(), expected) == 0);
+    int codes[] = {KVDB_OK, KVDB_NOT_FOUND, KVDB_INVALID_ARGUMENT, KVDB_IO_ERROR,
+                   KVDB_CORRUPTION, KVDB_CONFLICT, KVDB_EXISTS, KVDB_TOO_LARGE,
+                   KVDB_BUFFER_TOO_SMALL, KVDB_LOCKED, KVDB_CONSTRAINT,
+                   KVDB_INTERNAL};
+    size_t n = sizeof codes / sizeof codes[0];
+    for (size_t i = 0; i < n; i++) {
+        CHECK(kvdb_strerror(codes[i]) != NULL);
+        CHECK(strcmp(kvdb_strerror(codes[i]), "unknown status code") != 0);
+        for (size_t j = 0; j < i; j++)
+            CHECK(strcmp(kvdb_strerror(codes[i]), kvdb_strerror(codes[j])) != 0);
+    }
+    CHECK(strcmp(kvdb_strerror(-5), "unknown status code") == 0);
+    CHECK(KVDB_OK == 0 && KVDB_INTERNAL == 99 && KVDB_CONSTRAINT == 10);
+}
+
+static void test_options(void) {
+    kvdb_options_t *o = kvdb_options_new();
+    CHECK(o != NULL);
+    CHECK_OK(kvdb_options_set_sync(o, KVDB_SYNC_NEVER, 0));
+    CHECK_OK(kvdb_options_set_sync(o, KVDB_SYNC_INTERVAL, 10));
+    CHECK_OK(kvdb_options_set_sync(o, KVDB_SYNC_ALWAYS, 0));
+    CHECK_STATUS(kvdb_options_set_sync(o, KVDB_SYNC_INTERVAL, 0), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_options_set_sync(o, 3, 0), KVDB_INVALID_ARGUMENT);
+    CHECK(last_error_contains("unknown sync mode 3"));
+    CHECK_STATUS(kvdb_options_set_sync(o, -1, 0), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_options_set_sync(NULL, KVDB_SYNC_NEVER, 0), KVDB_INVALID_ARGUMENT);
+    CHECK_OK(kvdb_options_set_recovery_mode(o, KVDB_RECOVERY_POINT_IN_TIME));
+    CHECK_STATUS(kvdb_options_set_recovery_mode(o, 7), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_options_set_recovery_mode(NULL, 0), KVDB_INVALID_ARGUMENT);
+    CHECK_OK(kvdb_options_set_checkpoint_bytes(o, 0));
+    CHECK_STATUS(kvdb_options_set_checkpoint_bytes(NULL, 0), KVDB_INVALID_ARGUMENT);
+    CHECK_OK(kvdb_options_set_snapshots_to_keep(o, 3));
+    CHECK_STATUS(kvdb_options_set_snapshots_to_keep(o, 0), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_options_set_snapshots_to_keep(NULL, 1), KVDB_INVALID_ARGUMENT);
+    CHECK_OK(kvdb_options_set_background_maintenance(o, 0));
+    CHECK_STATUS(kvdb_options_set_background_maintenance(NULL, 1), KVDB_INVALID_ARGUMENT);
+    kvdb_t *db = NULL;
+    CHECK_OK(kvdb_open(NULL, o, &db));
+    kvdb_options_free(o); /* opening copied what it needed */
+    CHECK_OK(kvdb_put(db, KEY("k"), KEY("v")));
+    CHECK_OK(kvdb_close(db));
+    kvdb_options_free(NULL);
+}
+
+static void test_open_and_close(void) {
+    kvdb_t *db = NULL;
+    CHECK_STATUS(kvdb_open(NULL, NULL, NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_open("", NULL, &db), KVDB_INVALID_ARGUMENT);
+    CHECK(db == NULL); /* out-parameters are written only on success */
+    CHECK_OK(kvdb_open(":memory:", NULL, &db));
+    CHECK(db != NULL);
+    CHECK_OK(kvdb_sync(db));
+    CHECK_OK(kvdb_checkpoint(db)); /* a no-op in memory */
+    CHECK_OK(kvdb_collect_garbage(db));
+    CHECK_OK(kvdb_close(db));
+    CHECK_OK(kvdb_close(NULL));
+    CHECK_STATUS(kvdb_sync(NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_checkpoint(NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_collect_garbage(NULL), KVDB_INVALID_ARGUMENT);
+}
+
+static void test_keys_and_values(kvdb_t *db) {
+    void *val = (void *)0x1;
+    size_t vlen = 12345;
+    CHECK_STATUS(kvdb_get(db, KEY("absent"), &val, &vlen), KVDB_NOT_FOUND);
+    CHECK(val == (void *)0x1 && vlen == 12345); /* untouched on failure */
+
+    CHECK_OK(kvdb_put(db, KEY("user:1"), KEY("ada")));
+    CHECK_OK(kvdb_get(db, KEY("user:1"), &val, &vlen));
+    CHECK(vlen == 3 && memcmp(val, "ada", 3) == 0);
+    kvdb_free(val);
+    kvdb_free(NULL);
+
+    /* Binary keys and values, with NUL bytes. */
+    const unsigned char bkey[] = {0, 1, 2, 0};
+    const unsigned char bval[] = {0xff, 0, 0xfe};
+    CHECK_OK(kvdb_put(db, bkey, sizeof bkey, bval, sizeof bval));
+    CHECK_OK(kvdb_get(db, bkey, sizeof bkey, &val, &vlen));
+    CHECK(vlen == 3 && memcmp(val, bval, 3) == 0);
+    kvdb_free(val);
+
+    /* Empty key and value: NULL with length 0 is an empty buffer. */
+    CHECK_OK(kvdb_put(db, NULL, 0, NULL, 0));
+    CHECK_OK(kvdb_get(db, NULL, 0, &val, &vlen));
+    CHECK(val != NULL && vlen == 0);
+    kvdb_free(val);
+    CHECK_OK(kvdb_exists(db, NULL, 0));
+    CHECK_OK(kvdb_delete(db, NULL, 0));
+
+    /* get_into: exact fit, too small (required size reported), size query. */
+    char buf[8];
+    CHECK_OK(kvdb_get_into(db, KEY("user:1"), buf, sizeof buf, &vlen));
+    CHECK(vlen == 3 && memcmp(buf, "ada", 3) == 0);
+    CHECK_OK(kvdb_put(db, KEY("long"), KEY("0123456789")));
+    vlen = 0;
+    CHECK_STATUS(kvdb_get_into(db, KEY("long"), buf, sizeof buf, &vlen), KVDB_BUFFER_TOO_SMALL);
+    CHECK(vlen == 10);
+    CHECK(last_error_contains("10 bytes"));
+    vlen = 0;
+    CHECK_STATUS(kvdb_get_into(db, KEY("long"), NULL, 0, &vlen), KVDB_BUFFER_TOO_SMALL);
+    CHECK(vlen == 10);
+    char exact[10];
+    CHECK_OK(kvdb_get_into(db, KEY("long"), exact, sizeof exact, &vlen));
+    CHECK(vlen == 10 && memcmp(exact, "0123456789", 10) == 0);
+    CHECK_STATUS(kvdb_get_into(db, KEY("long"), NULL, 4, &vlen), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_get_into(db, KEY("absent"), buf, sizeof buf, &vlen), KVDB_NOT_FOUND);
+
+    CHECK_OK(kvdb_exists(db, KEY("user:1")));
+    CHECK_STATUS(kvdb_exists(db, KEY("absent")), KVDB_NOT_FOUND);
+    CHECK_OK(kvdb_delete(db, KEY("user:1")));
+    CHECK_STATUS(kvdb_delete(db, KEY("user:1")), KVDB_NOT_FOUND);
+    CHECK_STATUS(kvdb_get(db, KEY("user:1"), &val, &vlen), KVDB_NOT_FOUND);
+}
+
+static void test_bad_arguments(kvdb_t *db) {
+    void *val;
+    size_t vlen;
+    int64_t n;
+    /* NULL handle. */
+    CHECK_STATUS(kvdb_put(NULL, KEY("k"), KEY("v")), KVDB_INVALID_ARGUMENT);
+    CHECK(last_error_contains("kvdb_put: db is NULL"));
+    CHECK_STATUS(kvdb_put_ttl(NULL, KEY("k"), KEY("v"), 10), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_get(NULL, KEY("k"), &val, &vlen), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_get_into(NULL, KEY("k"), NULL, 0, &vlen), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_delete(NULL, KEY("k")), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_exists(NULL, KEY("k")), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_ttl(NULL, KEY("k"), &n), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_expire(NULL, KEY("k"), 10), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_persist(NULL, KEY("k")), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_put_if_absent(NULL, KEY("k"), KEY("v")), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_put_if_absent_ttl(NULL, KEY("k"), KEY("v"), 5), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_compare_and_swap(NULL, KEY("k"), KEY("a"), KEY("b")), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_increment(NULL, KEY("k"), 1, &n), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_write(NULL, NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_stats(NULL, NULL), KVDB_INVALID_ARGUMENT);
+
+    /* NULL buffer with a non-zero length, on every entry point taking one. */
+    CHECK_STATUS(kvdb_put(db, NULL, 3, KEY("v")), KVDB_INVALID_ARGUMENT);
+    CHECK(last_error_contains("key is NULL but its length is 3"));
+    CHECK_STATUS(kvdb_put(db, KEY("k"), NULL, 1), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_put_ttl(db, NULL, 1, KEY("v"), 10), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_get(db, NULL, 2, &val, &vlen), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_get_into(db, NULL, 2, NULL, 0, &vlen), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_delete(db, NULL, 2), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_exists(db, NULL, 2), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_ttl(db, NULL, 2, &n), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_expire(db, NULL, 2, 10), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_persist(db, NULL, 2), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_put_if_absent(db, KEY("k"), NULL, 2), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_compare_and_swap(db, KEY("k"), NULL, 2, KEY("b")), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_increment(db, NULL, 2, 1, &n), KVDB_INVALID_ARGUMENT);
+
+    /* NULL out-parameters. */
+    CHECK_STATUS(kvdb_get(db, KEY("k"), NULL, &vlen), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_get(db, KEY("k"), &val, NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_get_into(db, KEY("k"), NULL, 0, NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_ttl(db, KEY("k"), NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_stats(db, NULL), KVDB_INVALID_ARGUMENT);
+
+    /* Oversized keys and values: 65,536-byte keys are fine, one more is not. */
+    size_t max_key = 65536;
+    unsigned char *big_key = calloc(max_key + 1, 1);
+    CHECK_OK(kvdb_put(db, big_key, max_key, KEY("edge")));
+    CHECK_OK(kvdb_get(db, big_key, max_key, &val, &vlen));
+    kvdb_free(val);
+    CHECK_STATUS(kvdb_put(db, big_key, max_key + 1, KEY("v")), KVDB_TOO_LARGE);
+    CHECK(last_error_contains("65537"));
+    CHECK_STATUS(kvdb_get(db, big_key, max_key + 1, &val, &vlen), KVDB_TOO_LARGE);
+    CHECK_STATUS(kvdb_delete(db, big_key, max_key + 1), KVDB_TOO_LARGE);
+    CHECK_STATUS(kvdb_exists(db, big_key, max_key + 1), KVDB_TOO_LARGE);
+    CHECK_STATUS(kvdb_increment(db, big_key, max_key + 1, 1, &n), KVDB_TOO_LARGE);
+    CHECK_STATUS(kvdb_put_if_absent(db, big_key, max_key + 1, KEY("v")), KVDB_TOO_LARGE);
+    CHECK_OK(kvdb_delete(db, big_key, max_key));
+    free(big_key);
+    size_t max_value = (size_t)256 * 1024 * 1024;
+    /* Never touched: the size is refused before anything is read. */
+    unsigned char *big_value = malloc(max_value + 1);
+    CHECK(big_value != NULL);
+    CHECK_STATUS(kvdb_put(db, KEY("k"), big_value, max_value + 1), KVDB_TOO_LARGE);
+    CHECK(last_error_contains("268435457"));
+    CHECK_STATUS(kvdb_put_ttl(db, KEY("k"), big_value, max_value + 1, 10), KVDB_TOO_LARGE);
+    CHECK_STATUS(kvdb_put_if_absent(db, KEY("k"), big_value, max_value + 1), KVDB_TOO_LARGE);
+    CHECK_STATUS(kvdb_compare_and_swap(db, KEY("k"), KEY("a"), big_value, max_value + 1), KVDB_TOO_LARGE);
+    kvdb_batch_t *b = kvdb_batch_new();
+    CHECK_STATUS(kvdb_batch_put(b, KEY("k"), big_value, max_value + 1), KVDB_TOO_LARGE);
+    CHECK(kvdb_batch_count(b) == 0);
+    kvdb_batch_free(b);
+    free(big_value);
+
+    /* TTL 0. */
+    CHECK_STATUS(kvdb_put_ttl(db, KEY("k"), KEY("v"), 0), KVDB_INVALID_ARGUMENT);
+    CHECK(last_error_contains("ttl_ms"));
+    CHECK_STATUS(kvdb_put_if_absent_ttl(db, KEY("k"), KEY("v"), 0), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_get(db, KEY("k"), &val, &vlen), KVDB_NOT_FOUND);
+}
+
+static void test_ttl(kvdb_t *db) {
+    int64_t left = 0;
+    CHECK_OK(kvdb_put_ttl(db, KEY("session"), KEY("token"), 60000));
+    CHECK_OK(kvdb_ttl(db, KEY("session"), &left));
+    CHECK(left > 59000 && left <= 60000);
+    CHECK_OK(kvdb_put(db, KEY("forever"), KEY("x")));
+    CHECK_OK(kvdb_ttl(db, KEY("forever"), &left));
+    CHECK(left == -1);
+    CHECK_STATUS(kvdb_ttl(db, KEY("nothing"), &left), KVDB_NOT_FOUND);
+    CHECK_OK(kvdb_expire(db, KEY("forever"), 5000));
+    CHECK_OK(kvdb_ttl(db, KEY("forever"), &left));
+    CHECK(left > 4000 && left <= 5000);
+    CHECK_OK(kvdb_persist(db, KEY("forever")));
+    CHECK_OK(kvdb_ttl(db, KEY("forever"), &left));
+    CHECK(left == -1);
+    CHECK_OK(kvdb_persist(db, KEY("forever"))); /* no TTL: still OK */
+    CHECK_STATUS(kvdb_expire(db, KEY("nothing"), 10), KVDB_NOT_FOUND);
+    CHECK_STATUS(kvdb_persist(db, KEY("nothing")), KVDB_NOT_FOUND);
+    CHECK_STATUS(kvdb_expire(db, KEY("forever"), 0), KVDB_INVALID_ARGUMENT);
+
+    CHECK_OK(kvdb_put_ttl(db, KEY("brief"), KEY("x"), 30));
+    CHECK_OK(kvdb_exists(db, KEY("brief")));
+    sleep_ms(80);
+    CHECK_STATUS(kvdb_exists(db, KEY("brief")), KVDB_NOT_FOUND);
+    CHECK_STATUS(kvdb_ttl(db, KEY("brief"), &left), KVDB_NOT_FOUND);
+}
+
+static void test_atomic_operations(kvdb_t *db) {
+    void *val;
+    size_t vlen;
+    int64_t n = 0;
+    CHECK_OK(kvdb_put_if_absent(db, KEY("lock"), KEY("owner-a")));
+    CHECK_STATUS(kvdb_put_if_absent(db, KEY("lock"), KEY("owner-b")), KVDB_EXISTS);
+    CHECK_OK(kvdb_get(db, KEY("lock"), &val, &vlen));
+    CHECK(vlen == 7 && memcmp(val, "owner-a", 7) == 0);
+    kvdb_free(val);
+    CHECK_OK(kvdb_put_if_absent_ttl(db, KEY("lease"), KEY("x"), 30));
+    CHECK_STATUS(kvdb_put_if_absent_ttl(db, KEY("lease"), KEY("y"), 30), KVDB_EXISTS);
+    sleep_ms(80);
+    CHECK_OK(kvdb_put_if_absent_ttl(db, KEY("lease"), KEY("y"), 30000));
+
+    CHECK_STATUS(kvdb_compare_and_swap(db, KEY("cas"), KEY("a"), KEY("b")), KVDB_NOT_FOUND);
+    CHECK_OK(kvdb_put(db, KEY("cas"), KEY("a")));
+    CHECK_STATUS(kvdb_compare_and_swap(db, KEY("cas"), KEY("x"), KEY("b")), KVDB_CONFLICT);
+    CHECK_OK(kvdb_compare_and_swap(db, KEY("cas"), KEY("a"), KEY("b")));
+    CHECK_OK(kvdb_get(db, KEY("cas"), &val, &vlen));
+    CHECK(vlen == 1 && memcmp(val, "b", 1) == 0);
+    kvdb_free(val);
+
+    CHECK_OK(kvdb_increment(db, KEY("counter"), 5, &n));
+    CHECK(n == 5);
+    CHECK_OK(kvdb_increment(db, KEY("counter"), -7, &n));
+    CHECK(n == -2);
+    CHECK_OK(kvdb_increment(db, KEY("counter"), 2, NULL));
+    CHECK_OK(kvdb_get(db, KEY("counter"), &val, &vlen));
+    CHECK(vlen == 1 && memcmp(val, "0", 1) == 0);
+    kvdb_free(val);
+    CHECK_STATUS(kvdb_increment(db, KEY("cas"), 1, &n), KVDB_INVALID_ARGUMENT);
+    CHECK(last_error_contains("integer"));
+    CHECK_OK(kvdb_put(db, KEY("max"), KEY("9223372036854775807")));
+    n = 42;
+    CHECK_STATUS(kvdb_increment(db, KEY("max"), 1, &n), KVDB_INVALID_ARGUMENT);
+    CHECK(n == 42);
+    CHECK(last_error_contains("overflow"));
+}
+
+static void test_batches(kvdb_t *db) {
+    kvdb_batch_t *b = kvdb_batch_new();
+    CHECK(b != NULL);
+    CHECK(kvdb_batch_count(b) == 0);
+    CHECK_OK(kvdb_put(db, KEY("batch:old"), KEY("x")));
+    CHECK_OK(kvdb_batch_put(b, KEY("batch:a"), KEY("1")));
+    CHECK_OK(kvdb_batch_put(b, KEY("batch:a"), KEY("2")));
+    CHECK_OK(kvdb_batch_put_ttl(b, KEY("batch:t"), KEY("t"), 60000));
+    CHECK_OK(kvdb_batch_delete(b, KEY("batch:old")));
+    CHECK(kvdb_batch_count(b) == 4);
+    CHECK_STATUS(kvdb_batch_put_ttl(b, KEY("k"), KEY("v"), 0), KVDB_INVALID_ARGUMENT);
+    unsigned char big[65537] = {0};
+    CHECK_STATUS(kvdb_batch_put(b, big, sizeof big, KEY("v")), KVDB_TOO_LARGE);
+    CHECK_STATUS(kvdb_batch_delete(b, big, sizeof big), KVDB_TOO_LARGE);
+    CHECK_STATUS(kvdb_batch_put(b, NULL, 1, KEY("v")), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_batch_delete(b, NULL, 1), KVDB_INVALID_ARGUMENT);
+    CHECK(kvdb_batch_count(b) == 4); /* rejected operations are not added */
+    CHECK_STATUS(kvdb_batch_put(NULL, KEY("k"), KEY("v")), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_batch_put_ttl(NULL, KEY("k"), KEY("v"), 1), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_batch_delete(NULL, KEY("k")), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_write(db, NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_write(NULL, b), KVDB_INVALID_ARGUMENT);
+    CHECK_OK(kvdb_write(db, b));
+    char buf[8];
+    size_t vlen = 0;
+    CHECK_OK(kvdb_get_into(db, KEY("batch:a"), buf, sizeof buf, &vlen));
+    CHECK(vlen == 1 && buf[0] == '2'); /* the later write wins */
+    CHECK_STATUS(kvdb_exists(db, KEY("batch:old")), KVDB_NOT_FOUND);
+    int64_t left;
+    CHECK_OK(kvdb_ttl(db, KEY("batch:t"), &left));
+    CHECK(left > 0);
+    /* The batch is still the caller's: clear and reuse it. */
+    kvdb_batch_clear(b);
+    CHECK(kvdb_batch_count(b) == 0);
+    CHECK_OK(kvdb_batch_put(b, KEY("batch:b"), KEY("3")));
+    CHECK_OK(kvdb_write(db, b));
+    CHECK_OK(kvdb_exists(db, KEY("batch:b")));
+    kvdb_batch_clear(NULL);
+    CHECK(kvdb_batch_count(NULL) == 0);
+    kvdb_batch_free(b);
+    kvdb_batch_free(NULL);
+}
+
+static void test_snapshots(kvdb_t *db) {
+    kvdb_snapshot_t *s = NULL;
+    void *val;
+    size_t vlen;
+    CHECK_STATUS(kvdb_snapshot_new(db, NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_snapshot_new(NULL, &s), KVDB_INVALID_ARGUMENT);
+    CHECK_OK(kvdb_put(db, KEY("snap:k"), KEY("before")));
+    CHECK_OK(kvdb_snapshot_new(db, &s));
+    CHECK_OK(kvdb_put(db, KEY("snap:k"), KEY("after")));
+    CHECK_OK(kvdb_put(db, KEY("snap:new"), KEY("x")));
+    CHECK_OK(kvdb_snapshot_get(s, KEY("snap:k"), &val, &vlen));
+    CHECK(vlen == 6 && memcmp(val, "before", 6) == 0);
+    kvdb_free(val);
+    CHECK_STATUS(kvdb_snapshot_get(s, KEY("snap:new"), &val, &vlen), KVDB_NOT_FOUND);
+    CHECK_STATUS(kvdb_snapshot_get(NULL, KEY("k"), &val, &vlen), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_snapshot_get(s, NULL, 1, &val, &vlen), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_snapshot_get(s, KEY("snap:k"), NULL, &vlen), KVDB_INVALID_ARGUMENT);
+    kvdb_snapshot_free(s);
+    kvdb_snapshot_free(NULL);
+}
+
+static size_t count_forward(kvdb_iter_t *it) {
+    size_t n = 0;
+    for (kvdb_iter_seek_to_first(it); kvdb_iter_valid(it); kvdb_iter_next(it)) n++;
+    return n;
+}
+
+static void test_iterators(kvdb_t *db) {
+    const char *keys[] = {"it:a", "it:b", "it:c", "it:d"};
+    for (int i = 0; i < 4; i++) CHECK_OK(kvdb_put(db, KEY(keys[i]), KEY(keys[i])));
+    kvdb_snapshot_t *s;
+    CHECK_OK(kvdb_snapshot_new(db, &s));
+    CHECK_OK(kvdb_put(db, KEY("it:e"), KEY("later")));
+    CHECK_OK(kvdb_delete(db, KEY("it:b")));
+
+    kvdb_iter_t *it = NULL;
+    CHECK_STATUS(kvdb_iter_new(db, s, NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_iter_new(NULL, s, &it), KVDB_INVALID_ARGUMENT);
+    CHECK_OK(kvdb_iter_new_prefix(db, s, KEY("it:"), &it));
+    CHECK(!kvdb_iter_valid(it)); /* not positioned before a seek */
+    const void *k;
+    size_t klen;
+    CHECK_STATUS(kvdb_iter_key(it, &k, &klen), KVDB_NOT_FOUND);
+    CHECK(count_forward(it) == 4); /* the snapshot's view: no it:e, it:b kept */
+    kvdb_iter_seek_to_first(it);
+    CHECK_OK(kvdb_iter_key(it, &k, &klen));
+    CHECK(klen == 4 && memcmp(k, "it:a", 4) == 0);
+    const void *v;
+    size_t vlen;
+    CHECK_OK(kvdb_iter_value(it, &v, &vlen));
+    CHECK(vlen == 4 && memcmp(v, "it:a", 4) == 0);
+    kvdb_iter_seek(it, KEY("it:bb"));
+    CHECK_OK(kvdb_iter_key(it, &k, &klen));
+    CHECK(memcmp(k, "it:c", 4) == 0);
+    kvdb_iter_prev(it);
+    CHECK_OK(kvdb_iter_key(it, &k, &klen));
+    CHECK(memcmp(k, "it:b", 4) == 0);
+    kvdb_iter_seek_for_prev(it, KEY("it:cc"));
+    CHECK_OK(kvdb_iter_key(it, &k, &klen));
+    CHECK(memcmp(k, "it:c", 4) == 0);
+    kvdb_iter_seek_to_last(it);
+    CHECK_OK(kvdb_iter_key(it, &k, &klen));
+    CHECK(memcmp(k, "it:d", 4) == 0);
+    kvdb_iter_next(it);
+    CHECK(!kvdb_iter_valid(it));
+    kvdb_iter_next(it); /* a no-op on an invalid iterator */
+    CHECK(!kvdb_iter_valid(it));
+    CHECK_STATUS(kvdb_iter_value(it, &v, &vlen), KVDB_NOT_FOUND);
+    kvdb_iter_seek_to_first(it);
+    kvdb_iter_seek(it, NULL, 3); /* misuse: recorded, iterator invalid */
+    CHECK(!kvdb_iter_valid(it));
+    CHECK(last_error_contains("kvdb_iter_seek: key is NULL"));
+    CHECK_STATUS(kvdb_iter_key(it, NULL, &klen), KVDB_INVALID_ARGUMENT);
+    kvdb_iter_free(it);
+
+    /* A fresh view of the database as it is now, and the snapshot freed first. */
+    CHECK_OK(kvdb_iter_new(db, NULL, &it));
+    kvdb_snapshot_free(s);
+    size_t total = count_forward(it);
+    kvdb_iter_seek(it, KEY("it:"));
+    size_t prefixed = 0;
+    while (kvdb_iter_valid(it)) {
+        CHECK_OK(kvdb_iter_key(it, &k, &klen));
+        if (klen < 3 || memcmp(k, "it:", 3) != 0) break;
+        prefixed++;
+        kvdb_iter_next(it);
+    }
+    CHECK(prefixed == 4); /* it:a, it:c, it:d, it:e */
+    CHECK(total > prefixed);
+    size_t backward = 0;
+    for (kvdb_iter_seek_to_last(it); kvdb_iter_valid(it); kvdb_iter_prev(it)) backward++;
+    CHECK(backward == total);
+    kvdb_iter_free(it);
+
+    /* NULL iterators: nothing happens, nothing crashes. */
+    CHECK(!kvdb_iter_valid(NULL));
+    kvdb_iter_seek_to_first(NULL);
+    kvdb_iter_seek_to_last(NULL);
+    kvdb_iter_seek(NULL, KEY("x"));
+    kvdb_iter_seek_for_prev(NULL, KEY("x"));
+    kvdb_iter_next(NULL);
+    kvdb_iter_prev(NULL);
+    CHECK(last_error_contains("iterator is NULL"));
+    CHECK_STATUS(kvdb_iter_key(NULL, &k, &klen), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_iter_value(NULL, &v, &vlen), KVDB_INVALID_ARGUMENT);
+    kvdb_iter_free(NULL);
+}
+
+static void test_last_error(kvdb_t *db) {
+    CHECK_STATUS(kvdb_put(db, NULL, 1, NULL, 0), KVDB_INVALID_ARGUMENT);
+    char full[256];
+    size_t n = kvdb_last_error(full, sizeof full);
+    CHECK(n == strlen(full));
+    CHECK(strcmp(full, "kvdb_put: key is NULL but its length is 1") == 0);
+    char small[5];
+    CHECK(kvdb_last_error(small, sizeof small) == n);
+    CHECK(strcmp(small, "kvdb") == 0);
+    CHECK(kvdb_last_error(NULL, 0) == n);
+    /* A success does not clear it. */
+    CHECK_OK(kvdb_put(db, KEY("ok"), KEY("ok")));
+    CHECK(kvdb_last_error(NULL, 0) == n);
+}
+
+static void test_stats(kvdb_t *db) {
+    kvdb_stats_t st;
+    memset(&st, 0xff, sizeof st);
+    CHECK_OK(kvdb_stats(db, &st));
+    CHECK(st.live_keys > 10 && st.live_keys < 1000);
+    CHECK(st.versions >= st.live_keys);
+    CHECK(st.bytes > 0);
+    CHECK(st.puts > 0 && st.gets > 0 && st.batches > 0);
+    CHECK(st.wal_bytes == 0 && st.checkpoints == 0); /* in memory */
+}
+
+int main(void) {
+    test_version_and_messages();
+    test_options();
+    test_open_and_close();
+    kvdb_options_t *o = kvdb_options_new();
+    kvdb_options_set_background_maintenance(o, 1);
+    kvdb_t *db = NULL;
+    CHECK_OK(kvdb_open(NULL, o, &db));
+    kvdb_options_free(o);
+    test_keys_and_values(db);
+    test_bad_arguments(db);
+    test_ttl(db);
+    test_atomic_operations(db);
+    test_batches(db);
+    test_snapshots(db);
+    test_iterators(db);
+    test_last_error(db);
+    test_stats(db);
+    CHECK_OK(kvdb_close(db));
+    FINISH();
+}

@@ -1,0 +1,3 @@
+module kvdb.test/kvdb
+
+go 1.19
