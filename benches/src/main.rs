@@ -1,0 +1,500 @@
+//! kvdb-bench: runs the workloads against kvdb and its peers in one process
+//! (memory per record in one child process per system) and writes
+//! RESULTS.md, results.json and chart.svg.
+//!
+//! `cargo run --release -p kvdb-bench --features peers -- --help`
+//! (`benches/run.sh` does everything, peers included).
+
+mod keys;
+mod memory;
+mod report;
+mod systems;
+mod workloads;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use keys::{Rng, Zipfian};
+use report::Measurement;
+use systems::{Kind, Mode};
+use workloads::Mix;
+
+/// What every workload shares: the records, their keys and the settings.
+pub(crate) struct Env {
+    pub(crate) records: u64,
+    pub(crate) key_len: usize,
+    /// A random permutation of `0..records`: the insert order.
+    pub(crate) load_order: Vec<u64>,
+    /// Random values (a pool, so that stores that compress get no unfair
+    /// help from identical values).
+    pub(crate) values: Vec<Vec<u8>>,
+    pub(crate) zipf: Zipfian,
+    pub(crate) duration: Duration,
+    pub(crate) seed: u64,
+    pub(crate) ffi_lib: PathBuf,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) redis_server: PathBuf,
+    pub(crate) data_dir: PathBuf,
+}
+
+/// Distinct values in the pool records draw from.
+const VALUE_POOL: u64 = 1024;
+
+impl Env {
+    /// The value written for record (or request) `i`.
+    pub(crate) fn value_for(&self, i: u64) -> &[u8] {
+        &self.values[(i % VALUE_POOL) as usize]
+    }
+}
+
+struct Args {
+    records: u64,
+    key_len: usize,
+    value_len: usize,
+    threads: Vec<usize>,
+    durable_threads: Vec<usize>,
+    duration: Duration,
+    repeats: usize,
+    systems: Vec<Kind>,
+    out: PathBuf,
+    ffi_lib: PathBuf,
+    redis_server: PathBuf,
+    data_dir: PathBuf,
+    child: Option<(String, Kind)>,
+}
+
+const HELP: &str = "kvdb-bench [options]
+  --records N            records loaded (default 1000000)
+  --key-len B            key bytes (default 16)
+  --value-len B          value bytes (default 100)
+  --threads LIST         thread counts for the in-memory workloads (default 1,2)
+  --durable-threads LIST writer threads for durable puts (default 1,4,16)
+  --duration-ms MS       length of each timed workload (default 2000)
+  --repeats R            whole runs; medians and min/max are reported (default 3)
+  --systems LIST         systems to run (default: every one compiled in):
+                         kvdb,kvdb-c-abi,crossbeam-skipmap,btreemap-rwlock,hashmap-rwlock,lmdb,rocksdb,redis
+  --out DIR              where RESULTS.md, results.json, chart.svg go (default benches)
+  --ffi-lib PATH         libkvdb.so for kvdb-c-abi (default target/release/libkvdb.so)
+  --redis-server PATH    redis-server binary (default redis-server)
+  --data-dir DIR         where durable stores keep files (default the system temp dir)";
+
+fn list<T>(s: &str, f: impl Fn(&str) -> Option<T>) -> Vec<T> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(|x| f(x).unwrap_or_else(|| panic!("bad list item {x:?}")))
+        .collect()
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        records: 1_000_000,
+        key_len: 16,
+        value_len: 100,
+        threads: vec![1, 2],
+        durable_threads: vec![1, 4, 16],
+        duration: Duration::from_millis(2000),
+        repeats: 3,
+        systems: Kind::ALL.into_iter().filter(|k| k.available()).collect(),
+        out: PathBuf::from("benches"),
+        ffi_lib: PathBuf::from("target/release/libkvdb.so"),
+        redis_server: PathBuf::from("redis-server"),
+        data_dir: std::env::temp_dir(),
+        child: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| panic!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--records" => a.records = value().parse().expect("--records"),
+            "--key-len" => a.key_len = value().parse().expect("--key-len"),
+            "--value-len" => a.value_len = value().parse().expect("--value-len"),
+            "--threads" => a.threads = list(&value(), |x| x.parse().ok()),
+            "--durable-threads" => a.durable_threads = list(&value(), |x| x.parse().ok()),
+            "--duration-ms" => {
+                a.duration = Duration::from_millis(value().parse().expect("--duration-ms"))
+            }
+            "--repeats" => a.repeats = value().parse().expect("--repeats"),
+            "--systems" => a.systems = list(&value(), Kind::parse),
+            "--out" => a.out = value().into(),
+            "--ffi-lib" => a.ffi_lib = value().into(),
+            "--redis-server" => a.redis_server = value().into(),
+            "--data-dir" => a.data_dir = value().into(),
+            "--child-memory" | "--child-disk" => {
+                let kind = Kind::parse(&value()).expect("system name");
+                a.child = Some((flag.trim_start_matches("--child-").to_owned(), kind));
+            }
+            "--help" | "-h" => {
+                println!("{HELP}");
+                std::process::exit(0);
+            }
+            other => panic!("unknown option {other}\n{HELP}"),
+        }
+    }
+    a
+}
+
+fn env_from(a: &Args) -> Env {
+    let mut load_order: Vec<u64> = (0..a.records).collect();
+    let mut rng = Rng::new(42);
+    for i in (1..load_order.len()).rev() {
+        load_order.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    Env {
+        records: a.records,
+        key_len: a.key_len,
+        load_order,
+        values: (0..VALUE_POOL)
+            .map(|i| keys::value(i, a.value_len))
+            .collect(),
+        zipf: Zipfian::new(a.records, 0.99),
+        duration: a.duration,
+        seed: 0xBE7C_4A11,
+        ffi_lib: a.ffi_lib.clone(),
+        redis_server: a.redis_server.clone(),
+        data_dir: a.data_dir.clone(),
+    }
+}
+
+/// Runs a memory or disk measurement in a fresh child process, so that each
+/// system's figure is not disturbed by memory another one left behind.
+fn in_child(what: &str, kind: Kind, a: &Args) -> Option<Measurement> {
+    let exe = std::env::current_exe().expect("own path");
+    let output = Command::new(exe)
+        .args(["--records", &a.records.to_string()])
+        .args([
+            "--key-len",
+            &a.key_len.to_string(),
+            "--value-len",
+            &a.value_len.to_string(),
+        ])
+        .args([
+            "--ffi-lib",
+            a.ffi_lib.to_str()?,
+            "--redis-server",
+            a.redis_server.to_str()?,
+        ])
+        .args(["--data-dir", a.data_dir.to_str()?])
+        .args([&format!("--child-{what}"), kind.name()])
+        .output()
+        .expect("child runs");
+    if !output.status.success() {
+        eprintln!(
+            "  {what} of {} failed: {}",
+            kind.name(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return None;
+    }
+    let line = String::from_utf8_lossy(&output.stdout);
+    let value: f64 = line.trim().parse().ok()?;
+    Some(Measurement::simple(what, 1, value, "bytes/record", a.records, 0.0).of(kind.name()))
+}
+
+fn run_memory_workloads(
+    kind: Kind,
+    env: &Env,
+    threads: usize,
+    round: usize,
+    all: &mut Vec<Measurement>,
+) {
+    let dir = tempfile::tempdir_in(&env.data_dir).expect("temporary directory");
+    let system = kind.open(Mode::Memory, dir.path(), env);
+    let name = kind.name();
+    let mut record = |m: Measurement| {
+        eprintln!(
+            "  {name:<18} {:<14} {threads}t {:>14.0} {}  p50 {:?} p99 {:?}",
+            m.workload, m.value, m.unit, m.p50_ns, m.p99_ns
+        );
+        all.push(m.of(name));
+    };
+    record(workloads::load(&system, env, threads));
+    let next_insert = AtomicU64::new(env.records);
+    for mix in Mix::ALL {
+        if workloads::supports(&*system, mix) {
+            record(workloads::timed(&system, env, mix, threads, &next_insert));
+        }
+    }
+    if threads == 1
+        && let Some(m) = workloads::full_scan(&system)
+    {
+        record(m);
+    }
+    record(workloads::delete(&system, env, threads, round));
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cpu}, {cores} cores, {:.1} GiB RAM, Linux {}",
+        mem_kb as f64 / 1048576.0,
+        kernel.trim()
+    )
+}
+
+fn main() {
+    let a = parse_args();
+    let env = env_from(&a);
+    if let Some((what, kind)) = &a.child {
+        let m = match what.as_str() {
+            "memory" => memory::measure_rss(*kind, &env),
+            _ => memory::measure_disk(*kind, &env),
+        };
+        println!("{}", m.value);
+        return;
+    }
+    for kind in &a.systems {
+        assert!(
+            kind.available(),
+            "{} is not compiled in: build with --features peers",
+            kind.name()
+        );
+    }
+    let mut all = Vec::new();
+    for round in 0..a.repeats {
+        eprintln!("== run {} of {}", round + 1, a.repeats);
+        for &kind in &a.systems {
+            for &threads in &a.threads {
+                run_memory_workloads(kind, &env, threads, round, &mut all);
+            }
+            if kind.durable() {
+                for &threads in &a.durable_threads {
+                    let dir = tempfile::tempdir_in(&env.data_dir).expect("temporary directory");
+                    let system = kind.open(Mode::Durable, dir.path(), &env);
+                    let m = workloads::durable_writes(&system, &env, threads);
+                    eprintln!(
+                        "  {:<18} durable-put {threads}t {:>10.0} commits/s",
+                        kind.name(),
+                        m.value
+                    );
+                    all.push(m.of(kind.name()));
+                }
+            }
+        }
+        if a.systems.contains(&Kind::Kvdb) {
+            for m in memory::kvdb_recovery(&env) {
+                eprintln!("  kvdb {} {:.3} s", m.workload, m.value);
+                all.push(m);
+            }
+        }
+    }
+    for &kind in &a.systems {
+        if let Some(m) = in_child("memory", kind, &a) {
+            eprintln!("  {:<18} memory {:.1} bytes/record", kind.name(), m.value);
+            all.push(m);
+        }
+        if kind.durable()
+            && let Some(m) = in_child("disk", kind, &a)
+        {
+            eprintln!("  {:<18} disk {:.1} bytes/record", kind.name(), m.value);
+            all.push(m);
+        }
+    }
+    let machine = machine();
+    let params = format!(
+        "{} records, {}-byte keys, {}-byte values, {} ms per timed workload, {} repeats, threads {:?}, durable writers {:?}",
+        a.records,
+        a.key_len,
+        a.value_len,
+        a.duration.as_millis(),
+        a.repeats,
+        a.threads,
+        a.durable_threads
+    );
+    std::fs::create_dir_all(&a.out).expect("output directory");
+    let results = report::group(&all);
+    let names: Vec<String> = a.systems.iter().map(|k| k.name().to_owned()).collect();
+    std::fs::write(
+        a.out.join("results.json"),
+        report::json(&all, &machine, &params),
+    )
+    .expect("write json");
+    let title = format!(
+        "Throughput, 1 thread, {} records (share of the best; median of {})",
+        a.records, a.repeats
+    );
+    std::fs::write(
+        a.out.join("chart.svg"),
+        report::chart(&results, 1, &names, &title),
+    )
+    .expect("write chart");
+    let md = results_markdown(&results, &machine, &params);
+    std::fs::write(a.out.join("RESULTS.md"), md).expect("write markdown");
+    eprintln!(
+        "wrote {}/RESULTS.md, results.json, chart.svg",
+        a.out.display()
+    );
+}
+
+fn results_markdown(results: &report::Results, machine: &str, params: &str) -> String {
+    let mut md = String::from("# kvdb benchmark results\n\n");
+    md.push_str(
+        "Generated by `benches/run.sh` (the `kvdb-bench` driver); do not edit by hand.\n\n",
+    );
+    md.push_str(&format!("- Machine: {machine}\n- Parameters: {params}\n"));
+    md.push_str("- Figures are medians over the repeated runs, with the minimum and maximum run beside them; latencies are those of the median run, sampled on one request in eight (Redis: per request within a pipeline of 64).\n");
+    md.push_str("- `vs kvdb` is the system's median divided by kvdb's: above 1 the system is faster (throughput) or larger (bytes, seconds).\n\n");
+    md.push_str("![throughput chart](chart.svg)\n\n");
+    md.push_str(&targets(results));
+    md.push_str("\n## All measurements\n");
+    md.push_str(&report::tables(results, "kvdb"));
+    md
+}
+
+/// The issue's targets, computed from the measurements.
+fn targets(r: &report::Results) -> String {
+    let m = |w: &str, t: usize, s: &str| report::median_of(r, w, t, s);
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "n/a".into(),
+    };
+    let fig = |v: Option<f64>| v.map_or_else(|| "n/a".into(), |v| format!("{v:.0}"));
+    let mut rows = Vec::new();
+    let mut row = |name: &str, ours: Option<f64>, peer: Option<f64>, target: &str, invert: bool| {
+        let r = if invert {
+            ratio(peer, ours)
+        } else {
+            ratio(ours, peer)
+        };
+        rows.push(format!(
+            "| {name} | {} | {} | {r} | {target} |",
+            fig(ours),
+            fig(peer)
+        ));
+    };
+    let get = m("get-uniform", 1, "kvdb");
+    row(
+        "get vs crossbeam SkipMap (1t)",
+        get,
+        m("get-uniform", 1, "crossbeam-skipmap"),
+        ">= 5x",
+        false,
+    );
+    row(
+        "get vs LMDB (1t)",
+        get,
+        m("get-uniform", 1, "lmdb"),
+        ">= 1.5x",
+        false,
+    );
+    row(
+        "get vs HashMap+RwLock (1t)",
+        get,
+        m("get-uniform", 1, "hashmap-rwlock"),
+        ">= 0.5x",
+        false,
+    );
+    let ins = m("insert", 1, "kvdb");
+    row(
+        "insert vs SkipMap insert (1t)",
+        ins,
+        m("insert", 1, "crossbeam-skipmap"),
+        ">= 0.8x",
+        false,
+    );
+    row(
+        "insert vs RocksDB, no WAL (1t)",
+        ins,
+        m("insert", 1, "rocksdb"),
+        ">= 2x",
+        false,
+    );
+    row(
+        "update vs SkipMap insert (1t)",
+        m("update", 1, "kvdb"),
+        m("insert", 1, "crossbeam-skipmap"),
+        ">= 0.8x",
+        false,
+    );
+    row(
+        "update vs RocksDB, no WAL (1t)",
+        m("update", 1, "kvdb"),
+        m("update", 1, "rocksdb"),
+        ">= 2x",
+        false,
+    );
+    row(
+        "get scaling, 2t vs 1t",
+        m("get-uniform", 2, "kvdb"),
+        get,
+        ">= 1.8x",
+        false,
+    );
+    let d1 = m("durable-put", 1, "kvdb");
+    let d16 = m("durable-put", 16, "kvdb");
+    row("durable puts, 16 writers vs 1", d16, d1, ">= 8x", false);
+    row(
+        "durable puts, 16 writers vs RocksDB sync",
+        d16,
+        m("durable-put", 16, "rocksdb"),
+        ">= 1x",
+        false,
+    );
+    let snap = m("reopen-from-snapshot", 1, "kvdb");
+    row(
+        "reopen from snapshot (s) vs 1 s",
+        snap,
+        Some(1.0),
+        "< 1 s",
+        true,
+    );
+    row(
+        "reopen: log time / snapshot time",
+        m("reopen-from-log", 1, "kvdb"),
+        snap,
+        ">= 5x",
+        false,
+    );
+    let mem = m("memory", 1, "kvdb");
+    row(
+        "memory per record vs raw bytes",
+        mem,
+        Some(116.0),
+        "<= 1.6x",
+        false,
+    );
+    row(
+        "memory per record vs Redis",
+        mem,
+        m("memory", 1, "redis"),
+        "< 1x",
+        false,
+    );
+    row(
+        "C ABI get vs Rust get (time ratio)",
+        get,
+        m("get-uniform", 1, "kvdb-c-abi"),
+        "<= 1.15x",
+        false,
+    );
+    let mut out = String::from(
+        "## Targets\n\n| target | kvdb | peer / reference | ratio | goal |\n|---|---:|---:|---:|---|\n",
+    );
+    for r in rows {
+        out.push_str(&r);
+        out.push('\n');
+    }
+    out.push_str("\nRatios are kvdb over the peer (throughput), except: reopen from snapshot is 1 s over kvdb's time (above 1 means under a second); memory ratios are kvdb's bytes over the peer's (below 1 is better); the C ABI ratio is Rust-API throughput over C-ABI throughput, i.e. how much longer a C get takes.\n");
+    out
+}

@@ -1,0 +1,188 @@
+//! kvdb through its C ABI: libkvdb.so loaded at run time, its functions
+//! called exactly as a C program would, in this same process.
+
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::path::Path;
+
+use libloading::Library;
+
+use super::{Mode, System};
+
+type Status = c_int;
+type Db = c_void;
+
+/// The C functions the benchmark calls.
+struct Api {
+    open: unsafe extern "C" fn(*const c_char, *const c_void, *mut *mut Db) -> Status,
+    close: unsafe extern "C" fn(*mut Db) -> Status,
+    put: unsafe extern "C" fn(*mut Db, *const c_void, usize, *const c_void, usize) -> Status,
+    get_into: unsafe extern "C" fn(
+        *mut Db,
+        *const c_void,
+        usize,
+        *mut c_void,
+        usize,
+        *mut usize,
+    ) -> Status,
+    delete: unsafe extern "C" fn(*mut Db, *const c_void, usize) -> Status,
+    sync: unsafe extern "C" fn(*mut Db) -> Status,
+    iter_new: unsafe extern "C" fn(*mut Db, *const c_void, *mut *mut c_void) -> Status,
+    iter_seek: unsafe extern "C" fn(*mut c_void, *const c_void, usize),
+    iter_valid: unsafe extern "C" fn(*const c_void) -> bool,
+    iter_next: unsafe extern "C" fn(*mut c_void),
+    iter_value: unsafe extern "C" fn(*const c_void, *mut *const c_void, *mut usize) -> Status,
+    iter_free: unsafe extern "C" fn(*mut c_void),
+    options_new: unsafe extern "C" fn() -> *mut c_void,
+    options_free: unsafe extern "C" fn(*mut c_void),
+    options_set_sync: unsafe extern "C" fn(*mut c_void, c_int, u32) -> Status,
+}
+
+pub(crate) struct KvdbC {
+    api: Api,
+    db: *mut Db,
+    _lib: Library,
+}
+
+// SAFETY: a kvdb_t is thread-safe by the C API's contract; the function
+// pointers are plain code addresses.
+unsafe impl Send for KvdbC {}
+// SAFETY: as above.
+unsafe impl Sync for KvdbC {}
+
+macro_rules! sym {
+    ($lib:expr, $name:literal) => {
+        // SAFETY: the symbol has the signature the field declares (kvdb.h).
+        *unsafe { $lib.get(concat!($name, "\0").as_bytes()) }.expect(concat!("symbol ", $name))
+    };
+}
+
+impl KvdbC {
+    pub(crate) fn open(lib_path: &Path, mode: Mode, dir: &Path) -> Self {
+        // SAFETY: loading libkvdb runs no initialisers with requirements.
+        let lib = unsafe { Library::new(lib_path) }.unwrap_or_else(|e| {
+            panic!(
+                "loading {}: {e} (build it with scripts/build-lib.sh)",
+                lib_path.display()
+            )
+        });
+        let api = Api {
+            open: sym!(lib, "kvdb_open"),
+            close: sym!(lib, "kvdb_close"),
+            put: sym!(lib, "kvdb_put"),
+            get_into: sym!(lib, "kvdb_get_into"),
+            delete: sym!(lib, "kvdb_delete"),
+            sync: sym!(lib, "kvdb_sync"),
+            iter_new: sym!(lib, "kvdb_iter_new"),
+            iter_seek: sym!(lib, "kvdb_iter_seek"),
+            iter_valid: sym!(lib, "kvdb_iter_valid"),
+            iter_next: sym!(lib, "kvdb_iter_next"),
+            iter_value: sym!(lib, "kvdb_iter_value"),
+            iter_free: sym!(lib, "kvdb_iter_free"),
+            options_new: sym!(lib, "kvdb_options_new"),
+            options_free: sym!(lib, "kvdb_options_free"),
+            options_set_sync: sym!(lib, "kvdb_options_set_sync"),
+        };
+        let mut db = std::ptr::null_mut();
+        // SAFETY: the C API's contract: a NUL-terminated path or NULL, an
+        // options handle or NULL, a writable out-pointer.
+        unsafe {
+            let status = match mode {
+                Mode::Memory => (api.open)(std::ptr::null(), std::ptr::null(), &mut db),
+                Mode::Durable => {
+                    let path = CString::new(dir.to_str().expect("utf-8 path")).unwrap();
+                    let opts = (api.options_new)();
+                    (api.options_set_sync)(opts, 2, 0);
+                    let s = (api.open)(path.as_ptr(), opts, &mut db);
+                    (api.options_free)(opts);
+                    s
+                }
+            };
+            assert_eq!(status, 0, "kvdb_open failed");
+        }
+        Self { api, db, _lib: lib }
+    }
+}
+
+impl Drop for KvdbC {
+    fn drop(&mut self) {
+        // SAFETY: `db` came from kvdb_open and is closed once.
+        unsafe { (self.api.close)(self.db) };
+    }
+}
+
+impl System for KvdbC {
+    fn put(&self, key: &[u8], value: &[u8]) {
+        // SAFETY: valid buffers and handle.
+        let s = unsafe {
+            (self.api.put)(
+                self.db,
+                key.as_ptr().cast(),
+                key.len(),
+                value.as_ptr().cast(),
+                value.len(),
+            )
+        };
+        assert_eq!(s, 0, "kvdb_put");
+    }
+
+    fn get(&self, key: &[u8], out: &mut Vec<u8>) -> bool {
+        if out.capacity() < 4096 {
+            out.reserve(4096 - out.len());
+        }
+        loop {
+            let mut len = 0usize;
+            // SAFETY: `out` has `capacity` writable bytes; len is written.
+            let s = unsafe {
+                (self.api.get_into)(
+                    self.db,
+                    key.as_ptr().cast(),
+                    key.len(),
+                    out.as_mut_ptr().cast(),
+                    out.capacity(),
+                    &mut len,
+                )
+            };
+            match s {
+                0 => {
+                    // SAFETY: kvdb_get_into wrote `len <= capacity` bytes.
+                    unsafe { out.set_len(len) };
+                    return true;
+                }
+                1 => return false,
+                8 => out.reserve(len),
+                other => panic!("kvdb_get_into: status {other}"),
+            }
+        }
+    }
+
+    fn delete(&self, key: &[u8]) -> bool {
+        // SAFETY: valid buffer and handle.
+        unsafe { (self.api.delete)(self.db, key.as_ptr().cast(), key.len()) == 0 }
+    }
+
+    fn scan(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let mut it = std::ptr::null_mut();
+        // SAFETY: the iterator functions' contracts; `it` is freed once.
+        unsafe {
+            assert_eq!((self.api.iter_new)(self.db, std::ptr::null(), &mut it), 0);
+            (self.api.iter_seek)(it, start.as_ptr().cast(), start.len());
+            let mut read = 0;
+            while read < n && (self.api.iter_valid)(it) {
+                let mut v = std::ptr::null();
+                let mut len = 0;
+                (self.api.iter_value)(it, &mut v, &mut len);
+                out.clear();
+                out.extend_from_slice(std::slice::from_raw_parts(v.cast::<u8>(), len));
+                read += 1;
+                (self.api.iter_next)(it);
+            }
+            (self.api.iter_free)(it);
+            Some(read)
+        }
+    }
+
+    fn flush(&self) {
+        // SAFETY: valid handle.
+        unsafe { (self.api.sync)(self.db) };
+    }
+}
