@@ -13,12 +13,15 @@
 use std::borrow::Borrow;
 use std::cmp::Ordering as CmpOrdering;
 use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
-use crossbeam_epoch::{self as epoch, Guard, Owned, Shared};
+use crossbeam_epoch::{self as epoch, Guard, Owned, Pointer, Shared};
 use triomphe::ThinArc;
 
-use crate::version::{ALLOC_OVERHEAD, Version};
+use crate::version::{ALLOC_OVERHEAD, Version, VersionInit};
 
 const GC_QUEUED: u8 = 1;
 const TTL_TRACKED: u8 = 2;
@@ -100,6 +103,29 @@ impl ChainRef {
         self.0.ptr() == other.0.ptr()
     }
 
+    /// The address of the record, as the point index stores it.
+    pub(crate) fn addr(&self) -> usize {
+        self.0.ptr() as usize
+    }
+
+    /// A handle to the record at `addr` that does not own a reference.
+    ///
+    /// # Safety
+    ///
+    /// `addr` came from [`ChainRef::addr`] of a record that stays alive for
+    /// `'g` (held alive by its owners for as long as the caller's epoch
+    /// guard is pinned).
+    pub(crate) unsafe fn borrow_addr<'g>(addr: usize) -> ChainBorrow<'g> {
+        ChainBorrow {
+            // SAFETY: `addr` is a ThinArc's address (per the contract); the
+            // ManuallyDrop keeps its reference count untouched.
+            chain: ManuallyDrop::new(ChainRef(unsafe {
+                ThinArc::from_raw(addr as *const std::ffi::c_void)
+            })),
+            _guard: PhantomData,
+        }
+    }
+
     /// Estimated bytes of the record itself (without its versions).
     pub(crate) fn footprint(&self) -> usize {
         self.key().len() + CHAIN_OVERHEAD
@@ -114,9 +140,12 @@ impl ChainRef {
         unsafe { self.header().head.load(Ordering::Acquire, guard).as_ref() }
     }
 
-    /// The raw address of the head version, for "has it changed?" checks.
-    pub(crate) fn head_ptr(&self, guard: &Guard) -> *const Version {
-        self.header().head.load(Ordering::Acquire, guard).as_raw()
+    /// The address of the head version, for "has it changed?" checks.
+    pub(crate) fn head_addr(&self, guard: &Guard) -> usize {
+        self.header()
+            .head
+            .load(Ordering::Acquire, guard)
+            .into_usize()
     }
 
     /// The version following `version` in this chain.
@@ -136,7 +165,7 @@ impl ChainRef {
     pub(crate) fn version_at<'a>(&'a self, seq: u64, guard: &'a Guard) -> Option<&'a Version> {
         let mut current = self.head(guard);
         while let Some(v) = current {
-            if v.seq <= seq {
+            if v.seq() <= seq {
                 return Some(v);
             }
             current = self.next(v, guard);
@@ -146,10 +175,10 @@ impl ChainRef {
 
     /// Links `version` in as the newest. Callers hold the store's write lock,
     /// so heads are only ever replaced by one thread at a time.
-    pub(crate) fn push(&self, version: Version, guard: &Guard) {
+    pub(crate) fn push(&self, version: VersionInit, guard: &Guard) {
         let head = &self.header().head;
         let old = head.load(Ordering::Relaxed, guard);
-        let new = Owned::new(version);
+        let new = Owned::<Version>::init(version);
         new.next.store(old, Ordering::Relaxed);
         head.store(new, Ordering::Release);
     }
@@ -236,6 +265,22 @@ impl ChainRef {
     }
 }
 
+/// A record found through the point index: usable like a [`ChainRef`]
+/// while the epoch guard it was found under is pinned, without touching the
+/// record's reference count.
+pub(crate) struct ChainBorrow<'g> {
+    chain: ManuallyDrop<ChainRef>,
+    _guard: PhantomData<&'g Guard>,
+}
+
+impl Deref for ChainBorrow<'_> {
+    type Target = ChainRef;
+
+    fn deref(&self) -> &ChainRef {
+        &self.chain
+    }
+}
+
 impl Borrow<[u8]> for ChainRef {
     fn borrow(&self) -> &[u8] {
         self.key()
@@ -282,16 +327,16 @@ mod tests {
     fn version_at_picks_newest_at_or_below() {
         let chain = ChainRef::new(b"k");
         let guard = epoch::pin();
-        chain.push(Version::value(10, b"a", None), &guard);
-        chain.push(Version::tombstone(20), &guard);
-        chain.push(Version::value(30, b"c", None), &guard);
+        chain.push(VersionInit::value(10, b"a", None), &guard);
+        chain.push(VersionInit::tombstone(20), &guard);
+        chain.push(VersionInit::value(30, b"c", None), &guard);
         assert!(chain.version_at(9, &guard).is_none());
         assert_eq!(
             chain.version_at(10, &guard).unwrap().bytes(),
             Some(&b"a"[..])
         );
         assert_eq!(chain.version_at(25, &guard).unwrap().bytes(), None);
-        assert_eq!(chain.version_at(u64::MAX, &guard).unwrap().seq, 30);
+        assert_eq!(chain.version_at(u64::MAX, &guard).unwrap().seq(), 30);
     }
 
     #[test]
@@ -299,13 +344,13 @@ mod tests {
         let chain = ChainRef::new(b"k");
         let guard = epoch::pin();
         for seq in 1..=5 {
-            chain.push(Version::value(seq, b"v", None), &guard);
+            chain.push(VersionInit::value(seq, b"v", None), &guard);
         }
         let base = chain.version_at(3, &guard).unwrap();
         let freed = chain.cut_after(base, &guard);
         assert_eq!(freed.versions, 2);
         assert!(chain.version_at(2, &guard).is_none());
-        assert_eq!(chain.version_at(3, &guard).unwrap().seq, 3);
+        assert_eq!(chain.version_at(3, &guard).unwrap().seq(), 3);
     }
 
     #[test]

@@ -133,7 +133,7 @@ pub struct ExpireReport {
 enum Verdict {
     Keep,
     Untrack,
-    Reclaim(*const Version),
+    Reclaim(usize),
 }
 
 impl Store {
@@ -164,8 +164,8 @@ impl Store {
                         Some((_, at)) if at > now => Verdict::Keep,
                         Some((h, at)) => {
                             expired_here += 1;
-                            if h.seq <= horizon.seq && at <= horizon.time {
-                                Verdict::Reclaim(std::ptr::from_ref(h))
+                            if h.seq() <= horizon.seq && at <= horizon.time {
+                                Verdict::Reclaim(h.addr())
                             } else {
                                 Verdict::Keep // an open view may still read it
                             }
@@ -182,7 +182,7 @@ impl Store {
                         Verdict::Reclaim(seen) => {
                             // A write since the sample changes the picture:
                             // judge the key again next time.
-                            if chain.head_ptr(&guard) == seen && !chain.is_removed() {
+                            if chain.head_addr(&guard) == seen && !chain.is_removed() {
                                 shared.remove_chain(chain, true, &guard);
                                 report.reclaimed += 1;
                             }

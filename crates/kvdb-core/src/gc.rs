@@ -22,7 +22,6 @@ use parking_lot::Mutex;
 
 use crate::chain::{ChainRef, Freed};
 use crate::store::{Shared, Store};
-use crate::version::Version;
 use crate::view::Horizon;
 
 /// Keys waiting for the collector.
@@ -66,7 +65,7 @@ enum Outcome {
     /// Versions newer than the horizon remain: look again later.
     Again,
     /// Every reader sees the key as absent: remove it if unchanged.
-    Dead { head: *const Version, expired: bool },
+    Dead { head: usize, expired: bool },
 }
 
 fn prune(chain: &ChainRef, horizon: Horizon, guard: &Guard) -> (Freed, Outcome) {
@@ -74,7 +73,7 @@ fn prune(chain: &ChainRef, horizon: Horizon, guard: &Guard) -> (Freed, Outcome) 
     let mut current = head;
     let mut newer_than_horizon = false;
     while let Some(v) = current {
-        if v.seq <= horizon.seq {
+        if v.seq() <= horizon.seq {
             break;
         }
         newer_than_horizon = true;
@@ -94,7 +93,7 @@ fn prune(chain: &ChainRef, horizon: Horizon, guard: &Guard) -> (Freed, Outcome) 
         Outcome::Again
     } else if base.is_dead_at(horizon.time) {
         Outcome::Dead {
-            head: std::ptr::from_ref(base),
+            head: base.addr(),
             expired: base.is_value(),
         }
     } else {
@@ -154,7 +153,7 @@ impl Store {
             for (chain, head, expired) in dead {
                 // A write since the check means the key is no longer dead;
                 // that write queued it again.
-                if chain.head_ptr(&guard) == head && !chain.is_removed() {
+                if chain.head_addr(&guard) == head && !chain.is_removed() {
                     shared.remove_chain(&chain, expired, &guard);
                     report.keys_removed += 1;
                 }

@@ -80,7 +80,7 @@ impl Shared {
             let mut skipped = false;
             let mut current = chain.head(guard);
             while let Some(v) = current {
-                if v.seq <= visible {
+                if v.seq() <= visible {
                     return Some(v);
                 }
                 skipped = true;
@@ -206,9 +206,9 @@ impl Store {
         let shared = &*self.shared;
         shared.counters.gets.add(1);
         let guard = epoch::pin();
-        let found = shared
-            .index
-            .lookup(key, &guard)
+        let chain = shared.index.lookup(key, &guard);
+        let found = chain
+            .as_deref()
             .and_then(|chain| shared.latest_version(chain, &guard))
             .filter(|v| shared.is_live_now(v));
         Ok(f(found.and_then(VersionRef::of)))
@@ -263,8 +263,11 @@ impl Store {
     /// A copy of the store's statistics.
     pub fn stats(&self) -> Stats {
         let s = &*self.shared;
-        s.counters
-            .snapshot(s.index.len(), s.views.open(), s.visible_seq())
+        let mut stats = s
+            .counters
+            .snapshot(s.index.len(), s.views.open(), s.visible_seq());
+        stats.bytes += s.index.points_footprint() as u64;
+        stats
     }
 }
 

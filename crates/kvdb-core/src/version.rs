@@ -4,32 +4,65 @@
 //! Versions form a singly linked list per key, newest first (see
 //! [`crate::chain`]). A version never changes after it is linked in, except
 //! for its `next` pointer, which garbage collection may cut.
+//!
+//! # Layout
+//!
+//! A version is one allocation holding its header and, inline, its expiry
+//! time (if it has one) and value bytes, so reading a value touches one
+//! allocation and a 100-byte value takes a 120-byte block:
+//!
+//! ```text
+//! offset 0   next        8 bytes   the next older version
+//! offset 8   seq         8 bytes   as two u32 halves (keeps the header 4-aligned at its end)
+//! offset 16  len_flags   4 bytes   tail length, TOMBSTONE and HAS_EXPIRY flags on top
+//! offset 20  tail        [expires_at: 8 bytes, if HAS_EXPIRY] value bytes
+//! ```
+//!
+//! It is a dynamically sized type managed by crossbeam-epoch through a
+//! hand-written [`Pointable`] implementation.
 
-use crossbeam_epoch::Atomic;
+use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
+
+use crossbeam_epoch::{Atomic, Pointable};
 
 /// Approximate allocator overhead per heap allocation (header plus rounding).
-pub(crate) const ALLOC_OVERHEAD: usize = 16;
+pub(crate) const ALLOC_OVERHEAD: usize = 8;
 
-/// One version of a key.
+const TOMBSTONE: u32 = 1 << 31;
+const HAS_EXPIRY: u32 = 1 << 30;
+const LEN_MASK: u32 = HAS_EXPIRY - 1;
+/// Bytes before the tail.
+const HEADER: usize = 20;
+const ALIGN: usize = 8;
+
+/// One version of a key (a dynamically sized type: header plus tail).
+#[repr(C)]
 pub(crate) struct Version {
-    /// The sequence number of the write that created this version.
-    pub(crate) seq: u64,
-    /// Absolute expiry time in ms since the Unix epoch; 0 means never.
-    expires_at: u64,
-    /// The value, or `None` for a deletion marker (tombstone).
-    value: Option<Box<[u8]>>,
     /// The next older version of the same key.
     pub(crate) next: Atomic<Version>,
+    seq_lo: u32,
+    seq_hi: u32,
+    len_flags: u32,
+    tail: [u8],
 }
 
-impl Version {
-    /// A value version. `expires_at` of `None` means the value never expires.
+/// What a new version is made of; the value is copied in by
+/// [`Pointable::init`].
+pub(crate) struct VersionInit {
+    seq: u64,
+    expires_at: Option<u64>,
+    /// `None` for a deletion marker.
+    value: Option<(*const u8, usize)>,
+}
+
+impl VersionInit {
+    /// A value version. `value` must stay valid until the version is built
+    /// (`Owned::init` copies it).
     pub(crate) fn value(seq: u64, value: &[u8], expires_at: Option<u64>) -> Self {
         Self {
             seq,
-            expires_at: expires_at.unwrap_or(0),
-            value: Some(value.into()),
-            next: Atomic::null(),
+            expires_at,
+            value: Some((value.as_ptr(), value.len())),
         }
     }
 
@@ -37,28 +70,135 @@ impl Version {
     pub(crate) fn tombstone(seq: u64) -> Self {
         Self {
             seq,
-            expires_at: 0,
+            expires_at: None,
             value: None,
-            next: Atomic::null(),
+        }
+    }
+
+    fn tail_len(&self) -> usize {
+        self.value.map_or(0, |(_, len)| len) + if self.expires_at.is_some() { 8 } else { 0 }
+    }
+}
+
+fn layout(tail_len: usize) -> Layout {
+    Layout::from_size_align(HEADER + tail_len, ALIGN)
+        .expect("version size fits a layout")
+        .pad_to_align()
+}
+
+/// The tail length stored in the header at `ptr`.
+///
+/// # Safety
+///
+/// `ptr` is the address of a version built by [`Pointable::init`].
+unsafe fn tail_len_at(ptr: usize) -> usize {
+    // SAFETY: the header's `len_flags` field is at offset 16, 4-aligned.
+    let len_flags = unsafe { *((ptr + 16) as *const u32) };
+    (len_flags & LEN_MASK) as usize
+}
+
+impl Pointable for Version {
+    const ALIGN: usize = ALIGN;
+
+    type Init = VersionInit;
+
+    unsafe fn init(init: VersionInit) -> usize {
+        let tail_len = init.tail_len();
+        let layout = layout(tail_len);
+        // SAFETY: the layout has a non-zero size (at least the header).
+        let ptr = unsafe { alloc(layout) };
+        if ptr.is_null() {
+            handle_alloc_error(layout);
+        }
+        let mut flags = u32::try_from(tail_len).expect("values are at most 256 MiB");
+        debug_assert_eq!(flags & !LEN_MASK, 0);
+        if init.value.is_none() {
+            flags |= TOMBSTONE;
+        }
+        if init.expires_at.is_some() {
+            flags |= HAS_EXPIRY;
+        }
+        // SAFETY: `ptr` is a fresh allocation of HEADER + tail_len bytes,
+        // 8-aligned; each write stays within it at its field's offset and
+        // alignment; the value source is valid per `VersionInit::value`.
+        unsafe {
+            (ptr as *mut Atomic<Version>).write(Atomic::null());
+            (ptr.add(8) as *mut u32).write(init.seq as u32);
+            (ptr.add(12) as *mut u32).write((init.seq >> 32) as u32);
+            (ptr.add(16) as *mut u32).write(flags);
+            let mut tail = ptr.add(HEADER);
+            if let Some(at) = init.expires_at {
+                std::ptr::copy_nonoverlapping(at.to_le_bytes().as_ptr(), tail, 8);
+                tail = tail.add(8);
+            }
+            if let Some((src, len)) = init.value {
+                std::ptr::copy_nonoverlapping(src, tail, len);
+            }
+        }
+        ptr as usize
+    }
+
+    unsafe fn deref<'a>(ptr: usize) -> &'a Version {
+        // SAFETY: `ptr` was built by `init` (per the trait's contract), so
+        // its header gives the tail length; the slice pointer's metadata is
+        // that length, which is what a pointer to `Version` carries.
+        unsafe {
+            let len = tail_len_at(ptr);
+            &*(std::ptr::slice_from_raw_parts(ptr as *const u8, len) as *const Version)
+        }
+    }
+
+    unsafe fn deref_mut<'a>(ptr: usize) -> &'a mut Version {
+        // SAFETY: as for `deref`; exclusivity is the caller's contract.
+        unsafe {
+            let len = tail_len_at(ptr);
+            &mut *(std::ptr::slice_from_raw_parts_mut(ptr as *mut u8, len) as *mut Version)
+        }
+    }
+
+    unsafe fn drop(ptr: usize) {
+        // SAFETY: `ptr` was allocated by `init` with exactly this layout; no
+        // field needs dropping (`Atomic` does not own its pointee).
+        unsafe {
+            let len = tail_len_at(ptr);
+            dealloc(ptr as *mut u8, layout(len));
+        }
+    }
+}
+
+impl Version {
+    /// The sequence number of the write that created this version.
+    #[inline]
+    pub(crate) fn seq(&self) -> u64 {
+        u64::from(self.seq_lo) | u64::from(self.seq_hi) << 32
+    }
+
+    #[inline]
+    fn value_start(&self) -> usize {
+        if self.len_flags & HAS_EXPIRY != 0 {
+            8
+        } else {
+            0
         }
     }
 
     /// The value bytes, or `None` for a deletion marker.
     #[inline]
     pub(crate) fn bytes(&self) -> Option<&[u8]> {
-        self.value.as_deref()
+        (self.len_flags & TOMBSTONE == 0).then(|| &self.tail[self.value_start()..])
     }
 
     /// The expiry time, if the version has one.
     #[inline]
     pub(crate) fn expires_at(&self) -> Option<u64> {
-        (self.expires_at != 0).then_some(self.expires_at)
+        (self.len_flags & HAS_EXPIRY != 0)
+            .then(|| u64::from_le_bytes(self.tail[..8].try_into().expect("8 bytes")))
     }
 
     /// True for a value that has not expired at time `now_ms`.
     #[inline]
     pub(crate) fn is_live_at(&self, now_ms: u64) -> bool {
-        self.value.is_some() && (self.expires_at == 0 || self.expires_at > now_ms)
+        self.is_value() && self.expires_at().is_none_or(|at| at > now_ms)
     }
 
     /// True for a deletion marker, or a value expired at time `now_ms`: a
@@ -71,16 +211,17 @@ impl Version {
     /// True if this is a value (expired or not).
     #[inline]
     pub(crate) fn is_value(&self) -> bool {
-        self.value.is_some()
+        self.len_flags & TOMBSTONE == 0
+    }
+
+    /// The version's address, for "is it still the head?" checks.
+    pub(crate) fn addr(&self) -> usize {
+        std::ptr::from_ref(self).cast::<u8>() as usize
     }
 
     /// Estimated bytes this version holds, allocator overhead included.
     pub(crate) fn footprint(&self) -> usize {
-        let own = std::mem::size_of::<Self>() + ALLOC_OVERHEAD;
-        match &self.value {
-            Some(v) if !v.is_empty() => own + v.len() + ALLOC_OVERHEAD,
-            _ => own,
-        }
+        layout(self.tail.len()).size() + ALLOC_OVERHEAD
     }
 }
 
@@ -101,7 +242,7 @@ impl<'a> VersionRef<'a> {
         Some(Self {
             value: version.bytes()?,
             expires_at: version.expires_at(),
-            seq: version.seq,
+            seq: version.seq(),
         })
     }
 }
@@ -109,28 +250,48 @@ impl<'a> VersionRef<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crossbeam_epoch::Owned;
+
+    fn build(init: VersionInit) -> Owned<Version> {
+        Owned::init(init)
+    }
+
+    #[test]
+    fn fields_round_trip_through_the_inline_layout() {
+        let v = build(VersionInit::value(0x1_2345_6789, b"hello", Some(99)));
+        assert_eq!(v.seq(), 0x1_2345_6789);
+        assert_eq!(v.bytes(), Some(&b"hello"[..]));
+        assert_eq!(v.expires_at(), Some(99));
+        let t = build(VersionInit::tombstone(u64::MAX));
+        assert_eq!(t.seq(), u64::MAX);
+        assert_eq!(t.bytes(), None);
+        assert!(!t.is_value());
+        let empty = build(VersionInit::value(1, b"", None));
+        assert_eq!(empty.bytes(), Some(&b""[..]));
+        assert_eq!(empty.expires_at(), None);
+    }
 
     #[test]
     fn liveness_follows_expiry_and_tombstones() {
-        let v = Version::value(1, b"x", Some(100));
+        let v = build(VersionInit::value(1, b"x", Some(100)));
         assert!(v.is_live_at(99));
         assert!(
             !v.is_live_at(100),
             "a value is expired at its expiry instant"
         );
         assert!(v.is_dead_at(100));
-        let t = Version::tombstone(2);
-        assert!(t.is_dead_at(0));
-        assert!(!t.is_value());
-        let forever = Version::value(3, b"", None);
+        assert!(build(VersionInit::tombstone(2)).is_dead_at(0));
+        let forever = build(VersionInit::value(3, b"", None));
         assert!(forever.is_live_at(u64::MAX));
-        assert_eq!(forever.expires_at(), None);
     }
 
     #[test]
-    fn footprint_counts_value_bytes() {
-        let small = Version::value(1, b"", None).footprint();
-        let big = Version::value(1, &[0; 1000], None).footprint();
-        assert!(big >= small + 1000);
+    fn a_hundred_byte_value_fits_a_128_byte_block() {
+        let v = build(VersionInit::value(1, &[7; 100], None));
+        assert_eq!(layout(100).size(), 120);
+        assert!(v.footprint() <= 128);
+        let big = build(VersionInit::value(1, &[0; 1000], None));
+        assert!(big.footprint() >= 1000 + HEADER);
+        assert_eq!(big.bytes().unwrap().len(), 1000);
     }
 }

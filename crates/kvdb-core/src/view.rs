@@ -136,7 +136,8 @@ impl ReadView {
         check_key(key)?;
         self.shared.counters.gets.add(1);
         let guard = epoch::pin();
-        let found = self.shared.index.lookup(key, &guard).and_then(|chain| {
+        let chain = self.shared.index.lookup(key, &guard);
+        let found = chain.as_deref().and_then(|chain| {
             chain
                 .version_at(self.seq, &guard)
                 .filter(|v| v.is_live_at(self.time))

@@ -15,7 +15,7 @@ use parking_lot::MutexGuard;
 use crate::error::CoreError;
 use crate::limits::{check_key, check_value};
 use crate::store::Shared;
-use crate::version::{Version, VersionRef};
+use crate::version::{Version, VersionInit, VersionRef};
 
 /// One write of a batch. Expiry times are absolute ms since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,10 +109,9 @@ impl<'a> Writer<'a> {
         check_key(key)?;
         let guard = epoch::pin();
         let now = self.now_ms();
-        let found = self
-            .shared
-            .index
-            .lookup(key, &guard)
+        let chain = self.shared.index.lookup(key, &guard);
+        let found = chain
+            .as_deref()
             .and_then(|chain| chain.head(&guard))
             .filter(|v| v.is_live_at(now));
         Ok(f(found.and_then(VersionRef::of)))
@@ -122,11 +121,11 @@ impl<'a> Writer<'a> {
     /// a deletion), if the store still holds any version of it.
     pub fn latest_seq(&self, key: &[u8]) -> Option<u64> {
         let guard = epoch::pin();
-        self.shared
-            .index
-            .lookup(key, &guard)
+        let chain = self.shared.index.lookup(key, &guard);
+        chain
+            .as_deref()
             .and_then(|chain| chain.head(&guard))
-            .map(|v| v.seq)
+            .map(|v| v.seq())
     }
 
     /// Applies `ops` as one batch with consecutive sequence numbers starting
@@ -166,6 +165,12 @@ impl<'a> Writer<'a> {
         Ok(last)
     }
 
+    /// Makes room for `additional` more keys, so a bulk load (a snapshot
+    /// being restored) does not grow the point index step by step.
+    pub fn reserve(&mut self, additional: usize) {
+        self.shared.index.reserve(additional, &epoch::pin());
+    }
+
     /// Installs `ops` all at sequence number `seq`, for rebuilding a store
     /// from a snapshot file (whose entries all date from one point). Keys
     /// should be distinct; `seq` may equal the newest applied sequence (so
@@ -201,16 +206,15 @@ impl<'a> Writer<'a> {
                 c.puts.fetch_add(1, Ordering::Relaxed);
                 let (chain, inserted) = shared.index.get_or_insert(key, guard);
                 let old = chain.head(guard);
-                let version = Version::value(seq, value, expires_at);
-                let mut bytes = version.footprint() as i64;
-                if inserted {
-                    bytes += chain.footprint() as i64;
-                }
                 if !old.is_some_and(Version::is_value) {
                     c.live_keys.fetch_add(1, Ordering::Relaxed);
                 }
                 let replaced = old.is_some();
-                chain.push(version, guard);
+                chain.push(VersionInit::value(seq, value, expires_at), guard);
+                let mut bytes = chain.head(guard).map_or(0, Version::footprint) as i64;
+                if inserted {
+                    bytes += chain.footprint() as i64;
+                }
                 c.versions.fetch_add(1, Ordering::Relaxed);
                 c.bytes.fetch_add(bytes, Ordering::Relaxed);
                 if expires_at.is_some() {
@@ -228,13 +232,12 @@ impl<'a> Writer<'a> {
                 if !chain.head(guard).is_some_and(Version::is_value) {
                     return;
                 }
-                let version = Version::tombstone(seq);
-                c.bytes
-                    .fetch_add(version.footprint() as i64, Ordering::Relaxed);
-                chain.push(version, guard);
+                chain.push(VersionInit::tombstone(seq), guard);
+                let bytes = chain.head(guard).map_or(0, Version::footprint) as i64;
+                c.bytes.fetch_add(bytes, Ordering::Relaxed);
                 c.live_keys.fetch_sub(1, Ordering::Relaxed);
                 c.versions.fetch_add(1, Ordering::Relaxed);
-                shared.gc.enqueue(chain);
+                shared.gc.enqueue(&chain);
             }
         }
     }

@@ -1,44 +1,51 @@
-//! The ordered key index: a lock-free skiplist of per-key chains.
+//! The key index: a lock-free skiplist of per-key chains for ordered access,
+//! and a hash table of the same chains for point lookups ([`points`]).
 //!
-//! Every point lookup in the crate goes through [`KeyIndex::lookup`], so a
-//! faster point-lookup structure can sit beside the skiplist without callers
-//! changing. Inserts and removals happen only under the store's write lock;
-//! lookups and range scans run concurrently with them, lock-free.
+//! Every point lookup in the crate goes through [`KeyIndex::lookup`] (the
+//! hash table); scans go through [`KeyIndex::range`] (the skiplist). Inserts
+//! and removals change both, only under the store's write lock; lookups and
+//! scans run concurrently with them, lock-free.
+
+mod points;
 
 use std::ops::Bound;
 
 use crossbeam_epoch::{self as epoch, Guard};
 use crossbeam_skiplist::base::SkipList;
 
-use crate::chain::ChainRef;
+use crate::chain::{ChainBorrow, ChainRef};
+use points::PointIndex;
 
-/// The ordered map from key bytes to chains.
+/// The skiplist and the hash table of a store's chains.
 pub(crate) struct KeyIndex {
     map: SkipList<ChainRef, ()>,
+    points: PointIndex,
 }
 
 impl KeyIndex {
     pub(crate) fn new() -> Self {
         Self {
             map: SkipList::new(epoch::default_collector().clone()),
+            points: PointIndex::new(),
         }
     }
 
     /// The chain for `key`, if the index holds one.
     #[inline]
-    pub(crate) fn lookup<'g>(&'g self, key: &[u8], guard: &'g Guard) -> Option<&'g ChainRef> {
-        self.map.get(key, guard).map(|entry| entry.key())
+    pub(crate) fn lookup<'g>(&self, key: &[u8], guard: &'g Guard) -> Option<ChainBorrow<'g>> {
+        self.points.get(key, guard)
     }
 
     /// The chain for `key`, inserting an empty one if absent; the flag says
     /// whether it was inserted. Callers hold the write lock.
     pub(crate) fn get_or_insert(&self, key: &[u8], guard: &Guard) -> (ChainRef, bool) {
         if let Some(chain) = self.lookup(key, guard) {
-            return (chain.clone(), false);
+            return (ChainRef::clone(&chain), false);
         }
         let entry = self.map.get_or_insert(ChainRef::new(key), (), guard);
         let chain = entry.key().clone();
         entry.release(guard);
+        self.points.insert(&chain, guard);
         (chain, true)
     }
 
@@ -48,12 +55,23 @@ impl KeyIndex {
         match self.map.remove(chain.key(), guard) {
             Some(entry) => {
                 debug_assert!(entry.key().same(chain), "removed a different chain");
+                self.points.remove(chain, guard);
                 entry.release(guard);
                 chain.mark_removed();
                 true
             }
             None => false,
         }
+    }
+
+    /// Makes room for `additional` more keys (before a bulk load).
+    pub(crate) fn reserve(&self, additional: usize, guard: &Guard) {
+        self.points.reserve(additional, guard);
+    }
+
+    /// Bytes held by the hash table.
+    pub(crate) fn points_footprint(&self) -> usize {
+        self.points.footprint()
     }
 
     /// Chains with keys inside the bounds, in ascending key order (reversible).

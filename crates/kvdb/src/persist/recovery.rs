@@ -72,6 +72,7 @@ fn load_snapshot(
     };
     let seq = snapshot.info().seq;
     let mut writer = store.writer()?;
+    writer.reserve(usize::try_from(snapshot.info().entries).unwrap_or(0));
     let mut chunk = Vec::with_capacity(RESTORE_CHUNK);
     for entry in snapshot.entries() {
         chunk.push(Op::Put {

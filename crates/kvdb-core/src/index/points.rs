@@ -1,0 +1,413 @@
+//! The point-lookup accelerator: a hash table from key bytes to chains,
+//! beside the ordered skiplist, so that a point read costs one hash probe
+//! instead of a skiplist descent.
+//!
+//! # Design
+//!
+//! Open addressing with linear probing over an array of 64-bit slots. A
+//! slot is empty, a tombstone, or a chain's address with a 16-bit tag from
+//! the key's hash in its top bits (x86-64 and AArch64 user addresses fit in
+//! 48 bits; if one does not, the table stores full addresses untagged).
+//! Tags let a probe skip non-matching slots without touching their chains.
+//!
+//! **Readers** are lock-free: they load the current table under an epoch
+//! guard and probe. **The writer** is whoever holds the store's write lock,
+//! so there is only ever one: it fills empty or tombstone slots, turns
+//! removed entries into tombstones, and grows or rebuilds the table by
+//! building a new one and publishing it with one pointer store; the old
+//! table is freed through the epoch collector once no reader can hold it.
+//!
+//! Slots hold no reference count. A chain is in the table exactly while it
+//! is in the skiplist, and both change under the write lock; a removed
+//! chain stays alive while any reader that might have found it is pinned,
+//! because the skiplist node that owns it is itself destroyed only through
+//! the epoch collector.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_epoch::{self as epoch, Guard, Owned};
+
+use crate::chain::{ChainBorrow, ChainRef};
+
+const EMPTY: u64 = 0;
+const TOMBSTONE: u64 = 1;
+const TAG_SHIFT: u32 = 48;
+const ADDR_MASK: u64 = (1 << TAG_SHIFT) - 1;
+const MIN_CAPACITY: usize = 16;
+
+struct Table {
+    slots: Box<[AtomicU64]>,
+    mask: usize,
+    /// Slots carry a hash tag above a 48-bit address.
+    tagged: bool,
+}
+
+/// Tables alive in this process (tests check that retired ones are freed).
+#[cfg(test)]
+static LIVE_TABLES: AtomicUsize = AtomicUsize::new(0);
+
+#[cfg(test)]
+impl Drop for Table {
+    fn drop(&mut self) {
+        LIVE_TABLES.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Table {
+    fn new(capacity: usize, tagged: bool) -> Self {
+        let capacity = capacity.next_power_of_two().max(MIN_CAPACITY);
+        #[cfg(test)]
+        LIVE_TABLES.fetch_add(1, Ordering::SeqCst);
+        Self {
+            slots: (0..capacity).map(|_| AtomicU64::new(EMPTY)).collect(),
+            mask: capacity - 1,
+            tagged,
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    fn encode(&self, addr: usize, hash: u64) -> u64 {
+        if self.tagged {
+            (hash & !ADDR_MASK) | addr as u64
+        } else {
+            addr as u64
+        }
+    }
+
+    /// True if `slot` may hold a chain whose key hashes to `hash`.
+    #[inline]
+    fn may_match(&self, slot: u64, hash: u64) -> bool {
+        slot != TOMBSTONE && (!self.tagged || (slot ^ hash) & !ADDR_MASK == 0)
+    }
+
+    #[inline]
+    fn addr(&self, slot: u64) -> usize {
+        (if self.tagged { slot & ADDR_MASK } else { slot }) as usize
+    }
+
+    /// Fills the first free slot of `hash`'s probe sequence (writer only);
+    /// returns whether the slot was empty (rather than a tombstone).
+    fn place(&self, addr: usize, hash: u64) -> bool {
+        let mut i = hash as usize & self.mask;
+        loop {
+            let slot = self.slots[i].load(Ordering::Relaxed);
+            if slot == EMPTY || slot == TOMBSTONE {
+                self.slots[i].store(self.encode(addr, hash), Ordering::Release);
+                return slot == EMPTY;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
+/// The hash index of a store's chains.
+pub(crate) struct PointIndex {
+    table: epoch::Atomic<Table>,
+    /// Chains in the table.
+    len: AtomicUsize,
+    /// Slots not empty (chains and tombstones): what bounds probe length.
+    used: AtomicUsize,
+    hasher: foldhash::fast::FixedState,
+}
+
+fn addr_fits(addr: usize) -> bool {
+    addr as u64 & !ADDR_MASK == 0
+}
+
+impl PointIndex {
+    pub(crate) fn new() -> Self {
+        // A per-store random seed keeps adversarial keys from colliding.
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Self {
+            table: epoch::Atomic::new(Table::new(MIN_CAPACITY, true)),
+            len: AtomicUsize::new(0),
+            used: AtomicUsize::new(0),
+            hasher: foldhash::fast::FixedState::with_seed(seed),
+        }
+    }
+
+    #[inline]
+    fn hash(&self, key: &[u8]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(key);
+        h.finish()
+    }
+
+    fn current<'g>(&self, guard: &'g Guard) -> &'g Table {
+        // SAFETY: the table pointer is never null (set in `new`, replaced
+        // only by another table), and a replaced table is destroyed through
+        // the epoch collector, after `guard` is released.
+        unsafe { self.table.load(Ordering::Acquire, guard).deref() }
+    }
+
+    /// The chain for `key`, if the table holds one.
+    #[inline]
+    pub(crate) fn get<'g>(&self, key: &[u8], guard: &'g Guard) -> Option<ChainBorrow<'g>> {
+        let hash = self.hash(key);
+        let table = self.current(guard);
+        let mut i = hash as usize & table.mask;
+        loop {
+            let slot = table.slots[i].load(Ordering::Acquire);
+            if slot == EMPTY {
+                return None;
+            }
+            if table.may_match(slot, hash) {
+                // SAFETY: a slot holding an address was filled by `insert`
+                // with a chain that was in the skiplist then. If it has been
+                // removed since, the skiplist node owning it is destroyed
+                // only through the epoch collector, which waits for `guard`.
+                let chain = unsafe { ChainRef::borrow_addr(table.addr(slot)) };
+                if chain.key() == key {
+                    return Some(chain);
+                }
+            }
+            i = (i + 1) & table.mask;
+        }
+    }
+
+    /// Adds `chain`, whose key the table does not hold. Writer only.
+    pub(crate) fn insert(&self, chain: &ChainRef, guard: &Guard) {
+        let addr = chain.addr();
+        let mut table = self.current(guard);
+        let needs_untagged = table.tagged && !addr_fits(addr);
+        if needs_untagged || (self.used.load(Ordering::Relaxed) + 1) * 4 > table.capacity() * 3 {
+            self.rebuild(
+                self.len.load(Ordering::Relaxed) + 1,
+                table.tagged && !needs_untagged,
+                guard,
+            );
+            table = self.current(guard);
+        }
+        if table.place(addr, self.hash(chain.key())) {
+            self.used.fetch_add(1, Ordering::Relaxed);
+        }
+        self.len.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Removes `chain`; false if the table did not hold it. Writer only.
+    pub(crate) fn remove(&self, chain: &ChainRef, guard: &Guard) -> bool {
+        let addr = chain.addr();
+        let hash = self.hash(chain.key());
+        let table = self.current(guard);
+        let mut i = hash as usize & table.mask;
+        loop {
+            let slot = table.slots[i].load(Ordering::Relaxed);
+            if slot == EMPTY {
+                return false;
+            }
+            if slot != TOMBSTONE && table.addr(slot) == addr {
+                table.slots[i].store(TOMBSTONE, Ordering::Release);
+                let len = self.len.fetch_sub(1, Ordering::Relaxed) - 1;
+                // Shrink (and shed tombstones) once less than an eighth
+                // full, so memory follows mass deletions down. Growing at
+                // three quarters keeps the two thresholds far apart.
+                if table.capacity() > MIN_CAPACITY && len * 8 < table.capacity() {
+                    self.rebuild(len, table.tagged, guard);
+                }
+                return true;
+            }
+            i = (i + 1) & table.mask;
+        }
+    }
+
+    /// Makes room for `additional` more chains without rebuilding on the way
+    /// (before loading a snapshot). Writer only.
+    pub(crate) fn reserve(&self, additional: usize, guard: &Guard) {
+        let table = self.current(guard);
+        let needed = self.len.load(Ordering::Relaxed) + additional;
+        if needed * 4 > table.capacity() * 3 {
+            self.rebuild(needed, table.tagged, guard);
+        }
+    }
+
+    /// Builds a table sized for `len` chains (half full) holding every chain
+    /// of the current one, and publishes it. Writer only.
+    fn rebuild(&self, len: usize, tagged: bool, guard: &Guard) {
+        let old = self.current(guard);
+        let new = Table::new(len * 2, tagged);
+        let mut placed = 0;
+        for slot in old.slots.iter() {
+            let slot = slot.load(Ordering::Relaxed);
+            if slot == EMPTY || slot == TOMBSTONE {
+                continue;
+            }
+            let addr = old.addr(slot);
+            // SAFETY: every address in the table is a live chain (the writer,
+            // which we are, removes chains from the table before they die).
+            let chain = unsafe { ChainRef::borrow_addr(addr) };
+            new.place(addr, self.hash(chain.key()));
+            placed += 1;
+        }
+        self.used.store(placed, Ordering::Relaxed);
+        let previous = self.table.swap(Owned::new(new), Ordering::AcqRel, guard);
+        // SAFETY: `previous` is no longer reachable from `self.table`;
+        // readers still using it are pinned, and the collector waits for them.
+        unsafe { guard.defer_destroy(previous) };
+        // Hand the old table to the collector now: a thread-local bag is
+        // otherwise flushed only once 64 items pile up, and an insert-only
+        // workload defers nothing else, so old tables would never be freed.
+        guard.flush();
+    }
+
+    /// Bytes held by the table's slots.
+    pub(crate) fn footprint(&self) -> usize {
+        self.current(&epoch::pin()).capacity() * std::mem::size_of::<AtomicU64>()
+    }
+}
+
+impl Drop for PointIndex {
+    fn drop(&mut self) {
+        // SAFETY: dropping the index means no reader holds a reference to it.
+        unsafe {
+            let table = self.table.load(Ordering::Relaxed, epoch::unprotected());
+            drop(table.into_owned());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn insert_get_remove_through_many_rebuilds() {
+        let index = PointIndex::new();
+        let guard = epoch::pin();
+        let chains: Vec<ChainRef> = (0..5000u32)
+            .map(|i| ChainRef::new(&i.to_be_bytes()))
+            .collect();
+        for c in &chains {
+            assert!(index.get(c.key(), &guard).is_none());
+            index.insert(c, &guard);
+        }
+        for c in &chains {
+            assert!(index.get(c.key(), &guard).unwrap().same(c));
+        }
+        for c in chains.iter().step_by(2) {
+            assert!(index.remove(c, &guard));
+            assert!(!index.remove(c, &guard));
+        }
+        for (i, c) in chains.iter().enumerate() {
+            assert_eq!(index.get(c.key(), &guard).is_some(), i % 2 == 1, "key {i}");
+        }
+        // Tombstones are reused or rebuilt away: re-inserting does not grow
+        // forever, and removing nearly everything shrinks the table.
+        for c in chains.iter().step_by(2) {
+            index.insert(c, &guard);
+        }
+        assert!(
+            index.footprint() <= 16 * 1024 * 8,
+            "{} bytes",
+            index.footprint()
+        );
+        assert!(chains.iter().all(|c| index.get(c.key(), &guard).is_some()));
+        assert!(index.get(b"absent", &guard).is_none());
+        for c in &chains[10..] {
+            assert!(index.remove(c, &guard));
+        }
+        assert!(
+            index.footprint() <= 64 * 8,
+            "shrunk to {} bytes",
+            index.footprint()
+        );
+        assert!(
+            chains[..10]
+                .iter()
+                .all(|c| index.get(c.key(), &guard).unwrap().same(c))
+        );
+    }
+
+    #[test]
+    fn agrees_with_a_hashmap_under_churn() {
+        let index = PointIndex::new();
+        let mut model: HashMap<Vec<u8>, ChainRef> = HashMap::new();
+        let mut x = 12345u64;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let guard = epoch::pin();
+            let key = (x % 700).to_be_bytes().to_vec();
+            match model.get(&key) {
+                Some(c) if x.is_multiple_of(3) => {
+                    assert!(index.remove(c, &guard));
+                    model.remove(&key);
+                }
+                Some(c) => assert!(index.get(&key, &guard).unwrap().same(c)),
+                None => {
+                    assert!(index.get(&key, &guard).is_none());
+                    let c = ChainRef::new(&key);
+                    index.insert(&c, &guard);
+                    model.insert(key, c);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn retired_tables_are_freed_while_the_writer_lives_on() {
+        // The writer thread grows the table many times and then stays
+        // alive doing nothing, as a long-running process's writer does: what
+        // sits in its thread-local bag of deferred work is never freed unless
+        // the rebuild hands it to the collector.
+        let index = std::sync::Arc::new(PointIndex::new());
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let (exit_tx, exit_rx) = std::sync::mpsc::channel::<()>();
+        let writer_index = std::sync::Arc::clone(&index);
+        let writer = std::thread::spawn(move || {
+            let chains: Vec<ChainRef> = (0..20_000u32)
+                .map(|i| ChainRef::new(&i.to_be_bytes()))
+                .collect();
+            for c in &chains {
+                writer_index.insert(c, &epoch::pin());
+            }
+            done_tx.send(()).unwrap();
+            exit_rx.recv().unwrap();
+            drop(chains);
+        });
+        done_rx.recv().unwrap();
+        // Eleven tables were retired; let the epoch move on from this thread.
+        let mut live = usize::MAX;
+        for _ in 0..10_000 {
+            epoch::pin().flush();
+            live = LIVE_TABLES.load(Ordering::SeqCst);
+            if live <= 3 {
+                break;
+            }
+        }
+        exit_tx.send(()).unwrap();
+        writer.join().unwrap();
+        assert!(
+            live <= 3,
+            "{live} tables alive: retired tables are never freed"
+        );
+    }
+
+    #[test]
+    fn untagged_tables_still_find_everything() {
+        let index = PointIndex::new();
+        let guard = epoch::pin();
+        let chains: Vec<ChainRef> = (0..100u32)
+            .map(|i| ChainRef::new(&i.to_le_bytes()))
+            .collect();
+        for c in &chains[..50] {
+            index.insert(c, &guard);
+        }
+        index.rebuild(100, false, &guard);
+        for c in &chains[50..] {
+            index.insert(c, &guard);
+        }
+        assert!(
+            chains
+                .iter()
+                .all(|c| index.get(c.key(), &guard).unwrap().same(c))
+        );
+    }
+}
