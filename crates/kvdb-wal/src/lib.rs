@@ -48,4 +48,4 @@ pub use error::WalError;
 pub use options::{RecoveryMode, SyncMode, WalOptions};
 pub use reader::{Record, Recovered, ReplayReport, TornTail, WalReader};
 pub use segment::{SegmentInfo, parse_segment_name, segment_name};
-pub use writer::{LogPosition, Wal};
+pub use writer::{GATHER_GAP, GATHER_LIMIT, LogPosition, Wal};

@@ -11,6 +11,18 @@
 //! the next one. While the leader does I/O, appends keep filling a fresh
 //! buffer, so the next group forms during the current sync.
 //!
+//! # Gathering a group
+//!
+//! Left alone, concurrent writers settle into two alternating groups: while
+//! one group's sync runs, the next leader starts as soon as it arrives, with
+//! only the writers that were not in the running group. A new leader
+//! therefore waits until as many records are buffered as the previous group
+//! held (the writers released by the last sync are then back in one group),
+//! but stops as soon as no record arrives for [`GATHER_GAP`], and in any
+//! case after [`GATHER_LIMIT`]. A lone writer's previous group is one
+//! record, its own, so it never waits; when concurrency drops, the wait ends
+//! after one gap and the expected size follows.
+//!
 //! # Failure
 //!
 //! After a failed write or sync the log is *failed*: whether those bytes
@@ -21,6 +33,8 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use kvdb_vfs::{Vfs, WritableFile};
 use parking_lot::{Condvar, Mutex};
@@ -36,11 +50,23 @@ use crate::segment::{SegmentInfo, segment_name};
 /// A position in the log: bytes of records appended since it was opened.
 pub type LogPosition = u64;
 
+/// How long a new leader waits at most for the previous group's writers.
+pub const GATHER_LIMIT: Duration = Duration::from_micros(150);
+
+/// A gathering leader stops waiting once no record arrives for this long.
+pub const GATHER_GAP: Duration = Duration::from_micros(30);
+
 struct State {
     /// Records appended but not yet written (group commit).
     buf: Vec<u8>,
     /// The highest sequence number in `buf`.
     buf_max_seq: u64,
+    /// Records in `buf`.
+    buf_records: usize,
+    /// Records the last sync covered.
+    last_group: usize,
+    /// A leader is waiting for records to gather.
+    gathering: bool,
     /// The position after the last appended record.
     end: LogPosition,
     /// Everything before this position is durable.
@@ -63,7 +89,11 @@ pub struct Wal {
     options: WalOptions,
     state: Mutex<State>,
     synced: Condvar,
+    /// Signalled on append while a leader is gathering.
+    appended: Condvar,
     io: Mutex<Io>,
+    /// Syncs of the log file done so far.
+    syncs: AtomicU64,
 }
 
 fn create_segment(
@@ -140,12 +170,17 @@ impl Wal {
             state: Mutex::new(State {
                 buf: Vec::new(),
                 buf_max_seq: 0,
+                buf_records: 0,
+                last_group: 1,
+                gathering: false,
                 end: 0,
                 durable: 0,
                 syncing: false,
                 failure: None,
             }),
             synced: Condvar::new(),
+            appended: Condvar::new(),
+            syncs: AtomicU64::new(0),
             io: Mutex::new(Io {
                 file,
                 active,
@@ -179,12 +214,17 @@ impl Wal {
         }
         seal_frame(&mut state.buf, start, seq);
         state.buf_max_seq = seq;
+        state.buf_records += 1;
         state.end += frame_len as u64;
+        if state.gathering {
+            self.appended.notify_one();
+        }
         if self.options.sync == SyncMode::WriteThrough {
             let state = &mut *state;
             let mut io = self.io.lock();
             let written = io.write(&state.buf, state.buf_max_seq);
             state.buf.clear();
+            state.buf_records = 0;
             if let Err(e) = written {
                 return Err(self.fail(state, WalError::io("appending to the write-ahead log", e)));
             }
@@ -220,6 +260,18 @@ impl Wal {
                 continue;
             }
             state.syncing = true;
+            // Gather: wait for the writers the last sync released.
+            let deadline = Instant::now() + GATHER_LIMIT;
+            state.gathering = true;
+            while state.buf_records < state.last_group && state.failure.is_none() {
+                let gap_end = (Instant::now() + GATHER_GAP).min(deadline);
+                if self.appended.wait_until(&mut state, gap_end).timed_out() {
+                    break;
+                }
+            }
+            state.gathering = false;
+            state.last_group = state.buf_records.max(1);
+            state.buf_records = 0;
             let mut group = std::mem::take(&mut state.buf);
             let max_seq = state.buf_max_seq;
             let target = state.end;
@@ -249,6 +301,7 @@ impl Wal {
         io.file
             .sync()
             .map_err(|e| WalError::io("syncing the write-ahead log", e))?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         if io.active.bytes >= self.options.segment_bytes {
             io.rotate(&*self.vfs, &self.dir)?;
         }
@@ -312,6 +365,12 @@ impl Wal {
     pub fn disk_bytes(&self) -> u64 {
         let io = self.io.lock();
         io.closed.iter().map(|s| s.bytes).sum::<u64>() + io.active.bytes
+    }
+
+    /// Syncs of the log file done so far (each may have covered a group of
+    /// records).
+    pub fn sync_count(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 
     /// The failure that stopped the log, if one did.

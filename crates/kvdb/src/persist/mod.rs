@@ -68,6 +68,7 @@ impl Persist {
             dir: self.dir.clone(),
             wal_bytes: self.wal.disk_bytes(),
             wal_segments: self.wal.segments().len(),
+            wal_syncs: self.wal.sync_count(),
             checkpoints: checkpoint.count,
             last_checkpoint_seq: checkpoint.last_seq,
             wal_failure: self.wal.failure().map(|f| f.to_string()),
@@ -87,6 +88,9 @@ pub struct DurabilityStats {
     pub wal_bytes: u64,
     /// Log segments on disk.
     pub wal_segments: usize,
+    /// Syncs of the log since the database was opened; under the `always`
+    /// policy, acknowledged writes divided by this is the group-commit size.
+    pub wal_syncs: u64,
     /// Checkpoints completed since the database was opened.
     pub checkpoints: u64,
     /// The sequence number of the last checkpoint's snapshot.
