@@ -4,6 +4,7 @@
 
 use std::ops::Bound;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use crossbeam_epoch as epoch;
 
@@ -66,7 +67,7 @@ impl Cursor {
     }
 
     fn start(&mut self, dir: Direction, from: Bound<Box<[u8]>>) {
-        self.scanner = Some(Scanner::new(dir, from));
+        self.scanner = Some(Scanner::new(Arc::clone(&self.view.shared), dir, from));
         self.advance();
     }
 
@@ -80,8 +81,7 @@ impl Cursor {
             Direction::Forward => self.upper.as_ref().map(|k| &**k),
             Direction::Backward => self.lower.as_ref().map(|k| &**k),
         };
-        let shared = &self.view.shared;
-        while let Some(chain) = scanner.next_chain(&shared.index, limit) {
+        while let Some(chain) = scanner.next_chain(limit) {
             let guard = epoch::pin();
             let seen = chain
                 .version_at(self.view.seq(), &guard)
@@ -133,7 +133,11 @@ impl Cursor {
                 Bound::Excluded(pos.chain.key()),
                 self.lower(),
             ));
-            self.scanner = Some(Scanner::new(Direction::Forward, from));
+            self.scanner = Some(Scanner::new(
+                Arc::clone(&self.view.shared),
+                Direction::Forward,
+                from,
+            ));
         }
         self.advance();
     }
@@ -146,7 +150,11 @@ impl Cursor {
                 Bound::Excluded(pos.chain.key()),
                 self.upper(),
             ));
-            self.scanner = Some(Scanner::new(Direction::Backward, from));
+            self.scanner = Some(Scanner::new(
+                Arc::clone(&self.view.shared),
+                Direction::Backward,
+                from,
+            ));
         }
         self.advance();
     }

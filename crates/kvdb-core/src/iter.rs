@@ -53,11 +53,12 @@ impl Iter {
             Direction::Forward => (&mut self.front, &self.lower, &self.upper),
             Direction::Backward => (&mut self.back, &self.upper, &self.lower),
         };
-        let scanner = scanner.get_or_insert_with(|| Scanner::new(dir, start.clone()));
-        let limit = limit.as_ref().map(|k| &**k);
         let shared = &self.view.shared;
+        let scanner = scanner
+            .get_or_insert_with(|| Scanner::new(std::sync::Arc::clone(shared), dir, start.clone()));
+        let limit = limit.as_ref().map(|k| &**k);
         loop {
-            let Some(chain) = scanner.next_chain(&shared.index, limit) else {
+            let Some(chain) = scanner.next_chain(limit) else {
                 self.done = true;
                 return None;
             };

@@ -1,21 +1,20 @@
-//! Directional scanning of the ordered index in small batches.
+//! Directional scanning of the ordered index.
 //!
-//! A scanner fetches up to [`FETCH`] chains at a time under a short-lived
-//! epoch guard and hands them out one by one, so that a long scan neither
-//! holds a guard (which would stall memory reclamation for everyone) nor pays
-//! a full index search per key. Which version of each key a reader sees is
-//! decided by the caller's view, not here.
+//! A scanner holds a counted reference to its current skiplist node (a
+//! crossbeam `RefEntry`), so each step follows the node's successor link
+//! instead of searching the index again, and a long scan holds no epoch
+//! guard between steps (which would stall memory reclamation for everyone).
+//! Which version of each key a reader sees is decided by the caller's view,
+//! not here.
 
-use std::collections::VecDeque;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use crossbeam_epoch as epoch;
+use crossbeam_skiplist::base::RefEntry;
 
 use crate::chain::ChainRef;
-use crate::index::KeyIndex;
-
-/// Chains fetched per index search.
-pub(crate) const FETCH: usize = 32;
+use crate::store::Shared;
 
 /// The direction of a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,20 +28,35 @@ pub(crate) enum Direction {
 /// A one-directional walk over the index from a starting bound.
 pub(crate) struct Scanner {
     dir: Direction,
-    /// Where the next fetch starts: the lower bound going forward, the upper
-    /// bound going backward.
-    from: Bound<Box<[u8]>>,
-    buf: VecDeque<ChainRef>,
-    exhausted: bool,
+    /// Where the walk starts, until the first step.
+    from: Option<Bound<Box<[u8]>>>,
+    /// The node the walk is on.
+    at: Option<RefEntry<'static, ChainRef, ()>>,
+    done: bool,
+    /// Keeps the skiplist `at` points into alive; released after `at`.
+    shared: Arc<Shared>,
+}
+
+/// Widens an entry's borrow of the skiplist to `'static`.
+///
+/// # Safety
+///
+/// The caller keeps the skiplist alive (through an `Arc<Shared>`) until the
+/// entry is released.
+unsafe fn detach(entry: RefEntry<'_, ChainRef, ()>) -> RefEntry<'static, ChainRef, ()> {
+    // SAFETY: only the lifetime changes; the contract keeps the borrowed
+    // skiplist alive for as long as the entry is used.
+    unsafe { std::mem::transmute(entry) }
 }
 
 impl Scanner {
-    pub(crate) fn new(dir: Direction, from: Bound<Box<[u8]>>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, dir: Direction, from: Bound<Box<[u8]>>) -> Self {
         Self {
             dir,
-            from,
-            buf: VecDeque::with_capacity(FETCH),
-            exhausted: false,
+            from: Some(from),
+            at: None,
+            done: false,
+            shared,
         }
     }
 
@@ -52,30 +66,56 @@ impl Scanner {
 
     /// The next chain in scan order that lies within `limit` (the upper bound
     /// going forward, the lower bound going backward).
-    pub(crate) fn next_chain(&mut self, index: &KeyIndex, limit: Bound<&[u8]>) -> Option<ChainRef> {
-        if self.buf.is_empty() && !self.exhausted {
-            self.refill(index, limit);
+    pub(crate) fn next_chain(&mut self, limit: Bound<&[u8]>) -> Option<ChainRef> {
+        if self.done {
+            return None;
         }
-        self.buf.pop_front()
-    }
-
-    fn refill(&mut self, index: &KeyIndex, limit: Bound<&[u8]>) {
         let guard = epoch::pin();
-        let from = self.from.as_ref().map(|k| &**k);
-        match self.dir {
-            Direction::Forward => self
-                .buf
-                .extend(index.range(from, limit, &guard).take(FETCH).cloned()),
-            Direction::Backward => self
-                .buf
-                .extend(index.range(limit, from, &guard).rev().take(FETCH).cloned()),
+        let forward = self.dir == Direction::Forward;
+        let next = match (&self.at, self.from.take()) {
+            (Some(at), _) if forward => at.next(&guard),
+            (Some(at), _) => at.prev(&guard),
+            (None, Some(from)) => {
+                let found = self
+                    .shared
+                    .index
+                    .seek(forward, from.as_ref().map(|k| &**k), &guard);
+                // SAFETY: `self.shared` keeps the skiplist alive, and `Drop`
+                // releases the entry before `self.shared` is dropped.
+                found.map(|e| unsafe { detach(e) })
+            }
+            (None, None) => None,
+        };
+        if let Some(old) = self.at.take() {
+            old.release(&guard);
         }
-        if self.buf.len() < FETCH {
-            self.exhausted = true;
+        let entry = next.filter(|e| within(e.key().key(), limit, forward));
+        let Some(entry) = entry else {
+            self.done = true;
+            return None;
+        };
+        let chain = entry.key().clone();
+        self.at = Some(entry);
+        Some(chain)
+    }
+}
+
+impl Drop for Scanner {
+    fn drop(&mut self) {
+        if let Some(at) = self.at.take() {
+            at.release(&epoch::pin());
         }
-        if let Some(last) = self.buf.back() {
-            self.from = Bound::Excluded(last.key().into());
-        }
+    }
+}
+
+/// True if `key` has not passed `limit` in the scan's direction.
+fn within(key: &[u8], limit: Bound<&[u8]>, forward: bool) -> bool {
+    match (limit, forward) {
+        (Bound::Unbounded, _) => true,
+        (Bound::Included(l), true) => key <= l,
+        (Bound::Excluded(l), true) => key < l,
+        (Bound::Included(l), false) => key >= l,
+        (Bound::Excluded(l), false) => key > l,
     }
 }
 
@@ -121,31 +161,64 @@ pub(crate) fn to_owned_bound(bound: Bound<&[u8]>) -> Bound<Box<[u8]>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Op, Store};
     use Bound::*;
 
     #[test]
-    fn scanner_walks_in_batches_both_ways() {
-        let index = KeyIndex::new();
-        let guard = epoch::pin();
+    fn scanner_walks_both_ways_within_limits() {
+        let store = Store::new();
         let keys: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_be_bytes().to_vec()).collect();
         for k in &keys {
-            index.get_or_insert(k, &guard);
+            store
+                .write(&[Op::Put {
+                    key: k,
+                    value: b"",
+                    expires_at: None,
+                }])
+                .unwrap();
         }
-        drop(guard);
-        let mut fwd = Scanner::new(Direction::Forward, Unbounded);
+        let mut fwd = Scanner::new(Arc::clone(&store.shared), Direction::Forward, Unbounded);
         let mut seen = Vec::new();
-        while let Some(c) = fwd.next_chain(&index, Unbounded) {
+        while let Some(c) = fwd.next_chain(Unbounded) {
             seen.push(c.key().to_vec());
         }
         assert_eq!(seen, keys);
-        let mut back = Scanner::new(Direction::Backward, Excluded(keys[50].clone().into()));
+        assert!(fwd.next_chain(Unbounded).is_none(), "stays finished");
+        let mut back = Scanner::new(
+            Arc::clone(&store.shared),
+            Direction::Backward,
+            Excluded(keys[50].clone().into()),
+        );
         let limit = Included(&keys[10][..]);
         let mut seen = Vec::new();
-        while let Some(c) = back.next_chain(&index, limit) {
+        while let Some(c) = back.next_chain(limit) {
             seen.push(c.key().to_vec());
         }
         let expected: Vec<Vec<u8>> = keys[10..50].iter().rev().cloned().collect();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_scanner_continues_past_keys_removed_under_it() {
+        let store = Store::new();
+        for k in [b"a", b"b", b"c"] {
+            store
+                .write(&[Op::Put {
+                    key: k,
+                    value: b"",
+                    expires_at: None,
+                }])
+                .unwrap();
+        }
+        let mut scan = Scanner::new(Arc::clone(&store.shared), Direction::Forward, Unbounded);
+        assert_eq!(scan.next_chain(Unbounded).unwrap().key(), b"a");
+        for k in [b"a", b"b"] {
+            store.write(&[Op::Delete { key: k }]).unwrap();
+        }
+        store.collect_garbage(usize::MAX);
+        assert_eq!(store.stats().keys_held, 1, "a and b left the index");
+        assert_eq!(scan.next_chain(Unbounded).unwrap().key(), b"c");
+        assert!(scan.next_chain(Unbounded).is_none());
     }
 
     #[test]

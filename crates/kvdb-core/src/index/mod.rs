@@ -11,7 +11,7 @@ mod points;
 use std::ops::Bound;
 
 use crossbeam_epoch::{self as epoch, Guard};
-use crossbeam_skiplist::base::SkipList;
+use crossbeam_skiplist::base::{RefEntry, SkipList};
 
 use crate::chain::{ChainBorrow, ChainRef};
 use points::PointIndex;
@@ -74,23 +74,27 @@ impl KeyIndex {
         self.points.footprint()
     }
 
-    /// Chains with keys inside the bounds, in ascending key order (reversible).
-    pub(crate) fn range<'g, 'b>(
-        &'g self,
-        lower: Bound<&'b [u8]>,
-        upper: Bound<&'b [u8]>,
-        guard: &'g Guard,
-    ) -> impl DoubleEndedIterator<Item = &'g ChainRef> {
-        let empty = bounds_are_empty(lower, upper);
-        let (lower, upper) = if empty {
-            // An empty range that crossbeam accepts: (x, x) exclusive.
-            (Bound::Excluded(&[][..]), Bound::Excluded(&[][..]))
-        } else {
-            (lower, upper)
-        };
-        self.map
-            .range::<[u8], _>((lower, upper), guard)
-            .map(|entry| entry.key())
+    /// A counted reference to the first chain at or after `from` (going
+    /// forward) or at or before it (going backward), if any. The entry keeps
+    /// its node alive without holding an epoch guard; release it with
+    /// `RefEntry::release`.
+    pub(crate) fn seek(
+        &self,
+        forward: bool,
+        from: Bound<&[u8]>,
+        guard: &Guard,
+    ) -> Option<RefEntry<'_, ChainRef, ()>> {
+        loop {
+            let entry = if forward {
+                self.map.lower_bound(from, guard)?
+            } else {
+                self.map.upper_bound(from, guard)?
+            };
+            // `pin` fails only if the node was removed meanwhile: search again.
+            if let Some(pinned) = entry.pin() {
+                return Some(pinned);
+            }
+        }
     }
 
     /// The number of chains held.
@@ -99,42 +103,42 @@ impl KeyIndex {
     }
 }
 
-/// True when no key can lie between `lower` and `upper`.
-pub(crate) fn bounds_are_empty(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
-    match (lower, upper) {
-        (Bound::Included(a), Bound::Included(b)) => a > b,
-        (Bound::Included(a), Bound::Excluded(b))
-        | (Bound::Excluded(a), Bound::Included(b))
-        | (Bound::Excluded(a), Bound::Excluded(b)) => a >= b,
-        (Bound::Unbounded, Bound::Excluded(b)) => b.is_empty(),
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn keys<'g>(it: impl Iterator<Item = &'g ChainRef>) -> Vec<Vec<u8>> {
-        it.map(|c| c.key().to_vec()).collect()
-    }
-
     #[test]
-    fn range_respects_bounds_both_ways() {
+    fn seek_finds_the_nearest_key_in_either_direction() {
         let index = KeyIndex::new();
         let guard = epoch::pin();
-        for k in [b"a", b"b", b"c", b"d"] {
+        for k in [b"b", b"d", b"f"] {
             index.get_or_insert(k, &guard);
         }
-        let fwd = keys(index.range(Bound::Included(b"b"), Bound::Excluded(b"d"), &guard));
-        assert_eq!(fwd, vec![b"b".to_vec(), b"c".to_vec()]);
-        let back = keys(
-            index
-                .range(Bound::Excluded(b"a"), Bound::Unbounded, &guard)
-                .rev(),
+        let key = |e: Option<RefEntry<'_, ChainRef, ()>>| {
+            e.map(|e| {
+                let k = e.key().key().to_vec();
+                e.release(&guard);
+                k
+            })
+        };
+        assert_eq!(
+            key(index.seek(true, Bound::Included(b"c"), &guard)),
+            Some(b"d".to_vec())
         );
-        assert_eq!(back, vec![b"d".to_vec(), b"c".to_vec(), b"b".to_vec()]);
-        assert!(keys(index.range(Bound::Included(b"c"), Bound::Excluded(b"b"), &guard)).is_empty());
+        assert_eq!(
+            key(index.seek(true, Bound::Excluded(b"d"), &guard)),
+            Some(b"f".to_vec())
+        );
+        assert_eq!(key(index.seek(true, Bound::Excluded(b"f"), &guard)), None);
+        assert_eq!(
+            key(index.seek(false, Bound::Included(b"c"), &guard)),
+            Some(b"b".to_vec())
+        );
+        assert_eq!(
+            key(index.seek(false, Bound::Unbounded, &guard)),
+            Some(b"f".to_vec())
+        );
+        assert_eq!(key(index.seek(false, Bound::Excluded(b"b"), &guard)), None);
     }
 
     #[test]
@@ -152,15 +156,5 @@ mod tests {
         assert!(index.lookup(b"k", &guard).is_none());
         assert!(!index.remove(&chain, &guard));
         assert_eq!(index.len(), 0);
-    }
-
-    #[test]
-    fn empty_bounds_detection() {
-        use Bound::*;
-        assert!(bounds_are_empty(Included(b"b"), Included(b"a")));
-        assert!(!bounds_are_empty(Included(b"a"), Included(b"a")));
-        assert!(bounds_are_empty(Included(b"a"), Excluded(b"a")));
-        assert!(bounds_are_empty(Unbounded, Excluded(b"")));
-        assert!(!bounds_are_empty(Unbounded, Unbounded));
     }
 }
