@@ -9,9 +9,10 @@
 //! # Concurrency
 //!
 //! - **Reads never block.** Keys live in a lock-free skiplist
-//!   (`crossbeam-skiplist`); version lists are managed with epoch-based
-//!   reclamation (`crossbeam-epoch`). Any number of threads read while writers
-//!   write.
+//!   (`crossbeam-skiplist`) for ordered access, with a lock-free-read hash
+//!   index beside it for point lookups; version lists are managed with
+//!   epoch-based reclamation (`crossbeam-epoch`). Any number of threads read
+//!   while writers write.
 //! - **Writes are serialised** by one write lock ([`Store::writer`]), which is
 //!   also what makes compare-and-swap, put-if-absent and increment atomic.
 //! - **Batches are atomic.** A batch is installed under sequence numbers not
