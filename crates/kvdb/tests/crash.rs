@@ -121,7 +121,7 @@ fn kill_nine_loses_no_acknowledged_write() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(20 + rng.below(80)));
+        std::thread::sleep(Duration::from_millis(50 + rng.below(200)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
 
