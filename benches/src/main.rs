@@ -81,11 +81,22 @@ const HELP: &str = "kvdb-bench [options]
   --redis-server PATH    redis-server binary (default redis-server)
   --data-dir DIR         where durable stores keep files (default the system temp dir)";
 
-fn list<T>(s: &str, f: impl Fn(&str) -> Option<T>) -> Vec<T> {
+/// Reports a bad command line and exits with status 2, as usage errors do.
+fn usage_error(message: &str) -> ! {
+    eprintln!("kvdb-bench: {message}\n(see --help)");
+    std::process::exit(2);
+}
+
+fn list<T>(flag: &str, s: &str, f: impl Fn(&str) -> Option<T>) -> Vec<T> {
     s.split(',')
         .filter(|x| !x.is_empty())
-        .map(|x| f(x).unwrap_or_else(|| panic!("bad list item {x:?}")))
+        .map(|x| f(x).unwrap_or_else(|| usage_error(&format!("{flag}: bad item {x:?}"))))
         .collect()
+}
+
+fn number<T: std::str::FromStr>(flag: &str, s: &str) -> T {
+    s.parse()
+        .unwrap_or_else(|_| usage_error(&format!("{flag}: {s:?} is not a number")))
 }
 
 fn parse_args() -> Args {
@@ -108,32 +119,32 @@ fn parse_args() -> Args {
     while let Some(flag) = args.next() {
         let mut value = || {
             args.next()
-                .unwrap_or_else(|| panic!("{flag} needs a value"))
+                .unwrap_or_else(|| usage_error(&format!("{flag} needs a value")))
         };
         match flag.as_str() {
-            "--records" => a.records = value().parse().expect("--records"),
-            "--key-len" => a.key_len = value().parse().expect("--key-len"),
-            "--value-len" => a.value_len = value().parse().expect("--value-len"),
-            "--threads" => a.threads = list(&value(), |x| x.parse().ok()),
-            "--durable-threads" => a.durable_threads = list(&value(), |x| x.parse().ok()),
-            "--duration-ms" => {
-                a.duration = Duration::from_millis(value().parse().expect("--duration-ms"))
-            }
-            "--repeats" => a.repeats = value().parse().expect("--repeats"),
-            "--systems" => a.systems = list(&value(), Kind::parse),
+            "--records" => a.records = number(&flag, &value()),
+            "--key-len" => a.key_len = number(&flag, &value()),
+            "--value-len" => a.value_len = number(&flag, &value()),
+            "--threads" => a.threads = list(&flag, &value(), |x| x.parse().ok()),
+            "--durable-threads" => a.durable_threads = list(&flag, &value(), |x| x.parse().ok()),
+            "--duration-ms" => a.duration = Duration::from_millis(number(&flag, &value())),
+            "--repeats" => a.repeats = number(&flag, &value()),
+            "--systems" => a.systems = list(&flag, &value(), Kind::parse),
             "--out" => a.out = value().into(),
             "--ffi-lib" => a.ffi_lib = value().into(),
             "--redis-server" => a.redis_server = value().into(),
             "--data-dir" => a.data_dir = value().into(),
             "--child-memory" | "--child-disk" => {
-                let kind = Kind::parse(&value()).expect("system name");
+                let name = value();
+                let kind = Kind::parse(&name)
+                    .unwrap_or_else(|| usage_error(&format!("{flag}: unknown system {name:?}")));
                 a.child = Some((flag.trim_start_matches("--child-").to_owned(), kind));
             }
             "--help" | "-h" => {
                 println!("{HELP}");
                 std::process::exit(0);
             }
-            other => panic!("unknown option {other}\n{HELP}"),
+            other => usage_error(&format!("unknown option {other}")),
         }
     }
     a
@@ -265,12 +276,11 @@ fn main() {
         println!("{}", m.value);
         return;
     }
-    for kind in &a.systems {
-        assert!(
-            kind.available(),
-            "{} is not compiled in: build with --features peers",
+    if let Some(kind) = a.systems.iter().find(|k| !k.available()) {
+        usage_error(&format!(
+            "{} is not compiled in: build with --features peers (benches/run.sh does)",
             kind.name()
-        );
+        ));
     }
     let mut all = Vec::new();
     for round in 0..a.repeats {

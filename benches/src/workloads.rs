@@ -190,76 +190,61 @@ pub(crate) fn timed(
     next_insert: &AtomicU64,
 ) -> Measurement {
     let zipf = &env.zipf;
-    let barrier = Barrier::new(threads);
     let pipeline = system.pipeline().max(1);
-    let started = Instant::now();
-    let runs: Vec<ThreadRun> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let barrier = &barrier;
-                let system = Arc::clone(system);
-                scope.spawn(move || {
-                    let mut g = Gen {
-                        env,
-                        rng: Rng::new(env.seed ^ (t as u64 + 1).wrapping_mul(0x1234_5678_9abc)),
-                        zipf,
-                        next_insert,
-                    };
-                    let mut out = Vec::with_capacity(4096);
-                    let mut latency = new_histogram();
-                    let mut reqs = Vec::with_capacity(pipeline);
-                    // Keys are computed into these buffers: one per request
-                    // of a group.
-                    let mut keys = vec![vec![0u8; env.key_len]; pipeline];
-                    let mut ops = 0u64;
-                    let mut round = 0u64;
-                    barrier.wait();
-                    let deadline = Instant::now() + env.duration;
-                    loop {
-                        reqs.clear();
-                        for buf in keys.iter_mut() {
-                            let r = mix.next(&mut g);
-                            let index = match r {
-                                Req::Get(i) | Req::Put(i) | Req::Scan(i, _) | Req::Rmw(i) => i,
-                            };
-                            crate::keys::key_into(index, buf);
-                            reqs.push(r);
-                        }
-                        let timed = round.is_multiple_of(SAMPLE_EVERY) || pipeline > 1;
-                        let t0 = timed.then(Instant::now);
-                        if pipeline == 1 {
-                            let op = to_op(env, reqs[0], &keys[0]);
-                            system.run(std::slice::from_ref(&op), &mut out);
-                        } else {
-                            let batch: Vec<Op<'_>> = reqs
-                                .iter()
-                                .zip(&keys)
-                                .map(|(r, k)| to_op(env, *r, k))
-                                .collect();
-                            system.run(&batch, &mut out);
-                        }
-                        if let Some(t0) = t0 {
-                            let per_op = t0.elapsed().as_nanos() as u64 / pipeline as u64;
-                            latency
-                                .record_n(per_op.max(1), pipeline as u64)
-                                .expect("record latency");
-                        }
-                        ops += pipeline as u64;
-                        round += 1;
-                        if round.is_multiple_of(64) && Instant::now() >= deadline {
-                            break;
-                        }
-                    }
-                    ThreadRun { ops, latency }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("worker thread"))
-            .collect()
+    let (seconds, runs) = on_threads(threads, |t, barrier| {
+        let mut g = Gen {
+            env,
+            rng: Rng::new(env.seed ^ (t as u64 + 1).wrapping_mul(0x1234_5678_9abc)),
+            zipf,
+            next_insert,
+        };
+        let mut out = Vec::with_capacity(4096);
+        let mut latency = new_histogram();
+        let mut reqs = Vec::with_capacity(pipeline);
+        // Keys are computed into these buffers: one per request
+        // of a group.
+        let mut keys = vec![vec![0u8; env.key_len]; pipeline];
+        let mut ops = 0u64;
+        let mut round = 0u64;
+        barrier.wait();
+        let deadline = Instant::now() + env.duration;
+        loop {
+            reqs.clear();
+            for buf in keys.iter_mut() {
+                let r = mix.next(&mut g);
+                let index = match r {
+                    Req::Get(i) | Req::Put(i) | Req::Scan(i, _) | Req::Rmw(i) => i,
+                };
+                crate::keys::key_into(index, buf);
+                reqs.push(r);
+            }
+            let timed = round.is_multiple_of(SAMPLE_EVERY) || pipeline > 1;
+            let t0 = timed.then(Instant::now);
+            if pipeline == 1 {
+                let op = to_op(env, reqs[0], &keys[0]);
+                system.run(std::slice::from_ref(&op), &mut out);
+            } else {
+                let batch: Vec<Op<'_>> = reqs
+                    .iter()
+                    .zip(&keys)
+                    .map(|(r, k)| to_op(env, *r, k))
+                    .collect();
+                system.run(&batch, &mut out);
+            }
+            if let Some(t0) = t0 {
+                let per_op = t0.elapsed().as_nanos() as u64 / pipeline as u64;
+                latency
+                    .record_n(per_op.max(1), pipeline as u64)
+                    .expect("record latency");
+            }
+            ops += pipeline as u64;
+            round += 1;
+            if round.is_multiple_of(64) && Instant::now() >= deadline {
+                break;
+            }
+        }
+        ThreadRun { ops, latency }
     });
-    let seconds = started.elapsed().as_secs_f64();
     Measurement::from_runs(
         mix.name(),
         threads,
@@ -286,56 +271,67 @@ fn grouped(
 ) -> (f64, Vec<ThreadRun>) {
     let pipeline = system.pipeline().max(1);
     let chunk = indices.len().div_ceil(threads.max(1)).max(1);
+    let parts: Vec<&[u64]> = indices.chunks(chunk).collect();
+    on_threads(parts.len(), |t, barrier| {
+        let part = parts[t];
+        let mut latency = new_histogram();
+        let mut out = Vec::new();
+        let mut keys = vec![vec![0u8; env.key_len]; pipeline];
+        barrier.wait();
+        for (n, group) in part.chunks(pipeline).enumerate() {
+            for (&i, k) in group.iter().zip(keys.iter_mut()) {
+                key_into(i, k);
+            }
+            let ops: Vec<Op<'_>> = group
+                .iter()
+                .zip(&keys)
+                .map(|(&i, k)| {
+                    if delete {
+                        Op::Delete(k)
+                    } else {
+                        Op::Put(k, env.value_for(i))
+                    }
+                })
+                .collect();
+            if pipeline > 1 || (n as u64).is_multiple_of(SAMPLE_EVERY) {
+                let t0 = Instant::now();
+                system.run(&ops, &mut out);
+                let per_op = t0.elapsed().as_nanos() as u64 / ops.len() as u64;
+                latency
+                    .record_n(per_op.max(1), ops.len() as u64)
+                    .expect("record latency");
+            } else {
+                system.run(&ops, &mut out);
+            }
+        }
+        ThreadRun {
+            ops: part.len() as u64,
+            latency,
+        }
+    })
+}
+
+/// Runs `work(t, barrier)` for `t` in `0..threads`, each on its own thread;
+/// every worker waits on the shared barrier once it is ready so they start
+/// together. Returns the wall-clock seconds from spawning to the last join
+/// and each thread's run.
+fn on_threads<F>(threads: usize, work: F) -> (f64, Vec<ThreadRun>)
+where
+    F: Fn(usize, &Barrier) -> ThreadRun + Sync,
+{
     let barrier = Barrier::new(threads);
     let started = Instant::now();
     let runs = std::thread::scope(|scope| {
-        let handles: Vec<_> = indices
-            .chunks(chunk)
-            .map(|part| {
-                let barrier = &barrier;
-                let system = Arc::clone(system);
-                scope.spawn(move || {
-                    let mut latency = new_histogram();
-                    let mut out = Vec::new();
-                    let mut keys = vec![vec![0u8; env.key_len]; pipeline];
-                    barrier.wait();
-                    for (n, group) in part.chunks(pipeline).enumerate() {
-                        for (&i, k) in group.iter().zip(keys.iter_mut()) {
-                            key_into(i, k);
-                        }
-                        let ops: Vec<Op<'_>> = group
-                            .iter()
-                            .zip(&keys)
-                            .map(|(&i, k)| {
-                                if delete {
-                                    Op::Delete(k)
-                                } else {
-                                    Op::Put(k, env.value_for(i))
-                                }
-                            })
-                            .collect();
-                        if pipeline > 1 || (n as u64).is_multiple_of(SAMPLE_EVERY) {
-                            let t0 = Instant::now();
-                            system.run(&ops, &mut out);
-                            let per_op = t0.elapsed().as_nanos() as u64 / ops.len() as u64;
-                            latency
-                                .record_n(per_op.max(1), ops.len() as u64)
-                                .expect("record latency");
-                        } else {
-                            system.run(&ops, &mut out);
-                        }
-                    }
-                    ThreadRun {
-                        ops: part.len() as u64,
-                        latency,
-                    }
-                })
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (barrier, work) = (&barrier, &work);
+                scope.spawn(move || work(t, barrier))
             })
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("worker thread"))
-            .collect::<Vec<_>>()
+            .collect()
     });
     (started.elapsed().as_secs_f64(), runs)
 }
@@ -399,38 +395,23 @@ pub(crate) fn full_scan(system: &Arc<dyn System>) -> Option<Measurement> {
 /// Durable writes: `threads` threads each commit single puts of new keys,
 /// every one synced before it returns, for the configured duration.
 pub(crate) fn durable_writes(system: &Arc<dyn System>, env: &Env, threads: usize) -> Measurement {
-    let barrier = Barrier::new(threads);
-    let started = Instant::now();
     let duration = env.duration.max(Duration::from_millis(500));
-    let runs: Vec<ThreadRun> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let barrier = &barrier;
-                let system = Arc::clone(system);
-                scope.spawn(move || {
-                    let mut latency = new_histogram();
-                    barrier.wait();
-                    let deadline = Instant::now() + duration;
-                    let mut ops = 0u64;
-                    while Instant::now() < deadline {
-                        let k = key((t as u64) << 40 | ops, env.key_len);
-                        let t0 = Instant::now();
-                        system.put(&k, env.value_for(ops));
-                        latency
-                            .record(t0.elapsed().as_nanos().max(1) as u64)
-                            .expect("record latency");
-                        ops += 1;
-                    }
-                    ThreadRun { ops, latency }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("worker thread"))
-            .collect()
+    let (seconds, runs) = on_threads(threads, |t, barrier| {
+        let mut latency = new_histogram();
+        barrier.wait();
+        let deadline = Instant::now() + duration;
+        let mut ops = 0u64;
+        while Instant::now() < deadline {
+            let k = key((t as u64) << 40 | ops, env.key_len);
+            let t0 = Instant::now();
+            system.put(&k, env.value_for(ops));
+            latency
+                .record(t0.elapsed().as_nanos().max(1) as u64)
+                .expect("record latency");
+            ops += 1;
+        }
+        ThreadRun { ops, latency }
     });
-    let seconds = started.elapsed().as_secs_f64();
     Measurement::from_runs(
         "durable-put",
         threads,

@@ -20,6 +20,38 @@ pub(crate) fn ttl(ms: u64) -> FfiResult<Duration> {
     Ok(Duration::from_millis(ms))
 }
 
+/// The database, key and value arguments of a call that stores a value.
+///
+/// # Safety
+///
+/// `db` is NULL or a live handle; `key` and `val` are NULL or valid for
+/// `klen` and `vlen` bytes for `'a`.
+unsafe fn db_key_value<'a>(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    val: *const c_void,
+    vlen: usize,
+) -> FfiResult<(&'a kvdb_t, &'a [u8], &'a [u8])> {
+    // SAFETY: per the contract.
+    unsafe {
+        Ok((
+            handle(db, "db")?,
+            bytes(key, klen, "key")?,
+            bytes(val, vlen, "val")?,
+        ))
+    }
+}
+
+/// `KVDB_OK` if the put-if-absent stored its value, else `KVDB_EXISTS`.
+fn stored_or_exists(stored: bool) -> FfiResult {
+    if stored {
+        Ok(())
+    } else {
+        Err(FfiError::exists())
+    }
+}
+
 fn key_not_found() -> FfiError {
     FfiError::not_found("no such key")
 }
@@ -64,13 +96,7 @@ pub unsafe extern "C" fn kvdb_put(
 ) -> kvdb_status_t {
     status("kvdb_put", || {
         // SAFETY: per the contract.
-        let (db, key, val) = unsafe {
-            (
-                handle(db, "db")?,
-                bytes(key, klen, "key")?,
-                bytes(val, vlen, "val")?,
-            )
-        };
+        let (db, key, val) = unsafe { db_key_value(db, key, klen, val, vlen) }?;
         Ok(db.db.put(key, val)?)
     })
 }
@@ -92,13 +118,7 @@ pub unsafe extern "C" fn kvdb_put_ttl(
 ) -> kvdb_status_t {
     status("kvdb_put_ttl", || {
         // SAFETY: per the contract.
-        let (db, key, val) = unsafe {
-            (
-                handle(db, "db")?,
-                bytes(key, klen, "key")?,
-                bytes(val, vlen, "val")?,
-            )
-        };
+        let (db, key, val) = unsafe { db_key_value(db, key, klen, val, vlen) }?;
         Ok(db.db.put_with_ttl(key, val, ttl(ttl_ms)?)?)
     })
 }
@@ -302,18 +322,8 @@ pub unsafe extern "C" fn kvdb_put_if_absent(
 ) -> kvdb_status_t {
     status("kvdb_put_if_absent", || {
         // SAFETY: per the contract.
-        let (db, key, val) = unsafe {
-            (
-                handle(db, "db")?,
-                bytes(key, klen, "key")?,
-                bytes(val, vlen, "val")?,
-            )
-        };
-        if db.db.put_if_absent(key, val)? {
-            Ok(())
-        } else {
-            Err(FfiError::exists())
-        }
+        let (db, key, val) = unsafe { db_key_value(db, key, klen, val, vlen) }?;
+        stored_or_exists(db.db.put_if_absent(key, val)?)
     })
 }
 
@@ -334,18 +344,8 @@ pub unsafe extern "C" fn kvdb_put_if_absent_ttl(
 ) -> kvdb_status_t {
     status("kvdb_put_if_absent_ttl", || {
         // SAFETY: per the contract.
-        let (db, key, val) = unsafe {
-            (
-                handle(db, "db")?,
-                bytes(key, klen, "key")?,
-                bytes(val, vlen, "val")?,
-            )
-        };
-        if db.db.put_if_absent_with_ttl(key, val, ttl(ttl_ms)?)? {
-            Ok(())
-        } else {
-            Err(FfiError::exists())
-        }
+        let (db, key, val) = unsafe { db_key_value(db, key, klen, val, vlen) }?;
+        stored_or_exists(db.db.put_if_absent_with_ttl(key, val, ttl(ttl_ms)?)?)
     })
 }
 
