@@ -4,7 +4,7 @@ use std::path::Path;
 
 use kvdb::{Db, Options, SyncPolicy};
 
-use super::{Mode, System};
+use super::{Mode, System, copy_out};
 
 pub(crate) struct KvdbRust {
     db: Db,
@@ -30,16 +30,7 @@ impl System for KvdbRust {
     }
 
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> bool {
-        self.db
-            .get_with(key, |v| match v {
-                Some(v) => {
-                    out.clear();
-                    out.extend_from_slice(v);
-                    true
-                }
-                None => false,
-            })
-            .expect("get")
+        self.db.get_with(key, |v| copy_out(v, out)).expect("get")
     }
 
     fn delete(&self, key: &[u8]) -> bool {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions};
 
-use super::{Mode, System};
+use super::{Mode, System, copy_out};
 
 pub(crate) struct Lmdb {
     env: Env,
@@ -58,14 +58,7 @@ impl System for Lmdb {
 
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> bool {
         let rtxn = self.env.read_txn().expect("read txn");
-        match self.db.get(&rtxn, key).expect("get") {
-            Some(v) => {
-                out.clear();
-                out.extend_from_slice(v);
-                true
-            }
-            None => false,
-        }
+        copy_out(self.db.get(&rtxn, key).expect("get"), out)
     }
 
     fn delete(&self, key: &[u8]) -> bool {

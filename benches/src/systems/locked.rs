@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use parking_lot::RwLock;
 
-use super::System;
+use super::{System, copy_out};
 
 #[derive(Default)]
 pub(crate) struct LockedBTree {
@@ -18,14 +18,7 @@ impl System for LockedBTree {
     }
 
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> bool {
-        match self.map.read().get(key) {
-            Some(v) => {
-                out.clear();
-                out.extend_from_slice(v);
-                true
-            }
-            None => false,
-        }
+        copy_out(self.map.read().get(key).map(Vec::as_slice), out)
     }
 
     fn delete(&self, key: &[u8]) -> bool {
@@ -58,14 +51,7 @@ impl System for LockedHash {
     }
 
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> bool {
-        match self.map.read().get(key) {
-            Some(v) => {
-                out.clear();
-                out.extend_from_slice(v);
-                true
-            }
-            None => false,
-        }
+        copy_out(self.map.read().get(key).map(Vec::as_slice), out)
     }
 
     fn delete(&self, key: &[u8]) -> bool {

@@ -1,5 +1,7 @@
 //! The systems under comparison, behind one interface.
 
+#[cfg(test)]
+mod conformance;
 pub(crate) mod ffi;
 pub(crate) mod kvdb;
 #[cfg(feature = "lmdb")]
@@ -24,6 +26,20 @@ pub(crate) enum Op<'a> {
     Scan(&'a [u8], usize),
     /// Read the key, then write a new value (YCSB F).
     ReadModifyWrite(&'a [u8], &'a [u8]),
+}
+
+/// The tail of every `System::get`: copies a found value into `out` (the
+/// copy the caller would make) and says whether there was one.
+#[inline]
+pub(crate) fn copy_out(found: Option<&[u8]>, out: &mut Vec<u8>) -> bool {
+    match found {
+        Some(v) => {
+            out.clear();
+            out.extend_from_slice(v);
+            true
+        }
+        None => false,
+    }
 }
 
 /// A key-value store under test. Every method may be called from many

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rocksdb::{DB, Options, WriteBatch, WriteOptions};
 
-use super::{Mode, System};
+use super::{Mode, System, copy_out};
 
 pub(crate) struct RocksDb {
     db: DB,
@@ -45,14 +45,7 @@ impl System for RocksDb {
     }
 
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> bool {
-        match self.db.get_pinned(key).expect("get") {
-            Some(v) => {
-                out.clear();
-                out.extend_from_slice(&v);
-                true
-            }
-            None => false,
-        }
+        copy_out(self.db.get_pinned(key).expect("get").as_deref(), out)
     }
 
     fn delete(&self, key: &[u8]) -> bool {

@@ -3,7 +3,7 @@
 
 use crossbeam_skiplist::SkipMap;
 
-use super::System;
+use super::{System, copy_out};
 
 #[derive(Default)]
 pub(crate) struct SkipMapSystem {
@@ -16,14 +16,10 @@ impl System for SkipMapSystem {
     }
 
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> bool {
-        match self.map.get(key) {
-            Some(e) => {
-                out.clear();
-                out.extend_from_slice(e.value());
-                true
-            }
-            None => false,
-        }
+        copy_out(
+            self.map.get(key).as_ref().map(|e| e.value().as_slice()),
+            out,
+        )
     }
 
     fn delete(&self, key: &[u8]) -> bool {
