@@ -2,15 +2,8 @@
 
 use kvdb_core::{Op, Store};
 
-fn put(store: &Store, key: &[u8], value: &[u8]) {
-    store
-        .write(&[Op::Put {
-            key,
-            value,
-            expires_at: None,
-        }])
-        .unwrap();
-}
+mod common;
+use common::put;
 
 fn store_with(keys: &[&[u8]]) -> Store {
     let store = Store::new();

@@ -3,15 +3,8 @@
 
 use kvdb_core::{Op, Store};
 
-fn put(store: &Store, key: &[u8], value: &[u8]) {
-    store
-        .write(&[Op::Put {
-            key,
-            value,
-            expires_at: None,
-        }])
-        .unwrap();
-}
+mod common;
+use common::put;
 
 #[test]
 fn overwritten_versions_are_freed_when_no_view_needs_them() {

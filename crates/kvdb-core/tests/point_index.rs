@@ -7,15 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use kvdb_core::{Op, Store};
 
-fn put(store: &Store, key: &[u8], value: &[u8]) {
-    store
-        .write(&[Op::Put {
-            key,
-            value,
-            expires_at: None,
-        }])
-        .unwrap();
-}
+mod common;
+use common::put;
 
 #[test]
 fn readers_always_find_stable_keys_while_the_table_is_rebuilt() {
