@@ -55,6 +55,7 @@ struct State {
     locks: BTreeSet<PathBuf>,
     write_faults: Countdown,
     sync_faults: Countdown,
+    create_faults: Countdown,
     writes: u64,
     syncs: u64,
 }
@@ -190,11 +191,18 @@ impl SimFs {
         self.state.lock().sync_faults.remaining = Some(n);
     }
 
+    /// Lets `n` more file creations succeed, then fails every creation
+    /// (as when no file descriptor is left) until [`SimFs::clear_faults`].
+    pub fn fail_creates_after(&self, n: u64) {
+        self.state.lock().create_faults.remaining = Some(n);
+    }
+
     /// Stops injecting failures.
     pub fn clear_faults(&self) {
         let mut s = self.state.lock();
         s.write_faults = Countdown::default();
         s.sync_faults = Countdown::default();
+        s.create_faults = Countdown::default();
     }
 
     /// Write calls made so far (failed ones included).
@@ -280,6 +288,11 @@ impl Vfs for SimFs {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WritableFile>> {
         let mut s = self.state.lock();
         s.check_dir(path)?;
+        if s.create_faults.trips() {
+            return Err(io::Error::other(
+                "injected create failure: too many open files",
+            ));
+        }
         if s.names.contains_key(path) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,

@@ -26,8 +26,8 @@
 //! let dir = std::path::Path::new("/db");
 //! fs.create_dir_all(dir)?;
 //! let recovered = WalReader::open(fs.clone(), dir, RecoveryMode::default())?.finish()?;
-//! let wal = Wal::open(fs.clone(), dir, WalOptions::default(), recovered)?;
-//! let end = wal.append(1, |buf| buf.extend_from_slice(b"first batch"))?;
+//! let wal = Wal::open(fs.clone(), dir, WalOptions::default(), recovered, 1)?;
+//! let end = wal.append(1, 1, |buf| buf.extend_from_slice(b"first batch"))?;
 //! wal.sync_to(end)?;
 //! drop(wal);
 //!

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use kvdb_vfs::{FileBytes, Vfs};
 
 use crate::error::WalError;
-use crate::format::{Frame, HeaderError, SEGMENT_HEADER_LEN, decode_frame, decode_segment_header};
+use crate::format::{
+    FRAME_HEADER_LEN, Frame, HeaderError, SEGMENT_HEADER_V1_LEN, SegmentHeader, decode_frame,
+    decode_segment_header,
+};
 use crate::options::RecoveryMode;
 use crate::segment::{SegmentInfo, list_segments};
 
@@ -72,6 +75,7 @@ struct Cut {
 struct Current {
     index: usize,
     bytes: FileBytes,
+    header: SegmentHeader,
     offset: usize,
     max_seq: u64,
 }
@@ -87,7 +91,7 @@ pub struct WalReader {
     next_index: usize,
     /// Where replay found damage it may repair.
     cut: Option<Cut>,
-    /// Replay stopped early; later segments are discarded.
+    /// Replay stopped early; the segments after this index are set aside.
     stopped_at: Option<usize>,
     report: ReplayReport,
 }
@@ -161,10 +165,10 @@ impl WalReader {
             .read(&path)
             .map_err(|e| WalError::io(format!("reading {}", path.display()), e))?;
         self.report.segments += 1;
-        match decode_segment_header(&bytes) {
-            Ok(found) if found == id => {}
-            Ok(found) => {
-                let reason = format!("header names segment {found}, file name says {id}");
+        let header = match decode_segment_header(&bytes) {
+            Ok(header) if header.id == id => header,
+            Ok(header) => {
+                let reason = format!("header names segment {}, file name says {id}", header.id);
                 self.damage(index, 0, bytes.len(), &reason, false)?;
                 return Ok(false);
             }
@@ -176,16 +180,27 @@ impl WalReader {
             }
             Err(e) => {
                 // A header torn by a crash just after the segment was created.
-                let torn = self.is_newest(index) && bytes.len() <= SEGMENT_HEADER_LEN;
+                let torn =
+                    self.is_newest(index) && bytes.len() <= crate::format::SEGMENT_HEADER_LEN;
                 let reason = format!("bad segment header ({e:?})");
                 self.damage(index, 0, bytes.len(), &reason, torn)?;
                 return Ok(false);
             }
+        };
+        if let (Some(start), Some(last)) = (header.start_seq, self.report.last_seq)
+            && start <= last
+        {
+            let reason = format!(
+                "segment starts at sequence {start}, but an older segment holds a record at {last}"
+            );
+            self.damage(index, 0, bytes.len(), &reason, false)?;
+            return Ok(false);
         }
         self.current = Some(Current {
             index,
+            offset: header.len,
+            header,
             bytes,
-            offset: SEGMENT_HEADER_LEN,
             max_seq: 0,
         });
         Ok(true)
@@ -208,6 +223,8 @@ impl WalReader {
                 path,
                 bytes: cur.bytes.len() as u64,
                 max_seq: cur.max_seq,
+                start_seq: cur.header.start_seq,
+                header_len: cur.header.len as u64,
             });
         }
     }
@@ -227,6 +244,18 @@ impl WalReader {
             let rest = &cur.bytes[offset..];
             match decode_frame(rest) {
                 Frame::Valid { seq, len, .. } => {
+                    if offset == cur.header.len
+                        && let Some(start) = cur.header.start_seq
+                        && seq != start
+                    {
+                        let len = cur.bytes.len();
+                        let reason = format!(
+                            "the segment starts at sequence {start}, its first record at {seq}"
+                        );
+                        self.damage(index, offset, len, &reason, false)?;
+                        self.close_current();
+                        return Ok(None);
+                    }
                     if self.report.last_seq.is_some_and(|last| seq <= last) {
                         let last = self.report.last_seq.unwrap_or(0);
                         return Err(self.corruption(
@@ -241,8 +270,7 @@ impl WalReader {
                     self.report.records += 1;
                     self.report.bytes += len as u64;
                     self.report.last_seq = Some(seq);
-                    let payload =
-                        &cur.bytes[offset + crate::format::FRAME_HEADER_LEN..offset + len];
+                    let payload = &cur.bytes[offset + FRAME_HEADER_LEN..offset + len];
                     return Ok(Some(Record { seq, payload }));
                 }
                 damaged => {
@@ -261,6 +289,15 @@ impl WalReader {
         }
     }
 
+    /// The segments replay has finished reading and keeps, oldest first.
+    /// Once [`WalReader::next_record`] has returned `None`, that is every
+    /// segment the log will keep: the caller can check what they record
+    /// (their start sequence numbers) before [`WalReader::finish`] repairs
+    /// anything.
+    pub fn kept_segments(&self) -> &[SegmentInfo] {
+        &self.kept
+    }
+
     /// Applies the repairs replay decided on (cutting a damaged tail, setting
     /// aside later segments) and returns what the writer needs.
     pub fn finish(mut self) -> Result<Recovered, WalError> {
@@ -269,7 +306,12 @@ impl WalReader {
         let vfs = Arc::clone(&self.vfs);
         if let Some(Cut { index, offset, len }) = self.cut {
             let path = self.segments[index].1.clone();
-            if offset <= SEGMENT_HEADER_LEN as u64 {
+            let header_len = self
+                .kept
+                .iter()
+                .find(|s| s.path == path)
+                .map_or(SEGMENT_HEADER_V1_LEN as u64, |s| s.header_len);
+            if offset <= header_len {
                 // Nothing intact in it: remove the segment altogether.
                 vfs.remove(&path)
                     .map_err(|e| WalError::io(format!("removing {}", path.display()), e))?;

@@ -47,6 +47,19 @@ pub struct SegmentInfo {
     pub bytes: u64,
     /// The highest first-sequence-number of its records (0 if it has none).
     pub max_seq: u64,
+    /// The sequence number of the first operation the segment holds or was
+    /// started to hold, as its header records (`None` for format version 1
+    /// segments, which do not record it).
+    pub start_seq: Option<u64>,
+    /// Bytes of its header: a segment no longer than this holds no record.
+    pub header_len: u64,
+}
+
+impl SegmentInfo {
+    /// True if the segment holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.bytes <= self.header_len
+    }
 }
 
 #[cfg(test)]

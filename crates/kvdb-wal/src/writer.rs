@@ -40,9 +40,7 @@ use kvdb_vfs::{Vfs, WritableFile};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::WalError;
-use crate::format::{
-    MAX_PAYLOAD, SEGMENT_HEADER_LEN, begin_frame, encode_segment_header, seal_frame,
-};
+use crate::format::{MAX_PAYLOAD, begin_frame, encode_segment_header, seal_frame};
 use crate::options::{SyncMode, WalOptions};
 use crate::reader::Recovered;
 use crate::segment::{SegmentInfo, segment_name};
@@ -59,8 +57,10 @@ pub const GATHER_GAP: Duration = Duration::from_micros(30);
 struct State {
     /// Records appended but not yet written (group commit).
     buf: Vec<u8>,
-    /// The highest sequence number in `buf`.
+    /// The highest first sequence number of a record in `buf`.
     buf_max_seq: u64,
+    /// The sequence number after the last operation in `buf`.
+    buf_next_seq: u64,
     /// Records in `buf`.
     buf_records: usize,
     /// Records the last sync covered.
@@ -80,6 +80,11 @@ struct Io {
     file: Box<dyn WritableFile>,
     active: SegmentInfo,
     closed: VecDeque<SegmentInfo>,
+    /// The sequence number after the last operation written to a file: the
+    /// start of the next segment.
+    next_seq: u64,
+    /// Why the last attempt to start a new segment failed, if it did.
+    rotation_failure: Option<String>,
 }
 
 /// The write-ahead log, open for appending.
@@ -96,73 +101,129 @@ pub struct Wal {
     syncs: AtomicU64,
 }
 
+/// Creates segment `id`, starting at sequence number `start_seq`: header
+/// written and synced, directory entry synced. On failure, a partly created
+/// file is removed (if the OS lets us) and the log is left as it was.
 fn create_segment(
     vfs: &dyn Vfs,
     dir: &Path,
     id: u64,
+    start_seq: u64,
 ) -> Result<(Box<dyn WritableFile>, SegmentInfo), WalError> {
     let path = dir.join(segment_name(id));
     let fail = |what: &str, e| WalError::io(format!("{what} {}", path.display()), e);
-    let mut file = vfs.create(&path).map_err(|e| fail("creating", e))?;
-    let header = encode_segment_header(id);
-    file.append(&header)
-        .map_err(|e| fail("writing the header of", e))?;
-    file.sync().map_err(|e| fail("syncing", e))?;
-    vfs.sync_dir(dir)
-        .map_err(|e| WalError::io(format!("syncing directory {}", dir.display()), e))?;
+    let mut file = match vfs.create(&path) {
+        // Left by an earlier attempt whose clean-up failed: this id is past
+        // every segment in use, so the file holds nothing of value.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            vfs.remove(&path).map_err(|e| fail("removing", e))?;
+            vfs.create(&path)
+        }
+        other => other,
+    }
+    .map_err(|e| fail("creating", e))?;
+    let header = encode_segment_header(id, start_seq);
+    let written = file
+        .append(&header)
+        .map_err(|e| fail("writing the header of", e))
+        .and_then(|()| file.sync().map_err(|e| fail("syncing", e)))
+        .and_then(|()| {
+            vfs.sync_dir(dir)
+                .map_err(|e| WalError::io(format!("syncing directory {}", dir.display()), e))
+        });
+    if let Err(e) = written {
+        drop(file);
+        // Best effort: a leftover empty segment is harmless (replay skips
+        // it, and the next attempt recreates the same id from scratch).
+        let _ = vfs.remove(&path);
+        return Err(e);
+    }
     let info = SegmentInfo {
         id,
         path,
         bytes: header.len() as u64,
         max_seq: 0,
+        start_seq: Some(start_seq),
+        header_len: header.len() as u64,
     };
     Ok((file, info))
 }
 
 impl Io {
-    fn write(&mut self, bytes: &[u8], max_seq: u64) -> std::io::Result<()> {
+    fn write(&mut self, bytes: &[u8], max_seq: u64, next_seq: u64) -> std::io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
         self.file.append(bytes)?;
         self.active.bytes += bytes.len() as u64;
         self.active.max_seq = self.active.max_seq.max(max_seq);
+        self.next_seq = next_seq;
         Ok(())
     }
 
-    fn rotate(&mut self, vfs: &dyn Vfs, dir: &Path) -> Result<(), WalError> {
+    /// Syncs the active segment and starts the next one.
+    ///
+    /// Only a failed sync of the active segment is a failure of the log (its
+    /// records' fate is then unknown). If the new segment cannot be created
+    /// (no file descriptors left, a full directory), the active segment is
+    /// intact and stays active: the error is returned as [`Rotation::Failed`]
+    /// and appending goes on.
+    fn rotate(&mut self, vfs: &dyn Vfs, dir: &Path) -> Result<Rotation, WalError> {
         self.file
             .sync()
             .map_err(|e| WalError::io(format!("syncing {}", self.active.path.display()), e))?;
-        let (file, info) = create_segment(vfs, dir, self.active.id + 1)?;
-        self.file = file;
-        let old = std::mem::replace(&mut self.active, info);
-        self.closed.push_back(old);
-        Ok(())
+        match create_segment(vfs, dir, self.active.id + 1, self.next_seq) {
+            Ok((file, info)) => {
+                self.file = file;
+                let old = std::mem::replace(&mut self.active, info);
+                self.closed.push_back(old);
+                self.rotation_failure = None;
+                Ok(Rotation::Done)
+            }
+            Err(e) => {
+                self.rotation_failure = Some(e.to_string());
+                Ok(Rotation::Failed(e))
+            }
+        }
     }
+}
+
+/// The outcome of a rotation whose sync succeeded.
+enum Rotation {
+    Done,
+    /// The new segment could not be created; the old one stays active.
+    Failed(WalError),
 }
 
 impl Wal {
     /// Opens the log in `dir` for appending after replay: a new segment is
-    /// started after the newest one replay kept. Segments that hold no record
-    /// (left by sessions that wrote nothing) are removed, so opening and
-    /// closing repeatedly does not pile up files.
+    /// started after the newest one replay kept, recording `next_seq` (the
+    /// sequence number the next record will carry) as its start. Segments
+    /// that hold no record (left by sessions that wrote nothing) are then
+    /// removed, so opening and closing repeatedly does not pile up files; the
+    /// new segment is durable first, so the start sequence number on disk is
+    /// never lost on the way.
     pub fn open(
         vfs: Arc<dyn Vfs>,
         dir: &Path,
         options: WalOptions,
         recovered: Recovered,
+        next_seq: u64,
     ) -> Result<Self, WalError> {
         let next_id = recovered.segments.last().map_or(1, |s| s.id + 1);
+        let (file, active) = create_segment(&*vfs, dir, next_id, next_seq)?;
         let (empty, segments): (Vec<_>, Vec<_>) = recovered
             .segments
             .into_iter()
-            .partition(|s| s.bytes <= SEGMENT_HEADER_LEN as u64);
+            .partition(SegmentInfo::is_empty);
         for segment in &empty {
             vfs.remove(&segment.path)
                 .map_err(|e| WalError::io(format!("removing {}", segment.path.display()), e))?;
         }
-        let (file, active) = create_segment(&*vfs, dir, next_id)?;
+        if !empty.is_empty() {
+            vfs.sync_dir(dir)
+                .map_err(|e| WalError::io(format!("syncing directory {}", dir.display()), e))?;
+        }
         Ok(Self {
             vfs,
             dir: dir.to_path_buf(),
@@ -170,6 +231,7 @@ impl Wal {
             state: Mutex::new(State {
                 buf: Vec::new(),
                 buf_max_seq: 0,
+                buf_next_seq: next_seq,
                 buf_records: 0,
                 last_group: 1,
                 gathering: false,
@@ -185,19 +247,24 @@ impl Wal {
                 file,
                 active,
                 closed: segments.into(),
+                next_seq,
+                rotation_failure: None,
             }),
         })
     }
 
-    /// Appends a record with first sequence number `seq`, its payload written
-    /// by `encode` into the buffer it is given. Returns the position after
-    /// the record; pass it to [`Wal::sync_to`] to wait until it is durable.
+    /// Appends a record holding the `count` operations with sequence numbers
+    /// from `seq`, its payload written by `encode` into the buffer it is
+    /// given. Returns the position after the record; pass it to
+    /// [`Wal::sync_to`] to wait until it is durable.
     ///
     /// In write-through mode the record is written to the file before this
-    /// returns. Sequence numbers must increase from record to record.
+    /// returns. Each record starts right after the previous one's operations
+    /// (the segments record where they start, and replay checks it).
     pub fn append(
         &self,
         seq: u64,
+        count: u64,
         encode: impl FnOnce(&mut Vec<u8>),
     ) -> Result<LogPosition, WalError> {
         let mut state = self.state.lock();
@@ -214,6 +281,7 @@ impl Wal {
         }
         seal_frame(&mut state.buf, start, seq);
         state.buf_max_seq = seq;
+        state.buf_next_seq = seq + count;
         state.buf_records += 1;
         state.end += frame_len as u64;
         if state.gathering {
@@ -222,7 +290,7 @@ impl Wal {
         if self.options.sync == SyncMode::WriteThrough {
             let state = &mut *state;
             let mut io = self.io.lock();
-            let written = io.write(&state.buf, state.buf_max_seq);
+            let written = io.write(&state.buf, state.buf_max_seq, state.buf_next_seq);
             state.buf.clear();
             state.buf_records = 0;
             if let Err(e) = written {
@@ -273,10 +341,10 @@ impl Wal {
             state.last_group = state.buf_records.max(1);
             state.buf_records = 0;
             let mut group = std::mem::take(&mut state.buf);
-            let max_seq = state.buf_max_seq;
+            let (max_seq, next_seq) = (state.buf_max_seq, state.buf_next_seq);
             let target = state.end;
             drop(state);
-            let result = self.write_and_sync(&group, max_seq);
+            let result = self.write_and_sync(&group, max_seq, next_seq);
             state = self.state.lock();
             state.syncing = false;
             self.synced.notify_all();
@@ -294,15 +362,17 @@ impl Wal {
         }
     }
 
-    fn write_and_sync(&self, group: &[u8], max_seq: u64) -> Result<(), WalError> {
+    fn write_and_sync(&self, group: &[u8], max_seq: u64, next_seq: u64) -> Result<(), WalError> {
         let mut io = self.io.lock();
-        io.write(group, max_seq)
+        io.write(group, max_seq, next_seq)
             .map_err(|e| WalError::io("writing to the write-ahead log", e))?;
         io.file
             .sync()
             .map_err(|e| WalError::io("syncing the write-ahead log", e))?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         if io.active.bytes >= self.options.segment_bytes {
+            // The group is durable whatever happens to the rotation; a new
+            // segment that cannot be created yet is tried again next time.
             io.rotate(&*self.vfs, &self.dir)?;
         }
         Ok(())
@@ -321,13 +391,25 @@ impl Wal {
 
     /// Starts a new segment, so that everything appended so far can later be
     /// dropped by [`Wal::truncate_through`] without touching what follows.
+    ///
+    /// A failed sync fails the log (see the module docs). A new segment that
+    /// cannot be created (say, no file descriptor is left) is an error of
+    /// this call only: the active segment stays active and writes go on.
     pub fn rotate(&self) -> Result<(), WalError> {
         self.sync()?;
-        let mut io = self.io.lock();
-        io.rotate(&*self.vfs, &self.dir).inspect_err(|e| {
-            let mut state = self.state.lock();
-            state.failure.get_or_insert_with(|| e.to_string().into());
-        })
+        let rotated = self.io.lock().rotate(&*self.vfs, &self.dir);
+        match rotated {
+            Ok(Rotation::Done) => Ok(()),
+            Ok(Rotation::Failed(e)) => Err(e),
+            // The io lock is released first: appends take state, then io.
+            Err(e) => Err(self.fail(&mut self.state.lock(), e)),
+        }
+    }
+
+    /// Why the last attempt to start a new segment failed, if it did and no
+    /// rotation has succeeded since. Such a failure does not stop the log.
+    pub fn rotation_failure(&self) -> Option<String> {
+        self.io.lock().rotation_failure.clone()
     }
 
     /// Removes the oldest closed segments whose records all have sequence

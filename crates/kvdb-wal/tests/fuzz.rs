@@ -22,7 +22,7 @@ fn dir() -> PathBuf {
 
 /// A valid log of one segment holding `records`, as bytes.
 fn valid_segment(records: &[Vec<u8>]) -> Vec<u8> {
-    let mut bytes = encode_segment_header(1).to_vec();
+    let mut bytes = encode_segment_header(1, 1).to_vec();
     for (i, payload) in records.iter().enumerate() {
         let start = begin_frame(&mut bytes);
         bytes.extend_from_slice(payload);
@@ -110,7 +110,7 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600), with_header in any::<bool>()) {
-        let mut file = if with_header { encode_segment_header(1).to_vec() } else { Vec::new() };
+        let mut file = if with_header { encode_segment_header(1, 1).to_vec() } else { Vec::new() };
         file.extend_from_slice(&bytes);
         for mode in MODES {
             match replay(&file, mode) {

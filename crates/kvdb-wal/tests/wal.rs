@@ -25,7 +25,13 @@ fn open(fs: &Arc<SimFs>, options: WalOptions) -> Wal {
         .unwrap()
         .finish()
         .unwrap();
-    Wal::open(fs.clone(), &dir(), options, recovered).unwrap()
+    let next_seq = next_seq(&recovered);
+    Wal::open(fs.clone(), &dir(), options, recovered, next_seq).unwrap()
+}
+
+/// Every record here holds one operation: the next record's sequence number.
+fn next_seq(recovered: &kvdb_wal::Recovered) -> u64 {
+    recovered.report.last_seq.map_or(1, |s| s + 1)
 }
 
 fn payload(seq: u64) -> Vec<u8> {
@@ -35,7 +41,7 @@ fn payload(seq: u64) -> Vec<u8> {
 }
 
 fn append(wal: &Wal, seq: u64) -> u64 {
-    wal.append(seq, |buf| buf.extend_from_slice(&payload(seq)))
+    wal.append(seq, 1, |buf| buf.extend_from_slice(&payload(seq)))
         .unwrap()
 }
 
@@ -214,10 +220,10 @@ fn damage_followed_by_intact_records_is_corruption_not_a_torn_tail() {
     wal.sync().unwrap();
     drop(wal);
     let segment = newest_segment(&fs);
-    flip_byte(&fs, &segment, 32 + 16 + 3); // inside the first record's payload
+    flip_byte(&fs, &segment, 40 + 16 + 3); // inside the first record's payload
     let err = replay(&fs, RecoveryMode::TolerateCorruptTail).unwrap_err();
     assert!(
-        matches!(err, WalError::Corruption { offset: 32, .. }),
+        matches!(err, WalError::Corruption { offset: 40, .. }),
         "{err}"
     );
     // Point-in-time recovery keeps the consistent prefix (here: nothing).
@@ -309,12 +315,12 @@ fn a_failed_write_fails_the_log_and_loses_nothing_acknowledged() {
     wal.sync().unwrap();
     fs.fail_writes_after(0);
     let err = wal
-        .append(6, |b| b.extend_from_slice(&payload(6)))
+        .append(6, 1, |b| b.extend_from_slice(&payload(6)))
         .unwrap_err();
     assert!(matches!(err, WalError::Io { .. }), "{err}");
     fs.clear_faults();
     let err = wal
-        .append(7, |b| b.extend_from_slice(&payload(7)))
+        .append(7, 1, |b| b.extend_from_slice(&payload(7)))
         .unwrap_err();
     assert!(
         matches!(err, WalError::Failed(_)),
@@ -440,6 +446,7 @@ fn the_real_file_system_round_trips() {
         tmp.path(),
         small_segments(SyncMode::GroupCommit),
         recovered,
+        1,
     )
     .unwrap();
     for seq in 1..=50 {

@@ -43,7 +43,10 @@ impl Inner {
             op.check()?;
         }
         let first = writer.next_seq();
-        let end = persist.wal.append(first, |buf| record::encode(buf, ops))?;
+        let count = ops.len() as u64;
+        let end = persist
+            .wal
+            .append(first, count, |buf| record::encode(buf, ops))?;
         let last = writer
             .apply_at(first, ops)
             .map_err(|e| Error::Internal(format!("applying a logged batch failed: {e}")))?;

@@ -100,9 +100,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// A file failed its checksum or format check.
-    #[error("corruption: {0}")]
-    Corruption(String),
+    /// A file failed its checksum or format check, or the files on disk do
+    /// not hold every acknowledged write. `source()` is the log's or the
+    /// snapshot loader's own error where one of them found the damage
+    /// ([`kvdb_wal::WalError`], [`kvdb_snapshot::SnapshotError`]): it names
+    /// the file, and for the log the byte offset.
+    #[error("corruption: {message}")]
+    Corruption {
+        /// What is wrong, and where.
+        message: String,
+        /// The error of the layer that found the damage, if one did.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
     /// A transaction conflict or a compare-and-swap mismatch.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -139,7 +149,7 @@ impl Error {
             Error::NotFound => ErrorKind::NotFound,
             Error::InvalidArgument(_) | Error::Closed => ErrorKind::InvalidArgument,
             Error::Io { .. } => ErrorKind::Io,
-            Error::Corruption(_) => ErrorKind::Corruption,
+            Error::Corruption { .. } => ErrorKind::Corruption,
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::Exists => ErrorKind::Exists,
             Error::TooLarge(_) => ErrorKind::TooLarge,
@@ -147,6 +157,26 @@ impl Error {
             Error::Locked { .. } => ErrorKind::Locked,
             Error::Constraint(_) => ErrorKind::Constraint,
             Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// A corruption error found by the engine itself.
+    pub fn corruption(message: impl Into<String>) -> Self {
+        Error::Corruption {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A corruption error whose cause is `source`; the message is `context`
+    /// followed by the cause's text, so that the message alone is complete.
+    pub(crate) fn corruption_from(
+        context: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Corruption {
+            message: format!("{context}: {source}"),
+            source: Some(Box::new(source)),
         }
     }
 
@@ -165,7 +195,7 @@ impl From<CoreError> for Error {
             CoreError::KeyTooLarge { .. } | CoreError::ValueTooLarge { .. } => {
                 Error::TooLarge(e.to_string())
             }
-            CoreError::SequenceRegression { .. } => Error::Corruption(e.to_string()),
+            CoreError::SequenceRegression { .. } => Error::corruption_from("replay", e),
             _ => Error::InvalidArgument(e.to_string()),
         }
     }
@@ -180,7 +210,7 @@ impl From<WalError> for Error {
                 std::io::Error::other(e.to_string()),
             ),
             WalError::Corruption { .. } | WalError::UnsupportedVersion { .. } => {
-                Error::Corruption(e.to_string())
+                Error::corruption_from("reading the write-ahead log", e)
             }
             WalError::RecordTooLarge { .. } => Error::TooLarge(e.to_string()),
             other => Error::Internal(other.to_string()),
@@ -193,7 +223,7 @@ impl From<SnapshotError> for Error {
         match e {
             SnapshotError::Io { context, source } => Error::Io { context, source },
             SnapshotError::Corrupt { .. } | SnapshotError::UnsupportedVersion { .. } => {
-                Error::Corruption(e.to_string())
+                Error::corruption_from("reading a snapshot", e)
             }
             other => Error::Internal(other.to_string()),
         }

@@ -276,3 +276,56 @@ fn group_commit_shares_syncs_across_sixteen_writers() {
     assert!(used < 3200, "{used} syncs for 3200 commits");
     assert_eq!(db.iter().count(), 3200);
 }
+
+/// A log segment as format version 1 wrote it: a 32-byte header with no
+/// start sequence number, then one frame per batch of single puts.
+fn version_1_segment(id: u64, first_seq: u64, keys: &[&[u8]]) -> Vec<u8> {
+    let mut seg = Vec::new();
+    seg.extend_from_slice(b"KVDBWAL\0");
+    seg.extend_from_slice(&1u32.to_le_bytes());
+    seg.extend_from_slice(&0u32.to_le_bytes());
+    seg.extend_from_slice(&id.to_le_bytes());
+    let crc = crc32fast::hash(&seg);
+    seg.extend_from_slice(&crc.to_le_bytes());
+    seg.extend_from_slice(&0u32.to_le_bytes());
+    for (i, key) in keys.iter().enumerate() {
+        let mut payload = 1u32.to_le_bytes().to_vec();
+        payload.push(1);
+        payload.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        payload.extend_from_slice(key);
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        payload.push(b'v');
+        let seq = (first_seq + i as u64).to_le_bytes();
+        let len = (payload.len() as u32).to_le_bytes();
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&len);
+        hasher.update(&seq);
+        hasher.update(&payload);
+        seg.extend_from_slice(&len);
+        seg.extend_from_slice(&hasher.finalize().to_le_bytes());
+        seg.extend_from_slice(&seq);
+        seg.extend_from_slice(&payload);
+    }
+    seg
+}
+
+#[test]
+fn a_log_written_by_format_version_1_still_opens_and_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = |id: u64| dir.path().join(format!("wal-{id:020}.log"));
+    std::fs::write(seg(1), version_1_segment(1, 1, &[b"a", b"b"])).unwrap();
+    std::fs::write(seg(2), version_1_segment(2, 3, &[b"c"])).unwrap();
+    let db = Db::open(dir.path(), quiet()).unwrap();
+    assert_eq!(db.iter().count(), 3);
+    db.put(b"d", b"v").unwrap();
+    db.close().unwrap();
+    let db = Db::open(dir.path(), quiet()).unwrap();
+    assert_eq!(
+        db.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        [b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]
+    );
+    db.checkpoint().unwrap();
+    db.close().unwrap();
+    let db = Db::open(dir.path(), quiet()).unwrap();
+    assert_eq!(db.iter().count(), 4);
+}

@@ -123,6 +123,84 @@ fn a_failed_checkpoint_is_reported_and_loses_nothing() {
     assert_eq!(db.iter().count(), 200);
 }
 
+/// A checkpoint that fails for a passing reason (no file descriptor for the
+/// next log segment, a failed sync of the new segment or of the directory)
+/// reports its own error and leaves the database writable: only a failed
+/// write or sync of the log itself stops the log.
+#[test]
+fn a_transient_checkpoint_failure_leaves_the_database_writable() {
+    type Fault = fn(&SimFs);
+    let faults: [(&str, Fault); 3] = [
+        ("no descriptor for the new segment", |fs| {
+            fs.fail_creates_after(0)
+        }),
+        // The active segment's sync passes; the new segment's fails.
+        ("the new segment's sync", |fs| fs.fail_syncs_after(1)),
+        // ... and the directory sync after creating it.
+        ("the directory sync", |fs| fs.fail_syncs_after(2)),
+    ];
+    for (what, fault) in faults {
+        let fs = Arc::new(SimFs::new());
+        let db = Db::open("/db", options_on(&fs, SyncPolicy::Always)).unwrap();
+        for k in 0..50u32 {
+            db.put(&k.to_be_bytes(), b"v").unwrap();
+        }
+        fault(&fs);
+        let err = db.checkpoint().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io, "{what}: {err}");
+        fs.clear_faults();
+        assert_eq!(
+            db.durability_stats().unwrap().wal_failure,
+            None,
+            "{what}: the log is not failed"
+        );
+        for k in 50..100u32 {
+            db.put(&k.to_be_bytes(), b"v")
+                .unwrap_or_else(|e| panic!("{what}: write after the failure: {e}"));
+        }
+        db.checkpoint()
+            .unwrap_or_else(|e| panic!("{what}: the next checkpoint: {e}"));
+        for k in 100..120u32 {
+            db.put(&k.to_be_bytes(), b"v").unwrap();
+        }
+        drop(db);
+        let db = reopen(fs.crash(CrashOptions {
+            torn_tails: true,
+            seed: 4,
+        }));
+        assert_eq!(db.iter().count(), 120, "{what}");
+    }
+}
+
+/// A segment that cannot be started when the active one is full is tried
+/// again later; writes go on into the active segment meanwhile.
+#[test]
+fn a_failed_rotation_at_the_size_threshold_does_not_stop_writes() {
+    for sync in [SyncPolicy::Always, SyncPolicy::Never] {
+        let fs = Arc::new(SimFs::new());
+        let db = Db::open("/db", options_on(&fs, sync)).unwrap();
+        fs.fail_creates_after(0);
+        // 16 KiB segments: 400 writes of 100 bytes pass the threshold.
+        for k in 0..400u32 {
+            db.put(&k.to_be_bytes(), &[7; 100])
+                .unwrap_or_else(|e| panic!("{sync:?}: write {k}: {e}"));
+        }
+        assert_eq!(db.durability_stats().unwrap().wal_segments, 1);
+        fs.clear_faults();
+        for k in 400..800u32 {
+            db.put(&k.to_be_bytes(), &[7; 100]).unwrap();
+        }
+        assert!(db.durability_stats().unwrap().wal_segments > 1, "{sync:?}");
+        db.sync().unwrap();
+        drop(db);
+        let db = reopen(fs.crash(CrashOptions {
+            torn_tails: true,
+            seed: 8,
+        }));
+        assert_eq!(db.iter().count(), 800, "{sync:?}");
+    }
+}
+
 /// Writers on several threads commit batches under the `always` policy and
 /// record each acknowledgement; power fails at a random moment. Every
 /// acknowledged batch must be whole after recovery, and no batch partial.

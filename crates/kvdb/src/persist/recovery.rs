@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kvdb_core::{Op, Store};
-use kvdb_snapshot::{load_newest, remove_temporaries};
+use kvdb_snapshot::{load_newest, parse_snapshot_name, remove_temporaries};
 use kvdb_vfs::Vfs;
 use kvdb_wal::{TornTail, Wal, WalOptions, WalReader};
 
@@ -51,12 +51,22 @@ pub struct RecoveryReport {
     pub duration: Duration,
 }
 
+/// What loading the newest valid snapshot left for replay to check.
+struct SnapshotBase {
+    /// The sequence number the store now holds everything up to.
+    seq: u64,
+    /// The newest snapshot that failed verification and is newer than the
+    /// one loaded: replay must reach its sequence number, or the writes it
+    /// held are lost.
+    newest_rejected: Option<(u64, kvdb_snapshot::Rejected)>,
+}
+
 fn load_snapshot(
     store: &Store,
     vfs: &dyn Vfs,
     dir: &Path,
     report: &mut RecoveryReport,
-) -> Result<u64> {
+) -> Result<SnapshotBase> {
     remove_temporaries(vfs, dir)?;
     let loaded = load_newest(vfs, dir)?;
     report.snapshots_rejected = loaded
@@ -64,16 +74,25 @@ fn load_snapshot(
         .iter()
         .map(|r| r.error.to_string())
         .collect();
+    // The file name carries the sequence number even when the header is
+    // unreadable; `load_newest` lists newest first.
+    let newest_rejected = loaded.rejected.into_iter().find_map(|r| {
+        let name = r.path.file_name()?.to_str()?;
+        Some((parse_snapshot_name(name)?, r))
+    });
     let Some(snapshot) = loaded.snapshot else {
-        // Replay starts from the beginning of the log. If every snapshot was
-        // rejected and the log was truncated, the continuity check reports
-        // the hole instead of opening with writes missing.
-        return Ok(0);
+        // Replay starts from the beginning of the log; its continuity checks
+        // report a log that does not go back that far.
+        return Ok(SnapshotBase {
+            seq: 0,
+            newest_rejected,
+        });
     };
     let seq = snapshot.info().seq;
     let mut writer = store.writer()?;
     writer.reserve(usize::try_from(snapshot.info().entries).unwrap_or(0));
     let mut chunk = Vec::with_capacity(RESTORE_CHUNK);
+    let restore_failed = |e| Error::corruption_from("restoring a snapshot entry", e);
     for entry in snapshot.entries() {
         chunk.push(Op::Put {
             key: entry.key,
@@ -81,60 +100,90 @@ fn load_snapshot(
             expires_at: entry.expires_at,
         });
         if chunk.len() == RESTORE_CHUNK {
-            writer
-                .restore(seq, &chunk)
-                .map_err(|e| Error::Corruption(format!("snapshot entry: {e}")))?;
+            writer.restore(seq, &chunk).map_err(restore_failed)?;
             chunk.clear();
         }
     }
-    writer
-        .restore(seq, &chunk)
-        .map_err(|e| Error::Corruption(format!("snapshot entry: {e}")))?;
+    writer.restore(seq, &chunk).map_err(restore_failed)?;
     report.snapshot_seq = Some(seq);
     report.snapshot_entries = snapshot.info().entries;
-    Ok(seq)
+    Ok(SnapshotBase {
+        seq,
+        newest_rejected,
+    })
 }
 
+/// Replays the log after `base`, then checks that nothing acknowledged is
+/// missing before any repair is made: the records continue without a hole
+/// from the snapshot on, they reach the start of every segment kept (a
+/// segment records the sequence number it starts at, so a segment cut at a
+/// record boundary or deleted before an empty newest one shows), and they
+/// reach every snapshot that was rejected.
 fn replay(
     store: &Store,
     vfs: &Arc<dyn Vfs>,
     dir: &Path,
     options: &Options,
-    base: u64,
+    base: SnapshotBase,
     report: &mut RecoveryReport,
 ) -> Result<kvdb_wal::Recovered> {
     let mut reader = WalReader::open(Arc::clone(vfs), dir, options.recovery)?;
     let mut writer = store.writer()?;
-    let mut expected = base + 1;
+    let mut expected = base.seq + 1;
     while let Some(rec) = reader.next_record()? {
         let ops = record::decode(rec.payload).map_err(|reason| {
-            Error::Corruption(format!("log record at sequence {}: {reason}", rec.seq))
+            Error::corruption(format!("log record at sequence {}: {reason}", rec.seq))
         })?;
         let count = ops.len() as u64;
         if count == 0 {
-            return Err(Error::Corruption(format!(
+            return Err(Error::corruption(format!(
                 "log record at sequence {} is empty",
                 rec.seq
             )));
         }
         let last = rec.seq + count - 1;
-        if last <= base {
+        if last <= base.seq {
             report.wal_records_skipped += 1;
             continue;
         }
         if rec.seq != expected {
-            return Err(Error::Corruption(format!(
+            return Err(Error::corruption(format!(
                 "the log has a hole: expected sequence {expected}, found {} (a snapshot or log segment is missing)",
                 rec.seq
             )));
         }
         writer
             .apply_at(rec.seq, &ops)
-            .map_err(|e| Error::Corruption(format!("log record at sequence {}: {e}", rec.seq)))?;
+            .map_err(|e| Error::corruption_from("replaying the log", e))?;
         report.wal_records_applied += 1;
         expected = last + 1;
     }
     drop(writer);
+    if let Some(segment) = reader
+        .kept_segments()
+        .iter()
+        .filter(|s| s.start_seq.is_some_and(|start| start > expected))
+        .max_by_key(|s| s.start_seq)
+    {
+        return Err(Error::corruption(format!(
+            "the log has a hole: segment {} starts at sequence {}, but the snapshot and the records before it end at {} (a log segment, or the end of one, is missing)",
+            segment.path.display(),
+            segment.start_seq.unwrap_or(0),
+            expected - 1
+        )));
+    }
+    if let Some((seq, rejected)) = base.newest_rejected
+        && seq >= expected
+    {
+        return Err(Error::corruption_from(
+            &format!(
+                "snapshot {} holds writes up to sequence {seq} but cannot be used, and the log reaches only {}",
+                rejected.path.display(),
+                expected - 1
+            ),
+            rejected.error,
+        ));
+    }
     let recovered = reader.finish()?;
     report.wal_bytes = recovered.report.bytes;
     report.torn_tail = recovered.report.torn_tail.clone();
@@ -159,7 +208,7 @@ pub(crate) fn recover(
         segment_bytes: options.wal_segment_bytes,
         sync: options.sync.wal_mode(),
     };
-    let wal = Wal::open(Arc::clone(vfs), dir, wal_options, recovered)?;
+    let wal = Wal::open(Arc::clone(vfs), dir, wal_options, recovered, last + 1)?;
     report.last_seq = last;
     report.duration = started.elapsed();
     Ok((wal, report))
