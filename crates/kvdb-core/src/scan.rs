@@ -6,6 +6,14 @@
 //! guard between steps (which would stall memory reclamation for everyone).
 //! Which version of each key a reader sees is decided by the caller's view,
 //! not here.
+//!
+//! A `RefEntry` must be released by hand or its node is never freed. Here
+//! every entry is wrapped in a [`Pinned`] the moment it is obtained, whose
+//! `Drop` releases it, so no path (an entry found past the end of a range,
+//! an early return, a panic) can leak one. The entry borrows the skiplist;
+//! [`Position`] keeps the entry and the `Arc` that owns the skiplist
+//! together in one self-referential cell (`self_cell`), which drops the
+//! entry before the `Arc` — no lifetime is widened by hand.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -25,28 +33,48 @@ pub(crate) enum Direction {
     Backward,
 }
 
+/// A skiplist entry whose node this scan keeps alive; released on drop.
+pub(crate) struct Pinned<'a>(Option<RefEntry<'a, ChainRef, ()>>);
+
+impl<'a> Pinned<'a> {
+    fn new(entry: RefEntry<'a, ChainRef, ()>) -> Self {
+        Self(Some(entry))
+    }
+
+    fn entry(&self) -> &RefEntry<'a, ChainRef, ()> {
+        self.0.as_ref().expect("held until drop")
+    }
+}
+
+impl Drop for Pinned<'_> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.0.take() {
+            entry.release(&epoch::pin());
+        }
+    }
+}
+
+/// The node a scan stands on, if any.
+type Slot<'a> = Option<Pinned<'a>>;
+
+self_cell::self_cell!(
+    /// The store's shared state, and the skiplist entry a scan stands on,
+    /// which borrows the skiplist inside it.
+    struct Position {
+        owner: Arc<Shared>,
+        #[covariant]
+        dependent: Slot,
+    }
+);
+
 /// A one-directional walk over the index from a starting bound.
 pub(crate) struct Scanner {
     dir: Direction,
     /// Where the walk starts, until the first step.
     from: Option<Bound<Box<[u8]>>>,
-    /// The node the walk is on.
-    at: Option<RefEntry<'static, ChainRef, ()>>,
+    /// The node the walk is on, with the state that keeps it alive.
+    at: Position,
     done: bool,
-    /// Keeps the skiplist `at` points into alive; released after `at`.
-    shared: Arc<Shared>,
-}
-
-/// Widens an entry's borrow of the skiplist to `'static`.
-///
-/// # Safety
-///
-/// The caller keeps the skiplist alive (through an `Arc<Shared>`) until the
-/// entry is released.
-unsafe fn detach(entry: RefEntry<'_, ChainRef, ()>) -> RefEntry<'static, ChainRef, ()> {
-    // SAFETY: only the lifetime changes; the contract keeps the borrowed
-    // skiplist alive for as long as the entry is used.
-    unsafe { std::mem::transmute(entry) }
 }
 
 impl Scanner {
@@ -54,9 +82,8 @@ impl Scanner {
         Self {
             dir,
             from: Some(from),
-            at: None,
+            at: Position::new(shared, |_| None),
             done: false,
-            shared,
         }
     }
 
@@ -70,41 +97,36 @@ impl Scanner {
         if self.done {
             return None;
         }
-        let guard = epoch::pin();
         let forward = self.dir == Direction::Forward;
-        let next = match (&self.at, self.from.take()) {
-            (Some(at), _) if forward => at.next(&guard),
-            (Some(at), _) => at.prev(&guard),
-            (None, Some(from)) => {
-                let found = self
-                    .shared
-                    .index
-                    .seek(forward, from.as_ref().map(|k| &**k), &guard);
-                // SAFETY: `self.shared` keeps the skiplist alive, and `Drop`
-                // releases the entry before `self.shared` is dropped.
-                found.map(|e| unsafe { detach(e) })
+        let from = self.from.take();
+        let chain = self.at.with_dependent_mut(|shared, slot| {
+            let guard = epoch::pin();
+            let next = match (slot.as_ref(), from) {
+                (Some(at), _) if forward => at.entry().next(&guard),
+                (Some(at), _) => at.entry().prev(&guard),
+                (None, Some(from)) => {
+                    shared
+                        .index
+                        .seek(forward, from.as_ref().map(|k| &**k), &guard)
+                }
+                (None, None) => None,
+            };
+            // Wrapped at once: dropping the old position or a next entry
+            // outside the range releases it.
+            *slot = next.map(Pinned::new);
+            let inside = slot
+                .as_ref()
+                .is_some_and(|p| within(p.entry().key().key(), limit, forward));
+            if !inside {
+                *slot = None;
+                return None;
             }
-            (None, None) => None,
-        };
-        if let Some(old) = self.at.take() {
-            old.release(&guard);
-        }
-        let entry = next.filter(|e| within(e.key().key(), limit, forward));
-        let Some(entry) = entry else {
+            slot.as_ref().map(|p| p.entry().key().clone())
+        });
+        if chain.is_none() {
             self.done = true;
-            return None;
-        };
-        let chain = entry.key().clone();
-        self.at = Some(entry);
-        Some(chain)
-    }
-}
-
-impl Drop for Scanner {
-    fn drop(&mut self) {
-        if let Some(at) = self.at.take() {
-            at.release(&epoch::pin());
         }
+        chain
     }
 }
 

@@ -76,8 +76,9 @@ impl KeyIndex {
 
     /// A counted reference to the first chain at or after `from` (going
     /// forward) or at or before it (going backward), if any. The entry keeps
-    /// its node alive without holding an epoch guard; release it with
-    /// `RefEntry::release`.
+    /// its node alive without holding an epoch guard. It must be released
+    /// (`RefEntry::release`) or the node is never freed: scans wrap it at
+    /// once in `scan::Pinned`, which releases it on drop.
     pub(crate) fn seek(
         &self,
         forward: bool,
