@@ -148,6 +148,17 @@ fn derived_handles_outlive_close() {
 }
 
 #[test]
+fn a_forked_child_cannot_use_inherited_handles() {
+    let dir = tmp();
+    for (name, build) in [("fork", Build::Strict), ("fork_asan", Build::Sanitized)] {
+        let exe = compile(&["ffi-tests/c/fork_test.c"], &dir.path().join(name), build);
+        let db = dir.path().join(format!("{name}_db"));
+        let own = dir.path().join(format!("{name}_own"));
+        counted(run(&exe, &[db.to_str().unwrap(), own.to_str().unwrap()]));
+    }
+}
+
+#[test]
 fn cpp_program_uses_the_header() {
     let dir = tmp();
     let exe = compile(

@@ -18,9 +18,10 @@ pub enum CoreError {
         /// The rejected value's length.
         len: usize,
     },
-    /// A TTL of zero, or one so large that the expiry time does not fit in 64 bits.
+    /// A TTL of zero, or one longer than [`crate::MAX_TTL_MS`].
     #[error(
-        "invalid TTL of {ttl_ms} ms: a TTL must be at least 1 ms and end before year 584,556,019"
+        "invalid TTL of {ttl_ms} ms: a TTL must be at least 1 ms and at most {} ms (about 31,700 years)",
+        crate::MAX_TTL_MS
     )]
     InvalidTtl {
         /// The rejected TTL in milliseconds.
@@ -41,6 +42,13 @@ pub enum CoreError {
     /// closure passed to `update` tried to write to the same store).
     #[error("re-entrant write: this thread is already inside a write to the same store")]
     ReentrantWrite,
+    /// The handle was made by the parent of this process, before `fork()`:
+    /// a child must not use it (it would share the parent's files and locks
+    /// held by threads that do not exist here). Drop it and open anew.
+    #[error(
+        "this handle was opened by the parent process before fork(); a child process cannot use it: free it and open the database anew"
+    )]
+    InheritedAcrossFork,
     /// A batch was given a sequence number below one already used (a log
     /// replayed out of order).
     #[error("sequence number {got} is below the next expected {expected}")]

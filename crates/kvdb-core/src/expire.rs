@@ -140,6 +140,10 @@ impl Store {
     /// Runs one active expiry cycle.
     pub fn active_expire_cycle(&self, config: &ExpireConfig) -> ExpireReport {
         let shared = &*self.shared;
+        if shared.process.is_inherited() {
+            // A fork() child takes no lock a parent thread may hold forever.
+            return ExpireReport::default();
+        }
         let per_round = config.keys_per_round.max(1);
         let started = Instant::now();
         let mut report = ExpireReport::default();

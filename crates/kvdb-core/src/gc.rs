@@ -120,6 +120,10 @@ impl Store {
     /// Safe to call from any thread at any time; concurrent calls take turns.
     pub fn collect_garbage(&self, max_keys: usize) -> GcReport {
         let shared = &*self.shared;
+        if shared.process.is_inherited() {
+            // A fork() child takes no lock a parent thread may hold forever.
+            return GcReport::default();
+        }
         let _one_collector = shared.gc.running.lock();
         let horizon = shared.horizon();
         let mut report = GcReport::default();

@@ -22,6 +22,7 @@ use crate::chain::ChainRef;
 use crate::clock::{Clock, SystemClock};
 use crate::error::CoreError;
 use crate::expire::TtlTracker;
+use crate::fork::ProcessToken;
 use crate::gc::GcQueue;
 use crate::index::KeyIndex;
 use crate::limits::check_key;
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) gc: GcQueue,
     pub(crate) ttl: TtlTracker,
     pub(crate) counters: Counters,
+    /// The process the store was made in (see `fork.rs`).
+    pub(crate) process: ProcessToken,
 }
 
 impl Shared {
@@ -57,9 +60,18 @@ impl Shared {
         self.applied.store(seq, Ordering::SeqCst);
     }
 
+    /// Fails in a `fork()` child of the process that made the store.
+    #[inline]
+    pub(crate) fn check_process(&self) -> Result<(), CoreError> {
+        if self.process.is_inherited() {
+            return Err(CoreError::InheritedAcrossFork);
+        }
+        Ok(())
+    }
+
     pub(crate) fn horizon(&self) -> Horizon {
         self.views
-            .horizon(|| self.visible_seq(), self.clock.now_ms())
+            .horizon(|| self.visible_seq(), || self.clock.now_ms())
     }
 
     /// The newest published version of `chain`.
@@ -168,6 +180,7 @@ impl Store {
                 gc: GcQueue::default(),
                 ttl: TtlTracker::default(),
                 counters: Counters::new(),
+                process: ProcessToken::current(),
             }),
         }
     }
@@ -183,11 +196,9 @@ impl Store {
     }
 
     /// The absolute expiry time `ttl_ms` from now. Fails for a TTL of zero or
-    /// one whose end does not fit in 64 bits.
+    /// one longer than [`crate::MAX_TTL_MS`].
     pub fn deadline(&self, ttl_ms: u64) -> Result<u64, CoreError> {
-        if ttl_ms == 0 {
-            return Err(CoreError::InvalidTtl { ttl_ms });
-        }
+        crate::limits::check_ttl(ttl_ms)?;
         self.now_ms()
             .checked_add(ttl_ms)
             .ok_or(CoreError::InvalidTtl { ttl_ms })
@@ -204,6 +215,7 @@ impl Store {
     ) -> Result<R, CoreError> {
         check_key(key)?;
         let shared = &*self.shared;
+        shared.check_process()?;
         shared.counters.gets.add(1);
         let guard = epoch::pin();
         let chain = shared.index.lookup(key, &guard);
@@ -229,7 +241,16 @@ impl Store {
     /// Fails with [`CoreError::ReentrantWrite`] if this thread already holds
     /// the lock of this store (a deadlock otherwise).
     pub fn writer(&self) -> Result<Writer<'_>, CoreError> {
+        self.shared.check_process()?;
         Writer::lock(&self.shared)
+    }
+
+    /// True if this process is a `fork()` child of the one that made the
+    /// store: then every fallible call fails with
+    /// [`CoreError::InheritedAcrossFork`], and dropping the store or its
+    /// views touches no lock.
+    pub fn is_inherited_across_fork(&self) -> bool {
+        self.shared.process.is_inherited()
     }
 
     /// Applies `ops` as one atomic batch and publishes it at once; returns the

@@ -56,12 +56,18 @@ pub(crate) struct ViewRegistry {
 }
 
 impl ViewRegistry {
-    /// Registers a view at the current visible sequence and time. Reading the
-    /// sequence under the registry lock is what makes [`Self::horizon`] safe:
-    /// any view registered after a horizon was computed reads at or above it.
-    pub(crate) fn register(&self, visible: impl FnOnce() -> u64, now: u64) -> (u64, u64) {
+    /// Registers a view at the current visible sequence and time. Reading
+    /// both under the registry lock is what makes [`Self::horizon`] safe: any
+    /// view registered after a horizon was computed reads at or above its
+    /// sequence and (for a clock that does not step back) its time.
+    pub(crate) fn register(
+        &self,
+        visible: impl FnOnce() -> u64,
+        now: impl FnOnce() -> u64,
+    ) -> (u64, u64) {
         let mut r = self.inner.lock();
         let seq = visible();
+        let now = now();
         add(&mut r.seqs, seq);
         add(&mut r.times, now);
         r.open += 1;
@@ -83,10 +89,16 @@ impl ViewRegistry {
         r.open -= 1;
     }
 
-    /// The horizon given the current visible sequence and time.
-    pub(crate) fn horizon(&self, visible: impl FnOnce() -> u64, now: u64) -> Horizon {
+    /// The horizon given the current visible sequence and time, both read
+    /// under the registry lock.
+    pub(crate) fn horizon(
+        &self,
+        visible: impl FnOnce() -> u64,
+        now: impl FnOnce() -> u64,
+    ) -> Horizon {
         let r = self.inner.lock();
         let visible = visible();
+        let now = now();
         let seq = r.seqs.keys().next().map_or(visible, |&s| s.min(visible));
         let time = r.times.keys().next().map_or(now, |&t| t.min(now));
         Horizon { seq, time }
@@ -111,9 +123,24 @@ pub struct ReadView {
 
 impl ReadView {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        let now = shared.clock.now_ms();
-        let (seq, time) = shared.views.register(|| shared.visible_seq(), now);
+        if shared.process.is_inherited() {
+            // A fork() child: the registry's lock may be held forever by a
+            // parent thread that does not exist here, and nothing collects
+            // garbage in the child's copy, so the view needs no registration
+            // (its drop skips the release likewise).
+            let (seq, time) = (shared.visible_seq(), shared.clock.now_ms());
+            return Self { shared, seq, time };
+        }
+        let (seq, time) = shared
+            .views
+            .register(|| shared.visible_seq(), || shared.clock.now_ms());
         Self { shared, seq, time }
+    }
+
+    /// True if this process is a `fork()` child of the one that made the
+    /// view's store.
+    pub fn is_inherited_across_fork(&self) -> bool {
+        self.shared.process.is_inherited()
     }
 
     /// The sequence number this view reads at.
@@ -134,6 +161,7 @@ impl ReadView {
         f: impl FnOnce(Option<VersionRef<'_>>) -> R,
     ) -> Result<R, CoreError> {
         check_key(key)?;
+        self.shared.check_process()?;
         self.shared.counters.gets.add(1);
         let guard = epoch::pin();
         let chain = self.shared.index.lookup(key, &guard);
@@ -193,6 +221,12 @@ impl Clone for ReadView {
 
 impl Drop for ReadView {
     fn drop(&mut self) {
+        // In a fork() child the registry's lock may be held forever by a
+        // parent thread that does not exist here; the child's copy of the
+        // registry needs no bookkeeping.
+        if self.shared.process.is_inherited() {
+            return;
+        }
         self.shared.views.release(self.seq, self.time);
     }
 }
@@ -242,17 +276,17 @@ mod tests {
     fn horizon_is_oldest_view_or_present() {
         let reg = ViewRegistry::default();
         assert_eq!(
-            reg.horizon(|| 50, 1_000),
+            reg.horizon(|| 50, || 1_000),
             Horizon {
                 seq: 50,
                 time: 1_000
             }
         );
-        let a = reg.register(|| 10, 500);
-        reg.register(|| 20, 400);
-        assert_eq!(reg.horizon(|| 50, 1_000), Horizon { seq: 10, time: 400 });
+        let a = reg.register(|| 10, || 500);
+        reg.register(|| 20, || 400);
+        assert_eq!(reg.horizon(|| 50, || 1_000), Horizon { seq: 10, time: 400 });
         reg.release(a.0, a.1);
-        assert_eq!(reg.horizon(|| 50, 1_000), Horizon { seq: 20, time: 400 });
+        assert_eq!(reg.horizon(|| 50, || 1_000), Horizon { seq: 20, time: 400 });
         assert_eq!(reg.open(), 1);
     }
 

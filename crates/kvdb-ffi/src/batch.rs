@@ -11,6 +11,8 @@ use crate::db::kvdb_t;
 use crate::kv::ttl;
 use crate::status::kvdb_status_t;
 
+impl crate::boundary::Handle for kvdb_batch_t {}
+
 /// A batch of writes (opaque).
 pub struct kvdb_batch_t {
     batch: Batch,

@@ -91,26 +91,52 @@ pub(crate) fn void(function: &'static str, body: impl FnOnce() -> FfiResult) {
     });
 }
 
-/// A shared reference to the handle behind `ptr`, or an error naming it.
+/// A handle type of the C API.
+pub(crate) trait Handle {
+    /// True if this process is a `fork()` child of the one that made the
+    /// handle: then it refuses every call but its free (plain-memory handles,
+    /// options and batches, work anywhere).
+    fn inherited_across_fork(&self) -> bool {
+        false
+    }
+}
+
+/// Fails if `handle` was inherited across `fork()`.
+fn usable<T: Handle>(handle: &T) -> FfiResult {
+    if handle.inherited_across_fork() {
+        return Err(engine::Error::inherited_across_fork().into());
+    }
+    Ok(())
+}
+
+/// A shared reference to the handle behind `ptr`, or an error naming it (or
+/// saying it was inherited across `fork()`).
 ///
 /// # Safety
 ///
 /// `ptr` is NULL or points to a live value of type `T` (a handle the library
 /// returned and the caller has not freed).
-pub(crate) unsafe fn handle<'a, T>(ptr: *const T, what: &str) -> FfiResult<&'a T> {
+pub(crate) unsafe fn handle<'a, T: Handle>(ptr: *const T, what: &str) -> FfiResult<&'a T> {
     // SAFETY: per the contract above.
-    unsafe { ptr.as_ref() }.ok_or_else(|| FfiError::invalid(format!("{what} is NULL")))
+    let handle =
+        unsafe { ptr.as_ref() }.ok_or_else(|| FfiError::invalid(format!("{what} is NULL")))?;
+    usable(handle)?;
+    Ok(handle)
 }
 
-/// An exclusive reference to the handle behind `ptr`, or an error naming it.
+/// An exclusive reference to the handle behind `ptr`, or an error naming it
+/// (or saying it was inherited across `fork()`).
 ///
 /// # Safety
 ///
 /// As for [`handle`], and no other thread uses the handle meanwhile (the C
 /// API's rule for batch, snapshot and iterator handles).
-pub(crate) unsafe fn handle_mut<'a, T>(ptr: *mut T, what: &str) -> FfiResult<&'a mut T> {
+pub(crate) unsafe fn handle_mut<'a, T: Handle>(ptr: *mut T, what: &str) -> FfiResult<&'a mut T> {
     // SAFETY: per the contract above.
-    unsafe { ptr.as_mut() }.ok_or_else(|| FfiError::invalid(format!("{what} is NULL")))
+    let handle =
+        unsafe { ptr.as_mut() }.ok_or_else(|| FfiError::invalid(format!("{what} is NULL")))?;
+    usable(handle)?;
+    Ok(handle)
 }
 
 /// The byte buffer `(ptr, len)`: NULL with length 0 is empty; NULL with a

@@ -17,6 +17,12 @@ pub struct kvdb_t {
     pub(crate) db: Db,
 }
 
+impl crate::boundary::Handle for kvdb_t {
+    fn inherited_across_fork(&self) -> bool {
+        self.db.is_inherited_across_fork()
+    }
+}
+
 /// Opens a database. `path` NULL or ":memory:" opens an in-memory database
 /// that touches no file; otherwise `path` is a directory, created if missing,
 /// whose contents are recovered. `opts` NULL means the defaults. On success

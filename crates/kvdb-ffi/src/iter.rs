@@ -22,6 +22,12 @@ pub struct kvdb_iter_t {
     cursor: Cursor,
 }
 
+impl crate::boundary::Handle for kvdb_iter_t {
+    fn inherited_across_fork(&self) -> bool {
+        self.cursor.view().is_inherited_across_fork()
+    }
+}
+
 unsafe fn new_iter(
     function: &'static str,
     db: *mut kvdb_t,
@@ -210,7 +216,9 @@ pub unsafe extern "C" fn kvdb_iter_seek_for_prev(
 pub unsafe extern "C" fn kvdb_iter_valid(it: *const kvdb_iter_t) -> bool {
     guard("kvdb_iter_valid", || {
         // SAFETY: per the contract.
-        unsafe { it.as_ref() }.is_some_and(|it| it.cursor.valid())
+        unsafe { it.as_ref() }.is_some_and(|it| {
+            !crate::boundary::Handle::inherited_across_fork(it) && it.cursor.valid()
+        })
     })
 }
 

@@ -10,6 +10,8 @@ use crate::boundary::{guard, handle_mut, status};
 use crate::error::FfiError;
 use crate::status::kvdb_status_t;
 
+impl crate::boundary::Handle for kvdb_options_t {}
+
 /// Options for opening a database (opaque).
 pub struct kvdb_options_t {
     pub(crate) options: Options,

@@ -18,6 +18,12 @@ pub struct kvdb_snapshot_t {
     pub(crate) snapshot: Snapshot,
 }
 
+impl crate::boundary::Handle for kvdb_snapshot_t {
+    fn inherited_across_fork(&self) -> bool {
+        self.snapshot.is_inherited_across_fork()
+    }
+}
+
 /// Takes a snapshot of `db` as it is now; on success `*out` receives it.
 ///
 /// # Safety

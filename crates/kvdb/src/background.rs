@@ -1,16 +1,30 @@
 //! Background threads owned by a database: each runs one job at a fixed
 //! interval until stopped, and is joined when the database closes.
+//!
+//! The threads sleep on `std::sync` primitives, not `parking_lot`'s:
+//! `parking_lot` keeps its sleepers in one process-wide table, and a thread
+//! asleep there when the process forks leaves an entry behind in the
+//! child's copy of the table that no thread owns, which breaks the next
+//! thread to sleep in that slot of the table (seen: a child that opens a
+//! database of its own after `fork()`). Background threads sleep almost all
+//! the time, so theirs would nearly always be there; `std`'s condition
+//! variable sleeps on its own address and leaves nothing shared behind.
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-use parking_lot::{Condvar, Mutex};
 
 #[derive(Default)]
 struct StopSignal {
     stopped: Mutex<bool>,
     wake: Condvar,
+}
+
+impl StopSignal {
+    /// The flag; a panic elsewhere while holding it cannot leave it torn.
+    fn lock(&self) -> MutexGuard<'_, bool> {
+        self.stopped.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A named thread running a job periodically.
@@ -33,15 +47,19 @@ impl Worker {
         let handle = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
-                let mut stopped = thread_signal.stopped.lock();
+                let mut stopped = thread_signal.lock();
                 while !*stopped {
-                    thread_signal.wake.wait_for(&mut stopped, interval);
+                    stopped = thread_signal
+                        .wake
+                        .wait_timeout(stopped, interval)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
                     if *stopped {
                         break;
                     }
                     drop(stopped);
                     job();
-                    stopped = thread_signal.stopped.lock();
+                    stopped = thread_signal.lock();
                 }
             })?;
         Ok(Self {
@@ -53,7 +71,7 @@ impl Worker {
 
     /// Stops the thread and waits for it; reports whether its job panicked.
     pub(crate) fn stop(&mut self) -> Result<(), String> {
-        *self.signal.stopped.lock() = true;
+        *self.signal.lock() = true;
         self.signal.wake.notify_all();
         match self.handle.take() {
             Some(handle) => handle

@@ -29,10 +29,20 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// Fails once the database is closed.
+    /// Fails once the database is closed, and in a `fork()` child of the
+    /// process that opened it.
     pub(crate) fn check_open(&self) -> Result<()> {
+        self.check_process()?;
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Fails in a `fork()` child of the process that opened the database.
+    pub(crate) fn check_process(&self) -> Result<()> {
+        if self.store.is_inherited_across_fork() {
+            return Err(Error::inherited_across_fork());
         }
         Ok(())
     }
@@ -43,6 +53,18 @@ impl Inner {
 /// `Db` is `Send + Sync`: share it between threads by reference or in an
 /// `Arc`. Reads never wait for writes; writes are serialised. Snapshots and
 /// iterators taken from it stay usable after it is closed.
+///
+/// # fork()
+///
+/// A handle belongs to the process that opened it. In a child made by
+/// `fork()` every call that can fail returns an
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind) error saying so
+/// (snapshots' reads likewise), nothing touches the parent's files, and
+/// dropping or closing the handle only forgets it: no lock is taken, no
+/// thread joined, no file synced or unlocked, so the parent's database is
+/// unaffected. The memory and file descriptors the child inherited stay
+/// until it exits or calls `exec`, as with SQLite and LMDB, whose rule is
+/// the same: open databases after `fork()`, not before.
 pub struct Db {
     pub(crate) inner: Arc<Inner>,
     workers: Mutex<Vec<Worker>>,
@@ -86,8 +108,13 @@ impl Db {
         }
         options.validate()?;
         let vfs = Arc::clone(&options.vfs);
-        vfs.create_dir_all(dir)
-            .map_err(|e| Error::io(format!("creating directory {}", dir.display()), e))?;
+        vfs.create_dir_all(dir).map_err(|e| match e.kind() {
+            io::ErrorKind::NotADirectory => Error::InvalidArgument(format!(
+                "the database path {} is not a directory",
+                dir.display()
+            )),
+            _ => Error::io(format!("creating directory {}", dir.display()), e),
+        })?;
         let lock = vfs.lock(dir).map_err(|e| match e.kind() {
             io::ErrorKind::WouldBlock => Error::Locked {
                 path: dir.to_path_buf(),
@@ -186,6 +213,16 @@ impl Db {
     }
 
     fn shutdown(&self) -> Result<()> {
+        if self.inner.store.is_inherited_across_fork() {
+            // A fork() child: the background threads do not exist here, a
+            // lock may be held forever by a parent thread, and the files are
+            // the parent's. Forget everything instead of dropping it.
+            std::mem::forget(Arc::clone(&self.inner));
+            if let Some(mut workers) = self.workers.try_lock() {
+                std::mem::forget(std::mem::take(&mut *workers));
+            }
+            return Ok(());
+        }
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
@@ -209,6 +246,7 @@ impl Db {
     /// Makes every acknowledged write durable now, whatever the sync policy.
     /// A no-op in memory.
     pub fn sync(&self) -> Result<()> {
+        self.inner.check_process()?;
         match &self.inner.persist {
             Some(persist) => Ok(persist.wal.sync()?),
             None => Ok(()),
@@ -220,6 +258,13 @@ impl Db {
     /// in memory.
     pub fn checkpoint(&self) -> Result<CheckpointReport> {
         self.inner.checkpoint()
+    }
+
+    /// True if this process is a `fork()` child of the process that opened
+    /// the database: the handle then refuses every call that can fail (see
+    /// the type's docs).
+    pub fn is_inherited_across_fork(&self) -> bool {
+        self.inner.store.is_inherited_across_fork()
     }
 
     /// What recovery did when the database was opened (`None` in memory).
@@ -313,6 +358,12 @@ impl Db {
 
 impl Drop for Db {
     fn drop(&mut self) {
+        if self.inner.store.is_inherited_across_fork() {
+            // See `shutdown`: nothing of the parent's may be touched.
+            std::mem::forget(Arc::clone(&self.inner));
+            std::mem::forget(std::mem::take(self.workers.get_mut()));
+            return;
+        }
         let _ = self.shutdown();
     }
 }

@@ -160,6 +160,12 @@ impl Error {
         }
     }
 
+    /// The error of every call on a handle inherited across `fork()` (kind
+    /// [`ErrorKind::InvalidArgument`]).
+    pub fn inherited_across_fork() -> Self {
+        CoreError::InheritedAcrossFork.into()
+    }
+
     /// A corruption error found by the engine itself.
     pub fn corruption(message: impl Into<String>) -> Self {
         Error::Corruption {

@@ -56,6 +56,12 @@ impl Snapshot {
         self.view.cursor(range)
     }
 
+    /// True if this process is a `fork()` child of the process that took
+    /// the snapshot: its reads then fail.
+    pub fn is_inherited_across_fork(&self) -> bool {
+        self.view.is_inherited_across_fork()
+    }
+
     /// The sequence number the snapshot reads at.
     pub fn seq(&self) -> u64 {
         self.view.seq()
