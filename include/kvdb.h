@@ -13,6 +13,22 @@
 #include <stdint.h>
 
 /**
+ * The longest key accepted, in bytes; longer is `KVDB_TOO_LARGE`.
+ */
+#define KVDB_MAX_KEY_LEN 65536
+
+/**
+ * The longest value accepted, in bytes (256 MiB); longer is `KVDB_TOO_LARGE`.
+ */
+#define KVDB_MAX_VALUE_LEN 268435456
+
+/**
+ * The longest TTL accepted, in milliseconds (10^15 ms, about 31,700 years);
+ * 0 or longer is `KVDB_INVALID_ARGUMENT`, wherever a TTL is given.
+ */
+#define KVDB_MAX_TTL_MS 1000000000000000
+
+/**
  * Sync policy: leave flushing to the operating system.
  */
 #define KVDB_SYNC_NEVER 0
@@ -542,7 +558,8 @@ kvdb_status_t kvdb_get(kvdb_t *db, const void *key, size_t klen, void **val, siz
  *
  * `db` is NULL (an error) or a live handle; `key` is NULL or valid for
  * `klen` bytes; `buf` is NULL or valid for writing `cap` bytes; `vlen` is
- * valid for writing.
+ * valid for writing. `buf` and `key` must not overlap: a buffer that does
+ * is `KVDB_INVALID_ARGUMENT` (copy the key elsewhere first).
  */
 kvdb_status_t kvdb_get_into(kvdb_t *db,
                             const void *key,

@@ -66,8 +66,8 @@ pub use conditional::CasOutcome;
 pub use db::Db;
 pub use error::{Error, ErrorKind, Result};
 pub use kvdb_core::{
-    Clock, Cursor, ExpireConfig, ExpireReport, GcReport, Iter, MAX_KEY_LEN, MAX_VALUE_LEN,
-    ManualClock, Stats, SystemClock, prefix_bounds,
+    Clock, Cursor, ExpireConfig, ExpireReport, GcReport, Iter, MAX_KEY_LEN, MAX_TTL_MS,
+    MAX_VALUE_LEN, ManualClock, Stats, SystemClock, prefix_bounds,
 };
 pub use kvdb_wal::{RecoveryMode, TornTail};
 pub use options::{Options, SyncPolicy};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use kvdb_core::{check_key, check_value};
 
 use crate::db::Db;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The remaining life of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +23,14 @@ pub enum Ttl {
     Expires(Duration),
 }
 
-/// `ttl` in whole milliseconds, rounded up; zero is rejected.
+/// `ttl` in whole milliseconds, rounded up; zero and TTLs longer than
+/// [`kvdb_core::MAX_TTL_MS`] are rejected. Every entry point that takes a
+/// TTL (plain puts, batches, conditional writes, expire) checks it here.
 pub(crate) fn ttl_millis(ttl: Duration) -> Result<u64> {
     let ms = ttl.as_nanos().div_ceil(1_000_000);
-    if ms == 0 {
-        return Err(Error::InvalidArgument("a TTL must be at least 1 ms".into()));
-    }
-    u64::try_from(ms).map_err(|_| Error::InvalidArgument(format!("TTL of {ttl:?} is too long")))
+    let ms = u64::try_from(ms).unwrap_or(u64::MAX);
+    kvdb_core::check_ttl(ms)?;
+    Ok(ms)
 }
 
 impl Db {

@@ -145,6 +145,30 @@ fn expire_and_persist_change_only_live_keys() {
 }
 
 #[test]
+fn a_batch_refuses_a_ttl_past_the_limit_when_it_is_added() {
+    let db = Db::in_memory().unwrap();
+    let mut batch = kvdb::Batch::new();
+    for ms in [u64::MAX, kvdb::MAX_TTL_MS + 1] {
+        let err = batch
+            .put_with_ttl(b"k", b"v", Duration::from_millis(ms))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{ms}: {err}");
+        assert_eq!(
+            db.put_with_ttl(b"k", b"v", Duration::from_millis(ms))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidArgument
+        );
+    }
+    assert!(batch.is_empty(), "a refused put is not added");
+    batch
+        .put_with_ttl(b"k", b"v", Duration::from_millis(kvdb::MAX_TTL_MS))
+        .unwrap();
+    db.write(&batch).unwrap();
+    assert!(db.exists(b"k").unwrap());
+}
+
+#[test]
 fn put_if_absent_stores_once() {
     let (db, clock) = manual_db();
     assert!(db.put_if_absent(b"k", b"first").unwrap());
