@@ -72,7 +72,9 @@ int main(int argc, char **argv) {
     /* A regular file where the directory should be. */
     char file[4096];
     snprintf(file, sizeof file, "%s/LOCK", dir);
-    CHECK_STATUS(kvdb_open(file, o, &db), KVDB_IO_ERROR);
+    CHECK_STATUS(kvdb_open(file, o, &db), KVDB_INVALID_ARGUMENT);
+    kvdb_last_error(detail, sizeof detail);
+    CHECK(strstr(detail, "not a directory") != NULL);
     kvdb_options_free(o);
     FINISH();
 }

@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
 use crate::{DirLock, FileBytes, Vfs, WritableFile};
@@ -34,7 +34,13 @@ pub const LOCK_FILE: &str = "LOCK";
 
 impl Vfs for StdFs {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        fs::create_dir_all(dir)
+        match fs::metadata(dir) {
+            Ok(m) if !m.is_dir() => Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("{} exists and is not a directory", dir.display()),
+            )),
+            _ => fs::create_dir_all(dir),
+        }
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
@@ -87,21 +93,46 @@ impl Vfs for StdFs {
         File::open(dir)?.sync_all()
     }
 
+    /// Locks the directory itself and its `LOCK` file, both with
+    /// `flock(LOCK_EX | LOCK_NB)`. The directory's lock is the one that
+    /// counts: deleting or replacing the `LOCK` file of an open database
+    /// does not let a second opener in. The `LOCK` file is locked too, so
+    /// that builds which lock only it still see the database as open; after
+    /// locking it, its inode is compared with the one at the path, and a
+    /// file replaced in between is locked anew.
     fn lock(&self, dir: &Path) -> io::Result<DirLock> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join(LOCK_FILE))?;
-        match file.try_lock() {
-            Ok(()) => Ok(DirLock::new(Box::new(file))),
-            Err(TryLockError::WouldBlock) => Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                format!("{} is locked by another handle", dir.display()),
-            )),
-            Err(TryLockError::Error(e)) => Err(e),
+        let directory = File::open(dir)?;
+        try_lock(&directory, dir)?;
+        let path = dir.join(LOCK_FILE);
+        for _ in 0..8 {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            try_lock(&file, dir)?;
+            let (held, named) = (file.metadata()?, fs::metadata(&path));
+            if named.is_ok_and(|n| n.dev() == held.dev() && n.ino() == held.ino()) {
+                return Ok(DirLock::new(Box::new((directory, file))));
+            }
         }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("the lock file of {} keeps being replaced", dir.display()),
+        ))
+    }
+}
+
+/// Takes an exclusive, non-blocking `flock` on `file`.
+fn try_lock(file: &File, dir: &Path) -> io::Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("{} is locked by another handle", dir.display()),
+        )),
+        Err(TryLockError::Error(e)) => Err(e),
     }
 }
 

@@ -217,7 +217,8 @@ fn bad_options_and_paths_are_rejected() {
     let file = tempfile::NamedTempFile::new().unwrap();
     assert_eq!(
         Db::open(file.path(), quiet()).unwrap_err().kind(),
-        ErrorKind::Io
+        ErrorKind::InvalidArgument,
+        "a bad path, as the C API says"
     );
 }
 
@@ -328,4 +329,32 @@ fn a_log_written_by_format_version_1_still_opens_and_continues() {
     db.close().unwrap();
     let db = Db::open(dir.path(), quiet()).unwrap();
     assert_eq!(db.iter().count(), 4);
+}
+
+#[test]
+fn deleting_the_lock_file_does_not_let_a_second_open_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), quiet()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    std::fs::remove_file(dir.path().join("LOCK")).unwrap();
+    let err = Db::open(dir.path(), quiet()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
+    // Replaced by another file of the same name: still locked.
+    std::fs::write(dir.path().join("LOCK"), b"").unwrap();
+    let err = Db::open(dir.path(), quiet()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
+    db.close().unwrap();
+    let db = Db::open(dir.path(), quiet()).unwrap();
+    assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn a_path_that_is_a_regular_file_is_not_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"data").unwrap();
+    let err = Db::open(&file, quiet()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.to_string().contains("not a directory"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"data", "left untouched");
 }
