@@ -116,6 +116,15 @@ static void test_keys_and_values(kvdb_t *db) {
     CHECK_OK(kvdb_exists(db, NULL, 0));
     CHECK_OK(kvdb_delete(db, NULL, 0));
 
+    /* get_into: a buffer overlapping the key is refused, not written over it. */
+    char both[16] = "user:1";
+    vlen = 99;
+    CHECK_STATUS(kvdb_get_into(db, both, 6, both, sizeof both, &vlen), KVDB_INVALID_ARGUMENT);
+    CHECK(last_error_contains("overlaps"));
+    CHECK(vlen == 99 && memcmp(both, "user:1", 6) == 0);
+    CHECK_OK(kvdb_get_into(db, both, 6, both + 6, sizeof both - 6, &vlen));
+    CHECK(vlen == 3 && memcmp(both + 6, "ada", 3) == 0);
+
     /* get_into: exact fit, too small (required size reported), size query. */
     char buf[8];
     CHECK_OK(kvdb_get_into(db, KEY("user:1"), buf, sizeof buf, &vlen));
@@ -300,6 +309,12 @@ static void test_batches(kvdb_t *db) {
     CHECK_OK(kvdb_batch_delete(b, KEY("batch:old")));
     CHECK(kvdb_batch_count(b) == 4);
     CHECK_STATUS(kvdb_batch_put_ttl(b, KEY("k"), KEY("v"), 0), KVDB_INVALID_ARGUMENT);
+    /* A TTL past the documented limit is refused where it is given, as by
+     * kvdb_put_ttl, not later by kvdb_write. */
+    CHECK_STATUS(kvdb_batch_put_ttl(b, KEY("k"), KEY("v"), UINT64_MAX), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_batch_put_ttl(b, KEY("k"), KEY("v"), KVDB_MAX_TTL_MS + 1),
+                 KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_put_ttl(db, KEY("k"), KEY("v"), KVDB_MAX_TTL_MS + 1), KVDB_INVALID_ARGUMENT);
     unsigned char big[65537] = {0};
     CHECK_STATUS(kvdb_batch_put(b, big, sizeof big, KEY("v")), KVDB_TOO_LARGE);
     CHECK_STATUS(kvdb_batch_delete(b, big, sizeof big), KVDB_TOO_LARGE);

@@ -156,6 +156,12 @@ pub unsafe extern "C" fn kvdb_get(
     })
 }
 
+/// True if the byte ranges `[a, a + alen)` and `[b, b + blen)` share a byte.
+pub(crate) fn overlap(a: *const c_void, alen: usize, b: *mut c_void, blen: usize) -> bool {
+    let (a, b) = (a as usize, b as usize);
+    alen > 0 && blen > 0 && a < b.saturating_add(blen) && b < a.saturating_add(alen)
+}
+
 /// Copies the value of `key` into the caller's buffer `buf` of `cap` bytes
 /// and stores its length in `*vlen`. If the value is longer than `cap`,
 /// returns `KVDB_BUFFER_TOO_SMALL` and still stores the required length in
@@ -166,7 +172,8 @@ pub unsafe extern "C" fn kvdb_get(
 ///
 /// `db` is NULL (an error) or a live handle; `key` is NULL or valid for
 /// `klen` bytes; `buf` is NULL or valid for writing `cap` bytes; `vlen` is
-/// valid for writing.
+/// valid for writing. `buf` and `key` must not overlap: a buffer that does
+/// is `KVDB_INVALID_ARGUMENT` (copy the key elsewhere first).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kvdb_get_into(
     db: *mut kvdb_t,
@@ -180,6 +187,11 @@ pub unsafe extern "C" fn kvdb_get_into(
         let vlen = out(vlen, "vlen")?;
         if buf.is_null() && cap > 0 {
             return Err(FfiError::invalid(format!("buf is NULL but cap is {cap}")));
+        }
+        if overlap(key, klen, buf, cap) {
+            return Err(FfiError::invalid(
+                "buf overlaps key: the value would be written over the key being read",
+            ));
         }
         // SAFETY: per the contract.
         let (db, key) = unsafe { (handle(db, "db")?, bytes(key, klen, "key")?) };
