@@ -105,6 +105,76 @@ typedef struct kvdb_t kvdb_t;
 typedef int kvdb_status_t;
 
 /**
+ * What recovery found and did when the database was opened, filled in by
+ * `kvdb_recovery_info`. All zero for an in-memory database.
+ *
+ * The struct may grow at its end in later versions: set `size` to
+ * `sizeof(kvdb_recovery_t)` before the call; the library fills in only the
+ * fields that fit in `size` bytes and sets `size` to what it filled in.
+ */
+typedef struct {
+  /**
+   * In: the bytes the caller's struct holds. Out: the bytes filled in.
+   */
+  size_t size;
+  /**
+   * True if a snapshot was loaded.
+   */
+  bool snapshot_loaded;
+  /**
+   * The sequence number of the snapshot loaded.
+   */
+  uint64_t snapshot_seq;
+  /**
+   * Entries loaded from the snapshot.
+   */
+  uint64_t snapshot_entries;
+  /**
+   * Newer snapshots that failed verification and were passed over (an
+   * older snapshot and the log covered everything they held; otherwise
+   * the open would have failed with `KVDB_CORRUPTION`).
+   */
+  uint64_t snapshots_rejected;
+  /**
+   * Log records applied.
+   */
+  uint64_t wal_records_applied;
+  /**
+   * Log records skipped because the snapshot already held them.
+   */
+  uint64_t wal_records_skipped;
+  /**
+   * Bytes of intact log records read.
+   */
+  uint64_t wal_bytes;
+  /**
+   * True if a damaged log tail (the trace of a crash during a write) was
+   * cut off.
+   */
+  bool torn_tail_cut;
+  /**
+   * The length the damaged segment was cut to.
+   */
+  uint64_t torn_tail_offset;
+  /**
+   * The bytes cut off.
+   */
+  uint64_t torn_tail_bytes;
+  /**
+   * Log segments set aside by point-in-time recovery.
+   */
+  uint64_t segments_discarded;
+  /**
+   * The newest sequence number after recovery.
+   */
+  uint64_t last_seq;
+  /**
+   * How long recovery took, in microseconds.
+   */
+  uint64_t duration_us;
+} kvdb_recovery_t;
+
+/**
  * Statistics of a database, filled in by `kvdb_stats`. Counts of keys,
  * versions and bytes describe memory actually held, so they include
  * versions kept for open snapshots and expired keys not yet reclaimed.
@@ -317,6 +387,11 @@ kvdb_status_t kvdb_write(kvdb_t *db, const kvdb_batch_t *b);
  * that touches no file; otherwise `path` is a directory, created if missing,
  * whose contents are recovered. `opts` NULL means the defaults. On success
  * `*out` receives the handle (close it with `kvdb_close`).
+ *
+ * If recovery repaired anything (cut a torn log tail, passed over a damaged
+ * snapshot, set segments aside), the open still returns `KVDB_OK` and
+ * `kvdb_last_error` then says what was repaired; `kvdb_recovery_info` and
+ * `kvdb_recovery_message` give the details at any time.
  *
  * Returns `KVDB_LOCKED` if the directory is open in this or another
  * process, `KVDB_CORRUPTION` if its files are damaged beyond what the
@@ -757,6 +832,31 @@ kvdb_status_t kvdb_options_set_snapshots_to_keep(kvdb_options_t *opts, uint32_t 
  * `opts` is NULL (an error) or a live options handle.
  */
 kvdb_status_t kvdb_options_set_background_maintenance(kvdb_options_t *opts, int enabled);
+
+/**
+ * Copies what recovery found and did into `*out`, whose `size` the caller
+ * has set to `sizeof(kvdb_recovery_t)` (see the struct). `KVDB_OK` with
+ * every field zero for an in-memory database. `kvdb_recovery_message`
+ * gives the same in words, with file names.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live handle; `out` is valid for reading and
+ * writing `out->size` bytes.
+ */
+kvdb_status_t kvdb_recovery_info(kvdb_t *db, kvdb_recovery_t *out_info);
+
+/**
+ * Copies what recovery found and did, in words (one line per finding,
+ * naming files and offsets), into `buf` like `kvdb_last_error`: at most
+ * `cap` bytes with the NUL, and returns the full length. Empty for an
+ * in-memory database; 0 for a NULL `db`.
+ *
+ * # Safety
+ *
+ * `db` is NULL or a live handle; `buf` is NULL or valid for `cap` bytes.
+ */
+size_t kvdb_recovery_message(kvdb_t *db, char *buf, size_t cap);
 
 /**
  * Takes a snapshot of `db` as it is now; on success `*out` receives it.

@@ -148,6 +148,32 @@ fn derived_handles_outlive_close() {
 }
 
 #[test]
+fn recovery_is_reported_to_c_callers() {
+    let dir = tmp();
+    for (name, build) in [
+        ("recovery", Build::Strict),
+        ("recovery_asan", Build::Sanitized),
+    ] {
+        let exe = compile(
+            &["ffi-tests/c/recovery_test.c"],
+            &dir.path().join(name),
+            build,
+        );
+        let db = dir.path().join(format!("{name}_db"));
+        counted(run(&exe, &[db.to_str().unwrap()]));
+    }
+    let exe = compile(
+        &["ffi-tests/c/recovery_test.c"],
+        &dir.path().join("recovery_vg"),
+        Build::Strict,
+    );
+    counted(run_valgrind(
+        &exe,
+        &[dir.path().join("vg_db").to_str().unwrap()],
+    ));
+}
+
+#[test]
 fn a_forked_child_cannot_use_inherited_handles() {
     let dir = tmp();
     for (name, build) in [("fork", Build::Strict), ("fork_asan", Build::Sanitized)] {

@@ -8,7 +8,7 @@ use std::path::Path;
 use engine::{Db, Options};
 
 use crate::boundary::{handle, out, status, write};
-use crate::error::FfiError;
+use crate::error::{FfiError, set_last_error};
 use crate::options::kvdb_options_t;
 use crate::status::{KVDB_OK, kvdb_status_t};
 
@@ -27,6 +27,11 @@ impl crate::boundary::Handle for kvdb_t {
 /// that touches no file; otherwise `path` is a directory, created if missing,
 /// whose contents are recovered. `opts` NULL means the defaults. On success
 /// `*out` receives the handle (close it with `kvdb_close`).
+///
+/// If recovery repaired anything (cut a torn log tail, passed over a damaged
+/// snapshot, set segments aside), the open still returns `KVDB_OK` and
+/// `kvdb_last_error` then says what was repaired; `kvdb_recovery_info` and
+/// `kvdb_recovery_message` give the details at any time.
 ///
 /// Returns `KVDB_LOCKED` if the directory is open in this or another
 /// process, `KVDB_CORRUPTION` if its files are damaged beyond what the
@@ -62,6 +67,14 @@ pub unsafe extern "C" fn kvdb_open(
             }
             Db::open(Path::new(std::ffi::OsStr::from_bytes(bytes)), options)
         }?;
+        if let Some(report) = db.recovery_report().filter(|r| r.repaired()) {
+            // The open succeeded, but the caller should be able to learn
+            // what recovery repaired without asking.
+            set_last_error(
+                "kvdb_open",
+                &format!("opened after repairs (see kvdb_recovery_info):\n{report}"),
+            );
+        }
         // SAFETY: checked non-NULL above; the caller gives a writable slot.
         unsafe { write(out_db, Box::into_raw(Box::new(kvdb_t { db }))) };
         Ok(())

@@ -87,20 +87,28 @@ pub(crate) fn set_last_error(function: &str, message: &str) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kvdb_last_error(buf: *mut c_char, cap: usize) -> usize {
     crate::boundary::guard("kvdb_last_error", || {
-        LAST_ERROR.with(|last| {
-            let last = last.borrow();
-            if !buf.is_null() && cap > 0 {
-                let n = last.len().min(cap - 1);
-                // SAFETY: the caller gives `buf` valid for `cap` bytes; we
-                // write `n + 1 <= cap` bytes and the source is our own string.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(last.as_ptr(), buf.cast::<u8>(), n);
-                    *buf.add(n) = 0;
-                }
-            }
-            last.len()
-        })
+        // SAFETY: forwarded contract.
+        LAST_ERROR.with(|last| unsafe { copy_message(&last.borrow(), buf, cap) })
     })
+}
+
+/// Copies `text` into `buf` (NUL-terminated, truncated to `cap` bytes with
+/// the NUL) unless `buf` is NULL or `cap` 0; returns the full length.
+///
+/// # Safety
+///
+/// `buf` is NULL or valid for writing `cap` bytes.
+pub(crate) unsafe fn copy_message(text: &str, buf: *mut c_char, cap: usize) -> usize {
+    if !buf.is_null() && cap > 0 {
+        let n = text.len().min(cap - 1);
+        // SAFETY: the caller gives `buf` valid for `cap` bytes; we write
+        // `n + 1 <= cap` bytes and the source is a distinct Rust string.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
+            *buf.add(n) = 0;
+        }
+    }
+    text.len()
 }
 
 #[cfg(test)]

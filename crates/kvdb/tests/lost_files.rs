@@ -231,3 +231,22 @@ fn a_deleted_segment_is_an_error_wherever_it_was() {
         assert_refused(dir.path(), &format!("segment {victim} deleted"));
     }
 }
+
+#[test]
+fn the_error_for_a_damaged_sole_snapshot_names_the_file() {
+    let (dir, snapshot) = checkpointed_db();
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&snapshot, bytes).unwrap();
+    let err = Db::open(dir.path(), options(RecoveryMode::default())).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&snapshot.display().to_string()), "{text}");
+    let source = std::error::Error::source(&err).expect("the loader's error is the source");
+    let loader = source
+        .downcast_ref::<kvdb_snapshot::SnapshotError>()
+        .expect("a SnapshotError");
+    assert!(
+        matches!(loader, kvdb_snapshot::SnapshotError::Corrupt { path, .. } if *path == snapshot),
+        "{loader:?}"
+    );
+}

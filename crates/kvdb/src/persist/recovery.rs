@@ -61,6 +61,54 @@ struct SnapshotBase {
     newest_rejected: Option<(u64, kvdb_snapshot::Rejected)>,
 }
 
+impl RecoveryReport {
+    /// True if recovery changed or passed over anything: a torn tail cut, a
+    /// snapshot rejected, log segments set aside.
+    pub fn repaired(&self) -> bool {
+        self.torn_tail.is_some()
+            || !self.snapshots_rejected.is_empty()
+            || !self.discarded_segments.is_empty()
+    }
+}
+
+/// One line per thing recovery did, repairs first.
+impl std::fmt::Display for RecoveryReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for rejected in &self.snapshots_rejected {
+            writeln!(f, "passed over a snapshot that cannot be used: {rejected}")?;
+        }
+        if let Some(torn) = &self.torn_tail {
+            writeln!(
+                f,
+                "cut a damaged log tail of {} bytes off {} at byte {} (the trace of a crash during a write)",
+                torn.dropped_bytes,
+                torn.segment.display(),
+                torn.offset
+            )?;
+        }
+        for segment in &self.discarded_segments {
+            writeln!(
+                f,
+                "set aside log segment {} (point-in-time recovery)",
+                segment.display()
+            )?;
+        }
+        match self.snapshot_seq {
+            Some(seq) => writeln!(
+                f,
+                "loaded the snapshot at sequence {seq} ({} entries)",
+                self.snapshot_entries
+            )?,
+            None => writeln!(f, "no snapshot loaded")?,
+        }
+        write!(
+            f,
+            "replayed {} log records ({} bytes, {} already in the snapshot); the database is at sequence {}",
+            self.wal_records_applied, self.wal_bytes, self.wal_records_skipped, self.last_seq
+        )
+    }
+}
+
 fn load_snapshot(
     store: &Store,
     vfs: &dyn Vfs,
@@ -159,6 +207,18 @@ fn replay(
         expected = last + 1;
     }
     drop(writer);
+    if let Some((seq, rejected)) = base.newest_rejected
+        && seq >= expected
+    {
+        return Err(Error::corruption_from(
+            &format!(
+                "snapshot {} holds writes up to sequence {seq} but cannot be used, and the log reaches only {}",
+                rejected.path.display(),
+                expected - 1
+            ),
+            rejected.error,
+        ));
+    }
     if let Some(segment) = reader
         .kept_segments()
         .iter()
@@ -171,18 +231,6 @@ fn replay(
             segment.start_seq.unwrap_or(0),
             expected - 1
         )));
-    }
-    if let Some((seq, rejected)) = base.newest_rejected
-        && seq >= expected
-    {
-        return Err(Error::corruption_from(
-            &format!(
-                "snapshot {} holds writes up to sequence {seq} but cannot be used, and the log reaches only {}",
-                rejected.path.display(),
-                expected - 1
-            ),
-            rejected.error,
-        ));
     }
     let recovered = reader.finish()?;
     report.wal_bytes = recovered.report.bytes;
