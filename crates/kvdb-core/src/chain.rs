@@ -18,10 +18,10 @@ use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
-use crossbeam_epoch::{self as epoch, Guard, Owned, Pointer, Shared};
+use crossbeam_epoch::{self as epoch, Guard, Pointer, Shared};
 use triomphe::ThinArc;
 
-use crate::version::{ALLOC_OVERHEAD, Version, VersionInit};
+use crate::version::{ALLOC_OVERHEAD, Version, new_version};
 
 const GC_QUEUED: u8 = 1;
 const TTL_TRACKED: u8 = 2;
@@ -173,12 +173,19 @@ impl ChainRef {
         None
     }
 
-    /// Links `version` in as the newest. Callers hold the store's write lock,
-    /// so heads are only ever replaced by one thread at a time.
-    pub(crate) fn push(&self, version: VersionInit, guard: &Guard) {
+    /// Links in a new version as the newest: a value, or a deletion marker
+    /// if `value` is `None`. Callers hold the store's write lock, so heads
+    /// are only ever replaced by one thread at a time.
+    pub(crate) fn push(
+        &self,
+        seq: u64,
+        value: Option<&[u8]>,
+        expires_at: Option<u64>,
+        guard: &Guard,
+    ) {
         let head = &self.header().head;
         let old = head.load(Ordering::Relaxed, guard);
-        let new = Owned::<Version>::init(version);
+        let new = new_version(seq, value, expires_at);
         new.next.store(old, Ordering::Relaxed);
         head.store(new, Ordering::Release);
     }
@@ -327,9 +334,9 @@ mod tests {
     fn version_at_picks_newest_at_or_below() {
         let chain = ChainRef::new(b"k");
         let guard = epoch::pin();
-        chain.push(VersionInit::value(10, b"a", None), &guard);
-        chain.push(VersionInit::tombstone(20), &guard);
-        chain.push(VersionInit::value(30, b"c", None), &guard);
+        chain.push(10, Some(b"a"), None, &guard);
+        chain.push(20, None, None, &guard);
+        chain.push(30, Some(b"c"), None, &guard);
         assert!(chain.version_at(9, &guard).is_none());
         assert_eq!(
             chain.version_at(10, &guard).unwrap().bytes(),
@@ -344,7 +351,7 @@ mod tests {
         let chain = ChainRef::new(b"k");
         let guard = epoch::pin();
         for seq in 1..=5 {
-            chain.push(VersionInit::value(seq, b"v", None), &guard);
+            chain.push(seq, Some(b"v"), None, &guard);
         }
         let base = chain.version_at(3, &guard).unwrap();
         let freed = chain.cut_after(base, &guard);

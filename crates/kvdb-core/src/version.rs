@@ -23,7 +23,7 @@
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 
-use crossbeam_epoch::{Atomic, Pointable};
+use crossbeam_epoch::{Atomic, Owned, Pointable};
 
 /// Approximate allocator overhead per heap allocation (header plus rounding).
 pub(crate) const ALLOC_OVERHEAD: usize = 8;
@@ -31,9 +31,26 @@ pub(crate) const ALLOC_OVERHEAD: usize = 8;
 const TOMBSTONE: u32 = 1 << 31;
 const HAS_EXPIRY: u32 = 1 << 30;
 const LEN_MASK: u32 = HAS_EXPIRY - 1;
-/// Bytes before the tail.
-const HEADER: usize = 20;
 const ALIGN: usize = 8;
+
+// The header's offsets, each built from the previous field (see the diagram).
+const NEXT_AT: usize = 0;
+const SEQ_LO_AT: usize = NEXT_AT + std::mem::size_of::<Atomic<Version>>();
+const SEQ_HI_AT: usize = SEQ_LO_AT + 4;
+const LEN_FLAGS_AT: usize = SEQ_HI_AT + 4;
+/// Bytes before the tail.
+const HEADER: usize = LEN_FLAGS_AT + 4;
+const EXPIRY_LEN: usize = 8;
+
+// The offsets above are the ones the compiler gives the `repr(C)` struct.
+const _: () = {
+    assert!(std::mem::offset_of!(Version, next) == NEXT_AT);
+    assert!(std::mem::offset_of!(Version, seq_lo) == SEQ_LO_AT);
+    assert!(std::mem::offset_of!(Version, seq_hi) == SEQ_HI_AT);
+    assert!(std::mem::offset_of!(Version, len_flags) == LEN_FLAGS_AT);
+    assert!(HEADER == 20 && LEN_FLAGS_AT.is_multiple_of(4) && SEQ_LO_AT.is_multiple_of(4));
+    assert!(std::mem::align_of::<Atomic<Version>>() <= ALIGN);
+};
 
 /// One version of a key (a dynamically sized type: header plus tail).
 #[repr(C)]
@@ -46,8 +63,26 @@ pub(crate) struct Version {
     tail: [u8],
 }
 
-/// What a new version is made of; the value is copied in by
-/// [`Pointable::init`].
+/// A new value version (`value` Some) or deletion marker (`None`), built at
+/// once: the value is copied in before this returns, so nothing keeps a
+/// pointer to the caller's bytes.
+pub(crate) fn new_version(
+    seq: u64,
+    value: Option<&[u8]>,
+    expires_at: Option<u64>,
+) -> Owned<Version> {
+    let init = VersionInit {
+        seq,
+        expires_at,
+        value: value.map(|v| (v.as_ptr(), v.len())),
+    };
+    // `Pointable::init` copies the value; `value` is borrowed for this
+    // whole call, so the pointer in `init` is valid throughout.
+    Owned::init(init)
+}
+
+/// What [`new_version`] hands to [`Pointable::init`]. Private to this
+/// module: its pointer is valid only during `new_version`'s call.
 pub(crate) struct VersionInit {
     seq: u64,
     expires_at: Option<u64>,
@@ -56,27 +91,13 @@ pub(crate) struct VersionInit {
 }
 
 impl VersionInit {
-    /// A value version. `value` must stay valid until the version is built
-    /// (`Owned::init` copies it).
-    pub(crate) fn value(seq: u64, value: &[u8], expires_at: Option<u64>) -> Self {
-        Self {
-            seq,
-            expires_at,
-            value: Some((value.as_ptr(), value.len())),
-        }
-    }
-
-    /// A deletion marker.
-    pub(crate) fn tombstone(seq: u64) -> Self {
-        Self {
-            seq,
-            expires_at: None,
-            value: None,
-        }
-    }
-
     fn tail_len(&self) -> usize {
-        self.value.map_or(0, |(_, len)| len) + if self.expires_at.is_some() { 8 } else { 0 }
+        self.value.map_or(0, |(_, len)| len)
+            + if self.expires_at.is_some() {
+                EXPIRY_LEN
+            } else {
+                0
+            }
     }
 }
 
@@ -92,8 +113,9 @@ fn layout(tail_len: usize) -> Layout {
 ///
 /// `ptr` is the address of a version built by [`Pointable::init`].
 unsafe fn tail_len_at(ptr: usize) -> usize {
-    // SAFETY: the header's `len_flags` field is at offset 16, 4-aligned.
-    let len_flags = unsafe { *((ptr + 16) as *const u32) };
+    // SAFETY: the header's `len_flags` field is at LEN_FLAGS_AT, 4-aligned
+    // (checked at compile time above) within the allocation.
+    let len_flags = unsafe { *((ptr + LEN_FLAGS_AT) as *const u32) };
     (len_flags & LEN_MASK) as usize
 }
 
@@ -120,16 +142,17 @@ impl Pointable for Version {
         }
         // SAFETY: `ptr` is a fresh allocation of HEADER + tail_len bytes,
         // 8-aligned; each write stays within it at its field's offset and
-        // alignment; the value source is valid per `VersionInit::value`.
+        // alignment (checked at compile time above); the value source is
+        // valid for the duration of `new_version`, the only caller.
         unsafe {
-            (ptr as *mut Atomic<Version>).write(Atomic::null());
-            (ptr.add(8) as *mut u32).write(init.seq as u32);
-            (ptr.add(12) as *mut u32).write((init.seq >> 32) as u32);
-            (ptr.add(16) as *mut u32).write(flags);
+            (ptr.add(NEXT_AT) as *mut Atomic<Version>).write(Atomic::null());
+            (ptr.add(SEQ_LO_AT) as *mut u32).write(init.seq as u32);
+            (ptr.add(SEQ_HI_AT) as *mut u32).write((init.seq >> 32) as u32);
+            (ptr.add(LEN_FLAGS_AT) as *mut u32).write(flags);
             let mut tail = ptr.add(HEADER);
             if let Some(at) = init.expires_at {
-                std::ptr::copy_nonoverlapping(at.to_le_bytes().as_ptr(), tail, 8);
-                tail = tail.add(8);
+                std::ptr::copy_nonoverlapping(at.to_le_bytes().as_ptr(), tail, EXPIRY_LEN);
+                tail = tail.add(EXPIRY_LEN);
             }
             if let Some((src, len)) = init.value {
                 std::ptr::copy_nonoverlapping(src, tail, len);
@@ -250,47 +273,50 @@ impl<'a> VersionRef<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossbeam_epoch::Owned;
 
-    fn build(init: VersionInit) -> Owned<Version> {
-        Owned::init(init)
+    fn value(seq: u64, value: &[u8], expires_at: Option<u64>) -> Owned<Version> {
+        new_version(seq, Some(value), expires_at)
+    }
+
+    fn tombstone(seq: u64) -> Owned<Version> {
+        new_version(seq, None, None)
     }
 
     #[test]
     fn fields_round_trip_through_the_inline_layout() {
-        let v = build(VersionInit::value(0x1_2345_6789, b"hello", Some(99)));
+        let v = value(0x1_2345_6789, b"hello", Some(99));
         assert_eq!(v.seq(), 0x1_2345_6789);
         assert_eq!(v.bytes(), Some(&b"hello"[..]));
         assert_eq!(v.expires_at(), Some(99));
-        let t = build(VersionInit::tombstone(u64::MAX));
+        let t = tombstone(u64::MAX);
         assert_eq!(t.seq(), u64::MAX);
         assert_eq!(t.bytes(), None);
         assert!(!t.is_value());
-        let empty = build(VersionInit::value(1, b"", None));
+        let empty = value(1, b"", None);
         assert_eq!(empty.bytes(), Some(&b""[..]));
         assert_eq!(empty.expires_at(), None);
     }
 
     #[test]
     fn liveness_follows_expiry_and_tombstones() {
-        let v = build(VersionInit::value(1, b"x", Some(100)));
+        let v = value(1, b"x", Some(100));
         assert!(v.is_live_at(99));
         assert!(
             !v.is_live_at(100),
             "a value is expired at its expiry instant"
         );
         assert!(v.is_dead_at(100));
-        assert!(build(VersionInit::tombstone(2)).is_dead_at(0));
-        let forever = build(VersionInit::value(3, b"", None));
+        assert!(tombstone(2).is_dead_at(0));
+        let forever = value(3, b"", None);
         assert!(forever.is_live_at(u64::MAX));
     }
 
     #[test]
     fn a_hundred_byte_value_fits_a_128_byte_block() {
-        let v = build(VersionInit::value(1, &[7; 100], None));
+        let v = value(1, &[7; 100], None);
         assert_eq!(layout(100).size(), 120);
         assert!(v.footprint() <= 128);
-        let big = build(VersionInit::value(1, &[0; 1000], None));
+        let big = value(1, &[0; 1000], None);
         assert!(big.footprint() >= 1000 + HEADER);
         assert_eq!(big.bytes().unwrap().len(), 1000);
     }

@@ -15,7 +15,7 @@ use parking_lot::MutexGuard;
 use crate::error::CoreError;
 use crate::limits::{check_key, check_value};
 use crate::store::Shared;
-use crate::version::{Version, VersionInit, VersionRef};
+use crate::version::{Version, VersionRef};
 
 /// One write of a batch. Expiry times are absolute ms since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +210,7 @@ impl<'a> Writer<'a> {
                     c.live_keys.fetch_add(1, Ordering::Relaxed);
                 }
                 let replaced = old.is_some();
-                chain.push(VersionInit::value(seq, value, expires_at), guard);
+                chain.push(seq, Some(value), expires_at, guard);
                 let mut bytes = chain.head(guard).map_or(0, Version::footprint) as i64;
                 if inserted {
                     bytes += chain.footprint() as i64;
@@ -232,7 +232,7 @@ impl<'a> Writer<'a> {
                 if !chain.head(guard).is_some_and(Version::is_value) {
                     return;
                 }
-                chain.push(VersionInit::tombstone(seq), guard);
+                chain.push(seq, None, None, guard);
                 let bytes = chain.head(guard).map_or(0, Version::footprint) as i64;
                 c.bytes.fetch_add(bytes, Ordering::Relaxed);
                 c.live_keys.fetch_sub(1, Ordering::Relaxed);
