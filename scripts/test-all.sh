@@ -2,7 +2,9 @@
 # Runs every test of the project: formatting and lints; the Rust suites
 # (unit, integration, property, concurrency, crash, fuzz-style, doc tests);
 # the C and C++ programs against libkvdb (plain, ASan/UBSan, valgrind,
-# static, dlopen, plugin, install + pkg-config); and the Go (cgo) tests.
+# static, dlopen, plugin, install + pkg-config); the Go (cgo) tests; and a
+# short coverage-guided fuzzing run of every target (cargo-fuzz, installed
+# from crates.io if missing; KVDB_FUZZ_SECONDS sets the seconds per target).
 #
 # Installs what it needs and is missing (Go, valgrind, pkg-config) with
 # apt-get, which needs root; otherwise it says what to install and stops.
@@ -43,5 +45,8 @@ cargo test --workspace --doc --locked
 step "Go (cgo) tests"
 scripts/build-lib.sh debug
 (cd ffi-tests/go && go vet ./... && go test -count=1 ./...)
+
+step "coverage-guided fuzzing, a short run of each target (scripts/fuzz.sh)"
+scripts/fuzz.sh "${KVDB_FUZZ_SECONDS:-15}"
 
 step "all tests passed"

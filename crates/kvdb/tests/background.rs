@@ -31,8 +31,12 @@ fn expiry_cycle_reclaims_expired_keys_without_reads() {
     const EXPIRING: u64 = 20_000;
     const LASTING: u64 = 500;
     for i in 0..EXPIRING {
-        db.put_with_ttl(&i.to_be_bytes(), b"short-lived", Duration::from_millis(1500))
-            .unwrap();
+        db.put_with_ttl(
+            &i.to_be_bytes(),
+            b"short-lived",
+            Duration::from_millis(1500),
+        )
+        .unwrap();
     }
     for i in EXPIRING..EXPIRING + LASTING {
         db.put_with_ttl(&i.to_be_bytes(), b"long-lived", Duration::from_secs(3600))
