@@ -8,7 +8,9 @@
 //!
 //! # Concurrency
 //!
-//! - **Reads never block.** Keys live in a lock-free skiplist
+//! - **Reads never block.** (Point reads and scan steps take no lock;
+//!   creating or dropping a view takes the view registry's mutex for a few
+//!   map updates.) Keys live in a lock-free skiplist
 //!   (`crossbeam-skiplist`) for ordered access, with a lock-free-read hash
 //!   index beside it for point lookups; version lists are managed with
 //!   epoch-based reclamation (`crossbeam-epoch`). Any number of threads read
