@@ -211,10 +211,8 @@ impl From<WalError> for Error {
     fn from(e: WalError) -> Self {
         match e {
             WalError::Io { context, source } => Error::Io { context, source },
-            WalError::Failed(_) => Error::io(
-                "writing to the database",
-                std::io::Error::other(e.to_string()),
-            ),
+            // The log's own error stays reachable through the I/O error.
+            WalError::Failed(_) => Error::io("writing to the database", std::io::Error::other(e)),
             WalError::Corruption { .. } | WalError::UnsupportedVersion { .. } => {
                 Error::corruption_from("reading the write-ahead log", e)
             }

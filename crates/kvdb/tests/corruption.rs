@@ -4,7 +4,7 @@
 //! (mid-log corruption, a hole in the log, a future format) is a corruption
 //! error. Never a panic, never wrong data.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kvdb::{Db, ErrorKind, Options, RecoveryMode};
 
@@ -12,15 +12,8 @@ fn quiet() -> Options {
     Options::manual_maintenance()
 }
 
-fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(suffix))
-        .collect();
-    v.sort();
-    v
-}
+mod common;
+use common::files;
 
 fn modify(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
     let mut bytes = std::fs::read(path).unwrap();

@@ -23,15 +23,8 @@ fn options(mode: RecoveryMode) -> Options {
     options
 }
 
-fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(suffix))
-        .collect();
-    v.sort();
-    v
-}
+mod common;
+use common::files;
 
 fn key(i: u32) -> Vec<u8> {
     format!("key{i:04}").into_bytes()
