@@ -7,6 +7,8 @@
 //! under it, which makes them atomic against every other writer.
 
 use std::cell::RefCell;
+use std::ops::Bound;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crossbeam_epoch::{self as epoch, Guard};
@@ -14,6 +16,7 @@ use parking_lot::MutexGuard;
 
 use crate::error::CoreError;
 use crate::limits::{check_key, check_value};
+use crate::scan::{Direction, Scanner, to_owned_bound};
 use crate::store::Shared;
 use crate::version::{Version, VersionRef};
 
@@ -74,13 +77,13 @@ thread_local! {
 
 /// Exclusive write access to a store. Dropping it releases the lock.
 pub struct Writer<'a> {
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
     state: MutexGuard<'a, WriterState>,
 }
 
 impl<'a> Writer<'a> {
-    pub(crate) fn lock(shared: &'a Shared) -> Result<Self, CoreError> {
-        let address = std::ptr::from_ref(shared) as usize;
+    pub(crate) fn lock(shared: &'a Arc<Shared>) -> Result<Self, CoreError> {
+        let address = Arc::as_ptr(shared) as usize;
         if HELD.with(|held| held.borrow().contains(&address)) {
             return Err(CoreError::ReentrantWrite);
         }
@@ -126,6 +129,33 @@ impl<'a> Writer<'a> {
             .as_deref()
             .and_then(|chain| chain.head(&guard))
             .map(|v| v.seq())
+    }
+
+    /// The first key within `range` (in ascending order) whose newest
+    /// applied write — a value or a deletion — has a sequence number above
+    /// `seq`, if any. Walks only that range of the ordered index. Keys whose
+    /// newest write is at or below `seq` are passed over, tombstones
+    /// included, so a key written and then deleted after `seq` is found as
+    /// long as the store holds its deletion (garbage collection keeps it
+    /// while a view at or below `seq` is open).
+    pub fn first_changed_since(
+        &self,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        seq: u64,
+    ) -> Option<Vec<u8>> {
+        let (lower, upper) = range;
+        let mut scanner = Scanner::new(
+            Arc::clone(self.shared),
+            Direction::Forward,
+            to_owned_bound(lower),
+        );
+        while let Some(chain) = scanner.next_chain(upper) {
+            let guard = epoch::pin();
+            if chain.head(&guard).is_some_and(|v| v.seq() > seq) {
+                return Some(chain.key().to_vec());
+            }
+        }
+        None
     }
 
     /// Applies `ops` as one batch with consecutive sequence numbers starting
@@ -245,7 +275,7 @@ impl<'a> Writer<'a> {
 
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
-        let address = std::ptr::from_ref(self.shared) as usize;
+        let address = Arc::as_ptr(self.shared) as usize;
         HELD.with(|held| held.borrow_mut().retain(|&a| a != address));
     }
 }

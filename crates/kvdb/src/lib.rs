@@ -56,6 +56,7 @@ mod options;
 mod persist;
 mod snapshot;
 mod ttl;
+mod txn;
 
 /// The file-system seam: tests (yours too) can open a database on
 /// [`vfs::SimFs`] to inject I/O errors and simulate power loss.
@@ -76,3 +77,4 @@ pub use persist::checkpoint::CheckpointReport;
 pub use persist::recovery::RecoveryReport;
 pub use snapshot::Snapshot;
 pub use ttl::Ttl;
+pub use txn::{MAX_TXN_WRITE_BYTES, TRANSACTION_RETRIES, Txn, TxnCursor, TxnIter};

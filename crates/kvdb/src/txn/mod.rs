@@ -1,0 +1,356 @@
+//! Optimistic transactions, serializable for everything they read — point
+//! reads, keys read as absent, and every key range their iterators looked
+//! at (phantoms included).
+//!
+//! A transaction reads at the read view taken when it began, with its own
+//! writes merged on top, and buffers its writes. Commit takes the write
+//! lock and validates: if any key the transaction read or wrote, or any key
+//! position inside a range it observed, was written by anyone (a
+//! transaction, a plain write, a batch, a conditional write, expire or
+//! persist) after the transaction began, the commit fails with
+//! [`crate::ErrorKind::Conflict`] and nothing is applied (first committer
+//! wins). Otherwise the writes apply as one atomic batch through the
+//! write-ahead log under the sync policy, under the same hold of the lock.
+//!
+//! Every committed transaction is therefore equivalent to running alone at
+//! its commit point: what it read was still current then. A read-only
+//! transaction commits without validation; it is serializable at its begin.
+//!
+//! Validation reads each key's newest sequence number from its chain (one
+//! hash probe) and walks only the observed ranges. A transaction holds its
+//! read view, and so holds back garbage collection of versions newer than
+//! its begin, for as long as it is open. Expiry by the clock is not a
+//! write: a key that expires while a transaction runs does not conflict
+//! with it (the transaction keeps seeing it as it was at begin; if it then
+//! commits, what it wrote is applied after the expiry).
+
+mod cursor;
+mod tracking;
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvdb_core::{Op, ReadView, check_key, check_value, prefix_bounds};
+
+use cursor::{Pending, Writes};
+pub use cursor::{TxnCursor, TxnIter};
+use tracking::{Observed, ReadSet};
+
+use crate::db::{Db, Inner};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ttl::ttl_millis;
+
+/// The most bytes of keys and values one transaction may write (1 GiB);
+/// past it a write fails with [`ErrorKind::TooLarge`].
+pub const MAX_TXN_WRITE_BYTES: usize = 1 << 30;
+
+/// How often [`Db::transaction`] retries a transaction that conflicted.
+pub const TRANSACTION_RETRIES: usize = 16;
+
+/// An open transaction. Made by [`Db::begin`]; [`Txn::commit`] applies it,
+/// [`Txn::rollback`] or dropping it discards it.
+///
+/// A transaction is used by one thread at a time (it is `Send`, so it may
+/// move between threads). Its reads see the database as it was when it
+/// began, plus its own writes.
+pub struct Txn {
+    inner: Arc<Inner>,
+    view: ReadView,
+    writes: Writes,
+    write_bytes: usize,
+    reads: ReadSet,
+    observed: Observed,
+    /// Undo logs, newest last: the writes each savepoint replaced.
+    savepoints: Vec<Vec<(Vec<u8>, Option<Pending>)>>,
+}
+
+fn key_text(key: &[u8]) -> String {
+    let shown: String = key
+        .iter()
+        .take(64)
+        .flat_map(|b| b.escape_ascii())
+        .map(char::from)
+        .collect();
+    if key.len() > 64 {
+        format!("{shown}…")
+    } else {
+        shown
+    }
+}
+
+impl Txn {
+    pub(crate) fn new(inner: Arc<Inner>) -> Result<Self> {
+        inner.check_open()?;
+        let view = inner.store.snapshot();
+        Ok(Self {
+            inner,
+            view,
+            writes: Arc::new(BTreeMap::new()),
+            write_bytes: 0,
+            reads: ReadSet::default(),
+            observed: Observed::default(),
+            savepoints: Vec::new(),
+        })
+    }
+
+    /// The sequence number of the read view the transaction reads at.
+    pub fn read_seq(&self) -> u64 {
+        self.view.seq()
+    }
+
+    /// Calls `f` with the value of `key` as this transaction sees it (its
+    /// own write, or the view's value), borrowed. The read counts for
+    /// validation unless the transaction's own write answered it.
+    pub fn get_with<R>(&mut self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R> {
+        self.inner.check_open()?;
+        check_key(key)?;
+        if let Some(pending) = self.writes.get(key) {
+            return Ok(f(match pending {
+                Pending::Put { value, .. } => Some(value),
+                Pending::Delete => None,
+            }));
+        }
+        self.reads.add(key);
+        Ok(self.view.get_with(key, |v| f(v.map(|v| v.value)))?)
+    }
+
+    /// The value of `key` as this transaction sees it, copied.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_with(key, |v| v.map(<[u8]>::to_vec))
+    }
+
+    /// True if `key` holds a live value as this transaction sees it.
+    pub fn exists(&mut self, key: &[u8]) -> Result<bool> {
+        self.get_with(key, |v| v.is_some())
+    }
+
+    fn write(&mut self, key: &[u8], pending: Pending) -> Result<()> {
+        self.inner.check_open()?;
+        let added = key.len()
+            + match &pending {
+                Pending::Put { value, .. } => value.len(),
+                Pending::Delete => 0,
+            };
+        if self.write_bytes + added > MAX_TXN_WRITE_BYTES {
+            return Err(Error::TooLarge(format!(
+                "a transaction may write at most {MAX_TXN_WRITE_BYTES} bytes of keys and values"
+            )));
+        }
+        self.write_bytes += added;
+        let previous = Arc::make_mut(&mut self.writes).insert(key.to_vec(), pending);
+        if let Some(undo) = self.savepoints.last_mut() {
+            undo.push((key.to_vec(), previous));
+        }
+        Ok(())
+    }
+
+    /// Stores `value` under `key` when the transaction commits, replacing
+    /// any value and TTL.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        check_key(key)?;
+        check_value(value)?;
+        self.write(
+            key,
+            Pending::Put {
+                value: value.to_vec(),
+                ttl_ms: None,
+            },
+        )
+    }
+
+    /// Stores `value` under `key` when the transaction commits, to expire
+    /// `ttl` after the commit.
+    pub fn put_with_ttl(&mut self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+        check_key(key)?;
+        check_value(value)?;
+        let ttl_ms = ttl_millis(ttl)?;
+        self.write(
+            key,
+            Pending::Put {
+                value: value.to_vec(),
+                ttl_ms: Some(ttl_ms),
+            },
+        )
+    }
+
+    /// Removes `key` when the transaction commits. Returns true if the key
+    /// was live as this transaction sees it; false writes nothing (the read
+    /// still counts for validation).
+    pub fn delete(&mut self, key: &[u8]) -> Result<bool> {
+        if !self.exists(key)? {
+            return Ok(false);
+        }
+        self.write(key, Pending::Delete)?;
+        Ok(true)
+    }
+
+    /// Marks a point that [`Txn::rollback_to_savepoint`] returns to.
+    /// Savepoints nest.
+    pub fn savepoint(&mut self) {
+        self.savepoints.push(Vec::new());
+    }
+
+    /// Undoes the writes made since the newest savepoint and drops it.
+    /// Fails with [`ErrorKind::NotFound`] if there is none. Reads made since
+    /// still count for validation.
+    pub fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.inner.check_open()?;
+        let undo = self.savepoints.pop().ok_or(Error::NotFound)?;
+        let writes = Arc::make_mut(&mut self.writes);
+        for (key, previous) in undo.into_iter().rev() {
+            match previous {
+                Some(p) => writes.insert(key, p),
+                None => writes.remove(&key),
+            };
+        }
+        self.write_bytes = writes
+            .iter()
+            .map(|(k, p)| {
+                k.len()
+                    + match p {
+                        Pending::Put { value, .. } => value.len(),
+                        Pending::Delete => 0,
+                    }
+            })
+            .sum();
+        Ok(())
+    }
+
+    /// A cursor over the keys within `range`, this transaction's writes
+    /// merged over its view (as of now: later writes of the transaction are
+    /// not seen by it). The range counts for validation; for an unbounded
+    /// range, what the cursor looks at does.
+    pub fn cursor<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> TxnCursor {
+        let lower = range.start_bound().map(|k| k.as_ref().to_vec());
+        let upper = range.end_bound().map(|k| k.as_ref().to_vec());
+        self.cursor_over((lower, upper))
+    }
+
+    fn cursor_over(&self, range: (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> TxnCursor {
+        let base = self.view.clone().cursor((range.0.clone(), range.1.clone()));
+        TxnCursor::new(base, Arc::clone(&self.writes), range, self.observed.clone())
+    }
+
+    /// A cursor over the keys starting with `prefix` (the prefix's range
+    /// counts for validation).
+    pub fn prefix_cursor(&self, prefix: &[u8]) -> TxnCursor {
+        let (lower, upper) = prefix_bounds(prefix);
+        self.cursor_over((lower.map(Vec::from), upper.map(Vec::from)))
+    }
+
+    /// The pairs within `range` in ascending key order.
+    pub fn range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> TxnIter {
+        TxnIter::new(self.cursor(range), false)
+    }
+
+    /// The pairs within `range` in descending key order.
+    pub fn range_desc<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> TxnIter {
+        TxnIter::new(self.cursor(range), true)
+    }
+
+    /// The pairs whose keys start with `prefix`, ascending.
+    pub fn prefix(&self, prefix: &[u8]) -> TxnIter {
+        TxnIter::new(self.prefix_cursor(prefix), false)
+    }
+
+    /// Every pair, ascending (the whole key space counts as observed once
+    /// the iteration reaches its end).
+    pub fn iter(&self) -> TxnIter {
+        TxnIter::new(self.cursor::<&[u8]>(..), false)
+    }
+
+    /// Applies the transaction's writes as one atomic batch, or fails with
+    /// [`ErrorKind::Conflict`] (nothing applied) if anything it read, wrote
+    /// or observed was written by someone else since it began. Durable
+    /// before it returns under the `always` sync policy. A transaction
+    /// without writes commits at once.
+    pub fn commit(self) -> Result<()> {
+        self.inner.check_open()?;
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        let writer = self.inner.begin_write()?;
+        let seq = self.view.seq();
+        let changed = |key: &[u8]| writer.latest_seq(key).filter(|&s| s > seq);
+        for key in self
+            .reads
+            .iter()
+            .chain(self.writes.keys().map(Vec::as_slice))
+        {
+            if let Some(at) = changed(key) {
+                return Err(Error::Conflict(format!(
+                    "key \"{}\" was written at sequence {at}, after this transaction began (it reads at {seq})",
+                    key_text(key)
+                )));
+            }
+        }
+        for (lower, upper) in self.observed.merged() {
+            let range = (
+                lower.as_ref().map(Vec::as_slice),
+                upper.as_ref().map(Vec::as_slice),
+            );
+            if let Some(key) = writer.first_changed_since(range, seq) {
+                return Err(Error::Conflict(format!(
+                    "key \"{}\", in a range this transaction scanned, was written after it began (it reads at {seq})",
+                    key_text(&key)
+                )));
+            }
+        }
+        let mut ops = Vec::with_capacity(self.writes.len());
+        for (key, pending) in self.writes.iter() {
+            ops.push(match pending {
+                Pending::Put { value, ttl_ms } => Op::Put {
+                    key,
+                    value,
+                    expires_at: match ttl_ms {
+                        Some(ms) => Some(self.inner.store.deadline(*ms)?),
+                        None => None,
+                    },
+                },
+                Pending::Delete => Op::Delete { key },
+            });
+        }
+        self.inner.commit(writer, &ops)
+    }
+
+    /// Discards the transaction (dropping it does the same).
+    pub fn rollback(self) {}
+}
+
+impl std::fmt::Debug for Txn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Txn")
+            .field("read_seq", &self.view.seq())
+            .field("writes", &self.writes.len())
+            .field("reads", &self.reads.len())
+            .finish()
+    }
+}
+
+impl Db {
+    /// Begins a transaction reading at the database as it is now.
+    pub fn begin(&self) -> Result<Txn> {
+        Txn::new(Arc::clone(&self.inner))
+    }
+
+    /// Runs `body` in a transaction and commits it, retrying the whole
+    /// transaction (up to [`TRANSACTION_RETRIES`] times) when the commit
+    /// conflicts. An error from `body` rolls back and is returned as is; so
+    /// is the last conflict once the retries are spent.
+    pub fn transaction<R>(&self, mut body: impl FnMut(&mut Txn) -> Result<R>) -> Result<R> {
+        let mut attempt = 0;
+        loop {
+            let mut txn = self.begin()?;
+            let result = body(&mut txn)?;
+            match txn.commit() {
+                Ok(()) => return Ok(result),
+                Err(e) if e.kind() == ErrorKind::Conflict && attempt < TRANSACTION_RETRIES => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

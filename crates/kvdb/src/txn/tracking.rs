@@ -1,0 +1,153 @@
+//! What a transaction observed, for commit validation: the keys it read
+//! (present or absent) and the key ranges its iterators looked at.
+//!
+//! Reads are kept in one byte arena (no allocation per read once it has
+//! grown), so a read-only transaction's get costs about a snapshot's.
+//! Ranges are shared with the transaction's iterators (they may outlive a
+//! borrow of the transaction), so they sit behind a mutex that only the
+//! transaction's own thread takes.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// An owned key range.
+pub(crate) type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// The keys a transaction read, in the order read (duplicates allowed).
+#[derive(Default)]
+pub(crate) struct ReadSet {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl ReadSet {
+    pub(crate) fn add(&mut self, key: &[u8]) {
+        self.bytes.extend_from_slice(key);
+        self.ends.push(self.bytes.len());
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let key = &self.bytes[start..end];
+            start = end;
+            key
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+/// The key ranges a transaction's iterators observed.
+#[derive(Default, Clone)]
+pub(crate) struct Observed(Arc<Mutex<Vec<Range>>>);
+
+impl Observed {
+    pub(crate) fn add(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) {
+        self.0
+            .lock()
+            .push((lower.map(<[u8]>::to_vec), upper.map(<[u8]>::to_vec)));
+    }
+
+    /// The ranges observed, sorted by lower bound and with overlapping or
+    /// touching ranges merged, so that validation walks each key once.
+    pub(crate) fn merged(&self) -> Vec<Range> {
+        let mut ranges = self.0.lock().clone();
+        ranges.sort_by(|a, b| compare_lower(&a.0, &b.0));
+        let mut merged: Vec<Range> = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            match merged.last_mut() {
+                Some(last) if touches(&last.1, &range.0) => {
+                    if upper_below(&last.1, &range.1) {
+                        last.1 = range.1;
+                    }
+                }
+                _ => merged.push(range),
+            }
+        }
+        merged
+    }
+}
+
+fn compare_lower(a: &Bound<Vec<u8>>, b: &Bound<Vec<u8>>) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a, b) {
+        (Bound::Unbounded, Bound::Unbounded) => Equal,
+        (Bound::Unbounded, _) => Less,
+        (_, Bound::Unbounded) => Greater,
+        (Bound::Included(x), Bound::Included(y)) | (Bound::Excluded(x), Bound::Excluded(y)) => {
+            x.cmp(y)
+        }
+        (Bound::Included(x), Bound::Excluded(y)) => x.cmp(y).then(Less),
+        (Bound::Excluded(x), Bound::Included(y)) => x.cmp(y).then(Greater),
+    }
+}
+
+/// True if a range ending at `upper` overlaps or touches one starting at
+/// `lower` (which starts at or after the first one's start).
+fn touches(upper: &Bound<Vec<u8>>, lower: &Bound<Vec<u8>>) -> bool {
+    match (upper, lower) {
+        (Bound::Unbounded, _) | (_, Bound::Unbounded) => true,
+        (Bound::Included(u), Bound::Included(l)) => l <= u,
+        (Bound::Included(u), Bound::Excluded(l))
+        | (Bound::Excluded(u), Bound::Included(l))
+        | (Bound::Excluded(u), Bound::Excluded(l)) => l <= u,
+    }
+}
+
+/// True if upper bound `a` is below upper bound `b`.
+fn upper_below(a: &Bound<Vec<u8>>, b: &Bound<Vec<u8>>) -> bool {
+    match (a, b) {
+        (Bound::Unbounded, _) => false,
+        (_, Bound::Unbounded) => true,
+        (Bound::Included(x), Bound::Included(y)) | (Bound::Excluded(x), Bound::Excluded(y)) => {
+            x < y
+        }
+        (Bound::Included(x), Bound::Excluded(y)) => x < y,
+        (Bound::Excluded(x), Bound::Included(y)) => x <= y,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Bound::*;
+
+    fn r(lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Range {
+        (lo.map(<[u8]>::to_vec), hi.map(<[u8]>::to_vec))
+    }
+
+    #[test]
+    fn reads_come_back_in_order() {
+        let mut reads = ReadSet::default();
+        for k in [&b"a"[..], b"", b"bcd"] {
+            reads.add(k);
+        }
+        assert_eq!(reads.iter().collect::<Vec<_>>(), [&b"a"[..], b"", b"bcd"]);
+        assert_eq!(reads.len(), 3);
+    }
+
+    #[test]
+    fn ranges_merge_when_they_overlap_or_touch() {
+        let o = Observed::default();
+        o.add(Included(b"m"), Excluded(b"p"));
+        o.add(Included(b"a"), Included(b"c"));
+        o.add(Included(b"c"), Excluded(b"e"));
+        o.add(Excluded(b"o"), Unbounded);
+        assert_eq!(
+            o.merged(),
+            vec![
+                r(Included(b"a"), Excluded(b"e")),
+                r(Included(b"m"), Unbounded)
+            ]
+        );
+        let o = Observed::default();
+        o.add(Unbounded, Included(b"b"));
+        o.add(Included(b"x"), Included(b"y"));
+        assert_eq!(o.merged().len(), 2);
+    }
+}
