@@ -29,15 +29,22 @@ impl Inner {
     }
 
     /// Commits `ops` atomically under `writer`. An empty `ops` writes nothing.
-    pub(crate) fn commit(&self, mut writer: Writer<'_>, ops: &[Op<'_>]) -> Result<()> {
+    pub(crate) fn commit(&self, writer: Writer<'_>, ops: &[Op<'_>]) -> Result<()> {
+        self.commit_seq(writer, ops).map(drop)
+    }
+
+    /// As [`Inner::commit`]; returns the sequence number of the batch's last
+    /// operation (its commit point), or for an empty `ops` the newest
+    /// applied one.
+    pub(crate) fn commit_seq(&self, mut writer: Writer<'_>, ops: &[Op<'_>]) -> Result<u64> {
         if ops.is_empty() {
-            return Ok(());
+            return Ok(writer.next_seq() - 1);
         }
         let Some(persist) = &self.persist else {
             let last = writer.apply(ops)?;
             drop(writer);
             self.store.publish(last);
-            return Ok(());
+            return Ok(last);
         };
         for op in ops {
             op.check()?;
@@ -55,7 +62,7 @@ impl Inner {
             persist.wal.sync_to(end)?;
         }
         self.store.publish(last);
-        Ok(())
+        Ok(last)
     }
 
     /// Commits a single put under `writer`.

@@ -11,7 +11,7 @@ fn db() -> Db {
     Db::in_memory_with(Options::manual_maintenance()).unwrap()
 }
 
-fn conflict(result: kvdb::Result<()>) {
+fn conflict(result: kvdb::Result<u64>) {
     let err = result.expect_err("the commit must conflict");
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
 }

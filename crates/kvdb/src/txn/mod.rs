@@ -266,10 +266,14 @@ impl Txn {
     /// or observed was written by someone else since it began. Durable
     /// before it returns under the `always` sync policy. A transaction
     /// without writes commits at once.
-    pub fn commit(self) -> Result<()> {
+    ///
+    /// Returns the commit point: the sequence number of the transaction's
+    /// last write (every transaction that committed earlier has a smaller
+    /// one), or for a transaction without writes the sequence it read at.
+    pub fn commit(self) -> Result<u64> {
         self.inner.check_open()?;
         if self.writes.is_empty() {
-            return Ok(());
+            return Ok(self.view.seq());
         }
         let writer = self.inner.begin_write()?;
         let seq = self.view.seq();
@@ -312,7 +316,7 @@ impl Txn {
                 Pending::Delete => Op::Delete { key },
             });
         }
-        self.inner.commit(writer, &ops)
+        self.inner.commit_seq(writer, &ops)
     }
 
     /// Discards the transaction (dropping it does the same).
@@ -345,7 +349,7 @@ impl Db {
             let mut txn = self.begin()?;
             let result = body(&mut txn)?;
             match txn.commit() {
-                Ok(()) => return Ok(result),
+                Ok(_) => return Ok(result),
                 Err(e) if e.kind() == ErrorKind::Conflict && attempt < TRANSACTION_RETRIES => {
                     attempt += 1;
                 }
