@@ -103,7 +103,7 @@ fn run_bank(db: Arc<Db>, transfers_per_thread: u64) -> (u64, u64) {
                     Arc::clone(&conflicts),
                 );
                 s.spawn(move || {
-                    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (w + 1) * 0x1234_5678);
+                    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((w + 1) * 0x1234_5678));
                     let mut made = 0;
                     while made < transfers_per_thread {
                         let from = rng.below(ACCOUNTS);
