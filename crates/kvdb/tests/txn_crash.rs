@@ -47,7 +47,7 @@ fn bank_child() {
         }
         t.commit().unwrap();
     }
-    let threads: Vec<_> = (0..8u64)
+    let _threads: Vec<_> = (0..8u64)
         .map(|w| {
             let db = Arc::clone(&db);
             std::thread::spawn(move || {
@@ -75,8 +75,9 @@ fn bank_child() {
             })
         })
         .collect();
-    for t in threads {
-        t.join().unwrap();
+    // The transfers run until the parent kills the process.
+    loop {
+        std::thread::park();
     }
 }
 
