@@ -100,6 +100,12 @@ typedef struct kvdb_snapshot_t kvdb_snapshot_t;
 typedef struct kvdb_t kvdb_t;
 
 /**
+ * A transaction (opaque). Used by one thread at a time; may move between
+ * threads.
+ */
+typedef struct kvdb_txn_t kvdb_txn_t;
+
+/**
  * The result of a fallible call: `KVDB_OK` (0) or one of the `KVDB_*` codes.
  */
 typedef int kvdb_status_t;
@@ -906,6 +912,156 @@ kvdb_status_t kvdb_stats(kvdb_t *db, kvdb_stats_t *out_stats);
  * Unknown codes give "unknown status code".
  */
 const char *kvdb_strerror(int status);
+
+/**
+ * Begins a transaction reading at the database as it is now; on success
+ * `*out` receives it. End it with `kvdb_txn_commit` or `kvdb_txn_rollback`.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live handle; `out` is valid for writing.
+ */
+kvdb_status_t kvdb_txn_begin(kvdb_t *db, kvdb_txn_t **out_txn);
+
+/**
+ * The value of `key` as the transaction sees it (its own writes over its
+ * view): as `kvdb_get`, a library-allocated copy released with `kvdb_free`;
+ * `KVDB_NOT_FOUND` if absent. The read counts for commit validation.
+ *
+ * # Safety
+ *
+ * `txn` is NULL (an error) or a live transaction; `key` is NULL or valid
+ * for `klen` bytes; `val` and `vlen` are valid for writing.
+ */
+kvdb_status_t kvdb_txn_get(kvdb_txn_t *txn, const void *key, size_t klen, void **val, size_t *vlen);
+
+/**
+ * As `kvdb_get_into`, through the transaction (the read counts for commit
+ * validation). `buf` must not overlap `key`.
+ *
+ * # Safety
+ *
+ * `txn` is NULL (an error) or a live transaction; `key` is NULL or valid
+ * for `klen` bytes; `buf` is NULL or valid for writing `cap` bytes; `vlen`
+ * is valid for writing.
+ */
+kvdb_status_t kvdb_txn_get_into(kvdb_txn_t *txn,
+                                const void *key,
+                                size_t klen,
+                                void *buf,
+                                size_t cap,
+                                size_t *vlen);
+
+/**
+ * Stores `val` under `key` when the transaction commits.
+ *
+ * # Safety
+ *
+ * `txn` is NULL (an error) or a live transaction; `key` and `val` are NULL
+ * or valid for `klen` and `vlen` bytes.
+ */
+kvdb_status_t kvdb_txn_put(kvdb_txn_t *txn,
+                           const void *key,
+                           size_t klen,
+                           const void *val,
+                           size_t vlen);
+
+/**
+ * Stores `val` under `key` when the transaction commits, to expire `ttl_ms`
+ * milliseconds after the commit (0 or above `KVDB_MAX_TTL_MS` is
+ * `KVDB_INVALID_ARGUMENT`).
+ *
+ * # Safety
+ *
+ * As for `kvdb_txn_put`.
+ */
+kvdb_status_t kvdb_txn_put_ttl(kvdb_txn_t *txn,
+                               const void *key,
+                               size_t klen,
+                               const void *val,
+                               size_t vlen,
+                               uint64_t ttl_ms);
+
+/**
+ * Removes `key` when the transaction commits: `KVDB_OK` if the key was live
+ * as the transaction sees it, `KVDB_NOT_FOUND` if not (nothing is written;
+ * the read still counts for validation).
+ *
+ * # Safety
+ *
+ * `txn` is NULL (an error) or a live transaction; `key` is NULL or valid
+ * for `klen` bytes.
+ */
+kvdb_status_t kvdb_txn_delete(kvdb_txn_t *txn, const void *key, size_t klen);
+
+/**
+ * Commits: the transaction's writes apply as one atomic batch (durable
+ * before this returns under `KVDB_SYNC_ALWAYS`), or `KVDB_CONFLICT` if any
+ * key it read or wrote, or any key in a range its iterators observed, was
+ * written by anyone else after it began — then nothing applies. Releases
+ * the handle whatever it returns; NULL is `KVDB_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ *
+ * `txn` is NULL or a live transaction, not used again after this call.
+ */
+kvdb_status_t kvdb_txn_commit(kvdb_txn_t *txn);
+
+/**
+ * Discards the transaction and releases the handle; NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `txn` is NULL or a live transaction, not used again after this call.
+ */
+void kvdb_txn_rollback(kvdb_txn_t *txn);
+
+/**
+ * Marks a savepoint: `kvdb_txn_rollback_to_savepoint` undoes the writes
+ * made after it. Savepoints nest.
+ *
+ * # Safety
+ *
+ * `txn` is NULL (an error) or a live transaction.
+ */
+kvdb_status_t kvdb_txn_savepoint(kvdb_txn_t *txn);
+
+/**
+ * Undoes the transaction's writes since the newest savepoint and drops it;
+ * `KVDB_NOT_FOUND` if there is none. Reads made since still count.
+ *
+ * # Safety
+ *
+ * `txn` is NULL (an error) or a live transaction.
+ */
+kvdb_status_t kvdb_txn_rollback_to_savepoint(kvdb_txn_t *txn);
+
+/**
+ * An ordinary iterator (free it with `kvdb_iter_free`) over the
+ * transaction's writes merged onto its view, as they are now. What it
+ * looks at counts for commit validation: every span from where a seek or
+ * step started to the key it stopped on, or to the end — so an insert into
+ * a gap it walked over conflicts (phantoms included).
+ *
+ * # Safety
+ *
+ * `txn` is NULL (an error) or a live transaction; `out` is valid for
+ * writing.
+ */
+kvdb_status_t kvdb_txn_iter_new(kvdb_txn_t *txn, kvdb_iter_t **out_iter);
+
+/**
+ * Like `kvdb_txn_iter_new`, limited to the keys that start with `prefix`;
+ * the whole prefix range counts for commit validation.
+ *
+ * # Safety
+ *
+ * As for `kvdb_txn_iter_new`; `prefix` is NULL or valid for `plen` bytes.
+ */
+kvdb_status_t kvdb_txn_iter_new_prefix(kvdb_txn_t *txn,
+                                       const void *prefix,
+                                       size_t plen,
+                                       kvdb_iter_t **out_iter);
 
 /**
  * The library's version as "MAJOR.MINOR.PATCH" (static; never NULL).

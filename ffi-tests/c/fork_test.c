@@ -32,7 +32,8 @@ static long long dir_bytes(const char *dir) {
     return total;
 }
 
-static int child(kvdb_t *db, kvdb_snapshot_t *snap, kvdb_iter_t *it, const char *other) {
+static int child(kvdb_t *db, kvdb_snapshot_t *snap, kvdb_iter_t *it, kvdb_txn_t *txn,
+                 const char *other) {
     void *val;
     size_t vlen;
     char detail[512];
@@ -57,6 +58,11 @@ static int child(kvdb_t *db, kvdb_snapshot_t *snap, kvdb_iter_t *it, const char 
     CHECK_STATUS(kvdb_iter_key(it, &k, &klen), KVDB_INVALID_ARGUMENT);
     kvdb_stats_t stats;
     CHECK_STATUS(kvdb_stats(db, &stats), KVDB_INVALID_ARGUMENT);
+    kvdb_txn_t *t2;
+    CHECK_STATUS(kvdb_txn_begin(db, &t2), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_txn_get(txn, KEY("a"), &val, &vlen), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_txn_put(txn, KEY("child"), KEY("z")), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_txn_commit(txn), KVDB_INVALID_ARGUMENT); /* and released */
     /* Freeing is safe and touches nothing of the parent's. */
     kvdb_iter_free(it);
     kvdb_snapshot_free(snap);
@@ -85,13 +91,16 @@ int main(int argc, char **argv) {
     kvdb_iter_t *it;
     CHECK_OK(kvdb_iter_new(db, NULL, &it));
     kvdb_iter_seek_to_first(it);
+    kvdb_txn_t *txn;
+    CHECK_OK(kvdb_txn_begin(db, &txn));
+    CHECK_OK(kvdb_txn_put(txn, KEY("from-txn"), KEY("1")));
     long long before = dir_bytes(argv[1]);
     CHECK(before > 0);
     fflush(stdout);
     fflush(stderr);
 
     pid_t pid = fork();
-    if (pid == 0) _exit(child(db, snap, it, argv[2]));
+    if (pid == 0) _exit(child(db, snap, it, txn, argv[2]));
     CHECK(pid > 0);
     int wstatus = 0;
     CHECK(waitpid(pid, &wstatus, 0) == pid);
@@ -99,6 +108,7 @@ int main(int argc, char **argv) {
     CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
 
     CHECK(dir_bytes(argv[1]) == before);
+    CHECK_OK(kvdb_txn_commit(txn)); /* the parent's transaction is untouched */
     /* The parent's handles work as before. */
     CHECK_OK(kvdb_put(db, KEY("c"), KEY("3")));
     CHECK(kvdb_iter_valid(it));
@@ -113,6 +123,7 @@ int main(int argc, char **argv) {
     CHECK_OK(kvdb_open(argv[1], NULL, &db));
     CHECK_STATUS(kvdb_exists(db, KEY("child")), KVDB_NOT_FOUND);
     CHECK_OK(kvdb_exists(db, KEY("c")));
+    CHECK_OK(kvdb_exists(db, KEY("from-txn")));
     CHECK_OK(kvdb_close(db));
     FINISH();
 }

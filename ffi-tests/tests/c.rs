@@ -148,6 +148,27 @@ fn derived_handles_outlive_close() {
 }
 
 #[test]
+fn transactions_through_the_c_api() {
+    let dir = tmp();
+    let exe = compile(
+        &["ffi-tests/c/txn_test.c"],
+        &dir.path().join("txn"),
+        Build::Strict,
+    );
+    counted(run(&exe, &[]));
+    counted(run(&exe, &[dir.path().join("db").to_str().unwrap()]));
+    let asan = compile(
+        &["ffi-tests/c/txn_test.c"],
+        &dir.path().join("txn_asan"),
+        Build::Sanitized,
+    );
+    counted(run(&asan, &[]));
+    counted(run(&asan, &[dir.path().join("db_asan").to_str().unwrap()]));
+    // Valgrind runs one thread at a time: fewer transfers.
+    counted(run_valgrind(&exe, &[":memory:", "10"]));
+}
+
+#[test]
 fn recovery_is_reported_to_c_callers() {
     let dir = tmp();
     for (name, build) in [

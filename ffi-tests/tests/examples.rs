@@ -33,7 +33,7 @@ fn run_example(name: &str, build: Build, args: &[&str]) -> String {
 
 #[test]
 fn every_example_runs_and_says_what_it_should() {
-    let expectations: [(&str, &[&str]); 6] = [
+    let expectations: [(&str, &[&str]); 7] = [
         (
             "quickstart",
             &[
@@ -60,6 +60,7 @@ fn every_example_runs_and_says_what_it_should() {
                 "last key at or before fruit:c:\n  fruit:banana = 1",
             ],
         ),
+        ("transfer", &["4000 transfers, total 500"]),
         (
             "snapshot",
             &[

@@ -9,7 +9,7 @@
 
 use std::ffi::c_void;
 
-use engine::Cursor;
+use crate::iter_cursor::IterCursor;
 
 use crate::boundary::{bytes, guard, handle, handle_mut, out, status, void, write};
 use crate::db::kvdb_t;
@@ -19,12 +19,12 @@ use crate::status::kvdb_status_t;
 
 /// An iterator (opaque). Not positioned until a seek.
 pub struct kvdb_iter_t {
-    cursor: Cursor,
+    pub(crate) cursor: IterCursor,
 }
 
 impl crate::boundary::Handle for kvdb_iter_t {
     fn inherited_across_fork(&self) -> bool {
-        self.cursor.view().is_inherited_across_fork()
+        self.cursor.inherited_across_fork()
     }
 }
 
@@ -54,6 +54,8 @@ unsafe fn new_iter(
                 view.cursor((lower, upper))
             }
         };
+        // SAFETY: checked non-NULL.
+        let cursor = IterCursor::View(cursor);
         // SAFETY: checked non-NULL.
         unsafe { write(out_iter, Box::into_raw(Box::new(kvdb_iter_t { cursor }))) };
         Ok(())
@@ -118,7 +120,7 @@ pub unsafe extern "C" fn kvdb_iter_free(it: *mut kvdb_iter_t) {
     });
 }
 
-unsafe fn movement(function: &'static str, it: *mut kvdb_iter_t, f: impl FnOnce(&mut Cursor)) {
+unsafe fn movement(function: &'static str, it: *mut kvdb_iter_t, f: impl FnOnce(&mut IterCursor)) {
     void(function, || {
         // SAFETY: per the callers' contracts.
         f(&mut unsafe { handle_mut(it, "iterator") }?.cursor);
@@ -131,7 +133,7 @@ unsafe fn seek_with(
     it: *mut kvdb_iter_t,
     key: *const c_void,
     klen: usize,
-    f: impl FnOnce(&mut Cursor, &[u8]),
+    f: impl FnOnce(&mut IterCursor, &[u8]),
 ) {
     void(function, || {
         // SAFETY: per the callers' contracts.
@@ -159,7 +161,7 @@ unsafe fn seek_with(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kvdb_iter_seek_to_first(it: *mut kvdb_iter_t) {
     // SAFETY: forwarded contract.
-    unsafe { movement("kvdb_iter_seek_to_first", it, Cursor::seek_to_first) }
+    unsafe { movement("kvdb_iter_seek_to_first", it, IterCursor::seek_to_first) }
 }
 
 /// Positions on the last key.
@@ -170,7 +172,7 @@ pub unsafe extern "C" fn kvdb_iter_seek_to_first(it: *mut kvdb_iter_t) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kvdb_iter_seek_to_last(it: *mut kvdb_iter_t) {
     // SAFETY: forwarded contract.
-    unsafe { movement("kvdb_iter_seek_to_last", it, Cursor::seek_to_last) }
+    unsafe { movement("kvdb_iter_seek_to_last", it, IterCursor::seek_to_last) }
 }
 
 /// Positions on the first key at or after `key`.
@@ -181,7 +183,7 @@ pub unsafe extern "C" fn kvdb_iter_seek_to_last(it: *mut kvdb_iter_t) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kvdb_iter_seek(it: *mut kvdb_iter_t, key: *const c_void, klen: usize) {
     // SAFETY: forwarded contract.
-    unsafe { seek_with("kvdb_iter_seek", it, key, klen, Cursor::seek) }
+    unsafe { seek_with("kvdb_iter_seek", it, key, klen, IterCursor::seek) }
 }
 
 /// Positions on the last key at or before `key`.
@@ -202,7 +204,7 @@ pub unsafe extern "C" fn kvdb_iter_seek_for_prev(
             it,
             key,
             klen,
-            Cursor::seek_for_prev,
+            IterCursor::seek_for_prev,
         )
     }
 }
@@ -230,7 +232,7 @@ pub unsafe extern "C" fn kvdb_iter_valid(it: *const kvdb_iter_t) -> bool {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kvdb_iter_next(it: *mut kvdb_iter_t) {
     // SAFETY: forwarded contract.
-    unsafe { movement("kvdb_iter_next", it, Cursor::next) }
+    unsafe { movement("kvdb_iter_next", it, IterCursor::next) }
 }
 
 /// Steps to the previous key; does nothing if the iterator is not valid.
@@ -241,7 +243,7 @@ pub unsafe extern "C" fn kvdb_iter_next(it: *mut kvdb_iter_t) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kvdb_iter_prev(it: *mut kvdb_iter_t) {
     // SAFETY: forwarded contract.
-    unsafe { movement("kvdb_iter_prev", it, Cursor::prev) }
+    unsafe { movement("kvdb_iter_prev", it, IterCursor::prev) }
 }
 
 unsafe fn borrowed(
@@ -249,7 +251,7 @@ unsafe fn borrowed(
     it: *const kvdb_iter_t,
     ptr: *mut *const c_void,
     len: *mut usize,
-    part: impl FnOnce(&Cursor) -> Option<&[u8]>,
+    part: impl FnOnce(&IterCursor) -> Option<&[u8]>,
 ) -> kvdb_status_t {
     status(function, || {
         let (ptr, len) = (out(ptr, "pointer")?, out(len, "length")?);
@@ -281,7 +283,7 @@ pub unsafe extern "C" fn kvdb_iter_key(
     klen: *mut usize,
 ) -> kvdb_status_t {
     // SAFETY: forwarded contract.
-    unsafe { borrowed("kvdb_iter_key", it, key, klen, Cursor::key) }
+    unsafe { borrowed("kvdb_iter_key", it, key, klen, IterCursor::key) }
 }
 
 /// The current value, borrowed like `kvdb_iter_key`.
@@ -296,5 +298,5 @@ pub unsafe extern "C" fn kvdb_iter_value(
     vlen: *mut usize,
 ) -> kvdb_status_t {
     // SAFETY: forwarded contract.
-    unsafe { borrowed("kvdb_iter_value", it, val, vlen, Cursor::value) }
+    unsafe { borrowed("kvdb_iter_value", it, val, vlen, IterCursor::value) }
 }

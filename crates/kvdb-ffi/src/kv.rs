@@ -9,8 +9,11 @@ use engine::{CasOutcome, Ttl};
 use crate::boundary::{bytes, engine, handle, out, status, write};
 use crate::db::kvdb_t;
 use crate::error::{FfiError, FfiResult};
-use crate::memory::copy_out;
 use crate::status::kvdb_status_t;
+use crate::value_out::{
+    check_alloc_outs, check_into_args, copy_found, copy_into, deliver_copy, finish_into,
+    key_not_found,
+};
 
 /// A TTL in milliseconds; 0 is an invalid argument.
 pub(crate) fn ttl(ms: u64) -> FfiResult<Duration> {
@@ -50,10 +53,6 @@ fn stored_or_exists(stored: bool) -> FfiResult {
     } else {
         Err(FfiError::exists())
     }
-}
-
-fn key_not_found() -> FfiError {
-    FfiError::not_found("no such key")
 }
 
 /// The body of a call that acts on one key and reports whether the key was
@@ -141,25 +140,13 @@ pub unsafe extern "C" fn kvdb_get(
     vlen: *mut usize,
 ) -> kvdb_status_t {
     status("kvdb_get", || {
-        let (val, vlen) = (out(val, "val")?, out(vlen, "vlen")?);
+        let (val, vlen) = check_alloc_outs(val, vlen)?;
         // SAFETY: per the contract.
         let (db, key) = unsafe { (handle(db, "db")?, bytes(key, klen, "key")?) };
-        let copied = engine(db.db.get_with(key, |v| v.map(|v| (copy_out(v), v.len()))))?;
-        let (ptr, len) = copied.ok_or_else(key_not_found)?;
-        let ptr = ptr?;
+        let found = engine(db.db.get_with(key, copy_found))?;
         // SAFETY: both out-parameters were checked non-NULL.
-        unsafe {
-            write(val, ptr);
-            write(vlen, len);
-        }
-        Ok(())
+        unsafe { deliver_copy(found, val, vlen) }
     })
-}
-
-/// True if the byte ranges `[a, a + alen)` and `[b, b + blen)` share a byte.
-pub(crate) fn overlap(a: *const c_void, alen: usize, b: *mut c_void, blen: usize) -> bool {
-    let (a, b) = (a as usize, b as usize);
-    alen > 0 && blen > 0 && a < b.saturating_add(blen) && b < a.saturating_add(alen)
 }
 
 /// Copies the value of `key` into the caller's buffer `buf` of `cap` bytes
@@ -184,33 +171,16 @@ pub unsafe extern "C" fn kvdb_get_into(
     vlen: *mut usize,
 ) -> kvdb_status_t {
     status("kvdb_get_into", || {
-        let vlen = out(vlen, "vlen")?;
-        if buf.is_null() && cap > 0 {
-            return Err(FfiError::invalid(format!("buf is NULL but cap is {cap}")));
-        }
-        if overlap(key, klen, buf, cap) {
-            return Err(FfiError::invalid(
-                "buf overlaps key: the value would be written over the key being read",
-            ));
-        }
+        let vlen = check_into_args(key, klen, buf, cap, vlen)?;
         // SAFETY: per the contract.
         let (db, key) = unsafe { (handle(db, "db")?, bytes(key, klen, "key")?) };
-        let len = engine(db.db.get_with(key, |v| {
-            v.map(|v| {
-                if v.len() <= cap && !v.is_empty() {
-                    // SAFETY: `buf` is valid for `cap >= v.len()` bytes.
-                    unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), buf.cast::<u8>(), v.len()) };
-                }
-                v.len()
-            })
-        }))?
-        .ok_or_else(key_not_found)?;
-        // SAFETY: checked non-NULL; written on success and on BUFFER_TOO_SMALL.
-        unsafe { write(vlen, len) };
-        if len > cap {
-            return Err(FfiError::buffer_too_small(len, cap));
-        }
-        Ok(())
+        // SAFETY: `buf` is valid for `cap` bytes per the contract.
+        let len = engine(
+            db.db
+                .get_with(key, |v| v.map(|v| unsafe { copy_into(v, buf, cap) })),
+        )?;
+        // SAFETY: checked non-NULL.
+        unsafe { finish_into(len, cap, vlen) }
     })
 }
 

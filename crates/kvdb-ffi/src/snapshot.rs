@@ -8,9 +8,8 @@ use engine::Snapshot;
 
 use crate::boundary::{bytes, engine, guard, handle, out, status, write};
 use crate::db::kvdb_t;
-use crate::error::FfiError;
-use crate::memory::copy_out;
 use crate::status::kvdb_status_t;
+use crate::value_out::{check_alloc_outs, copy_found, deliver_copy};
 
 /// A read view (opaque). Versions it can see stay in memory until it is
 /// freed.
@@ -79,21 +78,11 @@ pub unsafe extern "C" fn kvdb_snapshot_get(
     vlen: *mut usize,
 ) -> kvdb_status_t {
     status("kvdb_snapshot_get", || {
-        let (val, vlen) = (out(val, "val")?, out(vlen, "vlen")?);
+        let (val, vlen) = check_alloc_outs(val, vlen)?;
         // SAFETY: per the contract.
         let (s, key) = unsafe { (handle(s, "snapshot")?, bytes(key, klen, "key")?) };
-        let copied = engine(
-            s.snapshot
-                .get_with(key, |v| v.map(|v| (copy_out(v), v.len()))),
-        )?;
-        let (ptr, len) =
-            copied.ok_or_else(|| FfiError::not_found("no such key in the snapshot"))?;
-        let ptr = ptr?;
+        let found = engine(s.snapshot.get_with(key, copy_found))?;
         // SAFETY: both out-parameters were checked non-NULL.
-        unsafe {
-            write(val, ptr);
-            write(vlen, len);
-        }
-        Ok(())
+        unsafe { deliver_copy(found, val, vlen) }
     })
 }

@@ -208,6 +208,10 @@ pub(crate) fn run_valgrind(exe: &Path, args: &[&str]) -> Checked {
             "--show-leak-kinds=definite,indirect",
             "--errors-for-leak-kinds=definite,indirect",
             "--track-origins=yes",
+            // Valgrind runs one thread at a time; without fair scheduling a
+            // thread that never blocks (a reader polling a flag) can keep
+            // the others from running at all.
+            "--fair-sched=yes",
             "--quiet",
         ])
         .arg(exe)

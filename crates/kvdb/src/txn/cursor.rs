@@ -261,6 +261,12 @@ impl TxnCursor {
         self.settle_backward(Bound::Excluded(at.key));
     }
 
+    /// True if this process is a `fork()` child of the one that made the
+    /// cursor.
+    pub fn is_inherited_across_fork(&self) -> bool {
+        self.base.view().is_inherited_across_fork()
+    }
+
     /// Leaves the cursor unpositioned until the next seek.
     pub fn reset(&mut self) {
         self.base.reset();

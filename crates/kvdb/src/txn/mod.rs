@@ -95,6 +95,12 @@ impl Txn {
         })
     }
 
+    /// True if this process is a `fork()` child of the one that began the
+    /// transaction: every call then fails.
+    pub fn is_inherited_across_fork(&self) -> bool {
+        self.view.is_inherited_across_fork()
+    }
+
     /// The sequence number of the read view the transaction reads at.
     pub fn read_seq(&self) -> u64 {
         self.view.seq()

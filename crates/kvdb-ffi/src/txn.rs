@@ -1,0 +1,346 @@
+//! `kvdb_txn_t`: optimistic, serializable transactions. Owned by the caller
+//! from `kvdb_txn_begin` until `kvdb_txn_commit` or `kvdb_txn_rollback`,
+//! which always release it.
+
+use std::ffi::c_void;
+
+use engine::{ErrorKind, Txn};
+
+use crate::boundary::{Handle, bytes, engine, guard, handle, handle_mut, out, status, write};
+use crate::db::kvdb_t;
+use crate::error::FfiError;
+use crate::iter::kvdb_iter_t;
+use crate::iter_cursor::IterCursor;
+use crate::kv::ttl;
+use crate::status::kvdb_status_t;
+use crate::value_out::{
+    check_alloc_outs, check_into_args, copy_found, copy_into, deliver_copy, finish_into,
+    key_not_found,
+};
+
+/// A transaction (opaque). Used by one thread at a time; may move between
+/// threads.
+pub struct kvdb_txn_t {
+    txn: Txn,
+}
+
+impl Handle for kvdb_txn_t {
+    fn inherited_across_fork(&self) -> bool {
+        self.txn.is_inherited_across_fork()
+    }
+}
+
+/// Begins a transaction reading at the database as it is now; on success
+/// `*out` receives it. End it with `kvdb_txn_commit` or `kvdb_txn_rollback`.
+///
+/// # Safety
+///
+/// `db` is NULL (an error) or a live handle; `out` is valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_begin(
+    db: *mut kvdb_t,
+    out_txn: *mut *mut kvdb_txn_t,
+) -> kvdb_status_t {
+    status("kvdb_txn_begin", || {
+        let out_txn = out(out_txn, "out")?;
+        // SAFETY: per the contract.
+        let txn = unsafe { handle(db, "db") }?.db.begin()?;
+        // SAFETY: checked non-NULL.
+        unsafe { write(out_txn, Box::into_raw(Box::new(kvdb_txn_t { txn }))) };
+        Ok(())
+    })
+}
+
+/// The value of `key` as the transaction sees it (its own writes over its
+/// view): as `kvdb_get`, a library-allocated copy released with `kvdb_free`;
+/// `KVDB_NOT_FOUND` if absent. The read counts for commit validation.
+///
+/// # Safety
+///
+/// `txn` is NULL (an error) or a live transaction; `key` is NULL or valid
+/// for `klen` bytes; `val` and `vlen` are valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_get(
+    txn: *mut kvdb_txn_t,
+    key: *const c_void,
+    klen: usize,
+    val: *mut *mut c_void,
+    vlen: *mut usize,
+) -> kvdb_status_t {
+    status("kvdb_txn_get", || {
+        let (val, vlen) = check_alloc_outs(val, vlen)?;
+        // SAFETY: per the contract.
+        let (t, key) = unsafe { (handle_mut(txn, "txn")?, bytes(key, klen, "key")?) };
+        let found = engine(t.txn.get_with(key, copy_found))?;
+        // SAFETY: both out-parameters were checked non-NULL.
+        unsafe { deliver_copy(found, val, vlen) }
+    })
+}
+
+/// As `kvdb_get_into`, through the transaction (the read counts for commit
+/// validation). `buf` must not overlap `key`.
+///
+/// # Safety
+///
+/// `txn` is NULL (an error) or a live transaction; `key` is NULL or valid
+/// for `klen` bytes; `buf` is NULL or valid for writing `cap` bytes; `vlen`
+/// is valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_get_into(
+    txn: *mut kvdb_txn_t,
+    key: *const c_void,
+    klen: usize,
+    buf: *mut c_void,
+    cap: usize,
+    vlen: *mut usize,
+) -> kvdb_status_t {
+    status("kvdb_txn_get_into", || {
+        let vlen = check_into_args(key, klen, buf, cap, vlen)?;
+        // SAFETY: per the contract.
+        let (t, key) = unsafe { (handle_mut(txn, "txn")?, bytes(key, klen, "key")?) };
+        // SAFETY: `buf` is valid for `cap` bytes per the contract.
+        let len = engine(
+            t.txn
+                .get_with(key, |v| v.map(|v| unsafe { copy_into(v, buf, cap) })),
+        )?;
+        // SAFETY: checked non-NULL.
+        unsafe { finish_into(len, cap, vlen) }
+    })
+}
+
+/// Stores `val` under `key` when the transaction commits.
+///
+/// # Safety
+///
+/// `txn` is NULL (an error) or a live transaction; `key` and `val` are NULL
+/// or valid for `klen` and `vlen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_put(
+    txn: *mut kvdb_txn_t,
+    key: *const c_void,
+    klen: usize,
+    val: *const c_void,
+    vlen: usize,
+) -> kvdb_status_t {
+    status("kvdb_txn_put", || {
+        // SAFETY: per the contract.
+        let (t, key, val) = unsafe {
+            (
+                handle_mut(txn, "txn")?,
+                bytes(key, klen, "key")?,
+                bytes(val, vlen, "val")?,
+            )
+        };
+        Ok(t.txn.put(key, val)?)
+    })
+}
+
+/// Stores `val` under `key` when the transaction commits, to expire `ttl_ms`
+/// milliseconds after the commit (0 or above `KVDB_MAX_TTL_MS` is
+/// `KVDB_INVALID_ARGUMENT`).
+///
+/// # Safety
+///
+/// As for `kvdb_txn_put`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_put_ttl(
+    txn: *mut kvdb_txn_t,
+    key: *const c_void,
+    klen: usize,
+    val: *const c_void,
+    vlen: usize,
+    ttl_ms: u64,
+) -> kvdb_status_t {
+    status("kvdb_txn_put_ttl", || {
+        // SAFETY: per the contract.
+        let (t, key, val) = unsafe {
+            (
+                handle_mut(txn, "txn")?,
+                bytes(key, klen, "key")?,
+                bytes(val, vlen, "val")?,
+            )
+        };
+        Ok(t.txn.put_with_ttl(key, val, ttl(ttl_ms)?)?)
+    })
+}
+
+/// Removes `key` when the transaction commits: `KVDB_OK` if the key was live
+/// as the transaction sees it, `KVDB_NOT_FOUND` if not (nothing is written;
+/// the read still counts for validation).
+///
+/// # Safety
+///
+/// `txn` is NULL (an error) or a live transaction; `key` is NULL or valid
+/// for `klen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_delete(
+    txn: *mut kvdb_txn_t,
+    key: *const c_void,
+    klen: usize,
+) -> kvdb_status_t {
+    status("kvdb_txn_delete", || {
+        // SAFETY: per the contract.
+        let (t, key) = unsafe { (handle_mut(txn, "txn")?, bytes(key, klen, "key")?) };
+        if t.txn.delete(key)? {
+            Ok(())
+        } else {
+            Err(key_not_found())
+        }
+    })
+}
+
+/// Commits: the transaction's writes apply as one atomic batch (durable
+/// before this returns under `KVDB_SYNC_ALWAYS`), or `KVDB_CONFLICT` if any
+/// key it read or wrote, or any key in a range its iterators observed, was
+/// written by anyone else after it began — then nothing applies. Releases
+/// the handle whatever it returns; NULL is `KVDB_INVALID_ARGUMENT`.
+///
+/// # Safety
+///
+/// `txn` is NULL or a live transaction, not used again after this call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_commit(txn: *mut kvdb_txn_t) -> kvdb_status_t {
+    if txn.is_null() {
+        return status("kvdb_txn_commit", || Err(FfiError::invalid("txn is NULL")));
+    }
+    status("kvdb_txn_commit", || {
+        // SAFETY: per the contract, `txn` came from Box::into_raw in
+        // kvdb_txn_begin; it is released here whatever happens.
+        let t = unsafe { Box::from_raw(txn) };
+        if t.inherited_across_fork() {
+            return Err(engine::Error::inherited_across_fork().into());
+        }
+        t.txn.commit()?;
+        Ok(())
+    })
+}
+
+/// Discards the transaction and releases the handle; NULL is a no-op.
+///
+/// # Safety
+///
+/// `txn` is NULL or a live transaction, not used again after this call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_rollback(txn: *mut kvdb_txn_t) {
+    guard("kvdb_txn_rollback", || {
+        if !txn.is_null() {
+            // SAFETY: per the contract, `txn` came from Box::into_raw.
+            drop(unsafe { Box::from_raw(txn) });
+        }
+    });
+}
+
+/// Marks a savepoint: `kvdb_txn_rollback_to_savepoint` undoes the writes
+/// made after it. Savepoints nest.
+///
+/// # Safety
+///
+/// `txn` is NULL (an error) or a live transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_savepoint(txn: *mut kvdb_txn_t) -> kvdb_status_t {
+    status("kvdb_txn_savepoint", || {
+        // SAFETY: per the contract.
+        unsafe { handle_mut(txn, "txn") }?.txn.savepoint();
+        Ok(())
+    })
+}
+
+/// Undoes the transaction's writes since the newest savepoint and drops it;
+/// `KVDB_NOT_FOUND` if there is none. Reads made since still count.
+///
+/// # Safety
+///
+/// `txn` is NULL (an error) or a live transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_rollback_to_savepoint(txn: *mut kvdb_txn_t) -> kvdb_status_t {
+    status("kvdb_txn_rollback_to_savepoint", || {
+        // SAFETY: per the contract.
+        let t = unsafe { handle_mut(txn, "txn") }?;
+        t.txn.rollback_to_savepoint().map_err(|e| match e.kind() {
+            ErrorKind::NotFound => FfiError::not_found("no savepoint to roll back to"),
+            _ => e.into(),
+        })
+    })
+}
+
+unsafe fn txn_iter(
+    function: &'static str,
+    txn: *mut kvdb_txn_t,
+    prefix: Option<(*const c_void, usize)>,
+    out_iter: *mut *mut kvdb_iter_t,
+) -> kvdb_status_t {
+    status(function, || {
+        let out_iter = out(out_iter, "out")?;
+        // SAFETY: per the callers' contracts.
+        let t = unsafe { handle(txn, "txn") }?;
+        let cursor = match prefix {
+            None => t.txn.cursor::<&[u8]>(..),
+            // SAFETY: per the callers' contracts.
+            Some((ptr, len)) => t.txn.prefix_cursor(unsafe { bytes(ptr, len, "prefix") }?),
+        };
+        let it = kvdb_iter_t {
+            cursor: IterCursor::Txn(cursor),
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write(out_iter, Box::into_raw(Box::new(it))) };
+        Ok(())
+    })
+}
+
+/// An ordinary iterator (free it with `kvdb_iter_free`) over the
+/// transaction's writes merged onto its view, as they are now. What it
+/// looks at counts for commit validation: every span from where a seek or
+/// step started to the key it stopped on, or to the end — so an insert into
+/// a gap it walked over conflicts (phantoms included).
+///
+/// # Safety
+///
+/// `txn` is NULL (an error) or a live transaction; `out` is valid for
+/// writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_iter_new(
+    txn: *mut kvdb_txn_t,
+    out_iter: *mut *mut kvdb_iter_t,
+) -> kvdb_status_t {
+    // SAFETY: forwarded contract.
+    unsafe { txn_iter("kvdb_txn_iter_new", txn, None, out_iter) }
+}
+
+/// Like `kvdb_txn_iter_new`, limited to the keys that start with `prefix`;
+/// the whole prefix range counts for commit validation.
+///
+/// # Safety
+///
+/// As for `kvdb_txn_iter_new`; `prefix` is NULL or valid for `plen` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_iter_new_prefix(
+    txn: *mut kvdb_txn_t,
+    prefix: *const c_void,
+    plen: usize,
+    out_iter: *mut *mut kvdb_iter_t,
+) -> kvdb_status_t {
+    // SAFETY: forwarded contract.
+    unsafe {
+        txn_iter(
+            "kvdb_txn_iter_new_prefix",
+            txn,
+            Some((prefix, plen)),
+            out_iter,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::KVDB_INVALID_ARGUMENT;
+
+    #[test]
+    fn commit_of_null_is_an_invalid_argument_and_rollback_of_null_a_no_op() {
+        // SAFETY: NULL is allowed and never dereferenced.
+        let status = unsafe { kvdb_txn_commit(std::ptr::null_mut()) };
+        assert_eq!(status, KVDB_INVALID_ARGUMENT);
+        // SAFETY: as above.
+        unsafe { kvdb_txn_rollback(std::ptr::null_mut()) };
+    }
+}
