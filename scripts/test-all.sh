@@ -44,7 +44,7 @@ cargo test --workspace --doc --locked
 
 step "Go (cgo) tests"
 scripts/build-lib.sh debug
-(cd ffi-tests/go && go vet ./... && go test -count=1 ./...)
+(cd ffi-tests/go && go vet ./... && go test -race -count=1 ./...)
 
 step "coverage-guided fuzzing, a short run of each target (scripts/fuzz.sh)"
 scripts/fuzz.sh "${KVDB_FUZZ_SECONDS:-15}"

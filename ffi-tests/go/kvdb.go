@@ -34,10 +34,19 @@ static go_result go_batch_put(kvdb_batch_t *b, const void *k, size_t kl, const v
 static go_result go_batch_delete(kvdb_batch_t *b, const void *k, size_t kl) { return go_check(kvdb_batch_delete(b, k, kl)); }
 static go_result go_write(kvdb_t *db, const kvdb_batch_t *b) { return go_check(kvdb_write(db, b)); }
 static go_result go_iter_new_prefix(kvdb_t *db, const void *p, size_t pl, kvdb_iter_t **out) { return go_check(kvdb_iter_new_prefix(db, NULL, p, pl, out)); }
+static go_result go_txn_begin(kvdb_t *db, kvdb_txn_t **out) { return go_check(kvdb_txn_begin(db, out)); }
+static go_result go_txn_get(kvdb_txn_t *t, const void *k, size_t kl, void **v, size_t *vl) { return go_check(kvdb_txn_get(t, k, kl, v, vl)); }
+static go_result go_txn_put(kvdb_txn_t *t, const void *k, size_t kl, const void *v, size_t vl) { return go_check(kvdb_txn_put(t, k, kl, v, vl)); }
+static go_result go_txn_delete(kvdb_txn_t *t, const void *k, size_t kl) { return go_check(kvdb_txn_delete(t, k, kl)); }
+static go_result go_txn_commit(kvdb_txn_t *t) { return go_check(kvdb_txn_commit(t)); }
+static go_result go_txn_savepoint(kvdb_txn_t *t) { return go_check(kvdb_txn_savepoint(t)); }
+static go_result go_txn_rollback_to_savepoint(kvdb_txn_t *t) { return go_check(kvdb_txn_rollback_to_savepoint(t)); }
+static go_result go_txn_iter_new_prefix(kvdb_txn_t *t, const void *p, size_t pl, kvdb_iter_t **out) { return go_check(kvdb_txn_iter_new_prefix(t, p, pl, out)); }
 */
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"time"
 	"unsafe"
@@ -45,6 +54,7 @@ import (
 
 // Status codes (the KVDB_* constants).
 const (
+	StatusConflict = int(C.KVDB_CONFLICT)
 	StatusNotFound = int(C.KVDB_NOT_FOUND)
 	StatusInvalid  = int(C.KVDB_INVALID_ARGUMENT)
 	StatusTooLarge = int(C.KVDB_TOO_LARGE)
@@ -168,6 +178,11 @@ func (d *DB) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 	if err := check(C.go_iter_new_prefix(d.db, ptr(prefix), C.size_t(len(prefix)), &it)); err != nil {
 		return err
 	}
+	return walk(it, fn)
+}
+
+// walk calls fn for each pair of the iterator, then frees it.
+func walk(it *C.kvdb_iter_t, fn func(key, value []byte) bool) error {
 	defer C.kvdb_iter_free(it)
 	for C.kvdb_iter_seek_to_first(it); bool(C.kvdb_iter_valid(it)); C.kvdb_iter_next(it) {
 		var k, v unsafe.Pointer
@@ -179,4 +194,82 @@ func (d *DB) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 		}
 	}
 	return nil
+}
+
+// Txn is an optimistic, serializable transaction, used by one goroutine.
+// End it with Commit or Rollback, which release it.
+type Txn struct{ t *C.kvdb_txn_t }
+
+// IsConflict says whether err is a transaction conflict.
+func IsConflict(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == StatusConflict
+}
+
+// Begin starts a transaction reading at the database as it is now.
+func (d *DB) Begin() (*Txn, error) {
+	var t *C.kvdb_txn_t
+	if err := check(C.go_txn_begin(d.db, &t)); err != nil {
+		return nil, err
+	}
+	return &Txn{t: t}, nil
+}
+
+// Get returns the value of key as the transaction sees it.
+func (t *Txn) Get(key []byte) ([]byte, bool, error) {
+	var val unsafe.Pointer
+	var n C.size_t
+	err := check(C.go_txn_get(t.t, ptr(key), C.size_t(len(key)), &val, &n))
+	if e, ok := err.(*Error); ok && e.Status == StatusNotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer C.kvdb_free(val)
+	return C.GoBytes(val, C.int(n)), true, nil
+}
+
+// Put stores value under key when the transaction commits.
+func (t *Txn) Put(key, value []byte) error {
+	return check(C.go_txn_put(t.t, ptr(key), C.size_t(len(key)), ptr(value), C.size_t(len(value))))
+}
+
+// Delete removes key when the transaction commits; false if it was absent.
+func (t *Txn) Delete(key []byte) (bool, error) {
+	err := check(C.go_txn_delete(t.t, ptr(key), C.size_t(len(key))))
+	if e, ok := err.(*Error); ok && e.Status == StatusNotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Savepoint marks a point RollbackToSavepoint returns to.
+func (t *Txn) Savepoint() error { return check(C.go_txn_savepoint(t.t)) }
+
+// RollbackToSavepoint undoes the writes since the newest savepoint.
+func (t *Txn) RollbackToSavepoint() error { return check(C.go_txn_rollback_to_savepoint(t.t)) }
+
+// Scan calls fn for every key starting with prefix, the transaction's
+// writes merged over its view; the prefix counts for commit validation.
+func (t *Txn) Scan(prefix []byte, fn func(key, value []byte) bool) error {
+	var it *C.kvdb_iter_t
+	if err := check(C.go_txn_iter_new_prefix(t.t, ptr(prefix), C.size_t(len(prefix)), &it)); err != nil {
+		return err
+	}
+	return walk(it, fn)
+}
+
+// Commit applies the transaction atomically, or returns a conflict error
+// (see IsConflict) and applies nothing. It releases the transaction.
+func (t *Txn) Commit() error {
+	err := check(C.go_txn_commit(t.t))
+	t.t = nil
+	return err
+}
+
+// Rollback discards the transaction and releases it.
+func (t *Txn) Rollback() {
+	C.kvdb_txn_rollback(t.t)
+	t.t = nil
 }

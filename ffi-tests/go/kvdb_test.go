@@ -163,3 +163,115 @@ func TestPersistentDirectoryReopensAndLocks(t *testing.T) {
 		t.Fatalf("after reopen: %q %v", v, ok)
 	}
 }
+
+func balance(t *testing.T, txn *Txn, key []byte) int {
+	v, ok, err := txn.Get(key)
+	if err != nil || !ok {
+		t.Fatalf("get %s: %v %v", key, ok, err)
+	}
+	var n int
+	fmt.Sscan(string(v), &n)
+	return n
+}
+
+func TestTransactionsKeepTheBankTotalAcrossGoroutines(t *testing.T) {
+	db := mustOpen(t, "")
+	defer db.Close()
+	const accounts = 20
+	for i := 0; i < accounts; i++ {
+		if err := db.Put([]byte(fmt.Sprintf("acct/%02d", i)), []byte("100")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	conflicts := 0
+	var mu sync.Mutex
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for made := 0; made < 100; {
+				from := []byte(fmt.Sprintf("acct/%02d", (g*7+made)%accounts))
+				to := []byte(fmt.Sprintf("acct/%02d", (g*3+made*5+1)%accounts))
+				if bytes.Equal(from, to) {
+					made++
+					continue
+				}
+				txn, err := db.Begin()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				a, b := balance(t, txn, from), balance(t, txn, to)
+				txn.Put(from, []byte(fmt.Sprint(a-1)))
+				txn.Put(to, []byte(fmt.Sprint(b+1)))
+				switch err := txn.Commit(); {
+				case err == nil:
+					made++
+				case IsConflict(err):
+					mu.Lock()
+					conflicts++
+					mu.Unlock()
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	txn, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, n := 0, 0
+	txn.Scan([]byte("acct/"), func(k, v []byte) bool {
+		var b int
+		fmt.Sscan(string(v), &b)
+		total += b
+		n++
+		return true
+	})
+	txn.Rollback()
+	if total != accounts*100 || n != accounts {
+		t.Fatalf("total %d over %d accounts, want %d over %d", total, n, accounts*100, accounts)
+	}
+	t.Logf("%d conflicts retried", conflicts)
+}
+
+func TestTransactionConflictsAndSavepoints(t *testing.T) {
+	db := mustOpen(t, "")
+	defer db.Close()
+	a, _ := db.Begin()
+	if _, ok, _ := a.Get([]byte("k")); ok {
+		t.Fatal("k should be absent")
+	}
+	a.Put([]byte("other"), []byte("1"))
+	db.Put([]byte("k"), []byte("now present"))
+	if err := a.Commit(); !IsConflict(err) {
+		t.Fatalf("commit after a read key changed: %v, want a conflict", err)
+	}
+	b, _ := db.Begin()
+	b.Put([]byte("x"), []byte("1"))
+	b.Savepoint()
+	b.Put([]byte("x"), []byte("2"))
+	if err := b.RollbackToSavepoint(); err != nil {
+		t.Fatal(err)
+	}
+	var e *Error
+	if err := b.RollbackToSavepoint(); !errors.As(err, &e) || e.Status != StatusNotFound {
+		t.Fatalf("second rollback to savepoint: %v", err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _ := db.Get([]byte("x")); string(v) != "1" {
+		t.Fatalf("x = %q, want 1", v)
+	}
+	c, _ := db.Begin()
+	c.Put([]byte("never"), []byte(""))
+	c.Rollback()
+	if _, ok, _ := db.Get([]byte("never")); ok {
+		t.Fatal("a rolled back write is visible")
+	}
+}
