@@ -112,7 +112,9 @@ impl Txn {
     pub fn get_with<R>(&mut self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R> {
         self.inner.check_open()?;
         check_key(key)?;
-        if let Some(pending) = self.writes.get(key) {
+        if !self.writes.is_empty()
+            && let Some(pending) = self.writes.get(key)
+        {
             return Ok(f(match pending {
                 Pending::Put { value, .. } => Some(value),
                 Pending::Delete => None,
