@@ -2,8 +2,9 @@
 //!
 //! Byte keys and values live in RAM in a lock-free ordered store; reads never
 //! wait for writes. On top of it: TTLs, atomic batches, snapshots (MVCC read
-//! views), iterators with range and prefix scans, compare-and-swap,
-//! put-if-absent, counters and closure updates.
+//! views), iterators with range and prefix scans, optimistic serializable
+//! transactions ([`Txn`]), compare-and-swap, put-if-absent, counters and
+//! closure updates.
 //!
 //! # Quick start
 //!
@@ -28,6 +29,14 @@
 //! assert_eq!(users, vec![b"user:2".to_vec()]);
 //!
 //! assert_eq!(db.increment(b"hits", 5)?, 5);
+//!
+//! // A transaction: what it read is still current when it commits, or the
+//! // commit fails with ErrorKind::Conflict and nothing applies.
+//! let mut txn = db.begin()?;
+//! let n = txn.prefix(b"user:").count();
+//! txn.put(b"users", n.to_string().as_bytes())?;
+//! txn.commit()?;
+//! assert_eq!(db.get(b"users")?, Some(b"2".to_vec())); // user:2 and user:3
 //! db.close()?;
 //! # Ok::<(), kvdb::Error>(())
 //! ```
