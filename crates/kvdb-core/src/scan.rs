@@ -44,6 +44,14 @@ impl<'a> Pinned<'a> {
     fn entry(&self) -> &RefEntry<'a, ChainRef, ()> {
         self.0.as_ref().expect("held until drop")
     }
+
+    /// Releases the entry under a guard the caller already holds (cheaper
+    /// than the fresh pin `Drop` takes).
+    fn release(mut self, guard: &epoch::Guard) {
+        if let Some(entry) = self.0.take() {
+            entry.release(guard);
+        }
+    }
 }
 
 impl Drop for Pinned<'_> {
@@ -111,14 +119,20 @@ impl Scanner {
                 }
                 (None, None) => None,
             };
-            // Wrapped at once: dropping the old position or a next entry
-            // outside the range releases it.
-            *slot = next.map(Pinned::new);
+            // Wrapped at once, so no path can leak it; the old position and
+            // a next entry outside the range are released here.
+            let next = next.map(Pinned::new);
+            if let Some(old) = slot.take() {
+                old.release(&guard);
+            }
+            *slot = next;
             let inside = slot
                 .as_ref()
                 .is_some_and(|p| within(p.entry().key().key(), limit, forward));
             if !inside {
-                *slot = None;
+                if let Some(outside) = slot.take() {
+                    outside.release(&guard);
+                }
                 return None;
             }
             slot.as_ref().map(|p| p.entry().key().clone())
