@@ -9,7 +9,6 @@
 //! writes benches/TXN_RESULTS.md. The machine is shared: compare ratios
 //! within one run; absolute figures move by 30-50% between runs.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -58,39 +57,22 @@ fn pick(rng: &mut Rng, thread: u64, hot: Option<u64>) -> [u8; 16] {
     }
 }
 
-fn run_kvdb(db: &Arc<Db>, work: Work, threads: u64, hot: Option<u64>, time: Duration) -> Rate {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (done, aborted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let value = [7u8; 100];
+/// Runs `op` on `threads` threads for `time`; `op` returns whether it
+/// committed (false: it aborted on a conflict).
+fn drive(threads: u64, time: Duration, op: impl Fn(u64, &mut Rng) -> bool + Sync) -> Rate {
+    let stop = AtomicBool::new(false);
+    let (done, aborted) = (AtomicU64::new(0), AtomicU64::new(0));
     std::thread::scope(|s| {
         for t in 0..threads {
-            let (db, stop, done, aborted) =
-                (db.clone(), stop.clone(), done.clone(), aborted.clone());
+            let (op, stop, done, aborted) = (&op, &stop, &done, &aborted);
             s.spawn(move || {
                 let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((t + 1) * 0x2545_f491));
                 let (mut n, mut a) = (0u64, 0u64);
                 while !stop.load(Ordering::Relaxed) {
-                    let (k1, k2) = (pick(&mut rng, t, hot), pick(&mut rng, t, hot));
-                    match work {
-                        Work::Batch => {
-                            let mut b = Batch::new();
-                            b.put(&k1, &value).unwrap();
-                            b.put(&k2, &value).unwrap();
-                            db.write(&b).unwrap();
-                            n += 1;
-                        }
-                        Work::Txn => {
-                            let mut txn = db.begin().unwrap();
-                            txn.get_with(&k1, |_| ()).unwrap();
-                            txn.get_with(&k2, |_| ()).unwrap();
-                            txn.put(&k1, &value).unwrap();
-                            txn.put(&k2, &value).unwrap();
-                            match txn.commit() {
-                                Ok(_) => n += 1,
-                                Err(e) if e.kind() == ErrorKind::Conflict => a += 1,
-                                Err(e) => panic!("{e}"),
-                            }
-                        }
+                    if op(t, &mut rng) {
+                        n += 1;
+                    } else {
+                        a += 1;
                     }
                 }
                 done.fetch_add(n, Ordering::Relaxed);
@@ -107,11 +89,38 @@ fn run_kvdb(db: &Arc<Db>, work: Work, threads: u64, hot: Option<u64>, time: Dura
     }
 }
 
+const VALUE: [u8; 100] = [7; 100];
+
+fn run_kvdb(db: &Db, work: Work, threads: u64, hot: Option<u64>, time: Duration) -> Rate {
+    drive(threads, time, |t, rng| {
+        let (k1, k2) = (pick(rng, t, hot), pick(rng, t, hot));
+        match work {
+            Work::Batch => {
+                let mut b = Batch::new();
+                b.put(&k1, &VALUE).unwrap();
+                b.put(&k2, &VALUE).unwrap();
+                db.write(&b).unwrap();
+                true
+            }
+            Work::Txn => {
+                let mut txn = db.begin().unwrap();
+                txn.get_with(&k1, |_| ()).unwrap();
+                txn.get_with(&k2, |_| ()).unwrap();
+                txn.put(&k1, &VALUE).unwrap();
+                txn.put(&k2, &VALUE).unwrap();
+                match txn.commit() {
+                    Ok(_) => true,
+                    Err(e) if e.kind() == ErrorKind::Conflict => false,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    })
+}
+
 #[cfg(feature = "rocksdb")]
-fn run_rocksdb(durable: bool, work: Work, threads: u64, hot: Option<u64>, time: Duration) -> Rate {
-    use rocksdb::{
-        OptimisticTransactionDB, Options as RocksOptions, WriteBatchWithTransaction, WriteOptions,
-    };
+fn run_rocksdb(durable: bool, threads: u64, hot: Option<u64>, time: Duration) -> Rate {
+    use rocksdb::{OptimisticTransactionDB, Options as RocksOptions, WriteOptions};
     let dir = tempfile::tempdir().unwrap();
     let mut options = RocksOptions::default();
     options.create_if_missing(true);
@@ -124,58 +133,15 @@ fn run_rocksdb(durable: bool, work: Work, threads: u64, hot: Option<u64>, time: 
         write.disable_wal(true);
     }
     let db: OptimisticTransactionDB = OptimisticTransactionDB::open(&options, dir.path()).unwrap();
-    let db = Arc::new(db);
-    let write = Arc::new(write);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (done, aborted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let value = [7u8; 100];
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let (db, write, stop, done, aborted) = (
-                db.clone(),
-                write.clone(),
-                stop.clone(),
-                done.clone(),
-                aborted.clone(),
-            );
-            s.spawn(move || {
-                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((t + 1) * 0x2545_f491));
-                let (mut n, mut a) = (0u64, 0u64);
-                while !stop.load(Ordering::Relaxed) {
-                    let (k1, k2) = (pick(&mut rng, t, hot), pick(&mut rng, t, hot));
-                    match work {
-                        Work::Batch => {
-                            let mut b = WriteBatchWithTransaction::<true>::default();
-                            b.put(k1, value);
-                            b.put(k2, value);
-                            db.write_opt(b, &write).unwrap();
-                            n += 1;
-                        }
-                        Work::Txn => {
-                            let txn = db.transaction_opt(&write, &Default::default());
-                            txn.get_for_update(k1, true).unwrap();
-                            txn.get_for_update(k2, true).unwrap();
-                            txn.put(k1, value).unwrap();
-                            txn.put(k2, value).unwrap();
-                            match txn.commit() {
-                                Ok(()) => n += 1,
-                                Err(_) => a += 1,
-                            }
-                        }
-                    }
-                }
-                done.fetch_add(n, Ordering::Relaxed);
-                aborted.fetch_add(a, Ordering::Relaxed);
-            });
-        }
-        std::thread::sleep(time);
-        stop.store(true, Ordering::Relaxed);
-    });
-    let n = done.load(Ordering::Relaxed) as f64;
-    Rate {
-        per_sec: n / time.as_secs_f64(),
-        abort_rate: aborted.load(Ordering::Relaxed) as f64 / n.max(1.0),
-    }
+    drive(threads, time, |t, rng| {
+        let (k1, k2) = (pick(rng, t, hot), pick(rng, t, hot));
+        let txn = db.transaction_opt(&write, &Default::default());
+        txn.get_for_update(k1, true).unwrap();
+        txn.get_for_update(k2, true).unwrap();
+        txn.put(k1, VALUE).unwrap();
+        txn.put(k2, VALUE).unwrap();
+        txn.commit().is_ok()
+    })
 }
 
 /// Nanoseconds per random get from one snapshot, and from one read-only
@@ -267,20 +233,20 @@ fn main() {
                 let mut rocks_aborts = Vec::new();
                 for _ in 0..repeats {
                     let dir = tempfile::tempdir().unwrap();
-                    let db = Arc::new(if durable {
+                    let db = if durable {
                         let mut o = Options::default();
                         o.sync = SyncPolicy::Always;
                         Db::open(dir.path(), o).unwrap()
                     } else {
                         Db::in_memory().unwrap()
-                    });
+                    };
                     batch.push(run_kvdb(&db, Work::Batch, threads, hot, time).per_sec);
                     let r = run_kvdb(&db, Work::Txn, threads, hot, time);
                     txn.push(r.per_sec);
                     aborts.push(r.abort_rate);
                     #[cfg(feature = "rocksdb")]
                     {
-                        let r = run_rocksdb(durable, Work::Txn, threads, hot, time);
+                        let r = run_rocksdb(durable, threads, hot, time);
                         rocks.push(r.per_sec);
                         rocks_aborts.push(r.abort_rate);
                     }
