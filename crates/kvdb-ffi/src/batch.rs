@@ -6,7 +6,7 @@ use std::ffi::c_void;
 
 use engine::Batch;
 
-use crate::boundary::{bytes, guard, handle, handle_mut, status, void};
+use crate::boundary::{bytes, guard, handle, handle_mut, key_value, status, void};
 use crate::db::kvdb_t;
 use crate::kv::ttl;
 use crate::status::kvdb_status_t;
@@ -90,13 +90,8 @@ pub unsafe extern "C" fn kvdb_batch_put(
 ) -> kvdb_status_t {
     status("kvdb_batch_put", || {
         // SAFETY: per the contract.
-        let (b, key, val) = unsafe {
-            (
-                handle_mut(b, "batch")?,
-                bytes(key, klen, "key")?,
-                bytes(val, vlen, "val")?,
-            )
-        };
+        let (b, (key, val)) =
+            unsafe { (handle_mut(b, "batch")?, key_value(key, klen, val, vlen)?) };
         Ok(b.batch.put(key, val)?)
     })
 }
@@ -118,13 +113,8 @@ pub unsafe extern "C" fn kvdb_batch_put_ttl(
 ) -> kvdb_status_t {
     status("kvdb_batch_put_ttl", || {
         // SAFETY: per the contract.
-        let (b, key, val) = unsafe {
-            (
-                handle_mut(b, "batch")?,
-                bytes(key, klen, "key")?,
-                bytes(val, vlen, "val")?,
-            )
-        };
+        let (b, (key, val)) =
+            unsafe { (handle_mut(b, "batch")?, key_value(key, klen, val, vlen)?) };
         Ok(b.batch.put_with_ttl(key, val, ttl(ttl_ms)?)?)
     })
 }

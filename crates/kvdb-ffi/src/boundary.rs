@@ -164,6 +164,22 @@ pub(crate) unsafe fn bytes<'a>(ptr: *const c_void, len: usize, what: &str) -> Ff
     Ok(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
 }
 
+/// The key and value buffers of a call that stores a value.
+///
+/// # Safety
+///
+/// `key` and `val` are NULL or valid for reads of `klen` and `vlen` bytes
+/// for `'a`.
+pub(crate) unsafe fn key_value<'a>(
+    key: *const c_void,
+    klen: usize,
+    val: *const c_void,
+    vlen: usize,
+) -> FfiResult<(&'a [u8], &'a [u8])> {
+    // SAFETY: per the contract.
+    unsafe { Ok((bytes(key, klen, "key")?, bytes(val, vlen, "val")?)) }
+}
+
 /// Checks an out-parameter pointer before any work is done.
 pub(crate) fn out<T>(ptr: *mut T, what: &str) -> FfiResult<*mut T> {
     if ptr.is_null() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use engine::{CasOutcome, Ttl};
 
-use crate::boundary::{bytes, engine, handle, out, status, write};
+use crate::boundary::{bytes, engine, handle, key_value, out, status, write};
 use crate::db::kvdb_t;
 use crate::error::{FfiError, FfiResult};
 use crate::status::kvdb_status_t;
@@ -37,13 +37,8 @@ unsafe fn db_key_value<'a>(
     vlen: usize,
 ) -> FfiResult<(&'a kvdb_t, &'a [u8], &'a [u8])> {
     // SAFETY: per the contract.
-    unsafe {
-        Ok((
-            handle(db, "db")?,
-            bytes(key, klen, "key")?,
-            bytes(val, vlen, "val")?,
-        ))
-    }
+    let (db, (key, val)) = unsafe { (handle(db, "db")?, key_value(key, klen, val, vlen)?) };
+    Ok((db, key, val))
 }
 
 /// `KVDB_OK` if the put-if-absent stored its value, else `KVDB_EXISTS`.

@@ -6,7 +6,9 @@ use std::ffi::c_void;
 
 use engine::{ErrorKind, Txn};
 
-use crate::boundary::{Handle, bytes, engine, guard, handle, handle_mut, out, status, write};
+use crate::boundary::{
+    Handle, bytes, engine, guard, handle, handle_mut, key_value, out, status, write,
+};
 use crate::db::kvdb_t;
 use crate::error::FfiError;
 use crate::iter::kvdb_iter_t;
@@ -124,13 +126,8 @@ pub unsafe extern "C" fn kvdb_txn_put(
 ) -> kvdb_status_t {
     status("kvdb_txn_put", || {
         // SAFETY: per the contract.
-        let (t, key, val) = unsafe {
-            (
-                handle_mut(txn, "txn")?,
-                bytes(key, klen, "key")?,
-                bytes(val, vlen, "val")?,
-            )
-        };
+        let (t, (key, val)) =
+            unsafe { (handle_mut(txn, "txn")?, key_value(key, klen, val, vlen)?) };
         Ok(t.txn.put(key, val)?)
     })
 }
@@ -153,13 +150,8 @@ pub unsafe extern "C" fn kvdb_txn_put_ttl(
 ) -> kvdb_status_t {
     status("kvdb_txn_put_ttl", || {
         // SAFETY: per the contract.
-        let (t, key, val) = unsafe {
-            (
-                handle_mut(txn, "txn")?,
-                bytes(key, klen, "key")?,
-                bytes(val, vlen, "val")?,
-            )
-        };
+        let (t, (key, val)) =
+            unsafe { (handle_mut(txn, "txn")?, key_value(key, klen, val, vlen)?) };
         Ok(t.txn.put_with_ttl(key, val, ttl(ttl_ms)?)?)
     })
 }
