@@ -15,7 +15,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kvdb::{Batch, Db, Options, SyncPolicy};
+use kvdb::{Batch, Db, Options};
+
+mod common;
+use common::{Rng, crash_child_options};
 use parking_lot::Mutex;
 
 const DIR_VAR: &str = "KVDB_CRASH_DIR";
@@ -24,15 +27,6 @@ const START_VAR: &str = "KVDB_CRASH_START";
 
 fn batch_size(id: u64) -> u64 {
     1 + id % 5
-}
-
-fn child_options() -> Options {
-    let mut options = Options::default();
-    options.sync = SyncPolicy::Always;
-    options.wal_segment_bytes = 32 * 1024;
-    options.checkpoint_after_wal_bytes = Some(64 * 1024);
-    options.checkpoint_check_interval = Duration::from_millis(5);
-    options
 }
 
 /// The writer; runs only when started by the parent test.
@@ -46,7 +40,7 @@ fn crash_child() {
         return;
     };
     let start: u64 = start.parse().unwrap();
-    let db = Arc::new(Db::open(&dir, child_options()).unwrap());
+    let db = Arc::new(Db::open(&dir, crash_child_options()).unwrap());
     let acks = Arc::new(Mutex::new(
         std::fs::OpenOptions::new()
             .append(true)
@@ -82,17 +76,6 @@ fn acknowledged(path: &Path) -> BTreeSet<u64> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let complete = text.rfind('\n').map_or("", |end| &text[..end]);
     complete.lines().map(|l| l.parse().unwrap()).collect()
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 #[test]

@@ -17,6 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kvdb::{Db, ErrorKind, Options, SyncPolicy, Txn};
 use parking_lot::Mutex;
 
+mod common;
+use common::Rng;
+
 const ACCOUNTS: u64 = 100;
 const OPENING: i64 = 1_000;
 
@@ -38,17 +41,6 @@ fn open_accounts(db: &Db) {
 
 fn total(pairs: impl Iterator<Item = (Vec<u8>, Vec<u8>)>) -> (usize, i64) {
     pairs.fold((0, 0), |(n, sum), (_, v)| (n + 1, sum + balance(&v)))
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// One transfer in a transaction; Ok(false) if it conflicted.

@@ -10,7 +10,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kvdb::{Db, ErrorKind, Options, SyncPolicy};
+use kvdb::{Db, ErrorKind, Options};
+
+mod common;
+use common::{Rng, crash_child_options};
 
 const DIR_VAR: &str = "KVDB_BANK_DIR";
 const ACCOUNTS: u64 = 100;
@@ -24,22 +27,13 @@ fn balance(bytes: &[u8]) -> i64 {
     std::str::from_utf8(bytes).unwrap().parse().unwrap()
 }
 
-fn options() -> Options {
-    let mut options = Options::default();
-    options.sync = SyncPolicy::Always;
-    options.wal_segment_bytes = 32 * 1024;
-    options.checkpoint_after_wal_bytes = Some(64 * 1024);
-    options.checkpoint_check_interval = Duration::from_millis(5);
-    options
-}
-
 /// The transfers; runs only when started by the parent test.
 #[test]
 fn bank_child() {
     let Ok(dir) = std::env::var(DIR_VAR) else {
         return;
     };
-    let db = Arc::new(Db::open(&dir, options()).unwrap());
+    let db = Arc::new(Db::open(&dir, crash_child_options()).unwrap());
     if db.get(&account(0)).unwrap().is_none() {
         let mut t = db.begin().unwrap();
         for i in 0..ACCOUNTS {
@@ -51,12 +45,9 @@ fn bank_child() {
         .map(|w| {
             let db = Arc::clone(&db);
             std::thread::spawn(move || {
-                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (w + 1);
+                let mut rng = Rng(0x9e37_79b9_7f4a_7c15u64 ^ (w + 1));
                 loop {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    let (from, to) = (x % ACCOUNTS, (x / ACCOUNTS) % ACCOUNTS);
+                    let (from, to) = (rng.below(ACCOUNTS), rng.below(ACCOUNTS));
                     if from == to {
                         continue;
                     }

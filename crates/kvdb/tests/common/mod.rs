@@ -1,6 +1,12 @@
-//! Helpers shared by the integration tests that look at database files.
+//! Helpers shared by the integration tests: listing database files, the
+//! options of the kill -9 children, and a small deterministic generator.
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kvdb::{Options, SyncPolicy};
 
 /// The files in `dir` whose names end with `suffix`, sorted.
 pub(crate) fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
@@ -11,4 +17,29 @@ pub(crate) fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+/// The options of the processes the kill -9 tests kill: every write synced,
+/// small segments and frequent background checkpoints, so kills land in
+/// every phase.
+pub(crate) fn crash_child_options() -> Options {
+    let mut options = Options::default();
+    options.sync = SyncPolicy::Always;
+    options.wal_segment_bytes = 32 * 1024;
+    options.checkpoint_after_wal_bytes = Some(64 * 1024);
+    options.checkpoint_check_interval = Duration::from_millis(5);
+    options
+}
+
+/// A xorshift generator: repeatable choices without a dependency.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    /// The next number below `n`.
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
 }
