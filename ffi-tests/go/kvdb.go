@@ -117,10 +117,18 @@ func (d *DB) PutTTL(key, value []byte, ttl time.Duration) error {
 
 // Get returns the value of key and whether it was found.
 func (d *DB) Get(key []byte) ([]byte, bool, error) {
+	return fetch(func(val *unsafe.Pointer, n *C.size_t) C.go_result {
+		return C.go_get(d.db, ptr(key), C.size_t(len(key)), val, n)
+	})
+}
+
+// fetch runs a get-like C call that allocates the value, and turns
+// KVDB_NOT_FOUND into found == false.
+func fetch(call func(val *unsafe.Pointer, n *C.size_t) C.go_result) ([]byte, bool, error) {
 	var val unsafe.Pointer
 	var n C.size_t
-	err := check(C.go_get(d.db, ptr(key), C.size_t(len(key)), &val, &n))
-	if e, ok := err.(*Error); ok && e.Status == StatusNotFound {
+	err := check(call(&val, &n))
+	if isNotFound(err) {
 		return nil, false, nil
 	}
 	if err != nil {
@@ -130,10 +138,16 @@ func (d *DB) Get(key []byte) ([]byte, bool, error) {
 	return C.GoBytes(val, C.int(n)), true, nil
 }
 
+// isNotFound says whether err is KVDB_NOT_FOUND.
+func isNotFound(err error) bool {
+	e, ok := err.(*Error)
+	return ok && e.Status == StatusNotFound
+}
+
 // Delete removes key and says whether a live key was removed.
 func (d *DB) Delete(key []byte) (bool, error) {
 	err := check(C.go_delete(d.db, ptr(key), C.size_t(len(key))))
-	if e, ok := err.(*Error); ok && e.Status == StatusNotFound {
+	if isNotFound(err) {
 		return false, nil
 	}
 	return err == nil, err
@@ -217,17 +231,9 @@ func (d *DB) Begin() (*Txn, error) {
 
 // Get returns the value of key as the transaction sees it.
 func (t *Txn) Get(key []byte) ([]byte, bool, error) {
-	var val unsafe.Pointer
-	var n C.size_t
-	err := check(C.go_txn_get(t.t, ptr(key), C.size_t(len(key)), &val, &n))
-	if e, ok := err.(*Error); ok && e.Status == StatusNotFound {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	defer C.kvdb_free(val)
-	return C.GoBytes(val, C.int(n)), true, nil
+	return fetch(func(val *unsafe.Pointer, n *C.size_t) C.go_result {
+		return C.go_txn_get(t.t, ptr(key), C.size_t(len(key)), val, n)
+	})
 }
 
 // Put stores value under key when the transaction commits.
@@ -238,7 +244,7 @@ func (t *Txn) Put(key, value []byte) error {
 // Delete removes key when the transaction commits; false if it was absent.
 func (t *Txn) Delete(key []byte) (bool, error) {
 	err := check(C.go_txn_delete(t.t, ptr(key), C.size_t(len(key))))
-	if e, ok := err.(*Error); ok && e.Status == StatusNotFound {
+	if isNotFound(err) {
 		return false, nil
 	}
 	return err == nil, err
