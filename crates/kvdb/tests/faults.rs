@@ -185,12 +185,22 @@ fn a_failed_rotation_at_the_size_threshold_does_not_stop_writes() {
             db.put(&k.to_be_bytes(), &[7; 100])
                 .unwrap_or_else(|e| panic!("{sync:?}: write {k}: {e}"));
         }
-        assert_eq!(db.durability_stats().unwrap().wal_segments, 1);
+        let stats = db.durability_stats().unwrap();
+        assert_eq!(stats.wal_segments, 1);
+        assert!(
+            stats.wal_rotation_failure.is_some(),
+            "{sync:?}: the failed rotation is reported"
+        );
         fs.clear_faults();
         for k in 400..800u32 {
             db.put(&k.to_be_bytes(), &[7; 100]).unwrap();
         }
-        assert!(db.durability_stats().unwrap().wal_segments > 1, "{sync:?}");
+        let stats = db.durability_stats().unwrap();
+        assert!(stats.wal_segments > 1, "{sync:?}");
+        assert_eq!(
+            stats.wal_rotation_failure, None,
+            "{sync:?}: cleared by a rotation"
+        );
         db.sync().unwrap();
         drop(db);
         let db = reopen(fs.crash(CrashOptions {

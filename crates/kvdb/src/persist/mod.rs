@@ -72,6 +72,7 @@ impl Persist {
             checkpoints: checkpoint.count,
             last_checkpoint_seq: checkpoint.last_seq,
             wal_failure: self.wal.failure().map(|f| f.to_string()),
+            wal_rotation_failure: self.wal.rotation_failure(),
             background_errors: self.background_errors.load(Ordering::Relaxed),
             last_background_error: self.last_background_error.lock().clone(),
         }
@@ -97,6 +98,10 @@ pub struct DurabilityStats {
     pub last_checkpoint_seq: Option<u64>,
     /// Why the log refuses writes, if a write or sync failed.
     pub wal_failure: Option<String>,
+    /// Why the last attempt to start a new log segment failed, if it did and
+    /// none has succeeded since (writes go on in the active segment, which
+    /// then grows past its size until a rotation succeeds).
+    pub wal_rotation_failure: Option<String>,
     /// Failed background checkpoints and syncs.
     pub background_errors: u64,
     /// The last background failure.
