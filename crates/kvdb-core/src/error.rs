@@ -58,4 +58,12 @@ pub enum CoreError {
         /// The sequence number given.
         got: u64,
     },
+    /// A batch was given a range of sequence numbers of another length.
+    #[error("a batch of {operations} operations was given {numbers} sequence numbers")]
+    RangeMismatch {
+        /// Operations in the batch.
+        operations: u64,
+        /// Sequence numbers in the range.
+        numbers: u64,
+    },
 }

@@ -26,6 +26,7 @@ use crate::fork::ProcessToken;
 use crate::gc::GcQueue;
 use crate::index::KeyIndex;
 use crate::limits::check_key;
+use crate::prepared::{Applied, PreparedBatch};
 use crate::stats::{Counters, Stats};
 use crate::version::{Version, VersionRef};
 use crate::view::{Horizon, ReadView, ViewRegistry};
@@ -254,14 +255,19 @@ impl Store {
     }
 
     /// Applies `ops` as one atomic batch and publishes it at once; returns the
-    /// last sequence number used. The path for stores that need no
-    /// durability step between applying and publishing.
+    /// last sequence number used (for an empty `ops`, which writes nothing,
+    /// the newest applied one). The path for stores that need no durability
+    /// step between applying and publishing.
     pub fn write(&self, ops: &[Op<'_>]) -> Result<u64, CoreError> {
+        let batch = PreparedBatch::new(ops)?;
         let mut writer = self.writer()?;
-        let last = writer.apply(ops)?;
+        let Some(range) = writer.assign(&batch) else {
+            return Ok(writer.next_seq() - 1);
+        };
+        let applied = writer.apply(&batch, range)?;
         drop(writer);
-        self.publish(last);
-        Ok(last)
+        self.publish(applied);
+        Ok(range.last())
     }
 
     /// The newest sequence number readers can see.
@@ -274,11 +280,13 @@ impl Store {
         self.shared.applied_seq()
     }
 
-    /// Makes every applied write with sequence number up to `seq` visible.
-    /// Never publishes past what has been applied, and never moves backwards.
-    pub fn publish(&self, seq: u64) {
-        let target = seq.min(self.shared.applied_seq());
-        self.shared.visible.fetch_max(target, Ordering::SeqCst);
+    /// Makes every applied write up to the receipt's sequence number
+    /// visible, all at once. Never moves backwards: publishing an older
+    /// receipt after a newer one changes nothing.
+    pub fn publish(&self, applied: Applied) {
+        self.shared
+            .visible
+            .fetch_max(applied.last(), Ordering::SeqCst);
     }
 
     /// A copy of the store's statistics.

@@ -16,6 +16,7 @@ use parking_lot::MutexGuard;
 
 use crate::error::CoreError;
 use crate::limits::{check_key, check_value};
+use crate::prepared::{Applied, PreparedBatch, SeqRange};
 use crate::scan::{Direction, Scanner, to_owned_bound};
 use crate::store::Shared;
 use crate::version::{Version, VersionRef};
@@ -47,9 +48,8 @@ impl<'a> Op<'a> {
         }
     }
 
-    /// Checks the key and value sizes. [`Writer::apply`] checks every
-    /// operation before applying any; callers that log a batch first check
-    /// it themselves so that applying cannot fail after logging.
+    /// Checks the key and value sizes ([`PreparedBatch::new`] does it for
+    /// every operation of a batch).
     pub fn check(&self) -> Result<(), CoreError> {
         check_key(self.key())?;
         if let Op::Put { value, .. } = self {
@@ -158,41 +158,44 @@ impl<'a> Writer<'a> {
         None
     }
 
-    /// Applies `ops` as one batch with consecutive sequence numbers starting
-    /// at [`Self::next_seq`], and returns the last one (or the newest applied
-    /// sequence if `ops` is empty). Nothing becomes visible until published.
-    /// Every operation is checked before any is applied.
-    pub fn apply(&mut self, ops: &[Op<'_>]) -> Result<u64, CoreError> {
-        let first = self.state.next_seq;
-        self.apply_at(first, ops)
+    /// The sequence numbers `batch` would take if applied now: the next
+    /// ones after everything applied. `None` for an empty batch, which
+    /// takes none.
+    pub fn assign(&self, batch: &PreparedBatch<'_>) -> Option<SeqRange> {
+        SeqRange::starting_at(self.state.next_seq, batch.len())
     }
 
-    /// Applies `ops` with sequence numbers starting at `first_seq`, which may
-    /// skip ahead of [`Self::next_seq`] (replaying a log) but never go back.
-    pub fn apply_at(&mut self, first_seq: u64, ops: &[Op<'_>]) -> Result<u64, CoreError> {
-        if first_seq < self.state.next_seq {
+    /// Applies `batch` at `range`, one sequence number per operation,
+    /// invisible to readers until the receipt is published. `range` comes
+    /// from [`Writer::assign`], or from a log record being replayed (which
+    /// may skip ahead, never go back). Fails, applying nothing, only if
+    /// `range` does not fit: it is below the next sequence number, or its
+    /// length is not the batch's.
+    pub fn apply(
+        &mut self,
+        batch: &PreparedBatch<'_>,
+        range: SeqRange,
+    ) -> Result<Applied, CoreError> {
+        if range.first() < self.state.next_seq {
             return Err(CoreError::SequenceRegression {
                 expected: self.state.next_seq,
-                got: first_seq,
+                got: range.first(),
             });
         }
-        for op in ops {
-            op.check()?;
-        }
-        if ops.is_empty() {
-            return Ok(self.shared.applied_seq());
+        if range.len() != batch.len() {
+            return Err(CoreError::RangeMismatch {
+                operations: batch.len(),
+                numbers: range.len(),
+            });
         }
         let guard = epoch::pin();
-        let mut seq = first_seq;
-        for op in ops {
+        for (seq, op) in (range.first()..).zip(batch.ops()) {
             self.apply_one(seq, *op, &guard);
-            seq += 1;
         }
-        let last = seq - 1;
-        self.state.next_seq = seq;
-        self.shared.set_applied(last);
+        self.state.next_seq = range.last() + 1;
+        self.shared.set_applied(range.last());
         self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
-        Ok(last)
+        Ok(Applied::through(range.last()))
     }
 
     /// Makes room for `additional` more keys, so a bulk load (a snapshot
@@ -201,27 +204,24 @@ impl<'a> Writer<'a> {
         self.shared.index.reserve(additional, &epoch::pin());
     }
 
-    /// Installs `ops` all at sequence number `seq`, for rebuilding a store
-    /// from a snapshot file (whose entries all date from one point). Keys
-    /// should be distinct; `seq` may equal the newest applied sequence (so
+    /// Installs the operations of `batch` all at sequence number `seq`, for
+    /// rebuilding a store from a snapshot file (whose entries all date from
+    /// one point). Keys should be distinct; `seq` may equal the newest applied sequence (so
     /// a snapshot can be loaded in several calls) but not fall below it.
-    pub fn restore(&mut self, seq: u64, ops: &[Op<'_>]) -> Result<(), CoreError> {
+    pub fn restore(&mut self, seq: u64, batch: &PreparedBatch<'_>) -> Result<Applied, CoreError> {
         if seq + 1 < self.state.next_seq {
             return Err(CoreError::SequenceRegression {
                 expected: self.state.next_seq,
                 got: seq,
             });
         }
-        for op in ops {
-            op.check()?;
-        }
         let guard = epoch::pin();
-        for op in ops {
+        for op in batch.ops() {
             self.apply_one(seq, *op, &guard);
         }
         self.state.next_seq = seq + 1;
         self.shared.set_applied(seq);
-        Ok(())
+        Ok(Applied::through(seq))
     }
 
     fn apply_one(&self, seq: u64, op: Op<'_>, guard: &Guard) {

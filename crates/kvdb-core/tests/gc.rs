@@ -1,7 +1,7 @@
 //! Garbage collection: versions no view can see are freed, versions a view
 //! can see are kept, and dead keys leave the index.
 
-use kvdb_core::{Op, Store};
+use kvdb_core::{Op, PreparedBatch, Store};
 
 mod common;
 use common::put;
@@ -125,16 +125,20 @@ fn restored_entries_share_one_sequence_and_writes_continue_after_it() {
             expires_at: None,
         })
         .collect();
-    writer.restore(100, &ops[..2]).unwrap();
-    writer.restore(100, &ops[2..]).unwrap();
+    let first = PreparedBatch::new(&ops[..2]).unwrap();
+    let second = PreparedBatch::new(&ops[2..]).unwrap();
+    assert_eq!(writer.restore(100, &first).unwrap().last(), 100);
+    let applied = writer.restore(100, &second).unwrap();
     assert_eq!(writer.next_seq(), 101);
     assert_eq!(writer.latest_seq(b"c"), Some(100));
     assert!(
-        writer.restore(50, &ops).is_err(),
+        writer
+            .restore(50, &PreparedBatch::new(&ops).unwrap())
+            .is_err(),
         "restoring below the applied sequence"
     );
     drop(writer);
-    store.publish(100);
+    store.publish(applied);
     assert_eq!(store.snapshot().iter().count(), 3);
     let last = store.write(&[Op::Delete { key: b"a" }]).unwrap();
     assert_eq!(last, 101);

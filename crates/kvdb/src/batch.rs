@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use kvdb_core::{Op, check_key, check_value};
+use kvdb_core::{Op, PreparedBatch, check_key, check_value};
 
 use crate::db::Db;
 use crate::error::Result;
@@ -99,7 +99,8 @@ impl Db {
                 BatchOp::Delete { key } => Op::Delete { key },
             });
         }
+        let batch = PreparedBatch::new(&ops)?;
         let writer = self.inner.begin_write()?;
-        self.inner.commit(writer, &ops)
+        self.inner.commit(writer, batch)
     }
 }

@@ -1,20 +1,22 @@
-//! The write path: take the write lock, log the batch, apply it, make it
-//! durable as the sync policy says, publish it.
+//! The write path: every write — a put, a batch, a conditional write, an
+//! expiry change, a transaction — takes this one shape.
 //!
-//! Every mutation goes through [`Inner::begin_write`] and [`Inner::commit`],
-//! so the order of those steps lives in one place:
+//! 1. Before the write lock, or under it when the write depends on what is
+//!    stored, the operations become a [`PreparedBatch`]: checked once.
+//! 2. Under the write lock, the batch gets its sequence numbers once
+//!    ([`Writer::assign`]).
+//! 3. One log record holds the batch at those numbers (in memory: skipped).
+//! 4. The batch is applied to the store at the same numbers, invisible to
+//!    readers, and the write lock is released.
+//! 5. Under the `always` policy, the record's group sync is awaited.
+//! 6. The receipt is published: readers see the whole batch at once.
 //!
-//! 1. validate every operation (so applying cannot fail after logging);
-//! 2. append one log record for the batch (in memory: skipped);
-//! 3. apply the batch to the store, invisible to readers;
-//! 4. release the write lock;
-//! 5. under the `always` policy, wait for the record's group sync;
-//! 6. publish: readers see the whole batch at once.
-//!
-//! A batch whose sync fails is never published and never acknowledged; the
-//! log then refuses further writes until the database is reopened.
+//! A batch whose log append or sync fails is never published and never
+//! acknowledged; the log then refuses further writes until the database is
+//! reopened. Recovery replays log records through the same
+//! [`Writer::apply`], at the numbers each record holds.
 
-use kvdb_core::{Op, Writer};
+use kvdb_core::{Op, PreparedBatch, Writer};
 
 use crate::db::Inner;
 use crate::error::{Error, Result};
@@ -28,41 +30,40 @@ impl Inner {
         Ok(self.store.writer()?)
     }
 
-    /// Commits `ops` atomically under `writer`. An empty `ops` writes nothing.
-    pub(crate) fn commit(&self, writer: Writer<'_>, ops: &[Op<'_>]) -> Result<()> {
-        self.commit_seq(writer, ops).map(drop)
+    /// Commits `batch` atomically under `writer`. An empty batch writes
+    /// nothing.
+    pub(crate) fn commit(&self, writer: Writer<'_>, batch: PreparedBatch<'_>) -> Result<()> {
+        self.commit_seq(writer, batch).map(drop)
     }
 
     /// As [`Inner::commit`]; returns the sequence number of the batch's last
-    /// operation (its commit point), or for an empty `ops` the newest
+    /// operation (its commit point), or for an empty batch the newest
     /// applied one.
-    pub(crate) fn commit_seq(&self, mut writer: Writer<'_>, ops: &[Op<'_>]) -> Result<u64> {
-        if ops.is_empty() {
+    pub(crate) fn commit_seq(
+        &self,
+        mut writer: Writer<'_>,
+        batch: PreparedBatch<'_>,
+    ) -> Result<u64> {
+        let Some(range) = writer.assign(&batch) else {
             return Ok(writer.next_seq() - 1);
-        }
-        let Some(persist) = &self.persist else {
-            let last = writer.apply(ops)?;
-            drop(writer);
-            self.store.publish(last);
-            return Ok(last);
         };
-        for op in ops {
-            op.check()?;
-        }
-        let first = writer.next_seq();
-        let count = ops.len() as u64;
-        let end = persist
-            .wal
-            .append(first, count, |buf| record::encode(buf, ops))?;
-        let last = writer
-            .apply_at(first, ops)
-            .map_err(|e| Error::Internal(format!("applying a logged batch failed: {e}")))?;
+        let logged_to = match &self.persist {
+            Some(persist) => Some(persist.wal.append(range.first(), range.len(), |buf| {
+                record::encode(buf, batch.ops())
+            })?),
+            None => None,
+        };
+        let applied = writer
+            .apply(&batch, range)
+            .map_err(|e| Error::Internal(format!("applying a prepared batch failed: {e}")))?;
         drop(writer);
-        if self.options.sync == SyncPolicy::Always {
+        if let (Some(persist), Some(end)) = (&self.persist, logged_to)
+            && self.options.sync == SyncPolicy::Always
+        {
             persist.wal.sync_to(end)?;
         }
-        self.store.publish(last);
-        Ok(last)
+        self.store.publish(applied);
+        Ok(range.last())
     }
 
     /// Commits a single put under `writer`.
@@ -73,13 +74,11 @@ impl Inner {
         value: &[u8],
         expires_at: Option<u64>,
     ) -> Result<()> {
-        self.commit(
-            writer,
-            &[Op::Put {
-                key,
-                value,
-                expires_at,
-            }],
-        )
+        let ops = [Op::Put {
+            key,
+            value,
+            expires_at,
+        }];
+        self.commit(writer, PreparedBatch::new(&ops)?)
     }
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use kvdb_core::{CoreError, Op, check_key, check_value};
+use kvdb_core::{CoreError, Op, PreparedBatch, check_key, check_value};
 
 use crate::db::Db;
 use crate::error::Result;
@@ -57,19 +57,25 @@ impl Db {
         value: &[u8],
         expires_at: Option<u64>,
     ) -> Result<bool> {
-        check_key(key)?;
-        check_value(value)?;
+        let ops = [Op::Put {
+            key,
+            value,
+            expires_at,
+        }];
+        let batch = PreparedBatch::new(&ops)?;
         let writer = self.inner.begin_write()?;
         if writer.read(key, |v| v.is_some())? {
             return Ok(false);
         }
-        self.inner.commit_put(writer, key, value, expires_at)?;
+        self.inner.commit(writer, batch)?;
         Ok(true)
     }
 
     /// Replaces the value of `key` with `new` if it currently equals
     /// `expected`. The key keeps its TTL.
     pub fn compare_and_swap(&self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<CasOutcome> {
+        // Checked before the state is read, so that a bad argument fails
+        // whatever the key holds.
         check_key(key)?;
         check_value(expected)?;
         check_value(new)?;
@@ -89,7 +95,6 @@ impl Db {
     /// with an invalid-argument error if the value is not a decimal integer
     /// (an optional sign and 1 to 19 ASCII digits) or the sum overflows.
     pub fn increment(&self, key: &[u8], delta: i64) -> Result<i64> {
-        check_key(key)?;
         let writer = self.inner.begin_write()?;
         let current = writer.read(key, |v| v.map(|v| (parse_counter(v.value), v.expires_at)))?;
         let (current, expires_at) = match current {
@@ -118,7 +123,6 @@ impl Db {
         key: &[u8],
         f: impl FnOnce(Option<&[u8]>) -> Option<Vec<u8>>,
     ) -> Result<Option<Vec<u8>>> {
-        check_key(key)?;
         let writer = self.inner.begin_write()?;
         let (old, expires_at) = writer.read(key, |v| {
             (v.map(|v| v.value.to_vec()), v.and_then(|v| v.expires_at))
@@ -128,11 +132,10 @@ impl Db {
             return Ok(old);
         }
         match &new {
-            Some(value) => {
-                check_value(value)?;
-                self.inner.commit_put(writer, key, value, expires_at)?;
-            }
-            None => self.inner.commit(writer, &[Op::Delete { key }])?,
+            Some(value) => self.inner.commit_put(writer, key, value, expires_at)?,
+            None => self
+                .inner
+                .commit(writer, PreparedBatch::new(&[Op::Delete { key }])?)?,
         }
         Ok(old)
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kvdb_core::{Cursor, Iter, Op, Stats, Store, check_key, check_value};
+use kvdb_core::{Cursor, Iter, Op, PreparedBatch, Stats, Store};
 use parking_lot::Mutex;
 
 use crate::background::Worker;
@@ -31,6 +31,7 @@ pub(crate) struct Inner {
 impl Inner {
     /// Fails once the database is closed, and in a `fork()` child of the
     /// process that opened it.
+    #[inline]
     pub(crate) fn check_open(&self) -> Result<()> {
         self.check_process()?;
         if self.closed.load(Ordering::Acquire) {
@@ -40,6 +41,7 @@ impl Inner {
     }
 
     /// Fails in a `fork()` child of the process that opened the database.
+    #[inline]
     pub(crate) fn check_process(&self) -> Result<()> {
         if self.store.is_inherited_across_fork() {
             return Err(Error::inherited_across_fork());
@@ -295,21 +297,26 @@ impl Db {
 
     /// Stores `value` under `key`, replacing any value and TTL it had.
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        check_key(key)?;
-        check_value(value)?;
+        let ops = [Op::Put {
+            key,
+            value,
+            expires_at: None,
+        }];
+        let batch = PreparedBatch::new(&ops)?;
         let writer = self.inner.begin_write()?;
-        self.inner.commit_put(writer, key, value, None)
+        self.inner.commit(writer, batch)
     }
 
     /// Removes `key`. Returns true if a live value was removed, false if
     /// there was none (then nothing is written).
     pub fn delete(&self, key: &[u8]) -> Result<bool> {
-        check_key(key)?;
+        let ops = [Op::Delete { key }];
+        let batch = PreparedBatch::new(&ops)?;
         let writer = self.inner.begin_write()?;
         if !writer.read(key, |v| v.is_some())? {
             return Ok(false);
         }
-        self.inner.commit(writer, &[Op::Delete { key }])?;
+        self.inner.commit(writer, batch)?;
         Ok(true)
     }
 

@@ -201,7 +201,9 @@ impl From<CoreError> for Error {
             CoreError::KeyTooLarge { .. } | CoreError::ValueTooLarge { .. } => {
                 Error::TooLarge(e.to_string())
             }
-            CoreError::SequenceRegression { .. } => Error::corruption_from("replay", e),
+            CoreError::SequenceRegression { .. } | CoreError::RangeMismatch { .. } => {
+                Error::corruption_from("replay", e)
+            }
             _ => Error::InvalidArgument(e.to_string()),
         }
     }

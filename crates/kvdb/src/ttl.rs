@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use kvdb_core::{check_key, check_value};
+use kvdb_core::{Op, PreparedBatch, check_key};
 
 use crate::db::Db;
 use crate::error::Result;
@@ -41,11 +41,14 @@ impl Db {
 
     /// Stores `value` under `key`, to expire after `ttl` (at least 1 ms).
     pub fn put_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
-        check_key(key)?;
-        check_value(value)?;
-        let expires_at = Some(self.deadline(ttl)?);
+        let ops = [Op::Put {
+            key,
+            value,
+            expires_at: Some(self.deadline(ttl)?),
+        }];
+        let batch = PreparedBatch::new(&ops)?;
         let writer = self.inner.begin_write()?;
-        self.inner.commit_put(writer, key, value, expires_at)
+        self.inner.commit(writer, batch)
     }
 
     /// The remaining life of `key`, or `None` if it is absent or expired.

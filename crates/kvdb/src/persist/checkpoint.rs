@@ -1,10 +1,13 @@
 //! Checkpoints: writing a snapshot file of the current state and dropping
 //! the log it covers.
 //!
-//! 1. Note the newest applied sequence, then rotate the log: every record up
-//!    to that sequence is now in closed, synced segments, so it can be made
-//!    visible at once (under the `always` policy it may not be yet).
+//! 1. Rotate the log, so that the records written so far sit in closed
+//!    segments that a snapshot can make removable.
 //! 2. Take a read view and stream it to a snapshot file (writers go on).
+//!    The view sees what is published; a write still waiting for its sync
+//!    is not in the snapshot, and stays in the log (its segment is removed
+//!    only once a later snapshot covers every record in it). Publishing is
+//!    left to the write path alone.
 //! 3. Keep the newest `snapshots_to_keep` snapshots, and remove the log
 //!    segments the *oldest kept* snapshot covers, so that recovery can still
 //!    fall back to any kept snapshot if a newer one is damaged.
@@ -46,11 +49,7 @@ impl Inner {
         self.check_open()?;
         let started = Instant::now();
         let mut state = persist.checkpoint.lock();
-        let applied = self.store.applied_seq();
         persist.wal.rotate()?;
-        // Everything up to `applied` was appended before the rotation synced
-        // the log, so it is durable and may be published.
-        self.store.publish(applied);
         let view = self.store.snapshot();
         let mut report = CheckpointReport {
             seq: view.seq(),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kvdb_core::{Op, Store};
+use kvdb_core::{Applied, Op, PreparedBatch, SeqRange, Store, Writer};
 use kvdb_snapshot::{load_newest, parse_snapshot_name, remove_temporaries};
 use kvdb_vfs::Vfs;
 use kvdb_wal::{TornTail, Wal, WalOptions, WalReader};
@@ -55,6 +55,8 @@ pub struct RecoveryReport {
 struct SnapshotBase {
     /// The sequence number the store now holds everything up to.
     seq: u64,
+    /// The receipt of the restored snapshot, if one was loaded.
+    applied: Option<Applied>,
     /// The newest snapshot that failed verification and is newer than the
     /// one loaded: replay must reach its sequence number, or the writes it
     /// held are lost.
@@ -133,6 +135,7 @@ fn load_snapshot(
         // report a log that does not go back that far.
         return Ok(SnapshotBase {
             seq: 0,
+            applied: None,
             newest_rejected,
         });
     };
@@ -140,7 +143,6 @@ fn load_snapshot(
     let mut writer = store.writer()?;
     writer.reserve(usize::try_from(snapshot.info().entries).unwrap_or(0));
     let mut chunk = Vec::with_capacity(RESTORE_CHUNK);
-    let restore_failed = |e| Error::corruption_from("restoring a snapshot entry", e);
     for entry in snapshot.entries() {
         chunk.push(Op::Put {
             key: entry.key,
@@ -148,17 +150,27 @@ fn load_snapshot(
             expires_at: entry.expires_at,
         });
         if chunk.len() == RESTORE_CHUNK {
-            writer.restore(seq, &chunk).map_err(restore_failed)?;
+            // Every chunk is at the snapshot's sequence: the last receipt
+            // covers them all.
+            let _covered_by_the_last = restore_chunk(&mut writer, seq, &chunk)?;
             chunk.clear();
         }
     }
-    writer.restore(seq, &chunk).map_err(restore_failed)?;
+    let applied = restore_chunk(&mut writer, seq, &chunk)?;
     report.snapshot_seq = Some(seq);
     report.snapshot_entries = snapshot.info().entries;
     Ok(SnapshotBase {
         seq,
+        applied: Some(applied),
         newest_rejected,
     })
+}
+
+/// Installs one chunk of a snapshot's entries at the snapshot's sequence.
+fn restore_chunk(writer: &mut Writer<'_>, seq: u64, chunk: &[Op<'_>]) -> Result<Applied> {
+    let restore_failed = |e| Error::corruption_from("restoring a snapshot entry", e);
+    let batch = PreparedBatch::new(chunk).map_err(restore_failed)?;
+    writer.restore(seq, &batch).map_err(restore_failed)
 }
 
 /// Replays the log after `base`, then checks that nothing acknowledged is
@@ -174,10 +186,11 @@ fn replay(
     options: &Options,
     base: SnapshotBase,
     report: &mut RecoveryReport,
-) -> Result<kvdb_wal::Recovered> {
+) -> Result<(kvdb_wal::Recovered, Option<Applied>)> {
     let mut reader = WalReader::open(Arc::clone(vfs), dir, options.recovery)?;
     let mut writer = store.writer()?;
     let mut expected = base.seq + 1;
+    let mut applied = base.applied;
     while let Some(rec) = reader.next_record()? {
         let ops = record::decode(rec.payload).map_err(|reason| {
             Error::corruption(format!("log record at sequence {}: {reason}", rec.seq))
@@ -200,9 +213,15 @@ fn replay(
                 rec.seq
             )));
         }
-        writer
-            .apply_at(rec.seq, &ops)
-            .map_err(|e| Error::corruption_from("replaying the log", e))?;
+        let replay_failed = |e| Error::corruption_from("replaying the log", e);
+        let batch = PreparedBatch::new(&ops).map_err(replay_failed)?;
+        let range = SeqRange::starting_at(rec.seq, count).ok_or_else(|| {
+            Error::corruption(format!(
+                "log record at sequence {} runs past the largest sequence number",
+                rec.seq
+            ))
+        })?;
+        applied = Some(writer.apply(&batch, range).map_err(replay_failed)?);
         report.wal_records_applied += 1;
         expected = last + 1;
     }
@@ -236,7 +255,7 @@ fn replay(
     report.wal_bytes = recovered.report.bytes;
     report.torn_tail = recovered.report.torn_tail.clone();
     report.discarded_segments = recovered.report.discarded_segments.clone();
-    Ok(recovered)
+    Ok((recovered, applied))
 }
 
 /// Rebuilds `store` from `dir` and opens the log for appending.
@@ -249,9 +268,13 @@ pub(crate) fn recover(
     let started = Instant::now();
     let mut report = RecoveryReport::default();
     let base = load_snapshot(store, &**vfs, dir, &mut report)?;
-    let recovered = replay(store, vfs, dir, options, base, &mut report)?;
+    let (recovered, applied) = replay(store, vfs, dir, options, base, &mut report)?;
+    // Nothing recovered is acknowledged anew, so it is all made visible at
+    // once, before the database is handed out.
+    if let Some(applied) = applied {
+        store.publish(applied);
+    }
     let last = store.applied_seq();
-    store.publish(last);
     let wal_options = WalOptions {
         segment_bytes: options.wal_segment_bytes,
         sync: options.sync.wal_mode(),

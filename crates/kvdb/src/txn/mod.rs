@@ -32,7 +32,7 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kvdb_core::{Op, ReadView, check_key, check_value, prefix_bounds};
+use kvdb_core::{Op, PreparedBatch, ReadView, check_key, check_value, prefix_bounds};
 
 use cursor::{Pending, Writes};
 pub use cursor::{TxnCursor, TxnIter};
@@ -283,6 +283,22 @@ impl Txn {
         if self.writes.is_empty() {
             return Ok(self.view.seq());
         }
+        let mut ops = Vec::with_capacity(self.writes.len());
+        for (key, pending) in self.writes.iter() {
+            ops.push(match pending {
+                Pending::Put { value, ttl_ms } => Op::Put {
+                    key,
+                    value,
+                    expires_at: match ttl_ms {
+                        Some(ms) => Some(self.inner.store.deadline(*ms)?),
+                        None => None,
+                    },
+                },
+                Pending::Delete => Op::Delete { key },
+            });
+        }
+        let batch = PreparedBatch::new(&ops)?;
+        let ranges = self.observed.merged();
         let writer = self.inner.begin_write()?;
         let seq = self.view.seq();
         let changed = |key: &[u8]| writer.latest_seq(key).filter(|&s| s > seq);
@@ -298,7 +314,7 @@ impl Txn {
                 )));
             }
         }
-        for (lower, upper) in self.observed.merged() {
+        for (lower, upper) in ranges {
             let range = (
                 lower.as_ref().map(Vec::as_slice),
                 upper.as_ref().map(Vec::as_slice),
@@ -310,21 +326,7 @@ impl Txn {
                 )));
             }
         }
-        let mut ops = Vec::with_capacity(self.writes.len());
-        for (key, pending) in self.writes.iter() {
-            ops.push(match pending {
-                Pending::Put { value, ttl_ms } => Op::Put {
-                    key,
-                    value,
-                    expires_at: match ttl_ms {
-                        Some(ms) => Some(self.inner.store.deadline(*ms)?),
-                        None => None,
-                    },
-                },
-                Pending::Delete => Op::Delete { key },
-            });
-        }
-        self.inner.commit_seq(writer, &ops)
+        self.inner.commit_seq(writer, batch)
     }
 
     /// Discards the transaction (dropping it does the same).

@@ -23,6 +23,7 @@ pub(crate) struct ReadSet {
 }
 
 impl ReadSet {
+    #[inline]
     pub(crate) fn add(&mut self, key: &[u8]) {
         self.bytes.extend_from_slice(key);
         self.ends.push(self.bytes.len());
