@@ -196,6 +196,7 @@ fn min(v: &[f64]) -> f64 {
 fn main() {
     let mut repeats = 3;
     let mut read_only = false;
+    let mut memory_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -206,7 +207,8 @@ fn main() {
                     .expect("--repeats N")
             }
             "--read-only" => read_only = true,
-            _ => panic!("usage: kvdb-txn-bench [--repeats N] [--read-only]"),
+            "--memory-only" => memory_only = true,
+            _ => panic!("usage: kvdb-txn-bench [--repeats N] [--read-only] [--memory-only]"),
         }
     }
     if read_only {
@@ -221,7 +223,12 @@ fn main() {
     }
     let time = Duration::from_millis(1500);
     let mut rows = Vec::new();
-    for durable in [false, true] {
+    let modes: &[bool] = if memory_only {
+        &[false]
+    } else {
+        &[false, true]
+    };
+    for &durable in modes {
         for threads in [1u64, 8] {
             for hot in [None, Some(4u64)] {
                 let mut batch = Vec::new();

@@ -29,11 +29,25 @@ pub(crate) struct Horizon {
     pub(crate) time: u64,
 }
 
-#[derive(Default)]
+/// Open views counted by sequence number and by clock reading. Each map
+/// always holds a sentinel at `u64::MAX` (which no horizon computation can
+/// pick, as it takes the minimum with the present): a map that never
+/// empties keeps its node, so opening and closing the only view allocates
+/// nothing.
 struct Registered {
     seqs: BTreeMap<u64, usize>,
     times: BTreeMap<u64, usize>,
     open: usize,
+}
+
+impl Default for Registered {
+    fn default() -> Self {
+        Self {
+            seqs: BTreeMap::from([(u64::MAX, 1)]),
+            times: BTreeMap::from([(u64::MAX, 1)]),
+            open: 0,
+        }
+    }
 }
 
 fn add(map: &mut BTreeMap<u64, usize>, key: u64) {

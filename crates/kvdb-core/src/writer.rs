@@ -131,6 +131,22 @@ impl<'a> Writer<'a> {
             .map(|v| v.seq())
     }
 
+    /// The first of `keys` whose newest applied write (a value or a
+    /// deletion) has a sequence number above `seq`, with that number. One
+    /// hash probe per key.
+    pub fn first_written_after<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+        seq: u64,
+    ) -> Option<(&'k [u8], u64)> {
+        let guard = epoch::pin();
+        keys.into_iter().find_map(|key| {
+            let chain = self.shared.index.lookup(key, &guard)?;
+            let newest = chain.head(&guard)?.seq();
+            (newest > seq).then_some((key, newest))
+        })
+    }
+
     /// The first key within `range` (in ascending order) whose newest
     /// applied write — a value or a deletion — has a sequence number above
     /// `seq`, if any. Walks only that range of the ordered index. Keys whose

@@ -29,7 +29,7 @@ mod tracking;
 
 use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use kvdb_core::{Op, PreparedBatch, ReadView, check_key, check_value, prefix_bounds};
@@ -61,7 +61,8 @@ pub struct Txn {
     writes: Writes,
     write_bytes: usize,
     reads: ReadSet,
-    observed: Observed,
+    /// Made by the first cursor: most transactions open none.
+    observed: OnceLock<Observed>,
     /// Undo logs, newest last: the writes each savepoint replaced.
     savepoints: Vec<Vec<(Vec<u8>, Option<Pending>)>>,
 }
@@ -90,7 +91,7 @@ impl Txn {
             writes: Arc::new(BTreeMap::new()),
             write_bytes: 0,
             reads: ReadSet::default(),
-            observed: Observed::default(),
+            observed: OnceLock::new(),
             savepoints: Vec::new(),
         })
     }
@@ -238,7 +239,8 @@ impl Txn {
 
     fn cursor_over(&self, range: (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> TxnCursor {
         let base = self.view.clone().cursor((range.0.clone(), range.1.clone()));
-        TxnCursor::new(base, Arc::clone(&self.writes), range, self.observed.clone())
+        let observed = self.observed.get_or_init(Observed::default).clone();
+        TxnCursor::new(base, Arc::clone(&self.writes), range, observed)
     }
 
     /// A cursor over the keys starting with `prefix` (the prefix's range
@@ -298,21 +300,24 @@ impl Txn {
             });
         }
         let batch = PreparedBatch::new(&ops)?;
-        let ranges = self.observed.merged();
+        let ranges = self
+            .observed
+            .get()
+            .map(Observed::merged)
+            .unwrap_or_default();
         let writer = self.inner.begin_write()?;
         let seq = self.view.seq();
-        let changed = |key: &[u8]| writer.latest_seq(key).filter(|&s| s > seq);
-        for key in self
+        // A key both read and written is checked once, as a write.
+        let touched = self
             .reads
             .iter()
-            .chain(self.writes.keys().map(Vec::as_slice))
-        {
-            if let Some(at) = changed(key) {
-                return Err(Error::Conflict(format!(
-                    "key \"{}\" was written at sequence {at}, after this transaction began (it reads at {seq})",
-                    key_text(key)
-                )));
-            }
+            .filter(|key| !self.writes.contains_key(*key))
+            .chain(self.writes.keys().map(Vec::as_slice));
+        if let Some((key, at)) = writer.first_written_after(touched, seq) {
+            return Err(Error::Conflict(format!(
+                "key \"{}\" was written at sequence {at}, after this transaction began (it reads at {seq})",
+                key_text(key)
+            )));
         }
         for (lower, upper) in ranges {
             let range = (

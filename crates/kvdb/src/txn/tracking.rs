@@ -1,8 +1,9 @@
 //! What a transaction observed, for commit validation: the keys it read
 //! (present or absent) and the key ranges its iterators looked at.
 //!
-//! Reads are kept in one byte arena (no allocation per read once it has
-//! grown), so a read-only transaction's get costs about a snapshot's.
+//! Reads are kept in one byte buffer (one allocation for a small
+//! transaction's reads, none per read), so a read-only transaction's get
+//! costs little more than a snapshot's.
 //! Ranges are shared with the transaction's iterators (they may outlive a
 //! borrow of the transaction), so they sit behind a mutex that only the
 //! transaction's own thread takes.
@@ -15,31 +16,44 @@ use parking_lot::Mutex;
 /// An owned key range.
 pub(crate) type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
-/// The keys a transaction read, in the order read (duplicates allowed).
+/// The keys a transaction read, in the order read (duplicates allowed),
+/// each stored as its length (4 bytes, native order) then its bytes, in one
+/// buffer: a transaction's reads cost one allocation until they pass
+/// [`ReadSet::FIRST_CAPACITY`] bytes.
 #[derive(Default)]
 pub(crate) struct ReadSet {
     bytes: Vec<u8>,
-    ends: Vec<usize>,
+    count: usize,
 }
 
 impl ReadSet {
+    /// Bytes reserved by the first read.
+    const FIRST_CAPACITY: usize = 256;
+
     #[inline]
     pub(crate) fn add(&mut self, key: &[u8]) {
+        if self.bytes.capacity() == 0 {
+            self.bytes.reserve(Self::FIRST_CAPACITY.max(4 + key.len()));
+        }
+        // Keys are at most MAX_KEY_LEN bytes, far below u32::MAX.
+        let len = u32::try_from(key.len()).expect("key length checked against MAX_KEY_LEN");
+        self.bytes.extend_from_slice(&len.to_ne_bytes());
         self.bytes.extend_from_slice(key);
-        self.ends.push(self.bytes.len());
+        self.count += 1;
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let mut start = 0;
-        self.ends.iter().map(move |&end| {
-            let key = &self.bytes[start..end];
-            start = end;
-            key
+        let mut rest = self.bytes.as_slice();
+        std::iter::from_fn(move || {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let (key, tail) = tail.split_at(u32::from_ne_bytes(*len) as usize);
+            rest = tail;
+            Some(key)
         })
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.ends.len()
+        self.count
     }
 }
 
@@ -57,7 +71,13 @@ impl Observed {
     /// The ranges observed, sorted by lower bound and with overlapping or
     /// touching ranges merged, so that validation walks each key once.
     pub(crate) fn merged(&self) -> Vec<Range> {
-        let mut ranges = self.0.lock().clone();
+        let mut ranges = {
+            let observed = self.0.lock();
+            if observed.is_empty() {
+                return Vec::new();
+            }
+            observed.clone()
+        };
         ranges.sort_by(|a, b| compare_lower(&a.0, &b.0));
         let mut merged: Vec<Range> = Vec::with_capacity(ranges.len());
         for range in ranges {
@@ -124,12 +144,14 @@ mod tests {
 
     #[test]
     fn reads_come_back_in_order() {
+        let long = vec![9u8; 1000];
+        let keys = [&b"a"[..], b"", &long, b"bcd"];
         let mut reads = ReadSet::default();
-        for k in [&b"a"[..], b"", b"bcd"] {
+        for k in keys {
             reads.add(k);
         }
-        assert_eq!(reads.iter().collect::<Vec<_>>(), [&b"a"[..], b"", b"bcd"]);
-        assert_eq!(reads.len(), 3);
+        assert_eq!(reads.iter().collect::<Vec<_>>(), keys);
+        assert_eq!(reads.len(), 4);
     }
 
     #[test]
