@@ -19,17 +19,7 @@ use parking_lot::Mutex;
 
 mod common;
 use common::Rng;
-
-const ACCOUNTS: u64 = 100;
-const OPENING: i64 = 1_000;
-
-fn account(i: u64) -> Vec<u8> {
-    format!("acct/{i:03}").into_bytes()
-}
-
-fn balance(bytes: &[u8]) -> i64 {
-    std::str::from_utf8(bytes).unwrap().parse().unwrap()
-}
+use common::bank::{ACCOUNTS, OPENING, account, balance};
 
 fn open_accounts(db: &Db) {
     let mut t = db.begin().unwrap();

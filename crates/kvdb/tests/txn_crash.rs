@@ -13,19 +13,10 @@ use std::time::Duration;
 use kvdb::{Db, ErrorKind, Options};
 
 mod common;
+use common::bank::{ACCOUNTS, OPENING, account, balance};
 use common::{Rng, crash_child_options};
 
 const DIR_VAR: &str = "KVDB_BANK_DIR";
-const ACCOUNTS: u64 = 100;
-const OPENING: i64 = 1_000;
-
-fn account(i: u64) -> Vec<u8> {
-    format!("acct/{i:03}").into_bytes()
-}
-
-fn balance(bytes: &[u8]) -> i64 {
-    std::str::from_utf8(bytes).unwrap().parse().unwrap()
-}
 
 /// The transfers; runs only when started by the parent test.
 #[test]

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: listing database files, the
-//! options of the kill -9 children, and a small deterministic generator.
+//! options of the kill -9 children, a small deterministic generator, and
+//! the bank of the transaction tests.
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
@@ -41,5 +42,24 @@ impl Rng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0 % n
+    }
+}
+
+/// The bank of the transaction tests: `ACCOUNTS` accounts opened with
+/// `OPENING` each, balances stored as decimal text.
+pub(crate) mod bank {
+    /// How many accounts the bank holds.
+    pub(crate) const ACCOUNTS: u64 = 100;
+    /// Every account's opening balance.
+    pub(crate) const OPENING: i64 = 1_000;
+
+    /// The key of account `i`.
+    pub(crate) fn account(i: u64) -> Vec<u8> {
+        format!("acct/{i:03}").into_bytes()
+    }
+
+    /// A stored balance.
+    pub(crate) fn balance(bytes: &[u8]) -> i64 {
+        std::str::from_utf8(bytes).unwrap().parse().unwrap()
     }
 }
