@@ -250,6 +250,7 @@ impl Store {
     /// store: then every fallible call fails with
     /// [`CoreError::InheritedAcrossFork`], and dropping the store or its
     /// views touches no lock.
+    #[inline]
     pub fn is_inherited_across_fork(&self) -> bool {
         self.shared.process.is_inherited()
     }

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use crate::cursor::Cursor;
 use crate::error::CoreError;
 use crate::iter::Iter;
+use crate::key_hash::KeyHash;
 use crate::limits::check_key;
 use crate::store::Shared;
 use crate::version::VersionRef;
@@ -176,15 +177,39 @@ impl ReadView {
     ) -> Result<R, CoreError> {
         check_key(key)?;
         self.shared.check_process()?;
+        Ok(self.read(key, self.shared.index.hash(key), f))
+    }
+
+    /// As [`ReadView::get_with`], also returning the key's [`KeyHash`]
+    /// (what a transaction records for validation).
+    #[inline]
+    pub fn get_hashed_with<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<VersionRef<'_>>) -> R,
+    ) -> Result<(R, KeyHash), CoreError> {
+        check_key(key)?;
+        self.shared.check_process()?;
+        let hash = self.shared.index.hash(key);
+        Ok((self.read(key, hash, f), KeyHash(hash)))
+    }
+
+    /// The [`KeyHash`] of `key` in this view's store.
+    pub fn key_hash(&self, key: &[u8]) -> KeyHash {
+        KeyHash(self.shared.index.hash(key))
+    }
+
+    #[inline]
+    fn read<R>(&self, key: &[u8], hash: u64, f: impl FnOnce(Option<VersionRef<'_>>) -> R) -> R {
         self.shared.counters.gets.add(1);
         let guard = epoch::pin();
-        let chain = self.shared.index.lookup(key, &guard);
+        let chain = self.shared.index.lookup_hashed(key, hash, &guard);
         let found = chain.as_deref().and_then(|chain| {
             chain
                 .version_at(self.seq, &guard)
                 .filter(|v| v.is_live_at(self.time))
         });
-        Ok(f(found.and_then(VersionRef::of)))
+        f(found.and_then(VersionRef::of))
     }
 
     /// The value of `key` as of this view.

@@ -15,6 +15,7 @@ use crossbeam_epoch::{self as epoch, Guard};
 use parking_lot::MutexGuard;
 
 use crate::error::CoreError;
+use crate::key_hash::KeyHash;
 use crate::limits::{check_key, check_value};
 use crate::prepared::{Applied, PreparedBatch, SeqRange};
 use crate::scan::{Direction, Scanner, to_owned_bound};
@@ -131,19 +132,21 @@ impl<'a> Writer<'a> {
             .map(|v| v.seq())
     }
 
-    /// The first of `keys` whose newest applied write (a value or a
-    /// deletion) has a sequence number above `seq`, with that number. One
-    /// hash probe per key.
-    pub fn first_written_after<'k>(
+    /// The first key, among those with one of `hashes`, whose newest
+    /// applied write (a value or a deletion) has a sequence number above
+    /// `seq`: that key and number. One hash probe per hash; a chain holds
+    /// its newest sequence number at its head.
+    pub fn first_written_after(
         &self,
-        keys: impl IntoIterator<Item = &'k [u8]>,
+        hashes: impl IntoIterator<Item = KeyHash>,
         seq: u64,
-    ) -> Option<(&'k [u8], u64)> {
+    ) -> Option<(Vec<u8>, u64)> {
         let guard = epoch::pin();
-        keys.into_iter().find_map(|key| {
-            let chain = self.shared.index.lookup(key, &guard)?;
-            let newest = chain.head(&guard)?.seq();
-            (newest > seq).then_some((key, newest))
+        hashes.into_iter().find_map(|KeyHash(hash)| {
+            self.shared.index.find_hashed(hash, &guard, |chain| {
+                let newest = chain.head(&guard)?.seq();
+                (newest > seq).then(|| (chain.key().to_vec(), newest))
+            })
         })
     }
 

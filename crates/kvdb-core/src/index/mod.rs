@@ -36,6 +36,35 @@ impl KeyIndex {
         self.points.get(key, guard)
     }
 
+    /// The point-lookup hash of `key` (seeded per store: meaningless to
+    /// any other store).
+    #[inline]
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
+        self.points.hash(key)
+    }
+
+    /// As [`Self::lookup`], given `hash` = [`Self::hash`] of `key`.
+    #[inline]
+    pub(crate) fn lookup_hashed<'g>(
+        &self,
+        key: &[u8],
+        hash: u64,
+        guard: &'g Guard,
+    ) -> Option<ChainBorrow<'g>> {
+        self.points.get_hashed(key, hash, guard)
+    }
+
+    /// The first `Some` that `f` returns for a chain whose key hashes to
+    /// `hash`.
+    pub(crate) fn find_hashed<'g, R>(
+        &self,
+        hash: u64,
+        guard: &'g Guard,
+        f: impl FnMut(ChainBorrow<'g>) -> Option<R>,
+    ) -> Option<R> {
+        self.points.find_hashed(hash, guard, f)
+    }
+
     /// The chain for `key`, inserting an empty one if absent; the flag says
     /// whether it was inserted. Callers hold the write lock.
     pub(crate) fn get_or_insert(&self, key: &[u8], guard: &Guard) -> (ChainRef, bool) {

@@ -133,7 +133,7 @@ impl PointIndex {
     }
 
     #[inline]
-    fn hash(&self, key: &[u8]) -> u64 {
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
         let mut h = self.hasher.build_hasher();
         h.write(key);
         h.finish()
@@ -149,7 +149,17 @@ impl PointIndex {
     /// The chain for `key`, if the table holds one.
     #[inline]
     pub(crate) fn get<'g>(&self, key: &[u8], guard: &'g Guard) -> Option<ChainBorrow<'g>> {
-        let hash = self.hash(key);
+        self.get_hashed(key, self.hash(key), guard)
+    }
+
+    /// As [`Self::get`], given `hash`, which is [`Self::hash`] of `key`.
+    #[inline]
+    pub(crate) fn get_hashed<'g>(
+        &self,
+        key: &[u8],
+        hash: u64,
+        guard: &'g Guard,
+    ) -> Option<ChainBorrow<'g>> {
         let table = self.current(guard);
         let mut i = hash as usize & table.mask;
         loop {
@@ -165,6 +175,37 @@ impl PointIndex {
                 let chain = unsafe { ChainRef::borrow_addr(table.addr(slot)) };
                 if chain.key() == key {
                     return Some(chain);
+                }
+            }
+            i = (i + 1) & table.mask;
+        }
+    }
+
+    /// Calls `f` with every chain in the table whose key hashes to `hash`
+    /// (in practice one at most) until it returns `Some`.
+    pub(crate) fn find_hashed<'g, R>(
+        &self,
+        hash: u64,
+        guard: &'g Guard,
+        mut f: impl FnMut(ChainBorrow<'g>) -> Option<R>,
+    ) -> Option<R> {
+        let table = self.current(guard);
+        let mut i = hash as usize & table.mask;
+        loop {
+            let slot = table.slots[i].load(Ordering::Acquire);
+            if slot == EMPTY {
+                return None;
+            }
+            if table.may_match(slot, hash) {
+                // SAFETY: as in `get_hashed`: the chain was in the skiplist
+                // when its slot was filled, and if removed since, its node
+                // is destroyed only through the collector, which waits for
+                // `guard`.
+                let chain = unsafe { ChainRef::borrow_addr(table.addr(slot)) };
+                if self.hash(chain.key()) == hash
+                    && let Some(found) = f(chain)
+                {
+                    return Some(found);
                 }
             }
             i = (i + 1) & table.mask;

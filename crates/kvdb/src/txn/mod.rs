@@ -110,9 +110,10 @@ impl Txn {
     /// Calls `f` with the value of `key` as this transaction sees it (its
     /// own write, or the view's value), borrowed. The read counts for
     /// validation unless the transaction's own write answered it.
+    #[inline]
     pub fn get_with<R>(&mut self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R> {
         self.inner.check_open()?;
-        check_key(key)?;
+        // An oversized key matches no write; the view rejects it.
         if !self.writes.is_empty()
             && let Some(pending) = self.writes.get(key)
         {
@@ -121,8 +122,9 @@ impl Txn {
                 Pending::Delete => None,
             }));
         }
-        self.reads.add(key);
-        Ok(self.view.get_with(key, |v| f(v.map(|v| v.value)))?)
+        let (found, hash) = self.view.get_hashed_with(key, |v| f(v.map(|v| v.value)))?;
+        self.reads.add(hash);
+        Ok(found)
     }
 
     /// The value of `key` as this transaction sees it, copied.
@@ -305,18 +307,17 @@ impl Txn {
             .get()
             .map(Observed::merged)
             .unwrap_or_default();
+        // Every key read or written, each once: a key both read and
+        // written is checked once.
+        let footprint = self
+            .reads
+            .footprint(self.writes.keys().map(|key| self.view.key_hash(key)));
         let writer = self.inner.begin_write()?;
         let seq = self.view.seq();
-        // A key both read and written is checked once, as a write.
-        let touched = self
-            .reads
-            .iter()
-            .filter(|key| !self.writes.contains_key(*key))
-            .chain(self.writes.keys().map(Vec::as_slice));
-        if let Some((key, at)) = writer.first_written_after(touched, seq) {
+        if let Some((key, at)) = writer.first_written_after(footprint.iter(), seq) {
             return Err(Error::Conflict(format!(
                 "key \"{}\" was written at sequence {at}, after this transaction began (it reads at {seq})",
-                key_text(key)
+                key_text(&key)
             )));
         }
         for (lower, upper) in ranges {

@@ -1,9 +1,9 @@
 //! What a transaction observed, for commit validation: the keys it read
 //! (present or absent) and the key ranges its iterators looked at.
 //!
-//! Reads are kept in one byte buffer (one allocation for a small
-//! transaction's reads, none per read), so a read-only transaction's get
-//! costs little more than a snapshot's.
+//! Reads are kept as [`KeyHash`]es: one 8-byte store per read, the first
+//! eight inline (no allocation), so a read-only transaction's get costs
+//! little more than a snapshot's.
 //! Ranges are shared with the transaction's iterators (they may outlive a
 //! borrow of the transaction), so they sit behind a mutex that only the
 //! transaction's own thread takes.
@@ -11,49 +11,38 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
+use kvdb_core::KeyHash;
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 /// An owned key range.
 pub(crate) type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
-/// The keys a transaction read, in the order read (duplicates allowed),
-/// each stored as its length (4 bytes, native order) then its bytes, in one
-/// buffer: a transaction's reads cost one allocation until they pass
-/// [`ReadSet::FIRST_CAPACITY`] bytes.
+/// The hashes of the keys a transaction read, in the order read
+/// (duplicates allowed).
 #[derive(Default)]
-pub(crate) struct ReadSet {
-    bytes: Vec<u8>,
-    count: usize,
-}
+pub(crate) struct ReadSet(SmallVec<[KeyHash; 8]>);
 
 impl ReadSet {
-    /// Bytes reserved by the first read.
-    const FIRST_CAPACITY: usize = 256;
-
     #[inline]
-    pub(crate) fn add(&mut self, key: &[u8]) {
-        if self.bytes.capacity() == 0 {
-            self.bytes.reserve(Self::FIRST_CAPACITY.max(4 + key.len()));
-        }
-        // Keys are at most MAX_KEY_LEN bytes, far below u32::MAX.
-        let len = u32::try_from(key.len()).expect("key length checked against MAX_KEY_LEN");
-        self.bytes.extend_from_slice(&len.to_ne_bytes());
-        self.bytes.extend_from_slice(key);
-        self.count += 1;
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        let mut rest = self.bytes.as_slice();
-        std::iter::from_fn(move || {
-            let (len, tail) = rest.split_first_chunk::<4>()?;
-            let (key, tail) = tail.split_at(u32::from_ne_bytes(*len) as usize);
-            rest = tail;
-            Some(key)
-        })
+    pub(crate) fn add(&mut self, hash: KeyHash) {
+        self.0.push(hash);
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.count
+        self.0.len()
+    }
+
+    /// The distinct hashes read and those of `written`, each once.
+    pub(crate) fn footprint(mut self, written: impl Iterator<Item = KeyHash>) -> ReadSet {
+        self.0.extend(written);
+        self.0.sort_unstable();
+        self.0.dedup();
+        self
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = KeyHash> + '_ {
+        self.0.iter().copied()
     }
 }
 
@@ -140,18 +129,6 @@ mod tests {
 
     fn r(lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Range {
         (lo.map(<[u8]>::to_vec), hi.map(<[u8]>::to_vec))
-    }
-
-    #[test]
-    fn reads_come_back_in_order() {
-        let long = vec![9u8; 1000];
-        let keys = [&b"a"[..], b"", &long, b"bcd"];
-        let mut reads = ReadSet::default();
-        for k in keys {
-            reads.add(k);
-        }
-        assert_eq!(reads.iter().collect::<Vec<_>>(), keys);
-        assert_eq!(reads.len(), 4);
     }
 
     #[test]

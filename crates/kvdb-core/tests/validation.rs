@@ -1,0 +1,72 @@
+//! What commit validation reads from the store: for the hashes of keys a
+//! transaction read or wrote, the first key written after its read view,
+//! found through the hash index whether the key existed at the view or not.
+
+use kvdb_core::{Op, Store};
+
+fn put(store: &Store, key: &[u8]) {
+    store
+        .write(&[Op::Put {
+            key,
+            value: b"v",
+            expires_at: None,
+        }])
+        .unwrap();
+}
+
+#[test]
+fn a_key_written_after_the_view_is_found_by_its_hash() {
+    let store = Store::new();
+    put(&store, b"a");
+    let view = store.snapshot();
+    let (found, hash) = view.get_hashed_with(b"a", |v| v.is_some()).unwrap();
+    assert!(found);
+    assert_eq!(hash, view.key_hash(b"a"));
+    let writer = store.writer().unwrap();
+    assert_eq!(writer.first_written_after([hash], view.seq()), None);
+    drop(writer);
+    put(&store, b"a");
+    let writer = store.writer().unwrap();
+    assert_eq!(
+        writer.first_written_after([hash], view.seq()),
+        Some((b"a".to_vec(), 2))
+    );
+}
+
+#[test]
+fn a_key_read_as_absent_and_inserted_later_is_found() {
+    let store = Store::new();
+    put(&store, b"other");
+    let view = store.snapshot();
+    let (found, hash) = view.get_hashed_with(b"ghost", |v| v.is_some()).unwrap();
+    assert!(!found);
+    let writer = store.writer().unwrap();
+    assert_eq!(writer.first_written_after([hash], view.seq()), None);
+    drop(writer);
+    put(&store, b"ghost");
+    let writer = store.writer().unwrap();
+    assert_eq!(
+        writer.first_written_after([hash], view.seq()),
+        Some((b"ghost".to_vec(), 2))
+    );
+}
+
+#[test]
+fn a_deletion_after_the_view_counts_and_other_keys_do_not() {
+    let store = Store::new();
+    put(&store, b"a");
+    put(&store, b"b");
+    let view = store.snapshot();
+    let hashes = [view.key_hash(b"a"), view.key_hash(b"c")];
+    put(&store, b"b");
+    put(&store, b"d");
+    let writer = store.writer().unwrap();
+    assert_eq!(writer.first_written_after(hashes, view.seq()), None);
+    drop(writer);
+    store.write(&[Op::Delete { key: b"a" }]).unwrap();
+    let writer = store.writer().unwrap();
+    assert_eq!(
+        writer.first_written_after(hashes, view.seq()),
+        Some((b"a".to_vec(), 5))
+    );
+}
