@@ -9,8 +9,8 @@
 //! # Concurrency
 //!
 //! - **Reads never block.** (Point reads and scan steps take no lock;
-//!   creating or dropping a view takes the view registry's mutex for a few
-//!   map updates.) Keys live in a lock-free skiplist
+//!   creating or dropping a view takes the view registry's mutex for an
+//!   O(1) update in the common case.) Keys live in a lock-free skiplist
 //!   (`crossbeam-skiplist`) for ordered access, with a lock-free-read hash
 //!   index beside it for point lookups; version lists are managed with
 //!   epoch-based reclamation (`crossbeam-epoch`). Any number of threads read

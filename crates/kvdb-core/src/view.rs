@@ -6,7 +6,7 @@
 //! or below the view's, and judges expiry against the clock reading taken when
 //! the view was made — so a view never changes, not even as keys expire.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
@@ -30,38 +30,57 @@ pub(crate) struct Horizon {
     pub(crate) time: u64,
 }
 
-/// Open views counted by sequence number and by clock reading. Each map
-/// always holds a sentinel at `u64::MAX` (which no horizon computation can
-/// pick, as it takes the minimum with the present): a map that never
-/// empties keeps its node, so opening and closing the only view allocates
-/// nothing.
+/// How many open views read at each point (a sequence number or a clock
+/// reading), sorted by point. Views are mostly made at the newest point and
+/// released soon, so adding and removing work at the back in O(1); a view
+/// made at an older point (a clone, or a clock that stepped back) or
+/// released out of order costs a binary search and a shift of the shorter
+/// side. Capacity is kept, so a steady stream of views allocates nothing.
+#[derive(Default)]
+struct Counted(VecDeque<(u64, usize)>);
+
+impl Counted {
+    fn add(&mut self, point: u64) {
+        match self.0.back_mut() {
+            Some((newest, count)) if *newest == point => *count += 1,
+            Some((newest, _)) if *newest > point => {
+                match self.0.binary_search_by_key(&point, |&(p, _)| p) {
+                    Ok(i) => self.0[i].1 += 1,
+                    Err(i) => self.0.insert(i, (point, 1)),
+                }
+            }
+            _ => self.0.push_back((point, 1)),
+        }
+    }
+
+    fn remove(&mut self, point: u64) {
+        let i = match self.0.back() {
+            Some(&(newest, _)) if newest == point => self.0.len() - 1,
+            _ => match self.0.binary_search_by_key(&point, |&(p, _)| p) {
+                Ok(i) => i,
+                Err(_) => {
+                    debug_assert!(false, "released a view that was not registered");
+                    return;
+                }
+            },
+        };
+        self.0[i].1 -= 1;
+        if self.0[i].1 == 0 {
+            self.0.remove(i);
+        }
+    }
+
+    fn oldest(&self) -> Option<u64> {
+        self.0.front().map(|&(point, _)| point)
+    }
+}
+
+/// Open views counted by sequence number and by clock reading.
+#[derive(Default)]
 struct Registered {
-    seqs: BTreeMap<u64, usize>,
-    times: BTreeMap<u64, usize>,
+    seqs: Counted,
+    times: Counted,
     open: usize,
-}
-
-impl Default for Registered {
-    fn default() -> Self {
-        Self {
-            seqs: BTreeMap::from([(u64::MAX, 1)]),
-            times: BTreeMap::from([(u64::MAX, 1)]),
-            open: 0,
-        }
-    }
-}
-
-fn add(map: &mut BTreeMap<u64, usize>, key: u64) {
-    *map.entry(key).or_insert(0) += 1;
-}
-
-fn remove(map: &mut BTreeMap<u64, usize>, key: u64) {
-    if let Some(count) = map.get_mut(&key) {
-        *count -= 1;
-        if *count == 0 {
-            map.remove(&key);
-        }
-    }
 }
 
 /// The set of open read views.
@@ -83,8 +102,8 @@ impl ViewRegistry {
         let mut r = self.inner.lock();
         let seq = visible();
         let now = now();
-        add(&mut r.seqs, seq);
-        add(&mut r.times, now);
+        r.seqs.add(seq);
+        r.times.add(now);
         r.open += 1;
         (seq, now)
     }
@@ -92,15 +111,15 @@ impl ViewRegistry {
     /// Registers one more view at an existing view's point.
     pub(crate) fn register_again(&self, seq: u64, time: u64) {
         let mut r = self.inner.lock();
-        add(&mut r.seqs, seq);
-        add(&mut r.times, time);
+        r.seqs.add(seq);
+        r.times.add(time);
         r.open += 1;
     }
 
     pub(crate) fn release(&self, seq: u64, time: u64) {
         let mut r = self.inner.lock();
-        remove(&mut r.seqs, seq);
-        remove(&mut r.times, time);
+        r.seqs.remove(seq);
+        r.times.remove(time);
         r.open -= 1;
     }
 
@@ -114,8 +133,8 @@ impl ViewRegistry {
         let r = self.inner.lock();
         let visible = visible();
         let now = now();
-        let seq = r.seqs.keys().next().map_or(visible, |&s| s.min(visible));
-        let time = r.times.keys().next().map_or(now, |&t| t.min(now));
+        let seq = r.seqs.oldest().map_or(visible, |s| s.min(visible));
+        let time = r.times.oldest().map_or(now, |t| t.min(now));
         Horizon { seq, time }
     }
 
@@ -327,6 +346,61 @@ mod tests {
         reg.release(a.0, a.1);
         assert_eq!(reg.horizon(|| 50, || 1_000), Horizon { seq: 20, time: 400 });
         assert_eq!(reg.open(), 1);
+    }
+
+    #[test]
+    fn counted_points_give_the_oldest_whatever_the_order() {
+        let mut c = Counted::default();
+        for p in [5, 5, 9, 3, 7, 9] {
+            c.add(p);
+        }
+        assert_eq!(c.oldest(), Some(3));
+        c.remove(3);
+        c.remove(5);
+        assert_eq!(c.oldest(), Some(5));
+        c.remove(9);
+        c.remove(5);
+        assert_eq!(c.oldest(), Some(7));
+        c.remove(7);
+        c.remove(9);
+        assert_eq!(c.oldest(), None);
+        assert!(c.0.is_empty());
+    }
+
+    #[test]
+    fn counted_points_agree_with_a_sorted_map() {
+        use std::collections::BTreeMap;
+        let mut model: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut c = Counted::default();
+        let mut open: Vec<u64> = Vec::new();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut newest = 0;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if !x.is_multiple_of(3) || open.is_empty() {
+                // Mostly the newest point, now and then an older one.
+                newest += x % 2;
+                let point = if x.is_multiple_of(11) {
+                    newest - (x >> 8) % (newest + 1)
+                } else {
+                    newest
+                };
+                c.add(point);
+                *model.entry(point).or_default() += 1;
+                open.push(point);
+            } else {
+                let point = open.swap_remove((x >> 4) as usize % open.len());
+                c.remove(point);
+                let count = model.get_mut(&point).unwrap();
+                *count -= 1;
+                if *count == 0 {
+                    model.remove(&point);
+                }
+            }
+            assert!(c.0.iter().copied().eq(model.iter().map(|(&p, &n)| (p, n))));
+        }
     }
 
     #[test]
