@@ -8,25 +8,16 @@
 //! from where it started to the key it stopped on — or to the end, if it
 //! ran off it — so the gap up to the key that ended a scan counts too.
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
 use kvdb_core::Cursor;
 
 use super::tracking::Observed;
-
-/// A write a transaction has made but not committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Pending {
-    /// A put; its TTL (ms) starts at commit.
-    Put { value: Vec<u8>, ttl_ms: Option<u64> },
-    /// A deletion.
-    Delete,
-}
+use super::writes::{Pending, WriteSet};
 
 /// A transaction's pending writes, shared copy-on-write with its cursors.
-pub(crate) type Writes = Arc<BTreeMap<Vec<u8>, Pending>>;
+pub(crate) type Writes = Arc<WriteSet>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dir {
@@ -104,8 +95,7 @@ impl TxnCursor {
     }
 
     /// The first pending write at or after `from` (forward) within the range.
-    fn next_write(&self, from: Bound<&[u8]>) -> Option<(&Vec<u8>, &Pending)> {
-        let from = from.map(<[u8]>::to_vec);
+    fn next_write(&self, from: Bound<&[u8]>) -> Option<(&[u8], &Pending)> {
         self.writes
             .range((from, Bound::Unbounded))
             .next()
@@ -115,8 +105,7 @@ impl TxnCursor {
     }
 
     /// The last pending write at or before `from` within the range.
-    fn prev_write(&self, from: Bound<&[u8]>) -> Option<(&Vec<u8>, &Pending)> {
-        let from = from.map(<[u8]>::to_vec);
+    fn prev_write(&self, from: Bound<&[u8]>) -> Option<(&[u8], &Pending)> {
         self.writes
             .range((Bound::Unbounded, from))
             .next_back()
@@ -134,7 +123,7 @@ impl TxnCursor {
             let base = self.base.key().map(<[u8]>::to_vec);
             let write = self
                 .next_write(as_ref(&from))
-                .map(|(k, p)| (k.clone(), matches!(p, Pending::Delete)));
+                .map(|(k, p)| (k.to_vec(), matches!(p, Pending::Delete)));
             let (key, pending, deleted) = match (base, write) {
                 (None, None) => {
                     self.at = None;
@@ -173,7 +162,7 @@ impl TxnCursor {
             let base = self.base.key().map(<[u8]>::to_vec);
             let write = self
                 .prev_write(as_ref(&from))
-                .map(|(k, p)| (k.clone(), matches!(p, Pending::Delete)));
+                .map(|(k, p)| (k.to_vec(), matches!(p, Pending::Delete)));
             let (key, pending, deleted) = match (base, write) {
                 (None, None) => {
                     self.at = None;
@@ -287,10 +276,7 @@ impl TxnCursor {
     pub fn value(&self) -> Option<&[u8]> {
         let at = self.at.as_ref()?;
         if at.pending {
-            match self.writes.get(&at.key) {
-                Some(Pending::Put { value, .. }) => Some(value),
-                _ => None,
-            }
+            self.writes.get(&at.key).and_then(|p| self.writes.value(p))
         } else {
             self.base.value()
         }

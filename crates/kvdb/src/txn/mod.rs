@@ -26,17 +26,18 @@
 
 mod cursor;
 mod tracking;
+mod writes;
 
-use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use kvdb_core::{Op, PreparedBatch, ReadView, check_key, check_value, prefix_bounds};
 
-use cursor::{Pending, Writes};
+use cursor::Writes;
 pub use cursor::{TxnCursor, TxnIter};
 use tracking::{Observed, ReadSet};
+use writes::Pending;
 
 use crate::db::{Db, Inner};
 use crate::error::{Error, ErrorKind, Result};
@@ -63,8 +64,18 @@ pub struct Txn {
     reads: ReadSet,
     /// Made by the first cursor: most transactions open none.
     observed: OnceLock<Observed>,
-    /// Undo logs, newest last: the writes each savepoint replaced.
-    savepoints: Vec<Vec<(Vec<u8>, Option<Pending>)>>,
+    /// Open savepoints, newest last.
+    savepoints: Vec<Savepoint>,
+}
+
+/// What rolling back to a savepoint restores.
+struct Savepoint {
+    /// The writes replaced since, oldest first: each key and its write
+    /// before (none: the key had no write).
+    undo: Vec<(Vec<u8>, Option<Pending>)>,
+    /// The write set's arena length and the bytes written when it was made.
+    arena_len: usize,
+    write_bytes: usize,
 }
 
 fn key_text(key: &[u8]) -> String {
@@ -88,7 +99,7 @@ impl Txn {
         Ok(Self {
             inner,
             view,
-            writes: Arc::new(BTreeMap::new()),
+            writes: Arc::default(),
             write_bytes: 0,
             reads: ReadSet::default(),
             observed: OnceLock::new(),
@@ -117,10 +128,7 @@ impl Txn {
         if !self.writes.is_empty()
             && let Some(pending) = self.writes.get(key)
         {
-            return Ok(f(match pending {
-                Pending::Put { value, .. } => Some(value),
-                Pending::Delete => None,
-            }));
+            return Ok(f(self.writes.value(pending)));
         }
         let (found, hash) = self.view.get_hashed_with(key, |v| f(v.map(|v| v.value)))?;
         self.reads.add(hash);
@@ -137,22 +145,24 @@ impl Txn {
         self.get_with(key, |v| v.is_some())
     }
 
-    fn write(&mut self, key: &[u8], pending: Pending) -> Result<()> {
+    /// Records a write of `key` (a put of `value`, or a deletion if none)
+    /// within the transaction's write limit.
+    fn write(&mut self, key: &[u8], value: Option<(&[u8], Option<u64>)>) -> Result<()> {
         self.inner.check_open()?;
-        let added = key.len()
-            + match &pending {
-                Pending::Put { value, .. } => value.len(),
-                Pending::Delete => 0,
-            };
+        let added = key.len() + value.map_or(0, |(v, _)| v.len());
         if self.write_bytes + added > MAX_TXN_WRITE_BYTES {
             return Err(Error::TooLarge(format!(
                 "a transaction may write at most {MAX_TXN_WRITE_BYTES} bytes of keys and values"
             )));
         }
         self.write_bytes += added;
-        let previous = Arc::make_mut(&mut self.writes).insert(key.to_vec(), pending);
-        if let Some(undo) = self.savepoints.last_mut() {
-            undo.push((key.to_vec(), previous));
+        let writes = Arc::make_mut(&mut self.writes);
+        let previous = match value {
+            Some((value, ttl_ms)) => writes.put(key, value, ttl_ms),
+            None => writes.delete(key),
+        };
+        if let Some(savepoint) = self.savepoints.last_mut() {
+            savepoint.undo.push((key.to_vec(), previous));
         }
         Ok(())
     }
@@ -162,13 +172,7 @@ impl Txn {
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         check_key(key)?;
         check_value(value)?;
-        self.write(
-            key,
-            Pending::Put {
-                value: value.to_vec(),
-                ttl_ms: None,
-            },
-        )
+        self.write(key, Some((value, None)))
     }
 
     /// Stores `value` under `key` when the transaction commits, to expire
@@ -177,13 +181,7 @@ impl Txn {
         check_key(key)?;
         check_value(value)?;
         let ttl_ms = ttl_millis(ttl)?;
-        self.write(
-            key,
-            Pending::Put {
-                value: value.to_vec(),
-                ttl_ms: Some(ttl_ms),
-            },
-        )
+        self.write(key, Some((value, Some(ttl_ms))))
     }
 
     /// Removes `key` when the transaction commits. Returns true if the key
@@ -193,14 +191,18 @@ impl Txn {
         if !self.exists(key)? {
             return Ok(false);
         }
-        self.write(key, Pending::Delete)?;
+        self.write(key, None)?;
         Ok(true)
     }
 
     /// Marks a point that [`Txn::rollback_to_savepoint`] returns to.
     /// Savepoints nest.
     pub fn savepoint(&mut self) {
-        self.savepoints.push(Vec::new());
+        self.savepoints.push(Savepoint {
+            undo: Vec::new(),
+            arena_len: self.writes.arena_len(),
+            write_bytes: self.write_bytes,
+        });
     }
 
     /// Undoes the writes made since the newest savepoint and drops it.
@@ -208,24 +210,13 @@ impl Txn {
     /// still count for validation.
     pub fn rollback_to_savepoint(&mut self) -> Result<()> {
         self.inner.check_open()?;
-        let undo = self.savepoints.pop().ok_or(Error::NotFound)?;
+        let savepoint = self.savepoints.pop().ok_or(Error::NotFound)?;
         let writes = Arc::make_mut(&mut self.writes);
-        for (key, previous) in undo.into_iter().rev() {
-            match previous {
-                Some(p) => writes.insert(key, p),
-                None => writes.remove(&key),
-            };
+        for (key, previous) in savepoint.undo.into_iter().rev() {
+            writes.restore(&key, previous);
         }
-        self.write_bytes = writes
-            .iter()
-            .map(|(k, p)| {
-                k.len()
-                    + match p {
-                        Pending::Put { value, .. } => value.len(),
-                        Pending::Delete => 0,
-                    }
-            })
-            .sum();
+        writes.truncate_arena(savepoint.arena_len);
+        self.write_bytes = savepoint.write_bytes;
         Ok(())
     }
 
@@ -290,9 +281,9 @@ impl Txn {
         let mut ops = Vec::with_capacity(self.writes.len());
         for (key, pending) in self.writes.iter() {
             ops.push(match pending {
-                Pending::Put { value, ttl_ms } => Op::Put {
+                Pending::Put { ttl_ms, .. } => Op::Put {
                     key,
-                    value,
+                    value: self.writes.value(pending).unwrap_or_default(),
                     expires_at: match ttl_ms {
                         Some(ms) => Some(self.inner.store.deadline(*ms)?),
                         None => None,
@@ -311,7 +302,7 @@ impl Txn {
         // written is checked once.
         let footprint = self
             .reads
-            .footprint(self.writes.keys().map(|key| self.view.key_hash(key)));
+            .footprint(self.writes.iter().map(|(key, _)| self.view.key_hash(key)));
         let writer = self.inner.begin_write()?;
         let seq = self.view.seq();
         if let Some((key, at)) = writer.first_written_after(footprint.iter(), seq) {
