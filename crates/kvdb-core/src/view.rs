@@ -66,7 +66,13 @@ impl Counted {
         };
         self.0[i].1 -= 1;
         if self.0[i].1 == 0 {
-            self.0.remove(i);
+            if i + 1 == self.0.len() {
+                self.0.pop_back();
+            } else if i == 0 {
+                self.0.pop_front();
+            } else {
+                self.0.remove(i);
+            }
         }
     }
 

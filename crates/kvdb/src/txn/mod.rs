@@ -33,6 +33,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use kvdb_core::{Op, PreparedBatch, ReadView, check_key, check_value, prefix_bounds};
+use smallvec::SmallVec;
 
 use cursor::Writes;
 pub use cursor::{TxnCursor, TxnIter};
@@ -278,7 +279,7 @@ impl Txn {
         if self.writes.is_empty() {
             return Ok(self.view.seq());
         }
-        let mut ops = Vec::with_capacity(self.writes.len());
+        let mut ops: SmallVec<[Op<'_>; 8]> = SmallVec::with_capacity(self.writes.len());
         for (key, pending) in self.writes.iter() {
             ops.push(match pending {
                 Pending::Put { ttl_ms, .. } => Op::Put {

@@ -1,20 +1,29 @@
 //! A transaction's pending writes: an ordered map from key to write, with
 //! every value in one byte arena.
 //!
-//! Keys of up to [`INLINE_KEY`] bytes are stored in the map's entries
-//! themselves and values are appended to the arena, so a small
-//! transaction's writes cost a few allocations in all, not two per write.
-//! The arena only grows while the transaction runs: a replaced value stays
-//! in it (the transaction's write limit counts every byte written), and a
-//! rollback to a savepoint truncates it back to where the savepoint was.
+//! A small transaction's writes take no allocation beyond the write set
+//! itself: its first [`INLINE_WRITES`] writes, keys of up to [`INLINE_KEY`]
+//! bytes and the first [`INLINE_VALUES`] bytes of values are stored inline.
+//! Up to [`SORTED_MAX`] writes are kept in a sorted array (a binary search
+//! and a short shift per insert); past that, in a B-tree. The arena only
+//! grows while the transaction runs: a replaced value stays in it (the
+//! transaction's write limit counts every byte written), and a rollback to a
+//! savepoint truncates it back to where the savepoint was.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map;
 use std::ops::{Bound, Range};
 
 use smallvec::SmallVec;
 
 /// Keys up to this many bytes take no allocation of their own.
 pub(crate) const INLINE_KEY: usize = 24;
+/// Writes held inline before the sorted array allocates.
+pub(crate) const INLINE_WRITES: usize = 4;
+/// Value bytes held inline before the arena allocates.
+pub(crate) const INLINE_VALUES: usize = 256;
+/// Writes kept in a sorted array; more move to a B-tree.
+pub(crate) const SORTED_MAX: usize = 32;
 
 type Key = SmallVec<[u8; INLINE_KEY]>;
 
@@ -30,23 +39,54 @@ pub(crate) enum Pending {
     Delete,
 }
 
+#[derive(Debug, Clone)]
+enum Entries {
+    /// Sorted by key, distinct keys.
+    Sorted(SmallVec<[(Key, Pending); INLINE_WRITES]>),
+    Tree(BTreeMap<Key, Pending>),
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries::Sorted(SmallVec::new())
+    }
+}
+
 /// The pending writes of one transaction.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WriteSet {
-    map: BTreeMap<Key, Pending>,
-    values: Vec<u8>,
+    entries: Entries,
+    values: SmallVec<[u8; INLINE_VALUES]>,
+}
+
+/// True if `key` lies above `lower`.
+fn above(key: &[u8], lower: Bound<&[u8]>) -> bool {
+    match lower {
+        Bound::Included(l) => key >= l,
+        Bound::Excluded(l) => key > l,
+        Bound::Unbounded => true,
+    }
+}
+
+/// True if `key` lies below `upper`.
+fn below(key: &[u8], upper: Bound<&[u8]>) -> bool {
+    match upper {
+        Bound::Included(u) => key <= u,
+        Bound::Excluded(u) => key < u,
+        Bound::Unbounded => true,
+    }
 }
 
 impl WriteSet {
-    /// Bytes the arena reserves at the first put.
-    const FIRST_CAPACITY: usize = 512;
-
     pub(crate) fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        match &self.entries {
+            Entries::Sorted(v) => v.len(),
+            Entries::Tree(m) => m.len(),
+        }
     }
 
     /// The value a pending write stores (`None` for a deletion).
@@ -59,37 +99,64 @@ impl WriteSet {
 
     /// The pending write of `key`, if any.
     pub(crate) fn get(&self, key: &[u8]) -> Option<&Pending> {
-        self.map.get(key)
+        match &self.entries {
+            Entries::Sorted(v) => v
+                .binary_search_by(|(k, _)| k.as_slice().cmp(key))
+                .ok()
+                .map(|i| &v[i].1),
+            Entries::Tree(m) => m.get(key),
+        }
+    }
+
+    /// Sets `key`'s write; returns the one it replaced.
+    fn insert(&mut self, key: &[u8], pending: Pending) -> Option<Pending> {
+        match &mut self.entries {
+            Entries::Sorted(v) => match v.binary_search_by(|(k, _)| k.as_slice().cmp(key)) {
+                Ok(i) => Some(std::mem::replace(&mut v[i].1, pending)),
+                Err(i) if v.len() < SORTED_MAX => {
+                    v.insert(i, (Key::from_slice(key), pending));
+                    None
+                }
+                Err(_) => {
+                    let mut tree: BTreeMap<Key, Pending> = v.drain(..).collect();
+                    tree.insert(Key::from_slice(key), pending);
+                    self.entries = Entries::Tree(tree);
+                    None
+                }
+            },
+            Entries::Tree(m) => m.insert(Key::from_slice(key), pending),
+        }
     }
 
     /// Records a put of `value` under `key`; returns the write it replaced.
     pub(crate) fn put(&mut self, key: &[u8], value: &[u8], ttl_ms: Option<u64>) -> Option<Pending> {
-        if self.values.capacity() == 0 {
-            self.values.reserve(Self::FIRST_CAPACITY.max(value.len()));
-        }
         let start = self.values.len();
         self.values.extend_from_slice(value);
-        let pending = Pending::Put {
-            value: start..self.values.len(),
-            ttl_ms,
-        };
-        self.map.insert(Key::from_slice(key), pending)
+        let value = start..self.values.len();
+        self.insert(key, Pending::Put { value, ttl_ms })
     }
 
     /// Records a deletion of `key`; returns the write it replaced.
     pub(crate) fn delete(&mut self, key: &[u8]) -> Option<Pending> {
-        self.map.insert(Key::from_slice(key), Pending::Delete)
+        self.insert(key, Pending::Delete)
     }
 
     /// Puts back `previous` as `key`'s write (none: forgets the key).
     pub(crate) fn restore(&mut self, key: &[u8], previous: Option<Pending>) {
         match previous {
             Some(p) => {
-                self.map.insert(Key::from_slice(key), p);
+                self.insert(key, p);
             }
-            None => {
-                self.map.remove(key);
-            }
+            None => match &mut self.entries {
+                Entries::Sorted(v) => {
+                    if let Ok(i) = v.binary_search_by(|(k, _)| k.as_slice().cmp(key)) {
+                        v.remove(i);
+                    }
+                }
+                Entries::Tree(m) => {
+                    m.remove(key);
+                }
+            },
         }
     }
 
@@ -101,7 +168,7 @@ impl WriteSet {
     /// Drops the arena bytes from `mark` on. Every write that refers to
     /// them must have been restored to an earlier one first.
     pub(crate) fn truncate_arena(&mut self, mark: usize) {
-        debug_assert!(self.map.values().all(|p| match p {
+        debug_assert!(self.iter().all(|(_, p)| match p {
             Pending::Put { value, .. } => value.end <= mark,
             Pending::Delete => true,
         }));
@@ -109,18 +176,49 @@ impl WriteSet {
     }
 
     /// The writes in key order.
-    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], &Pending)> {
-        self.map.iter().map(|(k, p)| (k.as_slice(), p))
+    pub(crate) fn iter(&self) -> Writes<'_> {
+        match &self.entries {
+            Entries::Sorted(v) => Writes::Sorted(v.iter()),
+            Entries::Tree(m) => Writes::Tree(m.range::<[u8], _>(..)),
+        }
     }
 
     /// The writes whose keys lie within `range`, in key order.
-    pub(crate) fn range<'a>(
-        &'a self,
-        range: (Bound<&[u8]>, Bound<&[u8]>),
-    ) -> impl DoubleEndedIterator<Item = (&'a [u8], &'a Pending)> {
-        self.map
-            .range::<[u8], _>(range)
-            .map(|(k, p)| (k.as_slice(), p))
+    pub(crate) fn range(&self, range: (Bound<&[u8]>, Bound<&[u8]>)) -> Writes<'_> {
+        match &self.entries {
+            Entries::Sorted(v) => {
+                let start = v.partition_point(|(k, _)| !above(k, range.0));
+                let end = start + v[start..].partition_point(|(k, _)| below(k, range.1));
+                Writes::Sorted(v[start..end].iter())
+            }
+            Entries::Tree(m) => Writes::Tree(m.range::<[u8], _>(range)),
+        }
+    }
+}
+
+/// An iterator over pending writes in key order, both ends.
+pub(crate) enum Writes<'a> {
+    Sorted(std::slice::Iter<'a, (Key, Pending)>),
+    Tree(btree_map::Range<'a, Key, Pending>),
+}
+
+impl<'a> Iterator for Writes<'a> {
+    type Item = (&'a [u8], &'a Pending);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Writes::Sorted(it) => it.next().map(|(k, p)| (k.as_slice(), p)),
+            Writes::Tree(it) => it.next().map(|(k, p)| (k.as_slice(), p)),
+        }
+    }
+}
+
+impl DoubleEndedIterator for Writes<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            Writes::Sorted(it) => it.next_back().map(|(k, p)| (k.as_slice(), p)),
+            Writes::Tree(it) => it.next_back().map(|(k, p)| (k.as_slice(), p)),
+        }
     }
 }
 
@@ -154,6 +252,37 @@ mod tests {
             .map(|(k, _)| k)
             .collect();
         assert_eq!(in_range, vec![&b"b"[..], &long[..]]);
+    }
+
+    #[test]
+    fn many_writes_in_any_order_agree_with_a_sorted_map() {
+        let mut w = WriteSet::default();
+        let mut model = BTreeMap::new();
+        let mut x: u32 = 12345;
+        for round in 0..(SORTED_MAX * 8) {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let key = format!("k{:03}", (x >> 8) % 100).into_bytes();
+            let replaced = if round % 5 == 0 {
+                w.delete(&key)
+            } else {
+                w.put(&key, key.as_slice(), None)
+            };
+            let before = model.insert(key.clone(), round % 5 != 0);
+            assert_eq!(replaced.is_some(), before.is_some());
+            let lower = format!("k{:03}", round % 100).into_bytes();
+            let seen: Vec<(Vec<u8>, bool)> = w
+                .range((Bound::Excluded(&lower), Bound::Unbounded))
+                .rev()
+                .map(|(k, p)| (k.to_vec(), w.value(p).is_some()))
+                .collect();
+            let expected: Vec<(Vec<u8>, bool)> = model
+                .range::<Vec<u8>, _>((Bound::Excluded(&lower), Bound::Unbounded))
+                .rev()
+                .map(|(k, &put)| (k.clone(), put))
+                .collect();
+            assert_eq!(seen, expected);
+        }
+        assert!(w.len() > SORTED_MAX, "the test must reach the B-tree");
     }
 
     #[test]
