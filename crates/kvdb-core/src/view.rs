@@ -220,6 +220,7 @@ impl ReadView {
     }
 
     /// The [`KeyHash`] of `key` in this view's store.
+    #[inline]
     pub fn key_hash(&self, key: &[u8]) -> KeyHash {
         KeyHash(self.shared.index.hash(key))
     }

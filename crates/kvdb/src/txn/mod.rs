@@ -35,10 +35,9 @@ use std::time::Duration;
 use kvdb_core::{Op, PreparedBatch, ReadView, check_key, check_value, prefix_bounds};
 use smallvec::SmallVec;
 
-use cursor::Writes;
 pub use cursor::{TxnCursor, TxnIter};
 use tracking::{Observed, ReadSet};
-use writes::Pending;
+use writes::{Pending, TxnWrites};
 
 use crate::db::{Db, Inner};
 use crate::error::{Error, ErrorKind, Result};
@@ -60,7 +59,7 @@ pub const TRANSACTION_RETRIES: usize = 16;
 pub struct Txn {
     inner: Arc<Inner>,
     view: ReadView,
-    writes: Writes,
+    writes: TxnWrites,
     write_bytes: usize,
     reads: ReadSet,
     /// Made by the first cursor: most transactions open none.
@@ -100,7 +99,7 @@ impl Txn {
         Ok(Self {
             inner,
             view,
-            writes: Arc::default(),
+            writes: TxnWrites::default(),
             write_bytes: 0,
             reads: ReadSet::default(),
             observed: OnceLock::new(),
@@ -157,7 +156,7 @@ impl Txn {
             )));
         }
         self.write_bytes += added;
-        let writes = Arc::make_mut(&mut self.writes);
+        let writes = self.writes.make_mut();
         let previous = match value {
             Some((value, ttl_ms)) => writes.put(key, value, ttl_ms),
             None => writes.delete(key),
@@ -212,7 +211,7 @@ impl Txn {
     pub fn rollback_to_savepoint(&mut self) -> Result<()> {
         self.inner.check_open()?;
         let savepoint = self.savepoints.pop().ok_or(Error::NotFound)?;
-        let writes = Arc::make_mut(&mut self.writes);
+        let writes = self.writes.make_mut();
         for (key, previous) in savepoint.undo.into_iter().rev() {
             writes.restore(&key, previous);
         }
@@ -234,7 +233,7 @@ impl Txn {
     fn cursor_over(&self, range: (Bound<Vec<u8>>, Bound<Vec<u8>>)) -> TxnCursor {
         let base = self.view.clone().cursor((range.0.clone(), range.1.clone()));
         let observed = self.observed.get_or_init(Observed::default).clone();
-        TxnCursor::new(base, Arc::clone(&self.writes), range, observed)
+        TxnCursor::new(base, self.writes.share(), range, observed)
     }
 
     /// A cursor over the keys starting with `prefix` (the prefix's range

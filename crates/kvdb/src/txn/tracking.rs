@@ -33,11 +33,23 @@ impl ReadSet {
         self.0.len()
     }
 
-    /// The distinct hashes read and those of `written`, each once.
+    /// The hashes read and those of `written`, a hash both read and
+    /// written once (a key read twice may appear twice).
     pub(crate) fn footprint(mut self, written: impl Iterator<Item = KeyHash>) -> ReadSet {
-        self.0.extend(written);
-        self.0.sort_unstable();
-        self.0.dedup();
+        /// Up to this many reads, a linear search beats sorting.
+        const LINEAR: usize = 16;
+        let reads = self.0.len();
+        if reads <= LINEAR {
+            for hash in written {
+                if !self.0[..reads].contains(&hash) {
+                    self.0.push(hash);
+                }
+            }
+        } else {
+            self.0.extend(written);
+            self.0.sort_unstable();
+            self.0.dedup();
+        }
         self
     }
 
@@ -126,6 +138,27 @@ fn upper_below(a: &Bound<Vec<u8>>, b: &Bound<Vec<u8>>) -> bool {
 mod tests {
     use super::*;
     use Bound::*;
+
+    #[test]
+    fn a_hash_both_read_and_written_is_in_the_footprint_once() {
+        let store = kvdb_core::Store::new();
+        let view = store.snapshot();
+        let h = |k: &[u8]| view.key_hash(k);
+        for reads in [2usize, 40] {
+            let mut set = ReadSet::default();
+            for i in 0..reads {
+                set.add(h(format!("r{i}").as_bytes()));
+            }
+            set.add(h(b"both"));
+            let footprint = set.footprint([h(b"both"), h(b"w1"), h(b"w2")].into_iter());
+            let mut seen: Vec<KeyHash> = footprint.iter().collect();
+            assert_eq!(seen.len(), reads + 3);
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), reads + 3, "no hash twice");
+            assert!(seen.contains(&h(b"w2")) && seen.contains(&h(b"r0")));
+        }
+    }
 
     fn r(lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Range {
         (lo.map(<[u8]>::to_vec), hi.map(<[u8]>::to_vec))

@@ -12,7 +12,8 @@
 
 use std::collections::BTreeMap;
 use std::collections::btree_map;
-use std::ops::{Bound, Range};
+use std::ops::{Bound, Deref, Range};
+use std::sync::{Arc, OnceLock};
 
 use smallvec::SmallVec;
 
@@ -39,6 +40,9 @@ pub(crate) enum Pending {
     Delete,
 }
 
+// The sorted variant is large on purpose: its inline entries are what spare
+// a small transaction an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Entries {
     /// Sorted by key, distinct keys.
@@ -196,6 +200,64 @@ impl WriteSet {
     }
 }
 
+/// A transaction's hold on its write set: owned outright (no allocation of
+/// its own) until a cursor needs it, then shared copy-on-write with the
+/// transaction's cursors, which see it as it was when they were made.
+#[derive(Debug, Default)]
+pub(crate) struct TxnWrites {
+    state: State,
+    /// While owned: the copy handed to cursors since the last write.
+    for_cursors: OnceLock<Arc<WriteSet>>,
+}
+
+// Owning the set inline is the point: no allocation for it.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum State {
+    Own(WriteSet),
+    Shared(Arc<WriteSet>),
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::Own(WriteSet::default())
+    }
+}
+
+impl Deref for TxnWrites {
+    type Target = WriteSet;
+
+    fn deref(&self) -> &WriteSet {
+        match &self.state {
+            State::Own(w) => w,
+            State::Shared(w) => w,
+        }
+    }
+}
+
+impl TxnWrites {
+    /// The write set, to change. Once a cursor has a copy, the set stays
+    /// shared: changing it copies it only while a cursor still holds it.
+    pub(crate) fn make_mut(&mut self) -> &mut WriteSet {
+        if let Some(shared) = self.for_cursors.take() {
+            // Same contents as the owned set, which it replaces.
+            self.state = State::Shared(shared);
+        }
+        match &mut self.state {
+            State::Own(w) => w,
+            State::Shared(w) => Arc::make_mut(w),
+        }
+    }
+
+    /// The write set as it is now, for a cursor.
+    pub(crate) fn share(&self) -> Arc<WriteSet> {
+        match &self.state {
+            State::Shared(w) => Arc::clone(w),
+            State::Own(w) => Arc::clone(self.for_cursors.get_or_init(|| Arc::new(w.clone()))),
+        }
+    }
+}
+
 /// An iterator over pending writes in key order, both ends.
 pub(crate) enum Writes<'a> {
     Sorted(std::slice::Iter<'a, (Key, Pending)>),
@@ -283,6 +345,29 @@ mod tests {
             assert_eq!(seen, expected);
         }
         assert!(w.len() > SORTED_MAX, "the test must reach the B-tree");
+    }
+
+    #[test]
+    fn a_cursor_copy_keeps_what_it_saw_while_the_owner_writes_on() {
+        let mut t = TxnWrites::default();
+        t.make_mut().put(b"a", b"1", None);
+        let first = t.share();
+        let again = t.share();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "no copy without a write between"
+        );
+        t.make_mut().put(b"b", b"2", None);
+        t.make_mut().put(b"a", b"3", None);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first.value(first.get(b"a").unwrap()), Some(&b"1"[..]));
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.value(t.get(b"a").unwrap()), Some(&b"3"[..]));
+        drop((first, again));
+        let later = t.share();
+        t.make_mut().delete(b"b");
+        assert_eq!(later.value(later.get(b"b").unwrap()), Some(&b"2"[..]));
+        assert_eq!(t.get(b"b"), Some(&Pending::Delete));
     }
 
     #[test]
