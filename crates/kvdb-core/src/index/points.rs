@@ -39,6 +39,8 @@ const MIN_CAPACITY: usize = 16;
 struct Table {
     slots: Box<[AtomicU64]>,
     mask: usize,
+    /// 64 minus log2 of the capacity: what [`Table::home`] shifts by.
+    shift: u32,
     /// Slots carry a hash tag above a 48-bit address.
     tagged: bool,
 }
@@ -62,6 +64,7 @@ impl Table {
         Self {
             slots: (0..capacity).map(|_| AtomicU64::new(EMPTY)).collect(),
             mask: capacity - 1,
+            shift: 64 - capacity.trailing_zeros(),
             tagged,
         }
     }
@@ -84,6 +87,16 @@ impl Table {
         slot != TOMBSTONE && (!self.tagged || (slot ^ hash) & !ADDR_MASK == 0)
     }
 
+    /// The first slot of `hash`'s probe sequence: the top bits of the hash
+    /// times 2^64/phi (Fibonacci hashing). The hash's own low bits are not
+    /// used directly: for keys that differ only in a counter, some seeds
+    /// leave them so regular that linear probing piles keys into runs
+    /// hundreds of slots long.
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
     #[inline]
     fn addr(&self, slot: u64) -> usize {
         (if self.tagged { slot & ADDR_MASK } else { slot }) as usize
@@ -92,7 +105,7 @@ impl Table {
     /// Fills the first free slot of `hash`'s probe sequence (writer only);
     /// returns whether the slot was empty (rather than a tombstone).
     fn place(&self, addr: usize, hash: u64) -> bool {
-        let mut i = hash as usize & self.mask;
+        let mut i = self.home(hash);
         loop {
             let slot = self.slots[i].load(Ordering::Relaxed);
             if slot == EMPTY || slot == TOMBSTONE {
@@ -161,7 +174,7 @@ impl PointIndex {
         guard: &'g Guard,
     ) -> Option<ChainBorrow<'g>> {
         let table = self.current(guard);
-        let mut i = hash as usize & table.mask;
+        let mut i = table.home(hash);
         loop {
             let slot = table.slots[i].load(Ordering::Acquire);
             if slot == EMPTY {
@@ -190,7 +203,7 @@ impl PointIndex {
         mut f: impl FnMut(ChainBorrow<'g>) -> Option<R>,
     ) -> Option<R> {
         let table = self.current(guard);
-        let mut i = hash as usize & table.mask;
+        let mut i = table.home(hash);
         loop {
             let slot = table.slots[i].load(Ordering::Acquire);
             if slot == EMPTY {
@@ -236,7 +249,7 @@ impl PointIndex {
         let addr = chain.addr();
         let hash = self.hash(chain.key());
         let table = self.current(guard);
-        let mut i = hash as usize & table.mask;
+        let mut i = table.home(hash);
         loop {
             let slot = table.slots[i].load(Ordering::Relaxed);
             if slot == EMPTY {
@@ -313,9 +326,60 @@ impl Drop for PointIndex {
 }
 
 #[cfg(test)]
+impl PointIndex {
+    /// The mean number of slots a lookup of a present key reads.
+    fn mean_probe_length(&self) -> f64 {
+        let guard = epoch::pin();
+        let table = self.current(&guard);
+        let (mut chains, mut probes) = (0usize, 0usize);
+        for (i, slot) in table.slots.iter().enumerate() {
+            let slot = slot.load(Ordering::Relaxed);
+            if slot == EMPTY || slot == TOMBSTONE {
+                continue;
+            }
+            // SAFETY: the test holds every chain it inserted.
+            let chain = unsafe { ChainRef::borrow_addr(table.addr(slot)) };
+            let home = table.home(self.hash(chain.key()));
+            chains += 1;
+            probes += (i.wrapping_sub(home) & table.mask) + 1;
+        }
+        probes as f64 / chains.max(1) as f64
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn sequential_keys_spread_evenly_whatever_the_seed() {
+        // Keys that differ only in a counter, as applications make them.
+        let chains: Vec<ChainRef> = (0..100_000u64)
+            .map(|i| {
+                let mut key = [0u8; 16];
+                key[..8].copy_from_slice(&1u64.to_be_bytes());
+                key[8..].copy_from_slice(&i.to_be_bytes());
+                ChainRef::new(&key)
+            })
+            .collect();
+        let guard = epoch::pin();
+        let worst = (0..32)
+            .map(|_| {
+                let index = PointIndex::new();
+                for c in &chains {
+                    index.insert(c, &guard);
+                }
+                index.mean_probe_length()
+            })
+            .fold(0.0, f64::max);
+        // 100,000 keys fill the table built at 98,304 to 38%, where random
+        // placement averages 1.3 slots per lookup.
+        assert!(
+            worst < 1.6,
+            "a seed made lookups read {worst:.2} slots on average"
+        );
+    }
 
     #[test]
     fn insert_get_remove_through_many_rebuilds() {
