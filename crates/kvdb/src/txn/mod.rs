@@ -60,6 +60,9 @@ pub struct Txn {
     inner: Arc<Inner>,
     view: ReadView,
     writes: TxnWrites,
+    /// False until the first write: spares a read-only transaction's gets
+    /// a look into the write set.
+    has_writes: bool,
     write_bytes: usize,
     reads: ReadSet,
     /// Made by the first cursor: most transactions open none.
@@ -100,6 +103,7 @@ impl Txn {
             inner,
             view,
             writes: TxnWrites::default(),
+            has_writes: false,
             write_bytes: 0,
             reads: ReadSet::default(),
             observed: OnceLock::new(),
@@ -125,7 +129,7 @@ impl Txn {
     pub fn get_with<R>(&mut self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R> {
         self.inner.check_open()?;
         // An oversized key matches no write; the view rejects it.
-        if !self.writes.is_empty()
+        if self.has_writes
             && let Some(pending) = self.writes.get(key)
         {
             return Ok(f(self.writes.value(pending)));
@@ -157,6 +161,7 @@ impl Txn {
         }
         self.write_bytes += added;
         let writes = self.writes.make_mut();
+        self.has_writes = true;
         let previous = match value {
             Some((value, ttl_ms)) => writes.put(key, value, ttl_ms),
             None => writes.delete(key),
