@@ -14,9 +14,11 @@ use std::sync::atomic::Ordering;
 use crossbeam_epoch::{self as epoch, Guard};
 use parking_lot::MutexGuard;
 
+use crate::chain::ChainRef;
 use crate::error::CoreError;
 use crate::key_hash::KeyHash;
 use crate::limits::{check_key, check_value};
+use crate::located::Located;
 use crate::prepared::{Applied, PreparedBatch, SeqRange};
 use crate::scan::{Direction, Scanner, to_owned_bound};
 use crate::store::Shared;
@@ -63,11 +65,16 @@ impl<'a> Op<'a> {
 /// State owned by the holder of the write lock.
 pub(crate) struct WriterState {
     next_seq: u64,
+    /// How many times the lock has been taken: tells one hold from another.
+    holds: u64,
 }
 
 impl WriterState {
     pub(crate) fn new() -> Self {
-        Self { next_seq: 1 }
+        Self {
+            next_seq: 1,
+            holds: 0,
+        }
     }
 }
 
@@ -88,9 +95,19 @@ impl<'a> Writer<'a> {
         if HELD.with(|held| held.borrow().contains(&address)) {
             return Err(CoreError::ReentrantWrite);
         }
-        let state = shared.writer.lock();
+        let mut state = shared.writer.lock();
+        state.holds += 1;
         HELD.with(|held| held.borrow_mut().push(address));
         Ok(Self { shared, state })
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        self.shared
+    }
+
+    /// Which hold of the lock this is.
+    pub(crate) fn hold(&self) -> u64 {
+        self.state.holds
     }
 
     /// The sequence number the next applied operation will get.
@@ -195,6 +212,50 @@ impl<'a> Writer<'a> {
         batch: &PreparedBatch<'_>,
         range: SeqRange,
     ) -> Result<Applied, CoreError> {
+        self.check_range(batch, range)?;
+        let guard = epoch::pin();
+        for (seq, op) in (range.first()..).zip(batch.ops()) {
+            self.apply_one(seq, *op, None, &guard);
+        }
+        Ok(self.finish(range))
+    }
+
+    /// As [`Writer::apply`], using the chains `located` found for `batch`
+    /// under this hold of the lock (looked up again if it was made under
+    /// another, or for another batch).
+    pub fn apply_located(
+        &mut self,
+        batch: &PreparedBatch<'_>,
+        range: SeqRange,
+        located: Located,
+    ) -> Result<Applied, CoreError> {
+        self.check_range(batch, range)?;
+        let guard = epoch::pin();
+        match self.located_chains(&located, batch.ops().len()) {
+            Some(chains) => {
+                for ((seq, op), chain) in (range.first()..).zip(batch.ops()).zip(chains) {
+                    self.apply_one(seq, *op, chain.as_deref(), &guard);
+                }
+            }
+            None => {
+                for (seq, op) in (range.first()..).zip(batch.ops()) {
+                    self.apply_one(seq, *op, None, &guard);
+                }
+            }
+        }
+        Ok(self.finish(range))
+    }
+
+    fn finish(&mut self, range: SeqRange) -> Applied {
+        self.state.next_seq = range.last() + 1;
+        self.shared.set_applied(range.last());
+        self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
+        Applied::through(range.last())
+    }
+
+    /// Refuses a range below the next sequence number or of another length
+    /// than the batch.
+    fn check_range(&self, batch: &PreparedBatch<'_>, range: SeqRange) -> Result<(), CoreError> {
         if range.first() < self.state.next_seq {
             return Err(CoreError::SequenceRegression {
                 expected: self.state.next_seq,
@@ -207,14 +268,7 @@ impl<'a> Writer<'a> {
                 numbers: range.len(),
             });
         }
-        let guard = epoch::pin();
-        for (seq, op) in (range.first()..).zip(batch.ops()) {
-            self.apply_one(seq, *op, &guard);
-        }
-        self.state.next_seq = range.last() + 1;
-        self.shared.set_applied(range.last());
-        self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
-        Ok(Applied::through(range.last()))
+        Ok(())
     }
 
     /// Makes room for `additional` more keys, so a bulk load (a snapshot
@@ -236,14 +290,16 @@ impl<'a> Writer<'a> {
         }
         let guard = epoch::pin();
         for op in batch.ops() {
-            self.apply_one(seq, *op, &guard);
+            self.apply_one(seq, *op, None, &guard);
         }
         self.state.next_seq = seq + 1;
         self.shared.set_applied(seq);
         Ok(Applied::through(seq))
     }
 
-    fn apply_one(&self, seq: u64, op: Op<'_>, guard: &Guard) {
+    /// Applies one operation at `seq`; `located` is its key's chain if the
+    /// caller already looked it up under this hold of the lock.
+    fn apply_one(&self, seq: u64, op: Op<'_>, located: Option<&ChainRef>, guard: &Guard) {
         let shared = self.shared;
         let c = &shared.counters;
         match op {
@@ -253,7 +309,15 @@ impl<'a> Writer<'a> {
                 expires_at,
             } => {
                 c.puts.fetch_add(1, Ordering::Relaxed);
-                let (chain, inserted) = shared.index.get_or_insert(key, guard);
+                let inserted_chain;
+                let (chain, inserted) = match located {
+                    Some(chain) => (chain, false),
+                    None => {
+                        let (chain, inserted) = shared.index.get_or_insert(key, guard);
+                        inserted_chain = chain;
+                        (&inserted_chain, inserted)
+                    }
+                };
                 let old = chain.head(guard);
                 if !old.is_some_and(Version::is_value) {
                     c.live_keys.fetch_add(1, Ordering::Relaxed);
@@ -267,16 +331,24 @@ impl<'a> Writer<'a> {
                 c.versions.fetch_add(1, Ordering::Relaxed);
                 c.bytes.fetch_add(bytes, Ordering::Relaxed);
                 if expires_at.is_some() {
-                    shared.ttl.track(&chain);
+                    shared.ttl.track(chain);
                 }
                 if replaced {
-                    shared.gc.enqueue(&chain);
+                    shared.gc.enqueue(chain);
                 }
             }
             Op::Delete { key } => {
                 c.deletes.fetch_add(1, Ordering::Relaxed);
-                let Some(chain) = shared.index.lookup(key, guard) else {
-                    return;
+                let found;
+                let chain: &ChainRef = match located {
+                    Some(chain) => chain,
+                    None => {
+                        found = shared.index.lookup(key, guard);
+                        match &found {
+                            Some(chain) => chain,
+                            None => return,
+                        }
+                    }
                 };
                 if !chain.head(guard).is_some_and(Version::is_value) {
                     return;
@@ -286,7 +358,7 @@ impl<'a> Writer<'a> {
                 c.bytes.fetch_add(bytes, Ordering::Relaxed);
                 c.live_keys.fetch_sub(1, Ordering::Relaxed);
                 c.versions.fetch_add(1, Ordering::Relaxed);
-                shared.gc.enqueue(&chain);
+                shared.gc.enqueue(chain);
             }
         }
     }

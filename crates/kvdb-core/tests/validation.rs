@@ -2,7 +2,7 @@
 //! transaction read or wrote, the first key written after its read view,
 //! found through the hash index whether the key existed at the view or not.
 
-use kvdb_core::{Op, Store};
+use kvdb_core::{Op, PreparedBatch, Store};
 
 fn put(store: &Store, key: &[u8]) {
     store
@@ -69,4 +69,69 @@ fn a_deletion_after_the_view_counts_and_other_keys_do_not() {
         writer.first_written_after(hashes, view.seq()),
         Some((b"a".to_vec(), 5))
     );
+}
+
+fn put_batch(key: &[u8]) -> [Op<'_>; 1] {
+    [Op::Put {
+        key,
+        value: b"new",
+        expires_at: None,
+    }]
+}
+
+#[test]
+fn located_chains_validate_the_written_keys_and_then_apply() {
+    let store = Store::new();
+    put(&store, b"a");
+    let view = store.snapshot();
+    put(&store, b"a");
+    let ops = [
+        Op::Put {
+            key: b"a",
+            value: b"x",
+            expires_at: None,
+        },
+        Op::Put {
+            key: b"fresh",
+            value: b"y",
+            expires_at: None,
+        },
+    ];
+    let batch = PreparedBatch::new(&ops).unwrap();
+    let mut writer = store.writer().unwrap();
+    let located = writer.locate(&batch);
+    assert_eq!(
+        located.hashes(),
+        [view.key_hash(b"a"), view.key_hash(b"fresh")]
+    );
+    assert_eq!(
+        writer.first_located_written_after(&located, view.seq()),
+        Some((b"a".to_vec(), 2))
+    );
+    assert_eq!(writer.first_located_written_after(&located, 2), None);
+    let range = writer.assign(&batch).unwrap();
+    let applied = writer.apply_located(&batch, range, located).unwrap();
+    drop(writer);
+    store.publish(applied);
+    assert_eq!(store.get(b"a").unwrap(), Some(b"x".to_vec()));
+    assert_eq!(store.get(b"fresh").unwrap(), Some(b"y".to_vec()));
+}
+
+#[test]
+fn chains_located_under_an_earlier_hold_of_the_lock_are_not_used() {
+    let store = Store::new();
+    put(&store, b"a");
+    let ops = put_batch(b"a");
+    let batch = PreparedBatch::new(&ops).unwrap();
+    let stale = store.writer().unwrap().locate(&batch);
+    // The key's chain leaves the index: deleted, and collected with no
+    // view open.
+    store.write(&[Op::Delete { key: b"a" }]).unwrap();
+    assert_eq!(store.collect_garbage(usize::MAX).keys_removed, 1);
+    let mut writer = store.writer().unwrap();
+    let range = writer.assign(&batch).unwrap();
+    let applied = writer.apply_located(&batch, range, stale).unwrap();
+    drop(writer);
+    store.publish(applied);
+    assert_eq!(store.get(b"a").unwrap(), Some(b"new".to_vec()));
 }

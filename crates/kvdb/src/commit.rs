@@ -16,7 +16,7 @@
 //! reopened. Recovery replays log records through the same
 //! [`Writer::apply`], at the numbers each record holds.
 
-use kvdb_core::{Op, PreparedBatch, Writer};
+use kvdb_core::{Located, Op, PreparedBatch, Writer};
 
 use crate::db::Inner;
 use crate::error::{Error, Result};
@@ -39,10 +39,18 @@ impl Inner {
     /// As [`Inner::commit`]; returns the sequence number of the batch's last
     /// operation (its commit point), or for an empty batch the newest
     /// applied one.
-    pub(crate) fn commit_seq(
+    pub(crate) fn commit_seq(&self, writer: Writer<'_>, batch: PreparedBatch<'_>) -> Result<u64> {
+        self.commit_located(writer, batch, None)
+    }
+
+    /// As [`Inner::commit_seq`], applying with the chains `located` found
+    /// for `batch` under `writer` (a transaction's commit looks them up to
+    /// validate them first).
+    pub(crate) fn commit_located(
         &self,
         mut writer: Writer<'_>,
         batch: PreparedBatch<'_>,
+        located: Option<Located>,
     ) -> Result<u64> {
         let Some(range) = writer.assign(&batch) else {
             return Ok(writer.next_seq() - 1);
@@ -53,9 +61,11 @@ impl Inner {
             })?),
             None => None,
         };
-        let applied = writer
-            .apply(&batch, range)
-            .map_err(|e| Error::Internal(format!("applying a prepared batch failed: {e}")))?;
+        let applied = match located {
+            Some(located) => writer.apply_located(&batch, range, located),
+            None => writer.apply(&batch, range),
+        }
+        .map_err(|e| Error::Internal(format!("applying a prepared batch failed: {e}")))?;
         drop(writer);
         if let (Some(persist), Some(end)) = (&self.persist, logged_to)
             && self.options.sync == SyncPolicy::Always

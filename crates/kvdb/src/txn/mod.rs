@@ -32,7 +32,7 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use kvdb_core::{Op, PreparedBatch, ReadView, check_key, check_value, prefix_bounds};
+use kvdb_core::{KeyHash, Op, PreparedBatch, ReadView, check_key, check_value, prefix_bounds};
 use smallvec::SmallVec;
 
 pub use cursor::{TxnCursor, TxnIter};
@@ -303,14 +303,21 @@ impl Txn {
             .get()
             .map(Observed::merged)
             .unwrap_or_default();
-        // Every key read or written, each once: a key both read and
-        // written is checked once.
-        let footprint = self
-            .reads
-            .footprint(self.writes.iter().map(|(key, _)| self.view.key_hash(key)));
         let writer = self.inner.begin_write()?;
         let seq = self.view.seq();
-        if let Some((key, at)) = writer.first_written_after(footprint.iter(), seq) {
+        // The written keys' chains are looked up once: to validate them now
+        // and to apply the batch.
+        let located = writer.locate(&batch);
+        let conflict = writer
+            .first_located_written_after(&located, seq)
+            .or_else(|| {
+                let read_only: SmallVec<[KeyHash; 8]> =
+                    self.reads.not_in(located.hashes()).collect();
+                (!read_only.is_empty())
+                    .then(|| writer.first_written_after(read_only, seq))
+                    .flatten()
+            });
+        if let Some((key, at)) = conflict {
             return Err(Error::Conflict(format!(
                 "key \"{}\" was written at sequence {at}, after this transaction began (it reads at {seq})",
                 key_text(&key)
@@ -328,7 +335,7 @@ impl Txn {
                 )));
             }
         }
-        self.inner.commit_seq(writer, batch)
+        self.inner.commit_located(writer, batch, Some(located))
     }
 
     /// Discards the transaction (dropping it does the same).
