@@ -238,19 +238,39 @@ fn main() {
                 let mut rocks = Vec::new();
                 #[cfg_attr(not(feature = "rocksdb"), allow(unused_mut))]
                 let mut rocks_aborts = Vec::new();
-                for _ in 0..repeats {
-                    let dir = tempfile::tempdir().unwrap();
-                    let db = if durable {
-                        let mut o = Options::default();
-                        o.sync = SyncPolicy::Always;
-                        Db::open(dir.path(), o).unwrap()
-                    } else {
-                        Db::in_memory().unwrap()
+                for repeat in 0..repeats {
+                    // Each run gets a fresh database (neither inherits the
+                    // other's garbage or pending collection), and the two
+                    // take turns going first.
+                    let fresh = || {
+                        let dir = tempfile::tempdir().unwrap();
+                        let db = if durable {
+                            let mut o = Options::default();
+                            o.sync = SyncPolicy::Always;
+                            Db::open(dir.path(), o).unwrap()
+                        } else {
+                            Db::in_memory().unwrap()
+                        };
+                        (dir, db)
                     };
-                    batch.push(run_kvdb(&db, Work::Batch, threads, hot, time).per_sec);
-                    let r = run_kvdb(&db, Work::Txn, threads, hot, time);
-                    txn.push(r.per_sec);
-                    aborts.push(r.abort_rate);
+                    let mut run = |work| {
+                        let (_dir, db) = fresh();
+                        let r = run_kvdb(&db, work, threads, hot, time);
+                        match work {
+                            Work::Batch => batch.push(r.per_sec),
+                            Work::Txn => {
+                                txn.push(r.per_sec);
+                                aborts.push(r.abort_rate);
+                            }
+                        }
+                    };
+                    if repeat % 2 == 0 {
+                        run(Work::Batch);
+                        run(Work::Txn);
+                    } else {
+                        run(Work::Txn);
+                        run(Work::Batch);
+                    }
                     #[cfg(feature = "rocksdb")]
                     {
                         let r = run_rocksdb(durable, threads, hot, time);
