@@ -351,7 +351,8 @@ fn write_report(rows: &[Row], ro: &[(f64, f64)], repeats: usize) {
         "Each transaction reads 2 keys and writes 2 (100-byte values); each batch puts 2. \
          Disjoint: every thread on its own 1,000 keys. Hot: all threads on 4 keys. \
          Durable: `SyncPolicy::Always` (group commit) and, for RocksDB, `sync = true`; \
-         in memory RocksDB runs with its WAL off.\n"
+         in memory RocksDB runs with its WAL off. Every run starts on a fresh database, \
+         and batches and transactions take turns going first.\n"
     );
     let rocks = rows.iter().any(|r| !r.6.is_empty());
     let _ = writeln!(
