@@ -173,25 +173,7 @@ impl PointIndex {
         hash: u64,
         guard: &'g Guard,
     ) -> Option<ChainBorrow<'g>> {
-        let table = self.current(guard);
-        let mut i = table.home(hash);
-        loop {
-            let slot = table.slots[i].load(Ordering::Acquire);
-            if slot == EMPTY {
-                return None;
-            }
-            if table.may_match(slot, hash) {
-                // SAFETY: a slot holding an address was filled by `insert`
-                // with a chain that was in the skiplist then. If it has been
-                // removed since, the skiplist node owning it is destroyed
-                // only through the epoch collector, which waits for `guard`.
-                let chain = unsafe { ChainRef::borrow_addr(table.addr(slot)) };
-                if chain.key() == key {
-                    return Some(chain);
-                }
-            }
-            i = (i + 1) & table.mask;
-        }
+        self.probe(hash, guard).find(|chain| chain.key() == key)
     }
 
     /// Calls `f` with every chain in the table whose key hashes to `hash`
@@ -200,29 +182,37 @@ impl PointIndex {
         &self,
         hash: u64,
         guard: &'g Guard,
-        mut f: impl FnMut(ChainBorrow<'g>) -> Option<R>,
+        f: impl FnMut(ChainBorrow<'g>) -> Option<R>,
     ) -> Option<R> {
+        self.probe(hash, guard)
+            .filter(|chain| self.hash(chain.key()) == hash)
+            .find_map(f)
+    }
+
+    /// The chains along `hash`'s probe sequence whose slots carry its tag,
+    /// up to the first empty slot: every chain whose key may hash to it.
+    #[inline]
+    fn probe<'g>(&self, hash: u64, guard: &'g Guard) -> impl Iterator<Item = ChainBorrow<'g>> {
         let table = self.current(guard);
         let mut i = table.home(hash);
-        loop {
-            let slot = table.slots[i].load(Ordering::Acquire);
-            if slot == EMPTY {
-                return None;
-            }
-            if table.may_match(slot, hash) {
-                // SAFETY: as in `get_hashed`: the chain was in the skiplist
-                // when its slot was filled, and if removed since, its node
-                // is destroyed only through the collector, which waits for
-                // `guard`.
-                let chain = unsafe { ChainRef::borrow_addr(table.addr(slot)) };
-                if self.hash(chain.key()) == hash
-                    && let Some(found) = f(chain)
-                {
-                    return Some(found);
+        std::iter::from_fn(move || {
+            loop {
+                let slot = table.slots[i].load(Ordering::Acquire);
+                if slot == EMPTY {
+                    return None;
+                }
+                i = (i + 1) & table.mask;
+                if table.may_match(slot, hash) {
+                    // SAFETY: a slot holding an address was filled by
+                    // `insert` with a chain that was in the skiplist then. If
+                    // it has been removed since, the skiplist node owning it
+                    // is destroyed only through the epoch collector, which
+                    // waits for `guard`, which the returned borrow cannot
+                    // outlive.
+                    return Some(unsafe { ChainRef::borrow_addr(table.addr(slot)) });
                 }
             }
-            i = (i + 1) & table.mask;
-        }
+        })
     }
 
     /// Adds `chain`, whose key the table does not hold. Writer only.
