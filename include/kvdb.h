@@ -111,6 +111,30 @@ typedef struct kvdb_txn_t kvdb_txn_t;
 typedef int kvdb_status_t;
 
 /**
+ * One pair read by `kvdb_iter_next_batch` or `kvdb_iter_prev_batch`: the
+ * key and the value, copied into the caller's buffer. A pointer whose
+ * length is 0 must not be read (it may be NULL).
+ */
+typedef struct {
+  /**
+   * The key's first byte, in the caller's buffer.
+   */
+  const void *key;
+  /**
+   * The key's length in bytes.
+   */
+  size_t klen;
+  /**
+   * The value's first byte, in the caller's buffer, right after the key.
+   */
+  const void *val;
+  /**
+   * The value's length in bytes.
+   */
+  size_t vlen;
+} kvdb_pair_t;
+
+/**
  * What recovery found and did when the database was opened, filled in by
  * `kvdb_recovery_info`. All zero for an in-memory database.
  *
@@ -589,6 +613,53 @@ kvdb_status_t kvdb_iter_key(const kvdb_iter_t *it, const void **key, size_t *kle
  * As for `kvdb_iter_key`.
  */
 kvdb_status_t kvdb_iter_value(const kvdb_iter_t *it, const void **val, size_t *vlen);
+
+/**
+ * Reads the pair the iterator stands on and those after it, in one call:
+ * copies each key and its value into `buf` (back to back, unaligned) and
+ * describes the pair in `pairs[i]`, whose pointers point into `buf`. Stops
+ * after `max_pairs` pairs, before a pair that does not fit in what is left
+ * of the `cap` bytes, or when the iterator runs off its range, and leaves
+ * the iterator on the first pair not read (as if `kvdb_iter_next` had been
+ * called once per pair read). `*n` is the number of pairs read.
+ *
+ * Returns `KVDB_OK`, with `*n` 0 only when the iterator is not valid (the
+ * scan is over); `KVDB_BUFFER_TOO_SMALL` if the pair it stands on alone is
+ * larger than `cap` (nothing read: read that pair with `kvdb_iter_key` and
+ * `kvdb_iter_value`, or call again with a larger buffer);
+ * `KVDB_INVALID_ARGUMENT` for a NULL iterator, `pairs` or `n`, a NULL
+ * `buf` with a non-zero `cap`, a `max_pairs` of 0, or `pairs` and `buf`
+ * overlapping.
+ *
+ * # Safety
+ *
+ * `it` is NULL (an error) or a live iterator used by no other thread
+ * meanwhile; `pairs` is NULL or valid for writing `max_pairs` descriptors;
+ * `buf` is NULL or writable memory of the caller's, valid for `cap` bytes;
+ * `n` is valid for writing.
+ */
+kvdb_status_t kvdb_iter_next_batch(kvdb_iter_t *it,
+                                   kvdb_pair_t *pairs,
+                                   size_t max_pairs,
+                                   void *buf,
+                                   size_t cap,
+                                   size_t *n);
+
+/**
+ * As `kvdb_iter_next_batch`, moving backwards: reads the pair the iterator
+ * stands on and those before it, in descending key order, and leaves the
+ * iterator on the first pair not read (as `kvdb_iter_prev` would).
+ *
+ * # Safety
+ *
+ * As for `kvdb_iter_next_batch`.
+ */
+kvdb_status_t kvdb_iter_prev_batch(kvdb_iter_t *it,
+                                   kvdb_pair_t *pairs,
+                                   size_t max_pairs,
+                                   void *buf,
+                                   size_t cap,
+                                   size_t *n);
 
 /**
  * Stores `val` under `key`, replacing any value and TTL it had.

@@ -455,6 +455,120 @@ static void test_iterators(kvdb_t *db) {
     kvdb_iter_free(NULL);
 }
 
+/* Reads every pair from the iterator's position on, in batches of at most
+ * `max` pairs through a `cap`-byte buffer, and checks each against a step
+ * by step walk of a second iterator over the same range. Returns the pairs
+ * read. */
+static size_t batches_match_steps(kvdb_iter_t *batched, kvdb_iter_t *stepped, size_t max, size_t cap) {
+    kvdb_pair_t pairs[8];
+    unsigned char buf[256];
+    size_t total = 0, n = 1;
+    while (n > 0) {
+        CHECK_OK(kvdb_iter_next_batch(batched, pairs, max, buf, cap, &n));
+        CHECK(n <= max);
+        for (size_t i = 0; i < n; i++, total++) {
+            const void *k, *v;
+            size_t klen, vlen;
+            CHECK(kvdb_iter_valid(stepped));
+            CHECK_OK(kvdb_iter_key(stepped, &k, &klen));
+            CHECK_OK(kvdb_iter_value(stepped, &v, &vlen));
+            CHECK(pairs[i].klen == klen && memcmp(pairs[i].key, k, klen) == 0);
+            CHECK(pairs[i].vlen == vlen && memcmp(pairs[i].val, v, vlen) == 0);
+            CHECK((const unsigned char *)pairs[i].key >= buf &&
+                  (const unsigned char *)pairs[i].val + vlen <= buf + cap);
+            kvdb_iter_next(stepped);
+        }
+    }
+    CHECK(!kvdb_iter_valid(batched) && !kvdb_iter_valid(stepped));
+    return total;
+}
+
+static void test_iterator_batches(kvdb_t *db) {
+    char key[16], val[64];
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof key, "ib:%02d", i);
+        memset(val, 'a' + i, sizeof val);
+        CHECK_OK(kvdb_put(db, key, strlen(key), val, (size_t)(i * 3))); /* ib:00 holds "" */
+    }
+    kvdb_iter_t *a, *b;
+    CHECK_OK(kvdb_iter_new_prefix(db, NULL, KEY("ib:"), &a));
+    CHECK_OK(kvdb_iter_new_prefix(db, NULL, KEY("ib:"), &b));
+    size_t sizes[][2] = {{8, 256}, {3, 256}, {8, 70}, {1, 62}};
+    for (size_t s = 0; s < 4; s++) {
+        kvdb_iter_seek_to_first(a);
+        kvdb_iter_seek_to_first(b);
+        CHECK(batches_match_steps(a, b, sizes[s][0], sizes[s][1]) == 20);
+    }
+
+    /* A pair larger than the buffer: nothing read, the iterator stays. */
+    kvdb_pair_t pairs[4];
+    unsigned char buf[64];
+    size_t n = 99;
+    kvdb_iter_seek(a, KEY("ib:19")); /* 5-byte key, 57-byte value */
+    CHECK_STATUS(kvdb_iter_next_batch(a, pairs, 4, buf, 61, &n), KVDB_BUFFER_TOO_SMALL);
+    CHECK(n == 0 && kvdb_iter_valid(a));
+    CHECK(last_error_contains("62 bytes"));
+    CHECK_OK(kvdb_iter_next_batch(a, pairs, 4, buf, 62, &n));
+    CHECK(n == 1 && pairs[0].klen == 5 && pairs[0].vlen == 57 && !kvdb_iter_valid(a));
+
+    /* A batch stops before the pair that does not fit; the next one starts there. */
+    kvdb_iter_seek(a, KEY("ib:01")); /* pairs of 8, 11, 14 bytes */
+    CHECK_OK(kvdb_iter_next_batch(a, pairs, 4, buf, 20, &n));
+    CHECK(n == 2 && memcmp(pairs[1].key, "ib:02", 5) == 0);
+    CHECK_OK(kvdb_iter_next_batch(a, pairs, 4, buf, 20, &n));
+    CHECK(n == 1 && memcmp(pairs[0].key, "ib:03", 5) == 0);
+
+    /* No buffer at all: only a pair with an empty key and value fits. */
+    kvdb_iter_seek(a, KEY("ib:00"));
+    CHECK_STATUS(kvdb_iter_next_batch(a, pairs, 4, NULL, 0, &n), KVDB_BUFFER_TOO_SMALL);
+    kvdb_options_t *o = kvdb_options_new();
+    kvdb_t *empty_db;
+    CHECK_OK(kvdb_open(NULL, o, &empty_db));
+    kvdb_options_free(o);
+    CHECK_OK(kvdb_put(empty_db, "", 0, "", 0));
+    kvdb_iter_t *e;
+    CHECK_OK(kvdb_iter_new(empty_db, NULL, &e));
+    kvdb_iter_seek_to_first(e);
+    CHECK_OK(kvdb_iter_next_batch(e, pairs, 4, NULL, 0, &n));
+    CHECK(n == 1 && pairs[0].klen == 0 && pairs[0].vlen == 0 && !kvdb_iter_valid(e));
+    CHECK_OK(kvdb_iter_next_batch(e, pairs, 4, NULL, 0, &n));
+    CHECK(n == 0);
+    kvdb_iter_free(e);
+    CHECK_OK(kvdb_close(empty_db));
+
+    /* Backwards. */
+    unsigned char big[256];
+    kvdb_iter_seek_to_last(a);
+    CHECK_OK(kvdb_iter_prev_batch(a, pairs, 4, buf, sizeof buf, &n));
+    CHECK(n == 1 && memcmp(pairs[0].key, "ib:19", 5) == 0);
+    CHECK_OK(kvdb_iter_prev_batch(a, pairs, 4, big, sizeof big, &n));
+    CHECK(n == 4 && memcmp(pairs[0].key, "ib:18", 5) == 0 && memcmp(pairs[3].key, "ib:15", 5) == 0);
+    CHECK(memcmp(pairs[3].val, "ppp", 3) == 0);
+
+    /* Misuse. */
+    CHECK_STATUS(kvdb_iter_next_batch(NULL, pairs, 4, buf, sizeof buf, &n), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_iter_next_batch(a, pairs, 4, buf, sizeof buf, NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_iter_next_batch(a, pairs, 0, buf, sizeof buf, &n), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_iter_next_batch(a, NULL, 4, buf, sizeof buf, &n), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_iter_prev_batch(a, pairs, 4, NULL, 8, &n), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_iter_next_batch(a, (kvdb_pair_t *)buf, 1, buf + 8, 16, &n), KVDB_INVALID_ARGUMENT);
+    CHECK(last_error_contains("overlap"));
+    kvdb_iter_free(a);
+    kvdb_iter_free(b);
+
+    /* A transaction's iterator reads its own writes in batches too. */
+    kvdb_txn_t *txn;
+    CHECK_OK(kvdb_txn_begin(db, &txn));
+    CHECK_OK(kvdb_txn_put(txn, KEY("ib:05x"), KEY("mine")));
+    CHECK_OK(kvdb_txn_delete(txn, KEY("ib:06")));
+    CHECK_OK(kvdb_txn_iter_new_prefix(txn, KEY("ib:05"), &a));
+    kvdb_iter_seek_to_first(a);
+    CHECK_OK(kvdb_iter_next_batch(a, pairs, 4, buf, sizeof buf, &n));
+    CHECK(n == 2 && pairs[1].klen == 6 && memcmp(pairs[1].val, "mine", 4) == 0);
+    kvdb_iter_free(a);
+    kvdb_txn_rollback(txn);
+}
+
 static void test_last_error(kvdb_t *db) {
     CHECK_STATUS(kvdb_put(db, NULL, 1, NULL, 0), KVDB_INVALID_ARGUMENT);
     char full[256];
@@ -497,6 +611,7 @@ int main(void) {
     test_batches(db);
     test_snapshots(db);
     test_iterators(db);
+    test_iterator_batches(db);
     test_last_error(db);
     test_stats(db);
     CHECK_OK(kvdb_close(db));

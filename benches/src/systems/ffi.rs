@@ -28,13 +28,37 @@ struct Api {
     sync: unsafe extern "C" fn(*mut Db) -> Status,
     iter_new: unsafe extern "C" fn(*mut Db, *const c_void, *mut *mut c_void) -> Status,
     iter_seek: unsafe extern "C" fn(*mut c_void, *const c_void, usize),
-    iter_valid: unsafe extern "C" fn(*const c_void) -> bool,
-    iter_next: unsafe extern "C" fn(*mut c_void),
-    iter_value: unsafe extern "C" fn(*const c_void, *mut *const c_void, *mut usize) -> Status,
+    iter_next_batch: unsafe extern "C" fn(
+        *mut c_void,
+        *mut Pair,
+        usize,
+        *mut c_void,
+        usize,
+        *mut usize,
+    ) -> Status,
     iter_free: unsafe extern "C" fn(*mut c_void),
     options_new: unsafe extern "C" fn() -> *mut c_void,
     options_free: unsafe extern "C" fn(*mut c_void),
     options_set_sync: unsafe extern "C" fn(*mut c_void, c_int, u32) -> Status,
+}
+
+/// `kvdb_pair_t`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Pair {
+    key: *const c_void,
+    klen: usize,
+    val: *const c_void,
+    vlen: usize,
+}
+
+impl Pair {
+    const EMPTY: Pair = Pair {
+        key: std::ptr::null(),
+        klen: 0,
+        val: std::ptr::null(),
+        vlen: 0,
+    };
 }
 
 pub(crate) struct KvdbC {
@@ -74,9 +98,7 @@ impl KvdbC {
             sync: sym!(lib, "kvdb_sync"),
             iter_new: sym!(lib, "kvdb_iter_new"),
             iter_seek: sym!(lib, "kvdb_iter_seek"),
-            iter_valid: sym!(lib, "kvdb_iter_valid"),
-            iter_next: sym!(lib, "kvdb_iter_next"),
-            iter_value: sym!(lib, "kvdb_iter_value"),
+            iter_next_batch: sym!(lib, "kvdb_iter_next_batch"),
             iter_free: sym!(lib, "kvdb_iter_free"),
             options_new: sym!(lib, "kvdb_options_new"),
             options_free: sym!(lib, "kvdb_options_free"),
@@ -160,21 +182,41 @@ impl System for KvdbC {
         unsafe { (self.api.delete)(self.db, key.as_ptr().cast(), key.len()) == 0 }
     }
 
+    /// Reads pairs in batches (`kvdb_iter_next_batch`), as a C program that
+    /// scans should; each value is then copied out, as for every system.
     fn scan(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+        const PAIRS: usize = 64;
+        let mut pairs = [Pair::EMPTY; PAIRS];
+        let mut buf = vec![0u8; 16 << 10];
         let mut it = std::ptr::null_mut();
-        // SAFETY: the iterator functions' contracts; `it` is freed once.
+        // SAFETY: the iterator functions' contracts; `pairs` and `buf` are
+        // disjoint and as long as passed; `it` is freed once.
         unsafe {
             assert_eq!((self.api.iter_new)(self.db, std::ptr::null(), &mut it), 0);
             (self.api.iter_seek)(it, start.as_ptr().cast(), start.len());
             let mut read = 0;
-            while read < n && (self.api.iter_valid)(it) {
-                let mut v = std::ptr::null();
-                let mut len = 0;
-                (self.api.iter_value)(it, &mut v, &mut len);
-                out.clear();
-                out.extend_from_slice(std::slice::from_raw_parts(v.cast::<u8>(), len));
-                read += 1;
-                (self.api.iter_next)(it);
+            while read < n {
+                let mut got = 0;
+                let status = (self.api.iter_next_batch)(
+                    it,
+                    pairs.as_mut_ptr(),
+                    PAIRS.min(n - read),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    &mut got,
+                );
+                assert_eq!(status, 0, "kvdb_iter_next_batch failed");
+                if got == 0 {
+                    break;
+                }
+                for pair in &pairs[..got] {
+                    out.clear();
+                    out.extend_from_slice(std::slice::from_raw_parts(
+                        pair.val.cast::<u8>(),
+                        pair.vlen,
+                    ));
+                }
+                read += got;
             }
             (self.api.iter_free)(it);
             Some(read)
