@@ -9,9 +9,25 @@ use std::sync::Arc;
 use crossbeam_epoch as epoch;
 
 use crate::chain::ChainRef;
-use crate::scan::{Direction, Scanner, tighter_lower, tighter_upper, to_owned_bound};
+use crate::prefetch::prefetch;
+use crate::scan::{Direction, Scanner, tighter_lower, tighter_upper, to_owned_bound, within};
 use crate::version::Version;
 use crate::view::ReadView;
+
+/// How many nodes a batch walks ahead of the pair it hands over, loading
+/// their chains and versions together.
+const PREFETCH_WINDOW: usize = 16;
+
+/// The version of `chain` that `view` sees, if it is a live one.
+fn visible<'g>(
+    view: &ReadView,
+    chain: &'g ChainRef,
+    guard: &'g epoch::Guard,
+) -> Option<&'g Version> {
+    chain
+        .version_at(view.seq(), guard)
+        .filter(|v| v.is_live_at(view.time_ms()))
+}
 
 /// The entry a cursor is positioned on.
 struct Position {
@@ -83,10 +99,7 @@ impl Cursor {
         };
         while let Some(chain) = scanner.next_chain(limit) {
             let guard = epoch::pin();
-            let seen = chain
-                .version_at(self.view.seq(), &guard)
-                .filter(|v| v.is_live_at(self.view.time_ms()))
-                .map(NonNull::from);
+            let seen = visible(&self.view, &chain, &guard).map(NonNull::from);
             drop(guard);
             if let Some(version) = seen {
                 self.current = Some(Position { chain, version });
@@ -157,6 +170,83 @@ impl Cursor {
             ));
         }
         self.advance();
+    }
+
+    /// Hands the current pair and those after it (`forward`) or before it to
+    /// `take`, in that order, until `take` returns false, `max` pairs were
+    /// taken, or the range ends; leaves the cursor on the first pair not
+    /// taken (invalid if the range ended). Returns how many pairs were
+    /// taken. Does nothing on an invalid cursor.
+    ///
+    /// The same as taking the current pair and stepping, pair by pair, but
+    /// the walk holds one epoch guard for the whole batch and borrows each
+    /// skiplist node instead of counting references to it: after the first
+    /// pair, a step costs no atomic write.
+    pub fn take_batch(
+        &mut self,
+        forward: bool,
+        max: usize,
+        mut take: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> usize {
+        let (Some(key), Some(value)) = (self.key(), self.value()) else {
+            return 0;
+        };
+        if max == 0 || !take(key, value) {
+            return 0;
+        }
+        let limit = if forward { self.upper() } else { self.lower() };
+        let mut taken = 1;
+        // Where to stand afterwards: the key of the first pair not taken.
+        let stop: Option<Box<[u8]>> = {
+            let guard = epoch::pin();
+            let mut next = self
+                .view
+                .shared
+                .index
+                .borrow_at(forward, Bound::Excluded(key), &guard);
+            // Nodes are found one after the other (each holds the link to
+            // the next), but their chains and versions are loaded a window
+            // at a time, so those misses overlap.
+            let mut window = Vec::with_capacity(PREFETCH_WINDOW);
+            'walk: loop {
+                window.clear();
+                while window.len() < PREFETCH_WINDOW {
+                    let Some(at) = next else { break };
+                    prefetch(at.key().addr());
+                    next = if forward { at.next() } else { at.prev() };
+                    window.push(at);
+                }
+                if window.is_empty() {
+                    break None;
+                }
+                for at in &window {
+                    prefetch(at.key().head_addr(&guard));
+                }
+                for at in &window {
+                    let chain = at.key();
+                    if !within(chain.key(), limit, forward) {
+                        break 'walk None;
+                    }
+                    let seen = visible(&self.view, chain, &guard).and_then(Version::bytes);
+                    if let Some(value) = seen {
+                        if taken == max || !take(chain.key(), value) {
+                            break 'walk Some(chain.key().into());
+                        }
+                        taken += 1;
+                    }
+                }
+            }
+        };
+        match stop {
+            // The key's chain is still in the index: its version this view
+            // sees keeps garbage collection from removing it.
+            Some(key) if forward => {
+                self.start(Direction::Forward, Bound::Included(key));
+            }
+            Some(key) => self.start(Direction::Backward, Bound::Included(key)),
+            None => self.reset(),
+        }
+        taken
     }
 
     /// True when the cursor is positioned on a key.

@@ -62,6 +62,7 @@ mod iter;
 mod key_hash;
 mod limits;
 mod located;
+mod prefetch;
 mod prepared;
 mod scan;
 mod stats;

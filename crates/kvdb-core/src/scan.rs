@@ -145,7 +145,7 @@ impl Scanner {
 }
 
 /// True if `key` has not passed `limit` in the scan's direction.
-fn within(key: &[u8], limit: Bound<&[u8]>, forward: bool) -> bool {
+pub(crate) fn within(key: &[u8], limit: Bound<&[u8]>, forward: bool) -> bool {
     match (limit, forward) {
         (Bound::Unbounded, _) => true,
         (Bound::Included(l), true) => key <= l,

@@ -83,54 +83,56 @@ impl Outputs {
 /// Copies pairs from the iterator's position on, moving it in `direction`
 /// past each pair copied; returns how many.
 fn read_batch(it: &mut kvdb_iter_t, to: &Outputs, direction: Direction) -> FfiResult<usize> {
-    let (mut count, mut used) = (0, 0);
-    while count < to.max_pairs {
-        let (Some(key), Some(val)) = (it.cursor.key(), it.cursor.value()) else {
-            break;
-        };
-        let need = key.len() + val.len();
-        if need > to.cap - used {
-            if count == 0 {
-                return Err(FfiError::new(
-                    KVDB_BUFFER_TOO_SMALL,
-                    format!(
-                        "the pair at the iterator is {need} bytes; the buffer holds {}",
-                        to.cap
-                    ),
-                ));
+    let (mut used, mut written) = (0, 0);
+    let mut too_large = None;
+    let count = it.cursor.take_batch(
+        matches!(direction, Direction::Next),
+        to.max_pairs,
+        |key, val| {
+            let need = key.len() + val.len();
+            if need > to.cap - used {
+                too_large = Some(need);
+                return false;
             }
-            break;
-        }
-        // SAFETY: `used + need <= cap`, and `buf` is valid for writes of
-        // `cap` bytes (the callers' contract); `pairs` is valid for
-        // `max_pairs > count` descriptors and does not overlap `buf`
-        // (checked); the key and value are the store's memory, which the
-        // caller's buffers cannot be (they are writable memory of its own).
-        // Zero-length copies are skipped: `buf` may be NULL when `cap` is 0.
-        unsafe {
-            let at = to.buf.wrapping_add(used);
-            let val_at = at.wrapping_add(key.len());
-            if !key.is_empty() {
-                std::ptr::copy_nonoverlapping(key.as_ptr(), at, key.len());
+            // SAFETY: `used + need <= cap`, and `buf` is valid for writes of
+            // `cap` bytes (the callers' contract); `pairs` is valid for
+            // `max_pairs` descriptors and `written < max_pairs` (the cursor
+            // hands over at most `max_pairs` pairs), and it does not
+            // overlap `buf` (checked); the key and value are the store's
+            // memory, which the caller's buffers cannot be (they are
+            // writable memory of its own). Zero-length copies are skipped:
+            // `buf` may be NULL when `cap` is 0.
+            unsafe {
+                let at = to.buf.wrapping_add(used);
+                let val_at = at.wrapping_add(key.len());
+                if !key.is_empty() {
+                    std::ptr::copy_nonoverlapping(key.as_ptr(), at, key.len());
+                }
+                if !val.is_empty() {
+                    std::ptr::copy_nonoverlapping(val.as_ptr(), val_at, val.len());
+                }
+                to.pairs.add(written).write(kvdb_pair_t {
+                    key: at.cast_const().cast(),
+                    klen: key.len(),
+                    val: val_at.cast_const().cast(),
+                    vlen: val.len(),
+                });
             }
-            if !val.is_empty() {
-                std::ptr::copy_nonoverlapping(val.as_ptr(), val_at, val.len());
-            }
-            to.pairs.add(count).write(kvdb_pair_t {
-                key: at.cast_const().cast(),
-                klen: key.len(),
-                val: val_at.cast_const().cast(),
-                vlen: val.len(),
-            });
-        }
-        used += need;
-        count += 1;
-        match direction {
-            Direction::Next => it.cursor.next(),
-            Direction::Prev => it.cursor.prev(),
-        }
+            used += need;
+            written += 1;
+            true
+        },
+    );
+    match too_large {
+        Some(need) if count == 0 => Err(FfiError::new(
+            KVDB_BUFFER_TOO_SMALL,
+            format!(
+                "the pair at the iterator is {need} bytes; the buffer holds {}",
+                to.cap
+            ),
+        )),
+        _ => Ok(count),
     }
-    Ok(count)
 }
 
 /// The shared body of both batch functions; `outputs` are the caller's

@@ -62,6 +62,39 @@ impl IterCursor {
         both!(self, c => c.value())
     }
 
+    /// Hands the current pair and those after it (`forward`) or before it
+    /// to `take` until it returns false, `max` pairs were taken or the range
+    /// ends, and leaves the cursor on the first pair not taken; returns how
+    /// many were taken.
+    pub(crate) fn take_batch(
+        &mut self,
+        forward: bool,
+        max: usize,
+        mut take: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> usize {
+        match self {
+            IterCursor::View(c) => c.take_batch(forward, max, take),
+            IterCursor::Txn(c) => {
+                let mut taken = 0;
+                while taken < max {
+                    let (Some(key), Some(value)) = (c.key(), c.value()) else {
+                        break;
+                    };
+                    if !take(key, value) {
+                        break;
+                    }
+                    taken += 1;
+                    if forward {
+                        c.next();
+                    } else {
+                        c.prev();
+                    }
+                }
+                taken
+            }
+        }
+    }
+
     /// True in a `fork()` child of the process that made the cursor.
     pub(crate) fn inherited_across_fork(&self) -> bool {
         match self {

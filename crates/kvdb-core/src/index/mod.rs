@@ -11,7 +11,7 @@ mod points;
 use std::ops::Bound;
 
 use crossbeam_epoch::{self as epoch, Guard};
-use crossbeam_skiplist::base::{RefEntry, SkipList};
+use crossbeam_skiplist::base::{Entry, RefEntry, SkipList};
 
 use crate::chain::{ChainBorrow, ChainRef};
 use points::PointIndex;
@@ -124,6 +124,23 @@ impl KeyIndex {
             if let Some(pinned) = entry.pin() {
                 return Some(pinned);
             }
+        }
+    }
+
+    /// The first chain at or after `from` (going forward) or at or before it
+    /// (going backward), borrowed for as long as `guard` is held: no count is
+    /// taken, so walking on from it with [`Entry::next`] / [`Entry::prev`]
+    /// costs no atomic write per node.
+    pub(crate) fn borrow_at<'g>(
+        &'g self,
+        forward: bool,
+        from: Bound<&[u8]>,
+        guard: &'g Guard,
+    ) -> Option<Entry<'g, 'g, ChainRef, ()>> {
+        if forward {
+            self.map.lower_bound(from, guard)
+        } else {
+            self.map.upper_bound(from, guard)
         }
     }
 
