@@ -196,8 +196,8 @@ impl Cursor {
         }
         let limit = if forward { self.upper() } else { self.lower() };
         let mut taken = 1;
-        // Where to stand afterwards: the key of the first pair not taken.
-        let stop: Option<Box<[u8]>> = {
+        // Where to stand afterwards: the first pair not taken.
+        let stop: Option<Position> = {
             let guard = epoch::pin();
             let mut next = self
                 .view
@@ -227,25 +227,29 @@ impl Cursor {
                     if !within(chain.key(), limit, forward) {
                         break 'walk None;
                     }
-                    let seen = visible(&self.view, chain, &guard).and_then(Version::bytes);
-                    if let Some(value) = seen {
-                        if taken == max || !take(chain.key(), value) {
-                            break 'walk Some(chain.key().into());
-                        }
-                        taken += 1;
+                    let Some(version) = visible(&self.view, chain, &guard) else {
+                        continue;
+                    };
+                    let Some(value) = version.bytes() else {
+                        continue;
+                    };
+                    if taken == max || !take(chain.key(), value) {
+                        break 'walk Some(Position {
+                            chain: ChainRef::clone(chain),
+                            version: NonNull::from(version),
+                        });
                     }
+                    taken += 1;
                 }
             }
         };
-        match stop {
-            // The key's chain is still in the index: its version this view
-            // sees keeps garbage collection from removing it.
-            Some(key) if forward => {
-                self.start(Direction::Forward, Bound::Included(key));
-            }
-            Some(key) => self.start(Direction::Backward, Bound::Included(key)),
-            None => self.reset(),
-        }
+        // The cursor stands on that pair with no scanner: a step from here
+        // starts one after its key, in the step's direction (as after a
+        // change of direction). The version stays valid as for any position:
+        // the chain owns it and the registered view keeps it from
+        // collection.
+        self.scanner = None;
+        self.current = stop;
         taken
     }
 
