@@ -60,6 +60,16 @@ unsafe impl Sync for Cursor {}
 impl Cursor {
     pub(crate) fn new(view: ReadView, lower: Bound<Box<[u8]>>, upper: Bound<Box<[u8]>>) -> Self {
         view.shared.counters.scans.add(1);
+        Self::uncounted(view, lower, upper)
+    }
+
+    /// A cursor that does not count as a scan of its own (one end of an
+    /// [`crate::Iter`], which counts once).
+    pub(crate) fn uncounted(
+        view: ReadView,
+        lower: Bound<Box<[u8]>>,
+        upper: Bound<Box<[u8]>>,
+    ) -> Self {
         Self {
             view,
             lower,

@@ -1,27 +1,68 @@
 //! A double-ended iterator over a read view, yielding owned key/value pairs.
 
+use std::collections::VecDeque;
 use std::ops::Bound;
 
-use crossbeam_epoch as epoch;
-
-use crate::chain::ChainRef;
-use crate::scan::{Direction, Scanner};
+use crate::cursor::Cursor;
 use crate::view::ReadView;
+
+/// Pairs each end copies per refill ([`Cursor::take_batch`]).
+const BATCH: usize = 64;
+
+/// One end of an [`Iter`]: a cursor and the pairs it has copied but not yet
+/// yielded.
+struct End {
+    cursor: Cursor,
+    started: bool,
+    buffered: VecDeque<(Vec<u8>, Vec<u8>)>,
+}
+
+impl End {
+    fn new(view: &ReadView, lower: &Bound<Box<[u8]>>, upper: &Bound<Box<[u8]>>) -> Self {
+        Self {
+            cursor: Cursor::uncounted(view.clone(), lower.clone(), upper.clone()),
+            started: false,
+            buffered: VecDeque::new(),
+        }
+    }
+
+    /// The next pair this end would yield, refilling from the cursor.
+    fn peek(&mut self, forward: bool) -> Option<&(Vec<u8>, Vec<u8>)> {
+        if self.buffered.is_empty() {
+            if !self.started {
+                self.started = true;
+                if forward {
+                    self.cursor.seek_to_first();
+                } else {
+                    self.cursor.seek_to_last();
+                }
+            }
+            let buffered = &mut self.buffered;
+            self.cursor.take_batch(forward, BATCH, |key, value| {
+                buffered.push_back((key.to_vec(), value.to_vec()));
+                true
+            });
+        }
+        self.buffered.front()
+    }
+}
 
 /// An iterator over the live keys of a read view within a key range, in
 /// ascending order (descending with [`Iterator::rev`]); both ends can be
 /// consumed and they never cross.
 ///
-/// Items are copies: `(key, value)`.
+/// Items are copies: `(key, value)`. Each end copies pairs a batch at a time
+/// ([`Cursor::take_batch`]) and yields them one by one.
 pub struct Iter {
     view: ReadView,
     lower: Bound<Box<[u8]>>,
     upper: Bound<Box<[u8]>>,
-    front: Option<Scanner>,
-    back: Option<Scanner>,
-    /// The last key yielded from each end: the other end stops before it.
-    front_last: Option<ChainRef>,
-    back_last: Option<ChainRef>,
+    front: Option<End>,
+    back: Option<End>,
+    /// The last key yielded from each end, if any: the other end stops
+    /// before it. Reused buffers: no allocation per item once grown.
+    front_last: Option<Vec<u8>>,
+    back_last: Option<Vec<u8>>,
     done: bool,
 }
 
@@ -45,52 +86,39 @@ impl Iter {
         &self.view
     }
 
-    fn step(&mut self, dir: Direction) -> Option<(Vec<u8>, Vec<u8>)> {
+    fn step(&mut self, forward: bool) -> Option<(Vec<u8>, Vec<u8>)> {
         if self.done {
             return None;
         }
-        let (scanner, start, limit) = match dir {
-            Direction::Forward => (&mut self.front, &self.lower, &self.upper),
-            Direction::Backward => (&mut self.back, &self.upper, &self.lower),
+        let (view, lower, upper) = (&self.view, &self.lower, &self.upper);
+        let (end, other_last) = if forward {
+            (&mut self.front, &self.back_last)
+        } else {
+            (&mut self.back, &self.front_last)
         };
-        let shared = &self.view.shared;
-        let scanner = scanner
-            .get_or_insert_with(|| Scanner::new(std::sync::Arc::clone(shared), dir, start.clone()));
-        let limit = limit.as_ref().map(|k| &**k);
-        loop {
-            let Some(chain) = scanner.next_chain(limit) else {
-                self.done = true;
-                return None;
-            };
-            let other_end = match dir {
-                Direction::Forward => &self.back_last,
-                Direction::Backward => &self.front_last,
-            };
-            if let Some(other) = other_end {
-                let crossed = match dir {
-                    Direction::Forward => chain.key() >= other.key(),
-                    Direction::Backward => chain.key() <= other.key(),
-                };
-                if crossed {
-                    self.done = true;
-                    return None;
-                }
-            }
-            let guard = epoch::pin();
-            let item = chain
-                .version_at(self.view.seq(), &guard)
-                .filter(|v| v.is_live_at(self.view.time_ms()))
-                .and_then(|v| v.bytes())
-                .map(|value| (chain.key().to_vec(), value.to_vec()));
-            drop(guard);
-            if let Some(item) = item {
-                match dir {
-                    Direction::Forward => self.front_last = Some(chain),
-                    Direction::Backward => self.back_last = Some(chain),
-                }
-                return Some(item);
-            }
+        let end = end.get_or_insert_with(|| End::new(view, lower, upper));
+        let crossed = match (end.peek(forward), other_last) {
+            (None, _) => true,
+            (Some((key, _)), Some(other)) if forward => key >= other,
+            (Some((key, _)), Some(other)) => key <= other,
+            (Some(_), None) => false,
+        };
+        if crossed {
+            self.done = true;
+            self.front = None;
+            self.back = None;
+            return None;
         }
+        let item = end.buffered.pop_front()?;
+        let last = if forward {
+            &mut self.front_last
+        } else {
+            &mut self.back_last
+        };
+        let last = last.get_or_insert_with(Vec::new);
+        last.clear();
+        last.extend_from_slice(&item.0);
+        Some(item)
     }
 }
 
@@ -98,13 +126,13 @@ impl Iterator for Iter {
     type Item = (Vec<u8>, Vec<u8>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.step(Direction::Forward)
+        self.step(true)
     }
 }
 
 impl DoubleEndedIterator for Iter {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.step(Direction::Backward)
+        self.step(false)
     }
 }
 

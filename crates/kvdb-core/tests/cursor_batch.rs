@@ -203,3 +203,40 @@ fn batches_see_their_view_while_writers_and_collection_run() {
         stop.store(true, Ordering::Relaxed);
     });
 }
+
+proptest! {
+    /// `Iter`, which copies pairs a batch at a time from each end, yields
+    /// every pair of its range exactly once whatever the mix of `next` and
+    /// `next_back`, and the ends never cross.
+    #[test]
+    fn iter_ends_meet_exactly(
+        writes in prop::collection::vec(write_strategy(), 0..200),
+        lower in prop::option::of((any::<bool>(), 0u8..40)),
+        upper in prop::option::of((any::<bool>(), 0u8..40)),
+        from_back in prop::collection::vec(any::<bool>(), 0..120),
+    ) {
+        let store = Store::new();
+        for w in &writes {
+            apply(&store, w);
+        }
+        let view = store.snapshot();
+        let (lower, upper) = (bound(lower), bound(upper));
+        let mut c = cursor(&view, &lower, &upper);
+        c.seek_to_first();
+        let all = step_all(&mut c, true);
+        let mut iter = view.range::<Vec<u8>>((lower.clone(), upper.clone()));
+        let (mut front, mut back) = (Vec::new(), Vec::new());
+        for &b in from_back.iter().chain(std::iter::repeat_n(&false, all.len() + 1)) {
+            let item = if b { iter.next_back() } else { iter.next() };
+            match item {
+                Some(pair) if b => back.push(pair),
+                Some(pair) => front.push(pair),
+                None => break,
+            }
+        }
+        prop_assert!(iter.next().is_none() && iter.next_back().is_none());
+        back.reverse();
+        front.extend(back);
+        prop_assert_eq!(front, all);
+    }
+}
