@@ -76,6 +76,21 @@ impl Inner {
         Ok(range.last())
     }
 
+    /// Under the `always` sync policy, waits until every write up to `seq`
+    /// is visible to readers, or `limit` has passed (a write whose sync
+    /// failed never becomes visible). Under other policies a write is
+    /// published as soon as it releases the write lock, and yielding to it
+    /// costs more than it saves, so this returns at once.
+    pub(crate) fn wait_visible(&self, seq: u64, limit: std::time::Duration) {
+        if self.persist.is_none() || self.options.sync != SyncPolicy::Always {
+            return;
+        }
+        let deadline = std::time::Instant::now() + limit;
+        while self.store.visible_seq() < seq && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+    }
+
     /// Commits a single put under `writer`.
     pub(crate) fn commit_put(
         &self,

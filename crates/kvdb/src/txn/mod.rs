@@ -40,11 +40,11 @@ use tracking::{Observed, ReadSet};
 use writes::{Pending, TxnWrites};
 
 use crate::db::{Db, Inner};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::ttl::ttl_millis;
 
 /// The most bytes of keys and values one transaction may write (1 GiB);
-/// past it a write fails with [`ErrorKind::TooLarge`].
+/// past it a write fails with [`crate::ErrorKind::TooLarge`].
 pub const MAX_TXN_WRITE_BYTES: usize = 1 << 30;
 
 /// How often [`Db::transaction`] retries a transaction that conflicted.
@@ -80,6 +80,31 @@ struct Savepoint {
     arena_len: usize,
     write_bytes: usize,
 }
+
+/// Why a commit failed: a conflict, with the newest sequence number applied
+/// when it was found, or any other error.
+enum Failure {
+    Conflict { error: Error, applied: u64 },
+    Other(Error),
+}
+
+impl Failure {
+    fn into_error(self) -> Error {
+        match self {
+            Failure::Conflict { error, .. } | Failure::Other(error) => error,
+        }
+    }
+}
+
+impl<E: Into<Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+/// How long [`Db::transaction`] waits, before a retry, for the commits it
+/// conflicted with to become visible.
+const CONFLICT_WAIT: Duration = Duration::from_millis(50);
 
 fn key_text(key: &[u8]) -> String {
     let shown: String = key
@@ -211,7 +236,7 @@ impl Txn {
     }
 
     /// Undoes the writes made since the newest savepoint and drops it.
-    /// Fails with [`ErrorKind::NotFound`] if there is none. Reads made since
+    /// Fails with [`crate::ErrorKind::NotFound`] if there is none. Reads made since
     /// still count for validation.
     pub fn rollback_to_savepoint(&mut self) -> Result<()> {
         self.inner.check_open()?;
@@ -270,7 +295,7 @@ impl Txn {
     }
 
     /// Applies the transaction's writes as one atomic batch, or fails with
-    /// [`ErrorKind::Conflict`] (nothing applied) if anything it read, wrote
+    /// [`crate::ErrorKind::Conflict`] (nothing applied) if anything it read, wrote
     /// or observed was written by someone else since it began. Durable
     /// before it returns under the `always` sync policy. A transaction
     /// without writes commits at once.
@@ -279,6 +304,12 @@ impl Txn {
     /// last write (every transaction that committed earlier has a smaller
     /// one), or for a transaction without writes the sequence it read at.
     pub fn commit(self) -> Result<u64> {
+        self.try_commit().map_err(Failure::into_error)
+    }
+
+    /// As [`Txn::commit`]; a conflict also reports the newest sequence
+    /// number applied when validation failed.
+    fn try_commit(self) -> std::result::Result<u64, Failure> {
         self.inner.check_open()?;
         if self.writes.is_empty() {
             return Ok(self.view.seq());
@@ -318,10 +349,13 @@ impl Txn {
                     .flatten()
             });
         if let Some((key, at)) = conflict {
-            return Err(Error::Conflict(format!(
-                "key \"{}\" was written at sequence {at}, after this transaction began (it reads at {seq})",
-                key_text(&key)
-            )));
+            return Err(Failure::Conflict {
+                error: Error::Conflict(format!(
+                    "key \"{}\" was written at sequence {at}, after this transaction began (it reads at {seq})",
+                    key_text(&key)
+                )),
+                applied: writer.next_seq() - 1,
+            });
         }
         for (lower, upper) in ranges {
             let range = (
@@ -329,13 +363,16 @@ impl Txn {
                 upper.as_ref().map(Vec::as_slice),
             );
             if let Some(key) = writer.first_changed_since(range, seq) {
-                return Err(Error::Conflict(format!(
-                    "key \"{}\", in a range this transaction scanned, was written after it began (it reads at {seq})",
-                    key_text(&key)
-                )));
+                return Err(Failure::Conflict {
+                    error: Error::Conflict(format!(
+                        "key \"{}\", in a range this transaction scanned, was written after it began (it reads at {seq})",
+                        key_text(&key)
+                    )),
+                    applied: writer.next_seq() - 1,
+                });
             }
         }
-        self.inner.commit_located(writer, batch, Some(located))
+        Ok(self.inner.commit_located(writer, batch, Some(located))?)
     }
 
     /// Discards the transaction (dropping it does the same).
@@ -360,19 +397,24 @@ impl Db {
 
     /// Runs `body` in a transaction and commits it, retrying the whole
     /// transaction (up to [`TRANSACTION_RETRIES`] times) when the commit
-    /// conflicts. An error from `body` rolls back and is returned as is; so
-    /// is the last conflict once the retries are spent.
+    /// conflicts. Under the `always` sync policy, before a retry it waits
+    /// (up to 50 ms) until the commits it conflicted with are visible: they
+    /// may still be waiting for their group sync, and a retry that began
+    /// before they are visible would conflict with them again. An error from
+    /// `body` rolls back and is returned as is; so is the last conflict
+    /// once the retries are spent.
     pub fn transaction<R>(&self, mut body: impl FnMut(&mut Txn) -> Result<R>) -> Result<R> {
         let mut attempt = 0;
         loop {
             let mut txn = self.begin()?;
             let result = body(&mut txn)?;
-            match txn.commit() {
+            match txn.try_commit() {
                 Ok(_) => return Ok(result),
-                Err(e) if e.kind() == ErrorKind::Conflict && attempt < TRANSACTION_RETRIES => {
+                Err(Failure::Conflict { applied, .. }) if attempt < TRANSACTION_RETRIES => {
                     attempt += 1;
+                    self.inner.wait_visible(applied, CONFLICT_WAIT);
                 }
-                Err(e) => return Err(e),
+                Err(failure) => return Err(failure.into_error()),
             }
         }
     }
