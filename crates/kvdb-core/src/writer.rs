@@ -234,6 +234,9 @@ impl<'a> Writer<'a> {
         match self.located_chains(&located, batch.ops().len()) {
             Some(chains) => {
                 for ((seq, op), chain) in (range.first()..).zip(batch.ops()).zip(chains) {
+                    // A `Located` made for another batch finds other keys:
+                    // those are looked up afresh.
+                    let chain = chain.filter(|c| c.key() == op.key());
                     self.apply_one(seq, *op, chain.as_deref(), &guard);
                 }
             }

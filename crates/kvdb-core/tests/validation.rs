@@ -135,3 +135,24 @@ fn chains_located_under_an_earlier_hold_of_the_lock_are_not_used() {
     store.publish(applied);
     assert_eq!(store.get(b"a").unwrap(), Some(b"new".to_vec()));
 }
+
+#[test]
+fn chains_located_for_another_batch_are_not_used() {
+    let store = Store::new();
+    put(&store, b"a");
+    put(&store, b"b");
+    let ops_a = put_batch(b"a");
+    let ops_b = put_batch(b"b");
+    let (batch_a, batch_b) = (
+        PreparedBatch::new(&ops_a).unwrap(),
+        PreparedBatch::new(&ops_b).unwrap(),
+    );
+    let mut writer = store.writer().unwrap();
+    let located_a = writer.locate(&batch_a);
+    let range = writer.assign(&batch_b).unwrap();
+    let applied = writer.apply_located(&batch_b, range, located_a).unwrap();
+    drop(writer);
+    store.publish(applied);
+    assert_eq!(store.get(b"a").unwrap(), Some(b"v".to_vec()), "a untouched");
+    assert_eq!(store.get(b"b").unwrap(), Some(b"new".to_vec()));
+}

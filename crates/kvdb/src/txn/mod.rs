@@ -342,10 +342,10 @@ impl Txn {
         let conflict = writer
             .first_located_written_after(&located, seq)
             .or_else(|| {
-                let read_only: SmallVec<[KeyHash; 8]> =
+                let read_not_written: SmallVec<[KeyHash; 8]> =
                     self.reads.not_in(located.hashes()).collect();
-                (!read_only.is_empty())
-                    .then(|| writer.first_written_after(read_only, seq))
+                (!read_not_written.is_empty())
+                    .then(|| writer.first_written_after(read_not_written, seq))
                     .flatten()
             });
         if let Some((key, at)) = conflict {
