@@ -8,6 +8,7 @@
 mod keys;
 mod memory;
 mod report;
+mod run_info;
 mod systems;
 mod targets;
 mod workloads;
@@ -276,6 +277,7 @@ fn main() {
         println!("{}", m.value);
         return;
     }
+    let run = run_info::RunInfo::now();
     if let Some(kind) = a.systems.iter().find(|k| !k.available()) {
         usage_error(&format!(
             "{} is not compiled in: build with --features peers (benches/run.sh does)",
@@ -350,7 +352,7 @@ fn main() {
         report::chart(&results, 1, &names, &title),
     )
     .expect("write chart");
-    let md = targets::results_markdown(&results, &machine, &params);
+    let md = targets::results_markdown(&results, &machine, &params, &run.describe());
     std::fs::write(a.out.join("RESULTS.md"), md).expect("write markdown");
     eprintln!(
         "wrote {}/RESULTS.md, results.json, chart.svg",

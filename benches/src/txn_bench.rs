@@ -9,6 +9,9 @@
 //! writes benches/TXN_RESULTS.md. The machine is shared: compare ratios
 //! within one run; absolute figures move by 30-50% between runs.
 
+#[path = "run_info.rs"]
+mod run_info;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -194,6 +197,7 @@ fn min(v: &[f64]) -> f64 {
 }
 
 fn main() {
+    let run = run_info::RunInfo::now();
     let mut repeats = 3;
     let mut read_only = false;
     let mut memory_only = false;
@@ -305,7 +309,7 @@ fn main() {
     for _ in 0..repeats {
         ro.push(read_only_gets(1_000_000, 2_000_000));
     }
-    write_report(&rows, &ro, repeats);
+    write_report(&run, &rows, &ro, repeats);
 }
 
 type Row = (
@@ -319,32 +323,16 @@ type Row = (
     Vec<f64>,
 );
 
-fn write_report(rows: &[Row], ro: &[(f64, f64)], repeats: usize) {
+fn write_report(run: &run_info::RunInfo, rows: &[Row], ro: &[(f64, f64)], repeats: usize) {
     use std::fmt::Write;
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut md = String::new();
     let _ = writeln!(md, "# Transactions: commit throughput and read-only cost\n");
     let _ = writeln!(
         md,
-        "Run {date}, commit {commit}, {} CPU(s), load average before the report: {}. \
-         Medians of {repeats} runs of 1.5 s each (min in brackets). This machine is shared: \
+        "{}. Medians of {repeats} runs of 1.5 s each (min in brackets). This machine is shared: \
          absolute figures move by 30-50% between runs, so read the ratios, which are taken \
          within one run. 8 threads on 2 cores measure contention, not scaling.\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        run.describe()
     );
     let _ = writeln!(
         md,
