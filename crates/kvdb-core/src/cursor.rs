@@ -7,6 +7,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crossbeam_epoch as epoch;
+use smallvec::SmallVec;
 
 use crate::chain::ChainRef;
 use crate::prefetch::prefetch;
@@ -217,7 +218,7 @@ impl Cursor {
             // Nodes are found one after the other (each holds the link to
             // the next), but their chains and versions are loaded a window
             // at a time, so those misses overlap.
-            let mut window = Vec::with_capacity(PREFETCH_WINDOW);
+            let mut window: SmallVec<[_; PREFETCH_WINDOW]> = SmallVec::new();
             'walk: loop {
                 window.clear();
                 while window.len() < PREFETCH_WINDOW {
