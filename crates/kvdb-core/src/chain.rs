@@ -21,11 +21,14 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use crossbeam_epoch::{self as epoch, Guard, Pointer, Shared};
 use triomphe::ThinArc;
 
+use crate::space::Space;
 use crate::version::{ALLOC_OVERHEAD, Version, new_version};
 
 const GC_QUEUED: u8 = 1;
 const TTL_TRACKED: u8 = 2;
 const REMOVED: u8 = 4;
+/// Set on chains of the index key space (fixed at creation).
+const INDEX_SPACE: u8 = 8;
 
 /// The fixed part of a chain; the key bytes follow it in the same allocation.
 pub(crate) struct ChainHeader {
@@ -75,12 +78,22 @@ pub(crate) struct Freed {
 }
 
 impl ChainRef {
-    /// A new chain for `key` with no versions.
+    /// A new chain for `key` of the user key space, with no versions.
+    #[cfg(test)]
     pub(crate) fn new(key: &[u8]) -> Self {
+        Self::new_in(Space::User, key)
+    }
+
+    /// A new chain for `key` of `space`, with no versions.
+    pub(crate) fn new_in(space: Space, key: &[u8]) -> Self {
+        let flags = match space {
+            Space::User => 0,
+            Space::Index => INDEX_SPACE,
+        };
         Self(ThinArc::from_header_and_slice(
             ChainHeader {
                 head: epoch::Atomic::null(),
-                flags: AtomicU8::new(0),
+                flags: AtomicU8::new(flags),
                 ttl_slot: AtomicU32::new(0),
             },
             key,
@@ -223,6 +236,16 @@ impl ChainRef {
 
     fn has_flag(&self, flag: u8) -> bool {
         self.header().flags.load(Ordering::Acquire) & flag != 0
+    }
+
+    /// The key space the chain belongs to.
+    #[inline]
+    pub(crate) fn space(&self) -> Space {
+        if self.has_flag(INDEX_SPACE) {
+            Space::Index
+        } else {
+            Space::User
+        }
     }
 
     /// Marks the chain as queued for GC; true if it was not queued before.

@@ -94,7 +94,12 @@ impl Cursor {
     }
 
     fn start(&mut self, dir: Direction, from: Bound<Box<[u8]>>) {
-        self.scanner = Some(Scanner::new(Arc::clone(&self.view.shared), dir, from));
+        self.scanner = Some(Scanner::new(
+            Arc::clone(&self.view.shared),
+            self.view.space(),
+            dir,
+            from,
+        ));
         self.advance();
     }
 
@@ -159,6 +164,7 @@ impl Cursor {
             ));
             self.scanner = Some(Scanner::new(
                 Arc::clone(&self.view.shared),
+                self.view.space(),
                 Direction::Forward,
                 from,
             ));
@@ -176,6 +182,7 @@ impl Cursor {
             ));
             self.scanner = Some(Scanner::new(
                 Arc::clone(&self.view.shared),
+                self.view.space(),
                 Direction::Backward,
                 from,
             ));
@@ -210,11 +217,11 @@ impl Cursor {
         // Where to stand afterwards: the first pair not taken.
         let stop: Option<Position> = {
             let guard = epoch::pin();
-            let mut next = self
-                .view
-                .shared
-                .index
-                .borrow_at(forward, Bound::Excluded(key), &guard);
+            let mut next = self.view.shared.keys(self.view.space()).borrow_at(
+                forward,
+                Bound::Excluded(key),
+                &guard,
+            );
             // Nodes are found one after the other (each holds the link to
             // the next), but their chains and versions are loaded a window
             // at a time, so those misses overlap.

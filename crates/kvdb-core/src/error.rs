@@ -66,4 +66,15 @@ pub enum CoreError {
         /// Sequence numbers in the range.
         numbers: u64,
     },
+    /// An index operation names no operation of its batch, or comes before
+    /// one it follows.
+    #[error(
+        "an index operation at position {at} does not fit a batch of {operations} operations in order"
+    )]
+    MisplacedIndexOp {
+        /// The position it named.
+        at: usize,
+        /// Operations in the batch.
+        operations: usize,
+    },
 }

@@ -21,6 +21,7 @@ use crossbeam_queue::SegQueue;
 use parking_lot::Mutex;
 
 use crate::chain::{ChainRef, Freed};
+use crate::space::Space;
 use crate::store::{Shared, Store};
 use crate::view::Horizon;
 
@@ -102,11 +103,16 @@ fn prune(chain: &ChainRef, horizon: Horizon, guard: &Guard) -> (Freed, Outcome) 
     (freed, outcome)
 }
 
-fn account(shared: &Shared, freed: Freed) {
+fn account(shared: &Shared, space: Space, freed: Freed) {
     if freed.versions == 0 {
         return;
     }
     let c = &shared.counters;
+    if space == Space::Index {
+        c.index_bytes
+            .fetch_sub(freed.bytes as i64, Ordering::Relaxed);
+        return;
+    }
     c.versions
         .fetch_sub(freed.versions as i64, Ordering::Relaxed);
     c.bytes.fetch_sub(freed.bytes as i64, Ordering::Relaxed);
@@ -144,8 +150,10 @@ impl Store {
                 continue;
             }
             let (freed, outcome) = prune(&chain, horizon, &guard);
-            report.versions_reclaimed += freed.versions;
-            account(shared, freed);
+            if chain.space() == Space::User {
+                report.versions_reclaimed += freed.versions;
+            }
+            account(shared, chain.space(), freed);
             match outcome {
                 Outcome::Done => {}
                 Outcome::Again => again.push(chain),

@@ -19,6 +19,20 @@ use crate::writer::Op;
 #[derive(Debug, Clone, Copy)]
 pub struct PreparedBatch<'a> {
     ops: &'a [Op<'a>],
+    index_ops: &'a [IndexOp<'a>],
+}
+
+/// A write to the index key space ([`crate::Space::Index`]) that goes with
+/// operation `at` of a batch: it takes that operation's sequence number, so
+/// it becomes visible, and is kept for views, exactly as that operation.
+/// Index operations take no sequence numbers of their own and are not part
+/// of [`PreparedBatch::ops`] (what a log records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexOp<'a> {
+    /// The position in the batch's operations whose number this one takes.
+    pub at: usize,
+    /// The write, to the index key space.
+    pub op: Op<'a>,
 }
 
 impl<'a> PreparedBatch<'a> {
@@ -28,12 +42,40 @@ impl<'a> PreparedBatch<'a> {
         for op in ops {
             op.check()?;
         }
-        Ok(Self { ops })
+        Ok(Self {
+            ops,
+            index_ops: &[],
+        })
+    }
+
+    /// The same batch, with `index_ops` applied alongside. Each must name
+    /// an operation of the batch, in non-decreasing order; index keys are
+    /// not held to the user key limit (they embed a user key).
+    pub fn with_index_ops(self, index_ops: &'a [IndexOp<'a>]) -> Result<Self, CoreError> {
+        let mut last = 0;
+        for op in index_ops {
+            if op.at >= self.ops.len() || op.at < last {
+                return Err(CoreError::MisplacedIndexOp {
+                    at: op.at,
+                    operations: self.ops.len(),
+                });
+            }
+            last = op.at;
+            if let Op::Put { value, .. } = op.op {
+                crate::limits::check_value(value)?;
+            }
+        }
+        Ok(Self { index_ops, ..self })
     }
 
     /// The operations, in the order they apply.
     pub fn ops(&self) -> &'a [Op<'a>] {
         self.ops
+    }
+
+    /// The index-space writes that go with the operations.
+    pub fn index_ops(&self) -> &'a [IndexOp<'a>] {
+        self.index_ops
     }
 
     /// The number of operations (each takes one sequence number).

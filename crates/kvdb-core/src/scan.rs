@@ -22,6 +22,7 @@ use crossbeam_epoch as epoch;
 use crossbeam_skiplist::base::RefEntry;
 
 use crate::chain::ChainRef;
+use crate::space::Space;
 use crate::store::Shared;
 
 /// The direction of a scan.
@@ -77,6 +78,7 @@ self_cell::self_cell!(
 
 /// A one-directional walk over the index from a starting bound.
 pub(crate) struct Scanner {
+    space: Space,
     dir: Direction,
     /// Where the walk starts, until the first step.
     from: Option<Bound<Box<[u8]>>>,
@@ -86,8 +88,14 @@ pub(crate) struct Scanner {
 }
 
 impl Scanner {
-    pub(crate) fn new(shared: Arc<Shared>, dir: Direction, from: Bound<Box<[u8]>>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        space: Space,
+        dir: Direction,
+        from: Bound<Box<[u8]>>,
+    ) -> Self {
         Self {
+            space,
             dir,
             from: Some(from),
             at: Position::new(shared, |_| None),
@@ -107,6 +115,7 @@ impl Scanner {
         }
         let forward = self.dir == Direction::Forward;
         let from = self.from.take();
+        let space = self.space;
         let chain = self.at.with_dependent_mut(|shared, slot| {
             let guard = epoch::pin();
             let next = match (slot.as_ref(), from) {
@@ -114,7 +123,7 @@ impl Scanner {
                 (Some(at), _) => at.entry().prev(&guard),
                 (None, Some(from)) => {
                     shared
-                        .index
+                        .keys(space)
                         .seek(forward, from.as_ref().map(|k| &**k), &guard)
                 }
                 (None, None) => None,
@@ -213,7 +222,12 @@ mod tests {
                 }])
                 .unwrap();
         }
-        let mut fwd = Scanner::new(Arc::clone(&store.shared), Direction::Forward, Unbounded);
+        let mut fwd = Scanner::new(
+            Arc::clone(&store.shared),
+            Space::User,
+            Direction::Forward,
+            Unbounded,
+        );
         let mut seen = Vec::new();
         while let Some(c) = fwd.next_chain(Unbounded) {
             seen.push(c.key().to_vec());
@@ -222,6 +236,7 @@ mod tests {
         assert!(fwd.next_chain(Unbounded).is_none(), "stays finished");
         let mut back = Scanner::new(
             Arc::clone(&store.shared),
+            Space::User,
             Direction::Backward,
             Excluded(keys[50].clone().into()),
         );
@@ -246,7 +261,12 @@ mod tests {
                 }])
                 .unwrap();
         }
-        let mut scan = Scanner::new(Arc::clone(&store.shared), Direction::Forward, Unbounded);
+        let mut scan = Scanner::new(
+            Arc::clone(&store.shared),
+            Space::User,
+            Direction::Forward,
+            Unbounded,
+        );
         assert_eq!(scan.next_chain(Unbounded).unwrap().key(), b"a");
         for k in [b"a", b"b"] {
             store.write(&[Op::Delete { key: k }]).unwrap();

@@ -64,6 +64,10 @@ pub(crate) struct Counters {
     pub(crate) expired_reclaimed: AtomicU64,
     pub(crate) versions_reclaimed: AtomicU64,
     pub(crate) keys_removed: AtomicU64,
+    /// Index entries whose newest version is a value.
+    pub(crate) index_entries: AtomicI64,
+    /// Estimated bytes held by index entries.
+    pub(crate) index_bytes: AtomicI64,
 }
 
 impl Counters {
@@ -80,6 +84,8 @@ impl Counters {
             expired_reclaimed: AtomicU64::new(0),
             versions_reclaimed: AtomicU64::new(0),
             keys_removed: AtomicU64::new(0),
+            index_entries: AtomicI64::new(0),
+            index_bytes: AtomicI64::new(0),
         }
     }
 }
@@ -129,6 +135,12 @@ pub struct Stats {
     pub open_views: u64,
     /// The newest sequence number visible to readers.
     pub visible_seq: u64,
+    /// Secondary index entries held whose newest version is a value
+    /// (none of the counts above include index entries).
+    pub index_entries: u64,
+    /// Estimated bytes held by secondary index entries, counted as `bytes`
+    /// counts records.
+    pub index_bytes: u64,
 }
 
 impl Counters {
@@ -148,6 +160,8 @@ impl Counters {
             batches: self.batches.load(Ordering::Relaxed),
             open_views: open_views as u64,
             visible_seq,
+            index_entries: non_negative(self.index_entries.load(Ordering::Relaxed)),
+            index_bytes: non_negative(self.index_bytes.load(Ordering::Relaxed)),
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::gc::GcQueue;
 use crate::index::KeyIndex;
 use crate::limits::check_key;
 use crate::prepared::{Applied, PreparedBatch};
+use crate::space::Space;
 use crate::stats::{Counters, Stats};
 use crate::version::{Version, VersionRef};
 use crate::view::{Horizon, ReadView, ViewRegistry};
@@ -34,7 +35,10 @@ use crate::writer::{Op, Writer, WriterState};
 
 /// State shared by a store and every view, cursor and writer derived from it.
 pub(crate) struct Shared {
+    /// The user key space.
     pub(crate) index: KeyIndex,
+    /// The index key space (see `space.rs`).
+    pub(crate) index_entries: KeyIndex,
     visible: CachePadded<AtomicU64>,
     applied: CachePadded<AtomicU64>,
     pub(crate) writer: Mutex<WriterState>,
@@ -48,6 +52,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The ordered index and hash table of `space`.
+    #[inline]
+    pub(crate) fn keys(&self, space: Space) -> &KeyIndex {
+        match space {
+            Space::User => &self.index,
+            Space::Index => &self.index_entries,
+        }
+    }
+
     #[inline]
     pub(crate) fn visible_seq(&self) -> u64 {
         self.visible.load(Ordering::Acquire)
@@ -120,7 +133,8 @@ impl Shared {
     /// Removes a chain whose every version is invisible to every reader from
     /// the index and the statistics. Callers hold the write lock.
     pub(crate) fn remove_chain(&self, chain: &ChainRef, expired: bool, guard: &Guard) {
-        if !self.index.remove(chain, guard) {
+        let space = chain.space();
+        if !self.keys(space).remove(chain, guard) {
             return;
         }
         self.ttl.untrack(chain);
@@ -134,6 +148,13 @@ impl Shared {
             current = chain.next(v, guard);
         }
         let c = &self.counters;
+        if space == Space::Index {
+            c.index_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            if head_is_value {
+                c.index_entries.fetch_sub(1, Ordering::Relaxed);
+            }
+            return;
+        }
         c.versions.fetch_sub(versions, Ordering::Relaxed);
         c.bytes.fetch_sub(bytes, Ordering::Relaxed);
         c.versions_reclaimed
@@ -172,7 +193,8 @@ impl Store {
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         Self {
             shared: Arc::new(Shared {
-                index: KeyIndex::new(),
+                index: KeyIndex::new(Space::User),
+                index_entries: KeyIndex::new(Space::Index),
                 visible: CachePadded::new(AtomicU64::new(0)),
                 applied: CachePadded::new(AtomicU64::new(0)),
                 writer: Mutex::new(WriterState::new()),
@@ -297,6 +319,7 @@ impl Store {
             .counters
             .snapshot(s.index.len(), s.views.open(), s.visible_seq());
         stats.bytes += s.index.points_footprint() as u64;
+        stats.index_bytes += s.index_entries.points_footprint() as u64;
         stats
     }
 }

@@ -18,6 +18,7 @@ use crate::error::CoreError;
 use crate::iter::Iter;
 use crate::key_hash::KeyHash;
 use crate::limits::check_key;
+use crate::space::Space;
 use crate::store::Shared;
 use crate::version::VersionRef;
 
@@ -159,6 +160,7 @@ pub struct ReadView {
     pub(crate) shared: Arc<Shared>,
     seq: u64,
     time: u64,
+    space: Space,
 }
 
 impl ReadView {
@@ -169,12 +171,36 @@ impl ReadView {
             // garbage in the child's copy, so the view needs no registration
             // (its drop skips the release likewise).
             let (seq, time) = (shared.visible_seq(), shared.clock.now_ms());
-            return Self { shared, seq, time };
+            return Self {
+                shared,
+                seq,
+                time,
+                space: Space::User,
+            };
         }
         let (seq, time) = shared
             .views
             .register(|| shared.visible_seq(), || shared.clock.now_ms());
-        Self { shared, seq, time }
+        Self {
+            shared,
+            seq,
+            time,
+            space: Space::User,
+        }
+    }
+
+    /// Another registered view at the same point that reads the key space
+    /// `space` (gets, scans and cursors see only that space's keys).
+    pub fn in_space(&self, space: Space) -> ReadView {
+        let mut view = self.clone();
+        view.space = space;
+        view
+    }
+
+    /// The key space this view reads.
+    #[inline]
+    pub fn space(&self) -> Space {
+        self.space
     }
 
     /// True if this process is a `fork()` child of the one that made the
@@ -202,7 +228,7 @@ impl ReadView {
     ) -> Result<R, CoreError> {
         check_key(key)?;
         self.shared.check_process()?;
-        Ok(self.read(key, self.shared.index.hash(key), f))
+        Ok(self.read(key, self.shared.keys(self.space).hash(key), f))
     }
 
     /// As [`ReadView::get_with`], also returning the key's [`KeyHash`]
@@ -215,21 +241,24 @@ impl ReadView {
     ) -> Result<(R, KeyHash), CoreError> {
         check_key(key)?;
         self.shared.check_process()?;
-        let hash = self.shared.index.hash(key);
+        let hash = self.shared.keys(self.space).hash(key);
         Ok((self.read(key, hash, f), KeyHash(hash)))
     }
 
     /// The [`KeyHash`] of `key` in this view's store.
     #[inline]
     pub fn key_hash(&self, key: &[u8]) -> KeyHash {
-        KeyHash(self.shared.index.hash(key))
+        KeyHash(self.shared.keys(self.space).hash(key))
     }
 
     #[inline]
     fn read<R>(&self, key: &[u8], hash: u64, f: impl FnOnce(Option<VersionRef<'_>>) -> R) -> R {
         self.shared.counters.gets.add(1);
         let guard = epoch::pin();
-        let chain = self.shared.index.lookup_hashed(key, hash, &guard);
+        let chain = self
+            .shared
+            .keys(self.space)
+            .lookup_hashed(key, hash, &guard);
         let found = chain.as_deref().and_then(|chain| {
             chain
                 .version_at(self.seq, &guard)
@@ -280,6 +309,7 @@ impl Clone for ReadView {
             shared: Arc::clone(&self.shared),
             seq: self.seq,
             time: self.time,
+            space: self.space,
         }
     }
 }

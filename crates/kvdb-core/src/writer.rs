@@ -21,6 +21,7 @@ use crate::limits::{check_key, check_value};
 use crate::located::Located;
 use crate::prepared::{Applied, PreparedBatch, SeqRange};
 use crate::scan::{Direction, Scanner, to_owned_bound};
+use crate::space::Space;
 use crate::store::Shared;
 use crate::version::{Version, VersionRef};
 
@@ -128,14 +129,50 @@ impl<'a> Writer<'a> {
         f: impl FnOnce(Option<VersionRef<'_>>) -> R,
     ) -> Result<R, CoreError> {
         check_key(key)?;
+        Ok(self.read_in(Space::User, key, f))
+    }
+
+    /// As [`Writer::read`], in the key space `space` (whose keys are not
+    /// held to the user key limit).
+    pub fn read_in<R>(
+        &self,
+        space: Space,
+        key: &[u8],
+        f: impl FnOnce(Option<VersionRef<'_>>) -> R,
+    ) -> R {
         let guard = epoch::pin();
         let now = self.now_ms();
-        let chain = self.shared.index.lookup(key, &guard);
+        let chain = self.shared.keys(space).lookup(key, &guard);
         let found = chain
             .as_deref()
             .and_then(|chain| chain.head(&guard))
             .filter(|v| v.is_live_at(now));
-        Ok(f(found.and_then(VersionRef::of)))
+        f(found.and_then(VersionRef::of))
+    }
+
+    /// Calls `f` with each key of `space` within `range`, in ascending
+    /// order, whose newest applied version is live now, until `f` returns
+    /// false.
+    pub fn for_each_live_in(
+        &self,
+        space: Space,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        mut f: impl FnMut(&[u8]) -> bool,
+    ) {
+        let (lower, upper) = range;
+        let now = self.now_ms();
+        let mut scanner = Scanner::new(
+            Arc::clone(self.shared),
+            space,
+            Direction::Forward,
+            to_owned_bound(lower),
+        );
+        while let Some(chain) = scanner.next_chain(upper) {
+            let guard = epoch::pin();
+            if chain.head(&guard).is_some_and(|v| v.is_live_at(now)) && !f(chain.key()) {
+                return;
+            }
+        }
     }
 
     /// The sequence number of the newest applied write to `key` (a value or
@@ -179,9 +216,20 @@ impl<'a> Writer<'a> {
         range: (Bound<&[u8]>, Bound<&[u8]>),
         seq: u64,
     ) -> Option<Vec<u8>> {
+        self.first_changed_since_in(Space::User, range, seq)
+    }
+
+    /// As [`Writer::first_changed_since`], in the key space `space`.
+    pub fn first_changed_since_in(
+        &self,
+        space: Space,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        seq: u64,
+    ) -> Option<Vec<u8>> {
         let (lower, upper) = range;
         let mut scanner = Scanner::new(
             Arc::clone(self.shared),
+            space,
             Direction::Forward,
             to_owned_bound(lower),
         );
@@ -217,7 +265,40 @@ impl<'a> Writer<'a> {
         for (seq, op) in (range.first()..).zip(batch.ops()) {
             self.apply_one(seq, *op, None, &guard);
         }
+        self.apply_index_ops(batch, |at| range.first() + at as u64, &guard);
         Ok(self.finish(range))
+    }
+
+    /// Applies the index operations of `batch`, each at the sequence number
+    /// `seq_of` gives for its operation's position.
+    fn apply_index_ops(
+        &self,
+        batch: &PreparedBatch<'_>,
+        seq_of: impl Fn(usize) -> u64,
+        guard: &Guard,
+    ) {
+        for index_op in batch.index_ops() {
+            self.apply_index_op(seq_of(index_op.at), index_op.op, guard);
+        }
+    }
+
+    /// Installs `ops`, writes to the index key space, all at the newest
+    /// applied sequence number, without taking new numbers: for building
+    /// an index over what the store already holds (a view at or above that
+    /// number sees them; none below it may rely on the index). Keys should
+    /// be distinct and not yet written at that number.
+    pub fn install_index_entries(&mut self, ops: &[Op<'_>]) -> Result<(), CoreError> {
+        for op in ops {
+            if let Op::Put { value, .. } = op {
+                check_value(value)?;
+            }
+        }
+        let seq = self.state.next_seq - 1;
+        let guard = epoch::pin();
+        for op in ops {
+            self.apply_index_op(seq, *op, &guard);
+        }
+        Ok(())
     }
 
     /// As [`Writer::apply`], using the chains `located` found for `batch`
@@ -246,6 +327,7 @@ impl<'a> Writer<'a> {
                 }
             }
         }
+        self.apply_index_ops(batch, |at| range.first() + at as u64, &guard);
         Ok(self.finish(range))
     }
 
@@ -295,9 +377,57 @@ impl<'a> Writer<'a> {
         for op in batch.ops() {
             self.apply_one(seq, *op, None, &guard);
         }
+        self.apply_index_ops(batch, |_| seq, &guard);
         self.state.next_seq = seq + 1;
         self.shared.set_applied(seq);
         Ok(Applied::through(seq))
+    }
+
+    /// Applies one write to the index key space at `seq`. Counted apart
+    /// from users' keys.
+    fn apply_index_op(&self, seq: u64, op: Op<'_>, guard: &Guard) {
+        let shared = self.shared;
+        let c = &shared.counters;
+        let index = shared.keys(Space::Index);
+        match op {
+            Op::Put {
+                key,
+                value,
+                expires_at,
+            } => {
+                let (chain, inserted) = index.get_or_insert(key, guard);
+                let old = chain.head(guard);
+                if !old.is_some_and(Version::is_value) {
+                    c.index_entries.fetch_add(1, Ordering::Relaxed);
+                }
+                let replaced = old.is_some();
+                chain.push(seq, Some(value), expires_at, guard);
+                let mut bytes = chain.head(guard).map_or(0, Version::footprint) as i64;
+                if inserted {
+                    bytes += chain.footprint() as i64;
+                }
+                c.index_bytes.fetch_add(bytes, Ordering::Relaxed);
+                if expires_at.is_some() {
+                    shared.ttl.track(&chain);
+                }
+                if replaced {
+                    shared.gc.enqueue(&chain);
+                }
+            }
+            Op::Delete { key } => {
+                let Some(chain) = index.lookup(key, guard) else {
+                    return;
+                };
+                if !chain.head(guard).is_some_and(Version::is_value) {
+                    return;
+                }
+                chain.push(seq, None, None, guard);
+                let bytes = chain.head(guard).map_or(0, Version::footprint) as i64;
+                c.index_bytes.fetch_add(bytes, Ordering::Relaxed);
+                c.index_entries.fetch_sub(1, Ordering::Relaxed);
+                shared.gc.enqueue(&chain);
+            }
+        }
     }
 
     /// Applies one operation at `seq`; `located` is its key's chain if the

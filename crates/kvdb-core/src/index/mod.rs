@@ -14,19 +14,22 @@ use crossbeam_epoch::{self as epoch, Guard};
 use crossbeam_skiplist::base::{Entry, RefEntry, SkipList};
 
 use crate::chain::{ChainBorrow, ChainRef};
+use crate::space::Space;
 use points::PointIndex;
 
-/// The skiplist and the hash table of a store's chains.
+/// The skiplist and the hash table of the chains of one key space.
 pub(crate) struct KeyIndex {
     map: SkipList<ChainRef, ()>,
     points: PointIndex,
+    space: Space,
 }
 
 impl KeyIndex {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(space: Space) -> Self {
         Self {
             map: SkipList::new(epoch::default_collector().clone()),
             points: PointIndex::new(),
+            space,
         }
     }
 
@@ -71,7 +74,9 @@ impl KeyIndex {
         if let Some(chain) = self.lookup(key, guard) {
             return (ChainRef::clone(&chain), false);
         }
-        let entry = self.map.get_or_insert(ChainRef::new(key), (), guard);
+        let entry = self
+            .map
+            .get_or_insert(ChainRef::new_in(self.space, key), (), guard);
         let chain = entry.key().clone();
         entry.release(guard);
         self.points.insert(&chain, guard);
@@ -156,7 +161,7 @@ mod tests {
 
     #[test]
     fn seek_finds_the_nearest_key_in_either_direction() {
-        let index = KeyIndex::new();
+        let index = KeyIndex::new(Space::User);
         let guard = epoch::pin();
         for k in [b"b", b"d", b"f"] {
             index.get_or_insert(k, &guard);
@@ -190,7 +195,7 @@ mod tests {
 
     #[test]
     fn insert_lookup_remove() {
-        let index = KeyIndex::new();
+        let index = KeyIndex::new(Space::User);
         let guard = epoch::pin();
         let (chain, inserted) = index.get_or_insert(b"k", &guard);
         assert!(inserted);
