@@ -150,6 +150,12 @@ impl EntryBounds {
     }
 }
 
+/// The bounds of every key starting with `prefix`.
+pub fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let upper = successor(prefix.to_vec()).map_or(Bound::Unbounded, Bound::Excluded);
+    (Bound::Included(prefix.to_vec()), upper)
+}
+
 /// The smallest key greater than every key starting with `prefix`; `None`
 /// if there is none (the prefix is all 0xFF).
 fn successor(mut prefix: Vec<u8>) -> Option<Vec<u8>> {

@@ -52,6 +52,9 @@ impl Inner {
         batch: PreparedBatch<'_>,
         located: Option<Located>,
     ) -> Result<u64> {
+        let planned = crate::index::maintain::plan(&writer, &self.indexes, batch.ops())?;
+        let index_ops = planned.as_ref().map(|p| p.index_ops()).unwrap_or_default();
+        let batch = batch.with_index_ops(&index_ops)?;
         let Some(range) = writer.assign(&batch) else {
             return Ok(writer.next_seq() - 1);
         };

@@ -12,6 +12,9 @@ use parking_lot::Mutex;
 
 use crate::background::Worker;
 use crate::error::{Error, Result};
+use crate::index::query::{IndexIter, IndexQuery};
+use crate::index::registry::Registry;
+use crate::index::{IndexDef, IndexInfo};
 use crate::options::{Options, SyncPolicy};
 use crate::persist::checkpoint::CheckpointReport;
 use crate::persist::recovery::{RecoveryReport, recover};
@@ -25,6 +28,8 @@ pub(crate) struct Inner {
     pub(crate) options: Options,
     /// `None` in memory.
     pub(crate) persist: Option<Persist>,
+    /// The secondary indexes kept.
+    pub(crate) indexes: Arc<Registry>,
     closed: AtomicBool,
 }
 
@@ -87,6 +92,7 @@ impl Db {
             store,
             options,
             persist: None,
+            indexes: Arc::default(),
             closed: AtomicBool::new(false),
         })
     }
@@ -130,6 +136,7 @@ impl Db {
             store,
             options,
             persist: Some(persist),
+            indexes: Arc::default(),
             closed: AtomicBool::new(false),
         })
     }
@@ -139,6 +146,9 @@ impl Db {
             inner: Arc::new(inner),
             workers: Mutex::new(Vec::new()),
         };
+        for def in db.inner.options.indexes.clone() {
+            db.inner.create_index(def)?;
+        }
         db.start_workers()?;
         Ok(db)
     }
@@ -322,7 +332,50 @@ impl Db {
 
     /// A consistent read view of the database as it is now.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot::new(self.inner.store.snapshot())
+        Snapshot::new(self.inner.store.snapshot(), Arc::clone(&self.inner.indexes))
+    }
+
+    /// Adds the secondary index `def` and builds it from the records held
+    /// now, while other threads go on reading and writing (the write lock
+    /// is taken for one chunk of records at a time). Returns once every
+    /// record is indexed; views taken from then on may query it. Fails if
+    /// an index of that name exists, or (unique index) two records share an
+    /// index key ([`crate::ErrorKind::Constraint`]); then no trace of it is
+    /// left. Not kept across a reopen: see [`Options::indexes`].
+    pub fn create_index(&self, def: IndexDef) -> Result<()> {
+        self.inner.create_index(def)
+    }
+
+    /// Removes the index `name` and its entries. Snapshots and iterators
+    /// taken before keep reading what they saw; new queries fail.
+    pub fn drop_index(&self, name: &str) -> Result<()> {
+        self.inner.check_open()?;
+        self.inner.drop_index(name)
+    }
+
+    /// The indexes the database keeps.
+    pub fn indexes(&self) -> Vec<IndexInfo> {
+        self.inner
+            .indexes
+            .all()
+            .iter()
+            .map(|i| IndexInfo {
+                def: i.def.clone(),
+                ready: i.ready_seq().is_some(),
+            })
+            .collect()
+    }
+
+    /// The records index `name` finds for `query`, as of now, in index key
+    /// order. See [`Snapshot::index`].
+    pub fn index(&self, name: &str, query: IndexQuery<'_>) -> Result<IndexIter> {
+        self.inner.check_process()?;
+        crate::index::query::query(
+            &self.inner.store.snapshot(),
+            &self.inner.indexes,
+            name,
+            query,
+        )
     }
 
     /// Iterates over every live key in ascending order, as of now.

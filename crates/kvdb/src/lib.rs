@@ -61,6 +61,7 @@ mod commit;
 mod conditional;
 mod db;
 mod error;
+mod index;
 mod options;
 mod persist;
 mod snapshot;
@@ -75,6 +76,10 @@ pub use batch::Batch;
 pub use conditional::CasOutcome;
 pub use db::Db;
 pub use error::{Error, ErrorKind, Result};
+pub use index::{
+    Callback, Endian, Extractor, IndexDef, IndexEntry, IndexError, IndexInfo, IndexIter,
+    IndexQuery, IntType,
+};
 pub use kvdb_core::{
     Clock, Cursor, ExpireConfig, ExpireReport, GcReport, Iter, MAX_KEY_LEN, MAX_TTL_MS,
     MAX_VALUE_LEN, ManualClock, Stats, SystemClock, prefix_bounds,

@@ -67,6 +67,13 @@ pub struct Options {
     /// The file system the database's files go through (tests swap in a
     /// simulator).
     pub vfs: Arc<dyn Vfs>,
+    /// Secondary indexes, built from the data when the database opens
+    /// (after recovery) and kept up to date from then on. Index entries are
+    /// not stored in the database's files: declare every index again each
+    /// time the database is opened (one built later with
+    /// [`crate::Db::create_index`] is gone after a reopen unless declared
+    /// here). Opening costs one pass over the records per index.
+    pub indexes: Vec<kvdb_index::IndexDef>,
 }
 
 impl Default for Options {
@@ -84,6 +91,7 @@ impl Default for Options {
             checkpoint_check_interval: Duration::from_secs(1),
             snapshots_to_keep: 2,
             vfs: Arc::new(StdFs),
+            indexes: Vec::new(),
         }
     }
 }

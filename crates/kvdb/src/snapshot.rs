@@ -2,23 +2,46 @@
 
 use std::ops::RangeBounds;
 
+use std::sync::Arc;
+
 use kvdb_core::{Cursor, Iter, ReadView};
 
 use crate::error::Result;
+use crate::index::query::{IndexIter, IndexQuery};
+use crate::index::registry::Registry;
 
 /// A read view of the database at one moment. Whatever is written, deleted
 /// or expires later, a snapshot keeps reading the state it was taken at.
 ///
 /// Versions a snapshot can see are kept in memory until it is dropped, so
 /// drop snapshots when done. A snapshot may outlive the database handle.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Snapshot {
     view: ReadView,
+    indexes: Arc<Registry>,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("view", &self.view)
+            .finish()
+    }
 }
 
 impl Snapshot {
-    pub(crate) fn new(view: ReadView) -> Self {
-        Self { view }
+    pub(crate) fn new(view: ReadView, indexes: Arc<Registry>) -> Self {
+        Self { view, indexes }
+    }
+
+    /// The records index `name` finds for `query` at the snapshot's moment,
+    /// in index key order (then key order); reverse the iterator for
+    /// descending order. Query keys are given in the records' own form
+    /// ([`crate::IndexDef::query_key`]). Fails if there is no such index,
+    /// if it was completed after the snapshot was taken, or if a query key
+    /// cannot be read as the index reads records.
+    pub fn index(&self, name: &str, query: IndexQuery<'_>) -> Result<IndexIter> {
+        crate::index::query::query(&self.view, &self.indexes, name, query)
     }
 
     /// The value of `key` at the snapshot's moment, copied.

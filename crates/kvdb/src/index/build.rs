@@ -1,0 +1,152 @@
+//! Creating an index over the data a database already holds, online, and
+//! dropping one.
+//!
+//! A build walks the records in key order a chunk at a time, each chunk
+//! under the write lock, and files their entries at the newest applied
+//! sequence number. Meanwhile every write to a key the build has passed
+//! maintains the index like any write; writes to keys ahead of it are left
+//! to the build, which will read them as they then are. When the walk ends
+//! the index is complete, and views taken from then on may use it (older
+//! views are refused: they would miss entries filed after them).
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use kvdb_core::{Op, Space};
+use kvdb_index::{IndexDef, Mutations, mutations};
+
+use crate::db::Inner;
+use crate::error::{Error, Result};
+use crate::index::maintain::{Change, UniquePut, check_unique};
+use crate::index::registry::{Built, IndexState};
+
+/// Records per chunk: the write lock is held for one chunk at a time.
+const CHUNK: usize = 1024;
+
+impl Inner {
+    /// Adds the index `def` and builds it from the records held now. Fails
+    /// if the name is taken, or (for a unique index) two records share an
+    /// index key; then nothing of the index is left.
+    pub(crate) fn create_index(&self, def: IndexDef) -> Result<()> {
+        let state = {
+            let _writer = self.begin_write()?;
+            if self.indexes.find(def.name()).is_some() {
+                return Err(Error::InvalidArgument(format!(
+                    "an index named {:?} already exists",
+                    def.name()
+                )));
+            }
+            self.indexes.add(def)
+        };
+        if let Err(e) = self.build_index(&state) {
+            // Best effort: the index is unusable either way.
+            let _ = self.drop_index_state(&state);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn build_index(&self, state: &Arc<IndexState>) -> Result<()> {
+        let mut after: Option<Vec<u8>> = None;
+        let mut m = Mutations::default();
+        loop {
+            let mut writer = self.begin_write()?;
+            let mut keys = Vec::new();
+            let lower = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            writer.for_each_live_in(Space::User, (lower, Bound::Unbounded), |k| {
+                keys.push(k.to_vec());
+                keys.len() < CHUNK
+            });
+            let mut net = BTreeMap::new();
+            let mut unique = Vec::new();
+            for key in &keys {
+                m.clear();
+                let expires_at = writer.read(key, |v| -> Result<Option<u64>> {
+                    let Some(v) = v else { return Ok(None) };
+                    crate::index::maintain::extract_guarded(state, || {
+                        mutations(&state.def, state.id, key, None, Some(v.value), true, &mut m)
+                    })?;
+                    Ok(v.expires_at)
+                })??;
+                for put in m.puts.drain(..) {
+                    if state.def.is_unique() {
+                        unique.push(UniquePut {
+                            index: state,
+                            entry: put.key.clone(),
+                            equal_prefix_len: put.equal_prefix_len,
+                        });
+                    }
+                    net.insert(
+                        put.key,
+                        Change {
+                            at: 0,
+                            put: Some(expires_at),
+                        },
+                    );
+                }
+            }
+            for u in &unique {
+                check_unique(&writer, &net, u)?;
+            }
+            let ops: Vec<Op<'_>> = net
+                .iter()
+                .map(|(key, change)| Op::Put {
+                    key,
+                    value: b"",
+                    expires_at: change.put.flatten(),
+                })
+                .collect();
+            writer.install_index_entries(&ops)?;
+            let done = keys.len() < CHUNK;
+            if done {
+                state.set_ready(writer.next_seq() - 1);
+                return Ok(());
+            }
+            after = keys.pop();
+            *state.built.lock() = Built::Through(after.clone());
+        }
+    }
+
+    /// Forgets the index `name` and removes its entries. Views and
+    /// iterators taken before keep reading what they saw.
+    pub(crate) fn drop_index(&self, name: &str) -> Result<()> {
+        let state = self
+            .indexes
+            .find(name)
+            .ok_or_else(|| Error::InvalidArgument(format!("no index named {name:?}")))?;
+        self.drop_index_state(&state)
+    }
+
+    fn drop_index_state(&self, state: &IndexState) -> Result<()> {
+        {
+            let _writer = self.begin_write()?;
+            self.indexes.remove(state.id);
+        }
+        // No write maintains the index any more: remove its entries a chunk
+        // at a time.
+        let all = kvdb_index::EntryBounds::prefix(state.id, b"");
+        let mut lower = all.lower.clone();
+        loop {
+            let mut writer = self.begin_write()?;
+            let mut entries = Vec::new();
+            writer.for_each_live_in(
+                Space::Index,
+                (
+                    lower.as_ref().map(Vec::as_slice),
+                    all.upper.as_ref().map(Vec::as_slice),
+                ),
+                |k| {
+                    entries.push(k.to_vec());
+                    entries.len() < CHUNK
+                },
+            );
+            let ops: Vec<Op<'_>> = entries.iter().map(|key| Op::Delete { key }).collect();
+            writer.install_index_entries(&ops)?;
+            if entries.len() < CHUNK {
+                return Ok(());
+            }
+            lower = Bound::Excluded(entries.pop().expect("a full chunk"));
+        }
+    }
+}
