@@ -383,6 +383,35 @@ impl<'a> Writer<'a> {
         Ok(Applied::through(seq))
     }
 
+    /// Links in a value version as `chain`'s newest, tracks its expiry and
+    /// queues the chain for GC if it replaced a version; `inserted` says
+    /// the chain is new (its own bytes count too).
+    fn push_value(
+        &self,
+        chain: &ChainRef,
+        inserted: bool,
+        seq: u64,
+        value: &[u8],
+        expires_at: Option<u64>,
+        guard: &Guard,
+    ) -> Pushed {
+        let old = chain.head(guard);
+        let became_live = !old.is_some_and(Version::is_value);
+        let replaced = old.is_some();
+        chain.push(seq, Some(value), expires_at, guard);
+        let mut bytes = chain.head(guard).map_or(0, Version::footprint) as i64;
+        if inserted {
+            bytes += chain.footprint() as i64;
+        }
+        if expires_at.is_some() {
+            self.shared.ttl.track(chain);
+        }
+        if replaced {
+            self.shared.gc.enqueue(chain);
+        }
+        Pushed { became_live, bytes }
+    }
+
     /// Applies one write to the index key space at `seq`. Counted apart
     /// from users' keys.
     fn apply_index_op(&self, seq: u64, op: Op<'_>, guard: &Guard) {
@@ -396,23 +425,11 @@ impl<'a> Writer<'a> {
                 expires_at,
             } => {
                 let (chain, inserted) = index.get_or_insert(key, guard);
-                let old = chain.head(guard);
-                if !old.is_some_and(Version::is_value) {
+                let pushed = self.push_value(&chain, inserted, seq, value, expires_at, guard);
+                if pushed.became_live {
                     c.index_entries.fetch_add(1, Ordering::Relaxed);
                 }
-                let replaced = old.is_some();
-                chain.push(seq, Some(value), expires_at, guard);
-                let mut bytes = chain.head(guard).map_or(0, Version::footprint) as i64;
-                if inserted {
-                    bytes += chain.footprint() as i64;
-                }
-                c.index_bytes.fetch_add(bytes, Ordering::Relaxed);
-                if expires_at.is_some() {
-                    shared.ttl.track(&chain);
-                }
-                if replaced {
-                    shared.gc.enqueue(&chain);
-                }
+                c.index_bytes.fetch_add(pushed.bytes, Ordering::Relaxed);
             }
             Op::Delete { key } => {
                 let Some(chain) = index.lookup(key, guard) else {
@@ -451,24 +468,12 @@ impl<'a> Writer<'a> {
                         (&inserted_chain, inserted)
                     }
                 };
-                let old = chain.head(guard);
-                if !old.is_some_and(Version::is_value) {
+                let pushed = self.push_value(chain, inserted, seq, value, expires_at, guard);
+                if pushed.became_live {
                     c.live_keys.fetch_add(1, Ordering::Relaxed);
                 }
-                let replaced = old.is_some();
-                chain.push(seq, Some(value), expires_at, guard);
-                let mut bytes = chain.head(guard).map_or(0, Version::footprint) as i64;
-                if inserted {
-                    bytes += chain.footprint() as i64;
-                }
                 c.versions.fetch_add(1, Ordering::Relaxed);
-                c.bytes.fetch_add(bytes, Ordering::Relaxed);
-                if expires_at.is_some() {
-                    shared.ttl.track(chain);
-                }
-                if replaced {
-                    shared.gc.enqueue(chain);
-                }
+                c.bytes.fetch_add(pushed.bytes, Ordering::Relaxed);
             }
             Op::Delete { key } => {
                 c.deletes.fetch_add(1, Ordering::Relaxed);
@@ -495,6 +500,14 @@ impl<'a> Writer<'a> {
             }
         }
     }
+}
+
+/// What [`Writer::push_value`] did, for the counters.
+struct Pushed {
+    /// The key had no live value before.
+    became_live: bool,
+    /// Bytes the store now holds more.
+    bytes: i64,
 }
 
 impl Drop for Writer<'_> {

@@ -215,14 +215,21 @@ fn building_a_unique_index_over_duplicates_fails_and_leaves_nothing() {
     assert_eq!(db.stats().index_entries, 0);
 }
 
-#[test]
-fn conditional_writes_and_ttl_changes_keep_the_index() {
+/// A database whose index "v" holds each value's first byte, on a clock
+/// the test moves.
+fn first_byte_indexed_with_manual_clock() -> (Db, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(1_000_000));
     let mut options = Options::manual_maintenance();
     options.clock = clock.clone();
     let db = Db::in_memory_with(options).unwrap();
     db.create_index(IndexDef::value_bytes("v", 0, 1).unwrap())
         .unwrap();
+    (db, clock)
+}
+
+#[test]
+fn conditional_writes_and_ttl_changes_keep_the_index() {
+    let (db, clock) = first_byte_indexed_with_manual_clock();
     assert!(db.put_if_absent(b"k", b"1").unwrap());
     db.compare_and_swap(b"k", b"1", b"2").unwrap();
     assert_eq!(
@@ -252,12 +259,7 @@ fn conditional_writes_and_ttl_changes_keep_the_index() {
 
 #[test]
 fn persist_keeps_the_entry_alive_with_its_record() {
-    let clock = Arc::new(ManualClock::new(1_000_000));
-    let mut options = Options::manual_maintenance();
-    options.clock = clock.clone();
-    let db = Db::in_memory_with(options).unwrap();
-    db.create_index(IndexDef::value_bytes("v", 0, 1).unwrap())
-        .unwrap();
+    let (db, clock) = first_byte_indexed_with_manual_clock();
     db.put_with_ttl(b"k", b"x", Duration::from_millis(10))
         .unwrap();
     db.persist(b"k").unwrap();
