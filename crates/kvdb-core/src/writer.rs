@@ -159,20 +159,10 @@ impl<'a> Writer<'a> {
         range: (Bound<&[u8]>, Bound<&[u8]>),
         mut f: impl FnMut(&[u8]) -> bool,
     ) {
-        let (lower, upper) = range;
         let now = self.now_ms();
-        let mut scanner = Scanner::new(
-            Arc::clone(self.shared),
-            space,
-            Direction::Forward,
-            to_owned_bound(lower),
-        );
-        while let Some(chain) = scanner.next_chain(upper) {
-            let guard = epoch::pin();
-            if chain.head(&guard).is_some_and(|v| v.is_live_at(now)) && !f(chain.key()) {
-                return;
-            }
-        }
+        self.find_head(space, range, |chain, head| {
+            head.is_live_at(now) && !f(chain.key())
+        });
     }
 
     /// The sequence number of the newest applied write to `key` (a value or
@@ -226,6 +216,18 @@ impl<'a> Writer<'a> {
         range: (Bound<&[u8]>, Bound<&[u8]>),
         seq: u64,
     ) -> Option<Vec<u8>> {
+        self.find_head(space, range, |_, head| head.seq() > seq)
+            .map(|chain| chain.key().to_vec())
+    }
+
+    /// The first chain of `space` within `range`, in ascending order, whose
+    /// newest applied version `found` accepts.
+    fn find_head(
+        &self,
+        space: Space,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        mut found: impl FnMut(&ChainRef, &Version) -> bool,
+    ) -> Option<ChainRef> {
         let (lower, upper) = range;
         let mut scanner = Scanner::new(
             Arc::clone(self.shared),
@@ -235,8 +237,8 @@ impl<'a> Writer<'a> {
         );
         while let Some(chain) = scanner.next_chain(upper) {
             let guard = epoch::pin();
-            if chain.head(&guard).is_some_and(|v| v.seq() > seq) {
-                return Some(chain.key().to_vec());
+            if chain.head(&guard).is_some_and(|head| found(&chain, head)) {
+                return Some(chain);
             }
         }
         None
