@@ -414,6 +414,18 @@ impl<'a> Writer<'a> {
         Pushed { became_live, bytes }
     }
 
+    /// Links in a deletion marker as `chain`'s newest and queues the chain
+    /// for GC, if its newest version is a value; returns the bytes the
+    /// store now holds more, or `None` (nothing written) if it was not.
+    fn push_tombstone(&self, chain: &ChainRef, seq: u64, guard: &Guard) -> Option<i64> {
+        if !chain.head(guard).is_some_and(Version::is_value) {
+            return None;
+        }
+        chain.push(seq, None, None, guard);
+        self.shared.gc.enqueue(chain);
+        Some(chain.head(guard).map_or(0, Version::footprint) as i64)
+    }
+
     /// Applies one write to the index key space at `seq`. Counted apart
     /// from users' keys.
     fn apply_index_op(&self, seq: u64, op: Op<'_>, guard: &Guard) {
@@ -437,14 +449,10 @@ impl<'a> Writer<'a> {
                 let Some(chain) = index.lookup(key, guard) else {
                     return;
                 };
-                if !chain.head(guard).is_some_and(Version::is_value) {
-                    return;
+                if let Some(bytes) = self.push_tombstone(&chain, seq, guard) {
+                    c.index_bytes.fetch_add(bytes, Ordering::Relaxed);
+                    c.index_entries.fetch_sub(1, Ordering::Relaxed);
                 }
-                chain.push(seq, None, None, guard);
-                let bytes = chain.head(guard).map_or(0, Version::footprint) as i64;
-                c.index_bytes.fetch_add(bytes, Ordering::Relaxed);
-                c.index_entries.fetch_sub(1, Ordering::Relaxed);
-                shared.gc.enqueue(&chain);
             }
         }
     }
@@ -490,15 +498,11 @@ impl<'a> Writer<'a> {
                         }
                     }
                 };
-                if !chain.head(guard).is_some_and(Version::is_value) {
-                    return;
+                if let Some(bytes) = self.push_tombstone(chain, seq, guard) {
+                    c.bytes.fetch_add(bytes, Ordering::Relaxed);
+                    c.live_keys.fetch_sub(1, Ordering::Relaxed);
+                    c.versions.fetch_add(1, Ordering::Relaxed);
                 }
-                chain.push(seq, None, None, guard);
-                let bytes = chain.head(guard).map_or(0, Version::footprint) as i64;
-                c.bytes.fetch_add(bytes, Ordering::Relaxed);
-                c.live_keys.fetch_sub(1, Ordering::Relaxed);
-                c.versions.fetch_add(1, Ordering::Relaxed);
-                shared.gc.enqueue(chain);
             }
         }
     }

@@ -94,7 +94,7 @@ impl std::fmt::Debug for IndexIter {
 /// The entry-key bounds `query` means for index `name` at `view`. Fails if
 /// there is no such index, it was not complete when the view was taken, or
 /// a query key cannot be read as the index reads records.
-pub(crate) fn bounds(
+fn bounds(
     view: &ReadView,
     registry: &Registry,
     name: &str,
