@@ -91,4 +91,4 @@ pub use persist::checkpoint::CheckpointReport;
 pub use persist::recovery::RecoveryReport;
 pub use snapshot::Snapshot;
 pub use ttl::Ttl;
-pub use txn::{MAX_TXN_WRITE_BYTES, TRANSACTION_RETRIES, Txn, TxnCursor, TxnIter};
+pub use txn::{MAX_TXN_WRITE_BYTES, TRANSACTION_RETRIES, Txn, TxnCursor, TxnIndexIter, TxnIter};

@@ -59,10 +59,13 @@ fn indexes() -> Vec<IndexDef> {
     ]
 }
 
-/// What each index should hold at `snap`, recomputed from its data.
-fn recomputed(snap: &Snapshot, name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// What each index should hold over `records`, recomputed from them.
+fn recomputed(
+    records: impl Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    name: &str,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for (k, v) in snap.iter() {
+    for (k, v) in records {
         let ikeys: Vec<Vec<u8>> = match name {
             "first" => v.first().map(|b| vec![*b]).into_iter().collect(),
             "bytes" => {
@@ -88,7 +91,7 @@ fn check(snap: &Snapshot) -> Result<(), TestCaseError> {
             .collect();
         prop_assert_eq!(
             &found,
-            &recomputed(snap, name),
+            &recomputed(snap.iter(), name),
             "index {} at seq {}",
             name,
             snap.seq()
@@ -104,18 +107,56 @@ fn check(snap: &Snapshot) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// A transaction's index queries, its own writes included, agree with the
+/// indexes recomputed from what it sees.
+fn check_txn(txn: &kvdb::Txn) -> Result<(), TestCaseError> {
+    for name in ["first", "bytes", "number"] {
+        let found: Vec<_> = txn
+            .index(name, IndexQuery::All)
+            .unwrap()
+            .map(|e| (e.index_key, e.key))
+            .collect();
+        prop_assert_eq!(
+            &found,
+            &recomputed(txn.iter(), name),
+            "index {} in a transaction",
+            name
+        );
+        let backwards: Vec<_> = txn
+            .index(name, IndexQuery::All)
+            .unwrap()
+            .rev()
+            .map(|e| (e.index_key, e.key))
+            .collect();
+        prop_assert_eq!(backwards.into_iter().rev().collect::<Vec<_>>(), found);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn indexes_equal_their_recomputation_at_every_view(steps in proptest::collection::vec(step(), 1..40), late in any::<bool>()) {
+    fn indexes_equal_their_recomputation_at_every_view(
+        steps in proptest::collection::vec(step(), 1..40),
+        late in any::<bool>(),
+        durable in any::<bool>(),
+    ) {
         let clock = Arc::new(ManualClock::new(1_000_000));
-        let mut options = Options::manual_maintenance();
-        options.clock = clock.clone();
-        if !late {
-            options.indexes = indexes();
-        }
-        let db = Db::in_memory_with(options).unwrap();
+        let options = |declared: bool| {
+            let mut options = Options::manual_maintenance();
+            options.clock = clock.clone();
+            if declared {
+                options.indexes = indexes();
+            }
+            options
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let db = if durable {
+            Db::open(dir.path(), options(!late)).unwrap()
+        } else {
+            Db::in_memory_with(options(!late)).unwrap()
+        };
         let mut snapshots = Vec::new();
         for (i, step) in steps.iter().enumerate() {
             if late && i == steps.len() / 2 {
@@ -149,6 +190,9 @@ proptest! {
                             }
                         }
                     }
+                    if !late || i >= steps.len() / 2 {
+                        check_txn(&t)?;
+                    }
                     t.commit().unwrap();
                 }
                 Step::Advance(ms) => clock.advance(*ms),
@@ -170,6 +214,12 @@ proptest! {
             }
         }
         check(&db.snapshot())?;
+        if durable {
+            drop(snapshots);
+            drop(db);
+            let db = Db::open(dir.path(), options(true)).unwrap();
+            check(&db.snapshot())?;
+        }
     }
 }
 

@@ -2,12 +2,13 @@
 //! keys, in both directions, yielding each record with its index key.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use kvdb_core::{Iter, ReadView, Space};
 use kvdb_index::EntryBounds;
 
 use crate::error::{Error, Result};
-use crate::index::registry::Registry;
+use crate::index::registry::{IndexState, Registry};
 
 /// What an index query asks for, with keys in the records' own form (see
 /// [`crate::IndexDef::query_key`]).
@@ -91,15 +92,15 @@ impl std::fmt::Debug for IndexIter {
     }
 }
 
-/// The entry-key bounds `query` means for index `name` at `view`. Fails if
-/// there is no such index, it was not complete when the view was taken, or
-/// a query key cannot be read as the index reads records.
-fn bounds(
+/// Index `name` and the entry-key bounds `query` means for it at `view`.
+/// Fails if there is no such index, it was not complete when the view was
+/// taken, or a query key cannot be read as the index reads records.
+pub(crate) fn bounds(
     view: &ReadView,
     registry: &Registry,
     name: &str,
     query: IndexQuery<'_>,
-) -> Result<EntryBounds> {
+) -> Result<(Arc<IndexState>, EntryBounds)> {
     let index = registry
         .find(name)
         .ok_or_else(|| Error::InvalidArgument(format!("no index named {name:?}")))?;
@@ -118,7 +119,7 @@ fn bounds(
         }
     }
     let def = &index.def;
-    Ok(match query {
+    let bounds = match query {
         IndexQuery::Equal(k) => EntryBounds::equal(index.id, &def.query_key(k)?),
         IndexQuery::Prefix(p) => EntryBounds::prefix(index.id, &def.query_prefix(p)?),
         IndexQuery::Range(lower, upper) => {
@@ -137,7 +138,8 @@ fn bounds(
             )
         }
         IndexQuery::All => EntryBounds::prefix(index.id, b""),
-    })
+    };
+    Ok((index, bounds))
 }
 
 /// Runs `query` on index `name` at `view`.
@@ -147,7 +149,7 @@ pub(crate) fn query(
     name: &str,
     query: IndexQuery<'_>,
 ) -> Result<IndexIter> {
-    let b = bounds(view, registry, name, query)?;
+    let (_, b) = bounds(view, registry, name, query)?;
     let entries = view
         .in_space(Space::Index)
         .range::<Vec<u8>>((b.lower, b.upper));

@@ -50,7 +50,7 @@ fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     b.as_ref().map(Vec::as_slice)
 }
 
-fn below_upper(key: &[u8], upper: Bound<&[u8]>) -> bool {
+pub(super) fn below_upper(key: &[u8], upper: Bound<&[u8]>) -> bool {
     match upper {
         Bound::Unbounded => true,
         Bound::Included(u) => key <= u,
@@ -58,7 +58,7 @@ fn below_upper(key: &[u8], upper: Bound<&[u8]>) -> bool {
     }
 }
 
-fn above_lower(key: &[u8], lower: Bound<&[u8]>) -> bool {
+pub(super) fn above_lower(key: &[u8], lower: Bound<&[u8]>) -> bool {
     match lower {
         Bound::Unbounded => true,
         Bound::Included(l) => key >= l,

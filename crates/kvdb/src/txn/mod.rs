@@ -1,6 +1,7 @@
 //! Optimistic transactions, serializable for everything they read — point
-//! reads, keys read as absent, and every key range their iterators looked
-//! at (phantoms included).
+//! reads, keys read as absent, every key range their iterators looked at
+//! (phantoms included), and every index entry range their index queries
+//! looked at with the records found through it.
 //!
 //! A transaction reads at the read view taken when it began, with its own
 //! writes merged on top, and buffers its writes. Commit takes the write
@@ -25,6 +26,7 @@
 //! commits, what it wrote is applied after the expiry).
 
 mod cursor;
+mod index;
 mod tracking;
 mod writes;
 
@@ -32,10 +34,13 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use kvdb_core::{KeyHash, Op, PreparedBatch, ReadView, check_key, check_value, prefix_bounds};
+use kvdb_core::{
+    KeyHash, Op, PreparedBatch, ReadView, Space, check_key, check_value, prefix_bounds,
+};
 use smallvec::SmallVec;
 
 pub use cursor::{TxnCursor, TxnIter};
+pub use index::TxnIndexIter;
 use tracking::{Observed, ReadSet};
 use writes::{Pending, TxnWrites};
 
@@ -105,6 +110,10 @@ impl<E: Into<Error>> From<E> for Failure {
 /// How long [`Db::transaction`] waits, before a retry, for the commits it
 /// conflicted with to become visible.
 const CONFLICT_WAIT: Duration = Duration::from_millis(50);
+
+fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    bound.as_ref().map(Vec::as_slice)
+}
 
 fn key_text(key: &[u8]) -> String {
     let shown: String = key
@@ -329,47 +338,58 @@ impl Txn {
             });
         }
         let batch = PreparedBatch::new(&ops)?;
-        let ranges = self
+        let observed = self
             .observed
             .get()
-            .map(Observed::merged)
+            .map(Observed::to_validate)
             .unwrap_or_default();
         let writer = self.inner.begin_write()?;
         let seq = self.view.seq();
+        let conflict = |error: String| Failure::Conflict {
+            error: Error::Conflict(error),
+            applied: writer.next_seq() - 1,
+        };
         // The written keys' chains are looked up once: to validate them now
         // and to apply the batch.
         let located = writer.locate(&batch);
-        let conflict = writer
+        let written = located.hashes();
+        let found = writer
             .first_located_written_after(&located, seq)
             .or_else(|| {
-                let read_not_written: SmallVec<[KeyHash; 8]> =
-                    self.reads.not_in(located.hashes()).collect();
+                let read_not_written: SmallVec<[KeyHash; 8]> = self
+                    .reads
+                    .not_in(written)
+                    // A key both read through an index and written is
+                    // checked twice: harmless.
+                    .chain(observed.keys.iter().copied())
+                    .collect();
                 (!read_not_written.is_empty())
                     .then(|| writer.first_written_after(read_not_written, seq))
                     .flatten()
             });
-        if let Some((key, at)) = conflict {
-            return Err(Failure::Conflict {
-                error: Error::Conflict(format!(
-                    "key \"{}\" was written at sequence {at}, after this transaction began (it reads at {seq})",
-                    key_text(&key)
-                )),
-                applied: writer.next_seq() - 1,
-            });
+        if let Some((key, at)) = found {
+            return Err(conflict(format!(
+                "key \"{}\" was written at sequence {at}, after this transaction began (it reads at {seq})",
+                key_text(&key)
+            )));
         }
-        for (lower, upper) in ranges {
-            let range = (
-                lower.as_ref().map(Vec::as_slice),
-                upper.as_ref().map(Vec::as_slice),
-            );
-            if let Some(key) = writer.first_changed_since(range, seq) {
-                return Err(Failure::Conflict {
-                    error: Error::Conflict(format!(
-                        "key \"{}\", in a range this transaction scanned, was written after it began (it reads at {seq})",
-                        key_text(&key)
-                    )),
-                    applied: writer.next_seq() - 1,
-                });
+        for (lower, upper) in &observed.ranges {
+            if let Some(key) = writer.first_changed_since((as_slice(lower), as_slice(upper)), seq) {
+                return Err(conflict(format!(
+                    "key \"{}\", in a range this transaction scanned, was written after it began (it reads at {seq})",
+                    key_text(&key)
+                )));
+            }
+        }
+        for (lower, upper) in &observed.index_ranges {
+            let range = (as_slice(lower), as_slice(upper));
+            if let Some(entry) = writer.first_changed_since_in(Space::Index, range, seq) {
+                let key = kvdb_index::entry::decode(&entry)
+                    .map_or(entry.clone(), |(_, _, pk)| pk.to_vec());
+                return Err(conflict(format!(
+                    "an index entry of key \"{}\", in an index range this transaction queried, was written after it began (it reads at {seq})",
+                    key_text(&key)
+                )));
             }
         }
         Ok(self.inner.commit_located(writer, batch, Some(located))?)

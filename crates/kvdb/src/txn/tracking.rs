@@ -1,5 +1,6 @@
 //! What a transaction observed, for commit validation: the keys it read
-//! (present or absent) and the key ranges its iterators looked at.
+//! (present or absent), the key ranges its iterators looked at, and the
+//! index entry ranges and records its index queries looked at.
 //!
 //! Reads are kept as [`KeyHash`]es: one 8-byte store per read, the first
 //! eight inline (no allocation), so a read-only transaction's get costs
@@ -51,41 +52,81 @@ impl ReadSet {
     }
 }
 
-/// The key ranges a transaction's iterators observed.
+/// What a transaction's iterators and index queries observed.
 #[derive(Default, Clone)]
-pub(crate) struct Observed(Arc<Mutex<Vec<Range>>>);
+pub(crate) struct Observed(Arc<Mutex<Seen>>);
+
+#[derive(Default, Clone)]
+struct Seen {
+    /// Ranges of user keys.
+    ranges: Vec<Range>,
+    /// Ranges of index entry keys.
+    index_ranges: Vec<Range>,
+    /// Records read through an index.
+    keys: Vec<KeyHash>,
+}
+
+/// What validation checks of what a transaction's iterators and index
+/// queries observed.
+#[derive(Default)]
+pub(crate) struct ToValidate {
+    /// User key ranges, merged (see [`merge`]).
+    pub(crate) ranges: Vec<Range>,
+    /// Index entry key ranges, merged.
+    pub(crate) index_ranges: Vec<Range>,
+    /// Records read through an index.
+    pub(crate) keys: Vec<KeyHash>,
+}
 
 impl Observed {
     pub(crate) fn add(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) {
-        self.0
-            .lock()
-            .push((lower.map(<[u8]>::to_vec), upper.map(<[u8]>::to_vec)));
+        self.0.lock().ranges.push(owned(lower, upper));
     }
 
-    /// The ranges observed, sorted by lower bound and with overlapping or
-    /// touching ranges merged, so that validation walks each key once.
-    pub(crate) fn merged(&self) -> Vec<Range> {
-        let mut ranges = {
-            let observed = self.0.lock();
-            if observed.is_empty() {
-                return Vec::new();
-            }
-            observed.clone()
-        };
-        ranges.sort_by(|a, b| compare_lower(&a.0, &b.0));
-        let mut merged: Vec<Range> = Vec::with_capacity(ranges.len());
-        for range in ranges {
-            match merged.last_mut() {
-                Some(last) if touches(&last.1, &range.0) => {
-                    if upper_below(&last.1, &range.1) {
-                        last.1 = range.1;
-                    }
-                }
-                _ => merged.push(range),
-            }
-        }
-        merged
+    /// Records that an index query looked at every entry key in the range.
+    pub(crate) fn add_index_range(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) {
+        self.0.lock().index_ranges.push(owned(lower, upper));
     }
+
+    /// Records that an index query read the record with this key hash.
+    pub(crate) fn add_key(&self, hash: KeyHash) {
+        self.0.lock().keys.push(hash);
+    }
+
+    /// What was observed, with ranges merged.
+    pub(crate) fn to_validate(&self) -> ToValidate {
+        let seen = self.0.lock().clone();
+        ToValidate {
+            ranges: merge(seen.ranges),
+            index_ranges: merge(seen.index_ranges),
+            keys: seen.keys,
+        }
+    }
+}
+
+fn owned(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> Range {
+    (lower.map(<[u8]>::to_vec), upper.map(<[u8]>::to_vec))
+}
+
+/// `ranges` sorted by lower bound, with overlapping or touching ranges
+/// merged, so that validation walks each key once.
+fn merge(mut ranges: Vec<Range>) -> Vec<Range> {
+    if ranges.is_empty() {
+        return ranges;
+    }
+    ranges.sort_by(|a, b| compare_lower(&a.0, &b.0));
+    let mut merged: Vec<Range> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        match merged.last_mut() {
+            Some(last) if touches(&last.1, &range.0) => {
+                if upper_below(&last.1, &range.1) {
+                    last.1 = range.1;
+                }
+            }
+            _ => merged.push(range),
+        }
+    }
+    merged
 }
 
 fn compare_lower(a: &Bound<Vec<u8>>, b: &Bound<Vec<u8>>) -> std::cmp::Ordering {
@@ -132,10 +173,6 @@ mod tests {
     use super::*;
     use Bound::*;
 
-    fn r(lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Range {
-        (lo.map(<[u8]>::to_vec), hi.map(<[u8]>::to_vec))
-    }
-
     #[test]
     fn reads_that_are_also_written_are_left_out() {
         let store = kvdb_core::Store::new();
@@ -161,15 +198,15 @@ mod tests {
         o.add(Included(b"c"), Excluded(b"e"));
         o.add(Excluded(b"o"), Unbounded);
         assert_eq!(
-            o.merged(),
+            o.to_validate().ranges,
             vec![
-                r(Included(b"a"), Excluded(b"e")),
-                r(Included(b"m"), Unbounded)
+                owned(Included(b"a"), Excluded(b"e")),
+                owned(Included(b"m"), Unbounded)
             ]
         );
         let o = Observed::default();
         o.add(Unbounded, Included(b"b"));
         o.add(Included(b"x"), Included(b"y"));
-        assert_eq!(o.merged().len(), 2);
+        assert_eq!(o.to_validate().ranges.len(), 2);
     }
 }
