@@ -13,6 +13,61 @@
 #include <stdint.h>
 
 /**
+ * Value bytes compared as bytes.
+ */
+#define KVDB_INDEX_BYTES 0
+
+/**
+ * A 32-bit unsigned integer, little-endian.
+ */
+#define KVDB_INDEX_U32_LE 1
+
+/**
+ * A 32-bit unsigned integer, big-endian.
+ */
+#define KVDB_INDEX_U32_BE 2
+
+/**
+ * A 32-bit signed integer, little-endian.
+ */
+#define KVDB_INDEX_I32_LE 3
+
+/**
+ * A 32-bit signed integer, big-endian.
+ */
+#define KVDB_INDEX_I32_BE 4
+
+/**
+ * A 64-bit unsigned integer, little-endian.
+ */
+#define KVDB_INDEX_U64_LE 5
+
+/**
+ * A 64-bit unsigned integer, big-endian.
+ */
+#define KVDB_INDEX_U64_BE 6
+
+/**
+ * A 64-bit signed integer, little-endian.
+ */
+#define KVDB_INDEX_I64_LE 7
+
+/**
+ * A 64-bit signed integer, big-endian.
+ */
+#define KVDB_INDEX_I64_BE 8
+
+/**
+ * `kvdb_index_iter_range` flag: the lower bound itself is left out.
+ */
+#define KVDB_INDEX_LOWER_EXCLUSIVE 1
+
+/**
+ * `kvdb_index_iter_range` flag: the upper bound itself is included.
+ */
+#define KVDB_INDEX_UPPER_INCLUSIVE 2
+
+/**
  * The longest key accepted, in bytes; longer is `KVDB_TOO_LARGE`.
  */
 #define KVDB_MAX_KEY_LEN 65536
@@ -79,6 +134,23 @@
 typedef struct kvdb_batch_t kvdb_batch_t;
 
 /**
+ * An index definition (opaque).
+ */
+typedef struct kvdb_index_def_t kvdb_index_def_t;
+
+/**
+ * The records an index query found (opaque). Not positioned until the
+ * first `kvdb_index_iter_next` or `kvdb_index_iter_next_back`.
+ */
+typedef struct kvdb_index_iter_t kvdb_index_iter_t;
+
+/**
+ * Where a callback extractor adds the index keys of one record (opaque;
+ * valid only during that call).
+ */
+typedef struct kvdb_index_keys_t kvdb_index_keys_t;
+
+/**
  * An iterator (opaque). Not positioned until a seek.
  */
 typedef struct kvdb_iter_t kvdb_iter_t;
@@ -109,6 +181,23 @@ typedef struct kvdb_txn_t kvdb_txn_t;
  * The result of a fallible call: `KVDB_OK` (0) or one of the `KVDB_*` codes.
  */
 typedef int kvdb_status_t;
+
+/**
+ * A callback extractor: called with `ctx` and a record's key and value,
+ * it adds zero or more index keys with `kvdb_index_keys_add`.
+ */
+typedef void (*kvdb_index_extract_fn)(void *ctx,
+                                      const void *key,
+                                      size_t klen,
+                                      const void *val,
+                                      size_t vlen,
+                                      kvdb_index_keys_t *out);
+
+/**
+ * Releases a callback's context when the last copy of its definition is
+ * gone.
+ */
+typedef void (*kvdb_free_fn)(void *ctx);
 
 /**
  * One pair read by `kvdb_iter_next_batch` or `kvdb_iter_prev_batch`: the
@@ -495,6 +584,363 @@ kvdb_status_t kvdb_collect_garbage(kvdb_t *db);
  * `buf` is NULL or valid for writing `cap` bytes.
  */
 size_t kvdb_last_error(char *buf, size_t cap);
+
+/**
+ * Adds an index (a copy of `def`) to `db` and builds it from the records
+ * held now, online: writers go on meanwhile and none is lost. Returns once
+ * the index is complete; it can then be queried from views taken since.
+ * Fails (leaving nothing of the index) if the name is taken or, for a
+ * unique index, two records share an index key (`KVDB_CONSTRAINT`). Not
+ * kept across a reopen: declare it with `kvdb_options_add_index`.
+ *
+ * # Safety
+ *
+ * `db` and `def` are NULL (an error) or live handles.
+ */
+kvdb_status_t kvdb_create_index(kvdb_t *db, const kvdb_index_def_t *def);
+
+/**
+ * Removes index `name` and its entries. Snapshots, iterators and
+ * transactions made before keep reading what they saw; new queries fail.
+ * `KVDB_INVALID_ARGUMENT` if there is no such index.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live handle; `name` is NULL (an error) or a
+ * NUL-terminated string.
+ */
+kvdb_status_t kvdb_drop_index(kvdb_t *db, const char *name);
+
+/**
+ * The names of the indexes `db` keeps, in creation order: `*names`
+ * receives a library-allocated buffer (release it with `kvdb_free`) holding
+ * each name followed by a NUL byte, and `*count` their number.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live handle; `names` and `count` are valid
+ * for writing.
+ */
+kvdb_status_t kvdb_index_list(const kvdb_t *db, char **names, size_t *count);
+
+/**
+ * The first record (in key order) whose index key in index `name` equals
+ * `ikey` (given in the records' own form: the field's bytes, the integer
+ * in the struct's byte order, a JSON text such as `"alice"` or `30`), as of
+ * `snap`, or of `db` now if `snap` is NULL. `*key` and `*val` receive
+ * library-allocated copies (release each with `kvdb_free`);
+ * `KVDB_NOT_FOUND` if no record has that index key. Made for unique
+ * indexes; iterate with `kvdb_index_iter_equal` to see every match.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live handle; `snap` is NULL or a live
+ * snapshot; `name` is NULL (an error) or a NUL-terminated string; `ikey`
+ * is NULL or valid for `iklen` bytes; the out-parameters are valid for
+ * writing.
+ */
+kvdb_status_t kvdb_index_get(kvdb_t *db,
+                             const kvdb_snapshot_t *snap,
+                             const char *name,
+                             const void *ikey,
+                             size_t iklen,
+                             void **key,
+                             size_t *klen,
+                             void **val,
+                             size_t *vlen);
+
+/**
+ * A definition of index `name` on field `field` (counted from 0) of keys
+ * split at byte `delimiter`; keys without that field are not indexed.
+ *
+ * # Safety
+ *
+ * `name` is NULL (an error) or a NUL-terminated string; `out` is valid for
+ * writing.
+ */
+kvdb_status_t kvdb_index_def_new_key_field(const char *name,
+                                           uint8_t delimiter,
+                                           uint32_t field,
+                                           kvdb_index_def_t **out_def);
+
+/**
+ * A definition of index `name` on bytes `offset .. offset + len` of the
+ * value (a field of a fixed-layout C struct). `interpretation` is
+ * `KVDB_INDEX_BYTES` (compared as bytes) or one of the integer constants,
+ * which sort numerically; `len` must then be the integer's width (4 or 8).
+ * Values too short to hold the range are not indexed.
+ *
+ * # Safety
+ *
+ * As for `kvdb_index_def_new_key_field`.
+ */
+kvdb_status_t kvdb_index_def_new_value_bytes(const char *name,
+                                             size_t offset,
+                                             size_t len,
+                                             int interpretation,
+                                             kvdb_index_def_t **out_def);
+
+/**
+ * A definition of index `name` on the top-level field `field` of JSON
+ * object values. Strings sort as strings, numbers numerically (30 and
+ * 30.0 are one index key), and null < false < true < numbers < strings;
+ * values that are not JSON objects, or lack the field, or hold an array or
+ * object there, are not indexed.
+ *
+ * # Safety
+ *
+ * `name` and `field` are NULL (an error) or NUL-terminated strings; `out`
+ * is valid for writing.
+ */
+kvdb_status_t kvdb_index_def_new_json_field(const char *name,
+                                            const char *field,
+                                            kvdb_index_def_t **out_def);
+
+/**
+ * A definition of index `name` whose keys `extract` computes: it is called
+ * with `ctx` and a record's key and value (borrowed for the call) and adds
+ * zero, one or several index keys with `kvdb_index_keys_add`. When the
+ * definition and every index made from it are gone, `free_ctx` (if not
+ * NULL) is called with `ctx` — also when this call fails.
+ *
+ * The callback runs on the writing thread inside each write to the
+ * database, and inside index queries of transactions that wrote; it may
+ * run on several threads at once. It must be deterministic (the same
+ * record gives the same keys), must not call into kvdb for the same
+ * database (a write would deadlock), and must not unwind (a C++ exception
+ * aborts the process). A callback index is not kept across a reopen: it
+ * must be declared again (`kvdb_options_add_index`) before use.
+ *
+ * # Safety
+ *
+ * `name` is NULL (an error) or a NUL-terminated string; `extract` is NULL
+ * (an error) or a function safe to call as described with `ctx`, from any
+ * thread; `free_ctx` is NULL or releases `ctx` once, from any thread; `out`
+ * is valid for writing.
+ */
+kvdb_status_t kvdb_index_def_new_callback(const char *name,
+                                          kvdb_index_extract_fn extract,
+                                          void *ctx,
+                                          kvdb_free_fn free_ctx,
+                                          kvdb_index_def_t **out_def);
+
+/**
+ * Adds an index key (copied) for the record a callback extractor was
+ * called with. An index key longer than 16 KiB fails the write later with
+ * `KVDB_TOO_LARGE`.
+ *
+ * # Safety
+ *
+ * `keys` is NULL (an error) or the pointer the callback received, during
+ * the callback; `ikey` is NULL or valid for `len` bytes.
+ */
+kvdb_status_t kvdb_index_keys_add(kvdb_index_keys_t *keys, const void *ikey, size_t len);
+
+/**
+ * Makes the defined index unique: a write that would give two records one
+ * index key fails with `KVDB_CONSTRAINT` and applies nothing.
+ *
+ * # Safety
+ *
+ * `def` is NULL (an error) or a live definition.
+ */
+kvdb_status_t kvdb_index_def_set_unique(kvdb_index_def_t *def);
+
+/**
+ * Frees a definition; NULL is a no-op. Indexes made from it keep working.
+ *
+ * # Safety
+ *
+ * `def` is NULL or a definition from `kvdb_index_def_new_*` not yet freed.
+ */
+void kvdb_index_def_free(kvdb_index_def_t *def);
+
+/**
+ * Declares an index (a copy of `def`) that `kvdb_open` builds from the
+ * data it opens, before the call returns; indexes are never stored in the
+ * database's files, so every open must declare them again. Fails if the
+ * options already declare an index of that name.
+ *
+ * # Safety
+ *
+ * `opts` and `def` are NULL (an error) or live handles.
+ */
+kvdb_status_t kvdb_options_add_index(kvdb_options_t *opts, const kvdb_index_def_t *def);
+
+/**
+ * The records whose index key in index `name` equals `ikey`, as of `snap`
+ * (or of `db` now if `snap` is NULL). Query keys are in the records' own
+ * form: the field's bytes, an integer in the struct's byte order, or a
+ * JSON text such as `"alice"` or `30`. Fails with `KVDB_INVALID_ARGUMENT`
+ * if there is no such index, it was completed after the view was taken, or
+ * `ikey` cannot be read as the index reads records.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live handle; `snap` is NULL or a live
+ * snapshot; `name` is NULL (an error) or a NUL-terminated string; `ikey`
+ * is NULL or valid for `iklen` bytes; `out` is valid for writing.
+ */
+kvdb_status_t kvdb_index_iter_equal(kvdb_t *db,
+                                    const kvdb_snapshot_t *snap,
+                                    const char *name,
+                                    const void *ikey,
+                                    size_t iklen,
+                                    kvdb_index_iter_t **out_iter);
+
+/**
+ * The records whose index key starts with `prefix` (for a JSON string
+ * field, an open string such as `"al` matches `"alice"`). As
+ * `kvdb_index_iter_equal` otherwise.
+ *
+ * # Safety
+ *
+ * As for `kvdb_index_iter_equal`; `prefix` is NULL or valid for `plen`
+ * bytes.
+ */
+kvdb_status_t kvdb_index_iter_prefix(kvdb_t *db,
+                                     const kvdb_snapshot_t *snap,
+                                     const char *name,
+                                     const void *prefix,
+                                     size_t plen,
+                                     kvdb_index_iter_t **out_iter);
+
+/**
+ * The records whose index key lies from `lower` (included) to `upper`
+ * (excluded); a NULL bound with length 0 is open, so both NULL walk the
+ * whole index. `flags` is 0 or a combination of
+ * `KVDB_INDEX_LOWER_EXCLUSIVE` and `KVDB_INDEX_UPPER_INCLUSIVE`. As
+ * `kvdb_index_iter_equal` otherwise.
+ *
+ * # Safety
+ *
+ * As for `kvdb_index_iter_equal`; `lower` and `upper` are NULL or valid for
+ * `llen` and `ulen` bytes.
+ */
+kvdb_status_t kvdb_index_iter_range(kvdb_t *db,
+                                    const kvdb_snapshot_t *snap,
+                                    const char *name,
+                                    const void *lower,
+                                    size_t llen,
+                                    const void *upper,
+                                    size_t ulen,
+                                    uint32_t flags,
+                                    kvdb_index_iter_t **out_iter);
+
+/**
+ * As `kvdb_index_iter_equal`, inside a transaction: its own writes so far
+ * are included, and the queried range and each record read count for its
+ * commit validation.
+ *
+ * # Safety
+ *
+ * `txn` is NULL (an error) or a live transaction; otherwise as for
+ * `kvdb_index_iter_equal`.
+ */
+kvdb_status_t kvdb_txn_index_iter_equal(kvdb_txn_t *txn,
+                                        const char *name,
+                                        const void *ikey,
+                                        size_t iklen,
+                                        kvdb_index_iter_t **out_iter);
+
+/**
+ * As `kvdb_index_iter_prefix`, inside a transaction (see
+ * `kvdb_txn_index_iter_equal`).
+ *
+ * # Safety
+ *
+ * As for `kvdb_txn_index_iter_equal`; `prefix` is NULL or valid for `plen`
+ * bytes.
+ */
+kvdb_status_t kvdb_txn_index_iter_prefix(kvdb_txn_t *txn,
+                                         const char *name,
+                                         const void *prefix,
+                                         size_t plen,
+                                         kvdb_index_iter_t **out_iter);
+
+/**
+ * As `kvdb_index_iter_range`, inside a transaction (see
+ * `kvdb_txn_index_iter_equal`).
+ *
+ * # Safety
+ *
+ * As for `kvdb_txn_index_iter_equal`; `lower` and `upper` are NULL or valid
+ * for `llen` and `ulen` bytes.
+ */
+kvdb_status_t kvdb_txn_index_iter_range(kvdb_txn_t *txn,
+                                        const char *name,
+                                        const void *lower,
+                                        size_t llen,
+                                        const void *upper,
+                                        size_t ulen,
+                                        uint32_t flags,
+                                        kvdb_index_iter_t **out_iter);
+
+/**
+ * Moves to the next record in ascending order, taken from the front:
+ * `KVDB_OK` when positioned on one, `KVDB_NOT_FOUND` once every record has
+ * been taken (from either end).
+ *
+ * # Safety
+ *
+ * `it` is NULL (an error) or a live index iterator.
+ */
+kvdb_status_t kvdb_index_iter_next(kvdb_index_iter_t *it);
+
+/**
+ * Moves to the next record in descending order, taken from the back; as
+ * `kvdb_index_iter_next` otherwise. The two ends meet without repeating
+ * or skipping a record.
+ *
+ * # Safety
+ *
+ * As for `kvdb_index_iter_next`.
+ */
+kvdb_status_t kvdb_index_iter_next_back(kvdb_index_iter_t *it);
+
+/**
+ * The current record's index key, in its ordered form (`docs/FORMAT.md`:
+ * a key field or byte range as it is, an integer big-endian with the sign
+ * bit flipped, a JSON scalar tagged), borrowed until the iterator moves or
+ * is freed. `KVDB_NOT_FOUND` if not positioned.
+ *
+ * # Safety
+ *
+ * `it` is NULL (an error) or a live index iterator; `ikey` and `iklen` are
+ * valid for writing.
+ */
+kvdb_status_t kvdb_index_iter_index_key(const kvdb_index_iter_t *it,
+                                        const void **ikey,
+                                        size_t *iklen);
+
+/**
+ * The current record's key (its primary key), borrowed like
+ * `kvdb_index_iter_index_key`.
+ *
+ * # Safety
+ *
+ * As for `kvdb_index_iter_index_key`.
+ */
+kvdb_status_t kvdb_index_iter_key(const kvdb_index_iter_t *it, const void **key, size_t *klen);
+
+/**
+ * The current record's value, borrowed like `kvdb_index_iter_index_key`.
+ *
+ * # Safety
+ *
+ * As for `kvdb_index_iter_index_key`.
+ */
+kvdb_status_t kvdb_index_iter_value(const kvdb_index_iter_t *it, const void **val, size_t *vlen);
+
+/**
+ * Frees an index iterator; NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `it` is NULL or an iterator from a `kvdb_*index_iter_*` call not yet
+ * freed.
+ */
+void kvdb_index_iter_free(kvdb_index_iter_t *it);
 
 /**
  * A new iterator over `snap`, or over a fresh view of `db` taken now if

@@ -169,6 +169,28 @@ fn transactions_through_the_c_api() {
 }
 
 #[test]
+fn secondary_indexes_through_the_c_api() {
+    let dir = tmp();
+    let exe = compile(
+        &["ffi-tests/c/index_test.c"],
+        &dir.path().join("index"),
+        Build::Strict,
+    );
+    counted(run(&exe, &[]));
+    counted(run(&exe, &[dir.path().join("db").to_str().unwrap()]));
+    let asan = compile(
+        &["ffi-tests/c/index_test.c"],
+        &dir.path().join("index_asan"),
+        Build::Sanitized,
+    );
+    counted(run(&asan, &[dir.path().join("db_asan").to_str().unwrap()]));
+    counted(run_valgrind(
+        &exe,
+        &[dir.path().join("db_vg").to_str().unwrap()],
+    ));
+}
+
+#[test]
 fn recovery_is_reported_to_c_callers() {
     let dir = tmp();
     for (name, build) in [

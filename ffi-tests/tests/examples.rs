@@ -33,7 +33,7 @@ fn run_example(name: &str, build: Build, args: &[&str]) -> String {
 
 #[test]
 fn every_example_runs_and_says_what_it_should() {
-    let expectations: [(&str, &[&str]); 7] = [
+    let expectations: [(&str, &[&str]); 8] = [
         (
             "quickstart",
             &[
@@ -61,6 +61,15 @@ fn every_example_runs_and_says_what_it_should() {
             ],
         ),
         ("transfer", &["4000 transfers, total 500"]),
+        (
+            "indexes",
+            &[
+                "dept eng:\n  emp:001 ada    eng      5200\n  emp:003 cy     eng      70000\n",
+                "highest first:\n  emp:001 ada    eng      5200\n  emp:004 dee    sales    4100\n",
+                "hire eve with badge 1002: constraint violated",
+                "badge 1003 is emp:003 (cy)",
+            ],
+        ),
         (
             "snapshot",
             &[

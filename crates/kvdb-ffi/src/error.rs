@@ -53,6 +53,12 @@ impl From<engine::Error> for FfiError {
     }
 }
 
+impl From<engine::IndexError> for FfiError {
+    fn from(e: engine::IndexError) -> Self {
+        engine::Error::from(e).into()
+    }
+}
+
 pub(crate) type FfiResult<T = ()> = Result<T, FfiError>;
 
 thread_local! {

@@ -23,7 +23,7 @@ use crate::value_out::{
 /// A transaction (opaque). Used by one thread at a time; may move between
 /// threads.
 pub struct kvdb_txn_t {
-    txn: Txn,
+    pub(crate) txn: Txn,
 }
 
 impl Handle for kvdb_txn_t {

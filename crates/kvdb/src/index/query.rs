@@ -46,6 +46,12 @@ pub struct IndexIter {
 }
 
 impl IndexIter {
+    /// True if this process is a `fork()` child of the one that made the
+    /// iterator.
+    pub fn is_inherited_across_fork(&self) -> bool {
+        self.records.is_inherited_across_fork()
+    }
+
     fn resolve(&self, entry: Vec<u8>) -> Option<IndexEntry> {
         let (_, index_key, key) = kvdb_index::entry::decode(&entry)?;
         // Entries are written in the same batch as their record and carry

@@ -105,6 +105,12 @@ fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 }
 
 impl TxnIndexIter {
+    /// True if this process is a `fork()` child of the one that made the
+    /// iterator.
+    pub fn is_inherited_across_fork(&self) -> bool {
+        self.view.is_inherited_across_fork()
+    }
+
     /// The next entry of the view not removed by the transaction, from the
     /// front, or what the back end already took.
     fn base_next(&mut self) -> Option<Vec<u8>> {
