@@ -42,6 +42,15 @@ static go_result go_txn_commit(kvdb_txn_t *t) { return go_check(kvdb_txn_commit(
 static go_result go_txn_savepoint(kvdb_txn_t *t) { return go_check(kvdb_txn_savepoint(t)); }
 static go_result go_txn_rollback_to_savepoint(kvdb_txn_t *t) { return go_check(kvdb_txn_rollback_to_savepoint(t)); }
 static go_result go_txn_iter_new_prefix(kvdb_txn_t *t, const void *p, size_t pl, kvdb_iter_t **out) { return go_check(kvdb_txn_iter_new_prefix(t, p, pl, out)); }
+static go_result go_index_def_json(const char *name, const char *field, kvdb_index_def_t **out) { return go_check(kvdb_index_def_new_json_field(name, field, out)); }
+static go_result go_index_def_key_field(const char *name, uint8_t delim, uint32_t field, kvdb_index_def_t **out) { return go_check(kvdb_index_def_new_key_field(name, delim, field, out)); }
+static go_result go_index_def_set_unique(kvdb_index_def_t *d) { return go_check(kvdb_index_def_set_unique(d)); }
+static go_result go_create_index(kvdb_t *db, const kvdb_index_def_t *d) { return go_check(kvdb_create_index(db, d)); }
+static go_result go_drop_index(kvdb_t *db, const char *name) { return go_check(kvdb_drop_index(db, name)); }
+static go_result go_index_iter_range(kvdb_t *db, const char *name, const void *lo, size_t ll, const void *hi, size_t hl, uint32_t flags, kvdb_index_iter_t **out) { return go_check(kvdb_index_iter_range(db, NULL, name, lo, ll, hi, hl, flags, out)); }
+static go_result go_index_iter_equal(kvdb_t *db, const char *name, const void *k, size_t kl, kvdb_index_iter_t **out) { return go_check(kvdb_index_iter_equal(db, NULL, name, k, kl, out)); }
+static go_result go_txn_index_iter_equal(kvdb_txn_t *t, const char *name, const void *k, size_t kl, kvdb_index_iter_t **out) { return go_check(kvdb_txn_index_iter_equal(t, name, k, kl, out)); }
+static go_result go_index_iter_step(kvdb_index_iter_t *it, int back) { return go_check(back ? kvdb_index_iter_next_back(it) : kvdb_index_iter_next(it)); }
 */
 import "C"
 
@@ -54,11 +63,12 @@ import (
 
 // Status codes (the KVDB_* constants).
 const (
-	StatusConflict = int(C.KVDB_CONFLICT)
-	StatusNotFound = int(C.KVDB_NOT_FOUND)
-	StatusInvalid  = int(C.KVDB_INVALID_ARGUMENT)
-	StatusTooLarge = int(C.KVDB_TOO_LARGE)
-	StatusLocked   = int(C.KVDB_LOCKED)
+	StatusConflict   = int(C.KVDB_CONFLICT)
+	StatusNotFound   = int(C.KVDB_NOT_FOUND)
+	StatusInvalid    = int(C.KVDB_INVALID_ARGUMENT)
+	StatusTooLarge   = int(C.KVDB_TOO_LARGE)
+	StatusLocked     = int(C.KVDB_LOCKED)
+	StatusConstraint = int(C.KVDB_CONSTRAINT)
 )
 
 // Error is a failed call: its status code and the library's detail.
@@ -278,4 +288,120 @@ func (t *Txn) Commit() error {
 func (t *Txn) Rollback() {
 	C.kvdb_txn_rollback(t.t)
 	t.t = nil
+}
+
+// IndexKind selects a built-in extractor for CreateIndex.
+type IndexKind int
+
+const (
+	// JSONField indexes a top-level field of JSON object values.
+	JSONField IndexKind = iota
+	// KeyField indexes field N (from 0) of keys split at '/'.
+	KeyField
+)
+
+// CreateIndex adds an index named name and builds it from the records held
+// now: for JSONField, over the JSON field field; for KeyField, over the key
+// field numbered keyField. A unique index refuses duplicate index keys.
+func (d *DB) CreateIndex(name string, kind IndexKind, field string, keyField uint32, unique bool) error {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var def *C.kvdb_index_def_t
+	var err error
+	switch kind {
+	case JSONField:
+		cfield := C.CString(field)
+		defer C.free(unsafe.Pointer(cfield))
+		err = check(C.go_index_def_json(cname, cfield, &def))
+	case KeyField:
+		err = check(C.go_index_def_key_field(cname, '/', C.uint32_t(keyField), &def))
+	default:
+		return fmt.Errorf("unknown index kind %d", kind)
+	}
+	if err != nil {
+		return err
+	}
+	defer C.kvdb_index_def_free(def)
+	if unique {
+		if err := check(C.go_index_def_set_unique(def)); err != nil {
+			return err
+		}
+	}
+	return check(C.go_create_index(d.db, def))
+}
+
+// DropIndex removes the index name.
+func (d *DB) DropIndex(name string) error {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	return check(C.go_drop_index(d.db, cname))
+}
+
+// IndexRecord is a record found through an index.
+type IndexRecord struct {
+	IndexKey, Key, Value []byte
+}
+
+// IndexRange calls fn for the records of index name whose index key lies
+// in [lo, hi) (nil: open), ascending, or descending if reverse; fn returns
+// false to stop.
+func (d *DB) IndexRange(name string, lo, hi []byte, reverse bool, fn func(IndexRecord) bool) error {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var it *C.kvdb_index_iter_t
+	if err := check(C.go_index_iter_range(d.db, cname, ptr(lo), C.size_t(len(lo)), ptr(hi), C.size_t(len(hi)), 0, &it)); err != nil {
+		return err
+	}
+	return walkIndex(it, reverse, fn)
+}
+
+// IndexEqual calls fn for the records of index name whose index key is
+// ikey, in key order.
+func (d *DB) IndexEqual(name string, ikey []byte, fn func(IndexRecord) bool) error {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var it *C.kvdb_index_iter_t
+	if err := check(C.go_index_iter_equal(d.db, cname, ptr(ikey), C.size_t(len(ikey)), &it)); err != nil {
+		return err
+	}
+	return walkIndex(it, false, fn)
+}
+
+// IndexEqual is DB.IndexEqual inside the transaction: its own writes
+// included, the lookup counting for commit validation.
+func (t *Txn) IndexEqual(name string, ikey []byte, fn func(IndexRecord) bool) error {
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var it *C.kvdb_index_iter_t
+	if err := check(C.go_txn_index_iter_equal(t.t, cname, ptr(ikey), C.size_t(len(ikey)), &it)); err != nil {
+		return err
+	}
+	return walkIndex(it, false, fn)
+}
+
+// walkIndex calls fn for each record of the index iterator, then frees it.
+func walkIndex(it *C.kvdb_index_iter_t, reverse bool, fn func(IndexRecord) bool) error {
+	defer C.kvdb_index_iter_free(it)
+	back := C.int(0)
+	if reverse {
+		back = 1
+	}
+	for {
+		err := check(C.go_index_iter_step(it, back))
+		if isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var ik, k, v unsafe.Pointer
+		var ikl, kl, vl C.size_t
+		C.kvdb_index_iter_index_key(it, &ik, &ikl)
+		C.kvdb_index_iter_key(it, &k, &kl)
+		C.kvdb_index_iter_value(it, &v, &vl)
+		rec := IndexRecord{C.GoBytes(ik, C.int(ikl)), C.GoBytes(k, C.int(kl)), C.GoBytes(v, C.int(vl))}
+		if !fn(rec) {
+			return nil
+		}
+	}
 }

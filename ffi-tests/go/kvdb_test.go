@@ -275,3 +275,131 @@ func TestTransactionConflictsAndSavepoints(t *testing.T) {
 		t.Fatal("a rolled back write is visible")
 	}
 }
+
+func TestIndexesFromGo(t *testing.T) {
+	db := mustOpen(t, "")
+	defer db.Close()
+	if err := db.CreateIndex("by_email", JSONField, "email", 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateIndex("by_region", KeyField, "", 1, false); err != nil {
+		t.Fatal(err)
+	}
+	db.Put([]byte("user/eu/1"), []byte(`{"email": "a@x"}`))
+	db.Put([]byte("user/us/2"), []byte(`{"email": "b@x"}`))
+	db.Put([]byte("user/eu/3"), []byte(`{"email": "c@x"}`))
+
+	var found []string
+	db.IndexEqual("by_email", []byte(`"b@x"`), func(r IndexRecord) bool {
+		found = append(found, string(r.Key))
+		return true
+	})
+	if strings.Join(found, ",") != "user/us/2" {
+		t.Fatalf("by_email b@x = %v", found)
+	}
+	found = nil
+	db.IndexRange("by_region", nil, nil, true, func(r IndexRecord) bool {
+		found = append(found, string(r.IndexKey)+"="+string(r.Key))
+		return true
+	})
+	if strings.Join(found, ",") != "us=user/us/2,eu=user/eu/3,eu=user/eu/1" {
+		t.Fatalf("by_region descending = %v", found)
+	}
+
+	// A duplicate email is refused whole, in a put and in a batch.
+	err := db.Put([]byte("user/us/4"), []byte(`{"email": "a@x"}`))
+	var e *Error
+	if !errors.As(err, &e) || e.Status != StatusConstraint {
+		t.Fatalf("duplicate put: %v", err)
+	}
+	b := NewBatch()
+	b.Put([]byte("user/us/5"), []byte(`{"email": "e@x"}`))
+	b.Put([]byte("user/us/6"), []byte(`{"email": "c@x"}`))
+	if err := db.Write(b); !errors.As(err, &e) || e.Status != StatusConstraint {
+		t.Fatalf("duplicate batch: %v", err)
+	}
+	b.Free()
+	if _, ok, _ := db.Get([]byte("user/us/5")); ok {
+		t.Fatal("a refused batch applied")
+	}
+
+	// A transaction sees its own writes through the index.
+	txn, _ := db.Begin()
+	txn.Put([]byte("user/us/7"), []byte(`{"email": "g@x"}`))
+	n := 0
+	txn.IndexEqual("by_email", []byte(`"g@x"`), func(IndexRecord) bool { n++; return true })
+	if n != 1 {
+		t.Fatalf("the transaction found %d records", n)
+	}
+	if err := txn.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DropIndex("by_region"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.IndexRange("by_region", nil, nil, false, func(IndexRecord) bool { return true }); err == nil {
+		t.Fatal("a dropped index answered")
+	}
+}
+
+// Goroutines move records between cities while others query the index:
+// every record found has the city it was found under, and every record is
+// found exactly once.
+func TestIndexReadersSeeRecordsAndEntriesAgree(t *testing.T) {
+	db := mustOpen(t, "")
+	defer db.Close()
+	if err := db.CreateIndex("by_city", JSONField, "city", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	const records = 50
+	cities := []string{"lima", "oslo", "rome"}
+	for i := 0; i < records; i++ {
+		db.Put([]byte(fmt.Sprintf("r%02d", i)), []byte(`{"city": "lima"}`))
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				key := []byte(fmt.Sprintf("r%02d", (i*7+w)%records))
+				city := cities[(i+w)%len(cities)]
+				if err := db.Put(key, []byte(`{"city": "`+city+`"}`)); err != nil {
+					t.Errorf("put: %v", err)
+					return
+				}
+			}
+		}(w)
+	}
+	for round := 0; round < 300; round++ {
+		seen := map[string]int{}
+		err := db.IndexRange("by_city", nil, nil, round%2 == 1, func(r IndexRecord) bool {
+			seen[string(r.Key)]++
+			// The index key is the JSON string tagged: 0x40 then the text.
+			city := string(r.IndexKey[1:])
+			if !strings.Contains(string(r.Value), `"`+city+`"`) {
+				t.Errorf("record %s = %s found under %q", r.Key, r.Value, city)
+			}
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != records {
+			t.Fatalf("round %d: %d records found, want %d", round, len(seen), records)
+		}
+		for k, n := range seen {
+			if n != 1 {
+				t.Fatalf("record %s found %d times", k, n)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
