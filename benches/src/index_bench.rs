@@ -117,7 +117,9 @@ fn reads(db: &Db, records: u64, ops: u64) -> [f64; 5] {
                 .sum()
         });
         total[4] += time_per_op(records, ops / chunks, seed, |i| {
-            db.range(key(i)..).next().map_or(0, |(_, v)| v.len())
+            let mut cursor = db.cursor(key(i)..);
+            cursor.seek_to_first();
+            cursor.value().map_or(0, <[u8]>::len)
         });
         let scans = ops / chunks / 20;
         total[2] += time_per_op(records, scans, seed, |i| {

@@ -3,8 +3,8 @@
 //! Byte keys and values live in RAM in a lock-free ordered store; reads never
 //! wait for writes. On top of it: TTLs, atomic batches, snapshots (MVCC read
 //! views), iterators with range and prefix scans, optimistic serializable
-//! transactions ([`Txn`]), compare-and-swap, put-if-absent, counters and
-//! closure updates.
+//! transactions ([`Txn`]), secondary indexes ([`IndexDef`], [`Db::index`]),
+//! compare-and-swap, put-if-absent, counters and closure updates.
 //!
 //! # Quick start
 //!
@@ -37,6 +37,15 @@
 //! txn.put(b"users", n.to_string().as_bytes())?;
 //! txn.commit()?;
 //! assert_eq!(db.get(b"users")?, Some(b"2".to_vec())); // user:2 and user:3
+//!
+//! // A secondary index on a JSON field, kept in the same batch as each write.
+//! db.create_index(kvdb::IndexDef::json_field("by_city", "city")?)?;
+//! db.put(b"user:4", br#"{"city": "oslo"}"#)?;
+//! let found: Vec<_> = db
+//!     .index("by_city", kvdb::IndexQuery::Equal(br#""oslo""#))?
+//!     .map(|e| e.key)
+//!     .collect();
+//! assert_eq!(found, vec![b"user:4".to_vec()]);
 //! db.close()?;
 //! # Ok::<(), kvdb::Error>(())
 //! ```
