@@ -244,7 +244,7 @@ fn write_report(
     let seek = median(reads.iter().map(|r| r[4]).collect());
     let _ = writeln!(
         md,
-        "\n## Reads over 1M records (one thread, random start points, the four interleaved)\n"
+        "\n## Reads over 1M records (one thread, random start points, the five interleaved)\n"
     );
     let _ = writeln!(
         md,
