@@ -9,11 +9,15 @@
 
 #[path = "run_info.rs"]
 mod run_info;
+#[path = "sample.rs"]
+mod sample;
 
 use std::ops::Bound;
 use std::time::Instant;
 
 use kvdb::{Batch, Db, Endian, IndexDef, IndexQuery, IntType, Options};
+
+use sample::{Rng, median, min};
 
 /// The value: a C struct of 100 bytes — `u32 id` at 0, `u64 score` at 4,
 /// `char dept[8]` at 12, padding after.
@@ -62,17 +66,6 @@ fn put_rate(n_indexes: usize, n: u64) -> f64 {
         db.put(&key(i), &value(i)).unwrap();
     }
     n as f64 / started.elapsed().as_secs_f64()
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 fn load(db: &Db, records: u64) {
@@ -137,15 +130,6 @@ fn reads(db: &Db, records: u64, ops: u64) -> [f64; 5] {
         });
     }
     total.map(|t| t / chunks as f64)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn min(v: &[f64]) -> f64 {
-    v.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 fn main() {

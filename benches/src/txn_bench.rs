@@ -11,11 +11,15 @@
 
 #[path = "run_info.rs"]
 mod run_info;
+#[path = "sample.rs"]
+mod sample;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kvdb::{Batch, Db, ErrorKind, Options, SyncPolicy};
+
+use sample::{Rng, median, min};
 
 /// One measured configuration's result.
 #[derive(Clone, Copy, Default)]
@@ -32,17 +36,6 @@ enum Work {
     Batch,
     /// Read 2 keys, write 2 keys, commit.
     Txn,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 fn key(space: u64, thread: u64, i: u64) -> [u8; 16] {
@@ -185,15 +178,6 @@ fn read_only_gets(records: u64, gets: u64) -> (f64, f64) {
     let txn_ns = txn_time.as_nanos() as f64 / gets as f64;
     assert_eq!(found, 2 * 100 * gets as usize);
     (snap_ns, txn_ns)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn min(v: &[f64]) -> f64 {
-    v.iter().copied().fold(f64::INFINITY, f64::min)
 }
 
 fn main() {
