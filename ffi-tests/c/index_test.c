@@ -344,7 +344,11 @@ int main(int argc, char **argv) {
     const char *const names[] = {"by_balance", "by_email"};
     listing(db, names, 2);
     misuse(db);
+    /* An index iterator outlives kvdb_close, like kvdb_iter_t. */
+    kvdb_index_iter_t *late = NULL;
+    CHECK_OK(kvdb_index_iter_range(db, NULL, "by_email", NULL, 0, NULL, 0, 0, &late));
     CHECK_OK(kvdb_close(db));
+    CHECK(count(late) == 2);
     CHECK(ctx.freed == 1); /* dropped index gone and definition freed */
     if (dir) reopen(dir);
     FINISH();
