@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the C library (libkvdb.so, libkvdb.a) for PROFILE (release or
-# debug, default release) and adds the SONAME link libkvdb.so.MAJOR beside
-# it, so programs linked with -lkvdb find it at run time.
+# debug, default release). kvdb-ffi's build script puts the SONAME link
+# libkvdb.so.MAJOR beside the library, so programs linked with -lkvdb find
+# it at run time (with -Wl,-rpath or LD_LIBRARY_PATH).
 #
 # Usage: scripts/build-lib.sh [release|debug]
 set -euo pipefail
@@ -12,5 +13,3 @@ case "$profile" in
   debug) cargo build -p kvdb-ffi ;;
   *) echo "usage: $0 [release|debug]" >&2; exit 2 ;;
 esac
-major=$(sed -n 's/^version = "\([0-9]*\)\..*/\1/p' Cargo.toml | head -n 1)
-ln -sf libkvdb.so "target/$profile/libkvdb.so.$major"

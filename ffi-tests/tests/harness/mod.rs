@@ -57,11 +57,8 @@ pub(crate) fn library() -> &'static Library {
             "no libkvdb.so in {}",
             dir.display()
         );
-        // Programs linked with -lkvdb record the SONAME (libkvdb.so.0), as
-        // after an install: give it a name to be found by.
-        let soname = dir.join("libkvdb.so.0");
-        let _ = std::fs::remove_file(&soname);
-        std::os::unix::fs::symlink("libkvdb.so", &soname).expect("SONAME link");
+        // Programs linked with -lkvdb record the SONAME (libkvdb.so.0):
+        // kvdb-ffi's build script leaves that name beside the library.
         Library { dir, root }
     })
 }
