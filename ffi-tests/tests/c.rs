@@ -228,20 +228,22 @@ fn a_forked_child_cannot_use_inherited_handles() {
 }
 
 #[test]
-fn cpp_program_uses_the_header() {
+fn cpp_wrapper_header_works_plain_and_under_asan() {
     let dir = tmp();
     let exe = compile(
         &["ffi-tests/cpp/api_test.cpp"],
         &dir.path().join("api_test_cpp"),
         Build::Strict,
     );
-    counted(run(&exe, &[]));
+    let plain_db = dir.path().join("plain_db");
+    counted(run(&exe, &[plain_db.to_str().unwrap()]));
     let asan = compile(
         &["ffi-tests/cpp/api_test.cpp"],
         &dir.path().join("api_test_cpp_asan"),
         Build::Sanitized,
     );
-    counted(run(&asan, &[]));
+    let asan_db = dir.path().join("asan_db");
+    counted(run(&asan, &[asan_db.to_str().unwrap()]));
 }
 
 #[test]
