@@ -2,7 +2,8 @@
 # Runs every test of the project: formatting and lints; the Rust suites
 # (unit, integration, property, concurrency, crash, fuzz-style, doc tests);
 # the C and C++ programs against libkvdb (plain, ASan/UBSan, valgrind,
-# static, dlopen, plugin, install + pkg-config); the Go (cgo) tests; and a
+# static, dlopen, plugin, every install route); the Go module (cgo, -race)
+# and the Python package against an installed libkvdb; and a
 # short coverage-guided fuzzing run of every target (cargo-fuzz, installed
 # from crates.io if missing; KVDB_FUZZ_SECONDS sets the seconds per target).
 #
@@ -22,6 +23,8 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 if [ "${#need[@]}" -gt 0 ]; then
   step "installing ${need[*]}"
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
@@ -42,9 +45,27 @@ step "Rust tests, C/C++ programs (plain, ASan/UBSan, valgrind), dlopen, plugin, 
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
 
-step "Go (cgo) tests"
-scripts/build-lib.sh debug
-(cd ffi-tests/go && go vet ./... && go test -race -count=1 ./...)
+step "Go module (cgo, -race), linked through pkg-config to an installed libkvdb"
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+make -s PROFILE=debug lib
+make -s PROFILE=debug install prefix="$prefix" >/dev/null
+(
+  cd go
+  unformatted=$(gofmt -l .)
+  if [ -n "$unformatted" ]; then echo "gofmt: $unformatted" >&2; exit 1; fi
+  export PKG_CONFIG_PATH="$prefix/lib/pkgconfig" CGO_LDFLAGS="-Wl,-rpath,$prefix/lib"
+  go vet ./...
+  go test -race -count=1 ./...
+)
+
+step "Python package: pip install into a fresh venv, then its tests against the installed libkvdb"
+python3 -m venv "$prefix/venv"
+"$prefix/venv/bin/pip" install -q ./python
+(
+  cd "$prefix"   # import the installed package, not the source tree
+  LD_LIBRARY_PATH="$prefix/lib" "$prefix/venv/bin/python" -m unittest discover -s "$OLDPWD/python/tests"
+)
 
 step "coverage-guided fuzzing, a short run of each target (scripts/fuzz.sh)"
 scripts/fuzz.sh "${KVDB_FUZZ_SECONDS:-15}"

@@ -1,3 +1,0 @@
-module kvdb.test/kvdb
-
-go 1.19

@@ -1,0 +1,3 @@
+module github.com/kvdb/kvdb/go
+
+go 1.19

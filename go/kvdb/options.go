@@ -1,0 +1,134 @@
+package kvdb
+
+/*
+#include "kvdb.h"
+*/
+import "C"
+
+import "time"
+
+// SyncMode says when writes reach stable storage. The zero value keeps
+// the library's default.
+type SyncMode int
+
+// Sync modes (KVDB_SYNC_*).
+const (
+	// SyncDefault keeps the library's default.
+	SyncDefault SyncMode = iota
+	// SyncNever leaves syncing to the operating system (and DB.Sync).
+	SyncNever
+	// SyncInterval syncs every Options.SyncInterval.
+	SyncInterval
+	// SyncAlways makes each write durable before it returns.
+	SyncAlways
+)
+
+// RecoveryMode says what recovery does with a damaged log. The zero value
+// keeps the library's default (RecoveryTolerateCorruptTail).
+type RecoveryMode int
+
+// Recovery modes (KVDB_RECOVERY_*).
+const (
+	// RecoveryDefault keeps the library's default.
+	RecoveryDefault RecoveryMode = iota
+	// RecoveryTolerateCorruptTail cuts a torn tail, the trace of a crash.
+	RecoveryTolerateCorruptTail
+	// RecoveryAbsoluteConsistency refuses to open on any damage.
+	RecoveryAbsoluteConsistency
+	// RecoveryPointInTime recovers up to the first damage.
+	RecoveryPointInTime
+)
+
+func (m SyncMode) toC() C.int {
+	switch m {
+	case SyncNever:
+		return C.KVDB_SYNC_NEVER
+	case SyncInterval:
+		return C.KVDB_SYNC_INTERVAL
+	case SyncAlways:
+		return C.KVDB_SYNC_ALWAYS
+	}
+	return -1 // the library rejects it
+}
+
+func (m RecoveryMode) toC() C.int {
+	switch m {
+	case RecoveryTolerateCorruptTail:
+		return C.KVDB_RECOVERY_TOLERATE_CORRUPT_TAIL
+	case RecoveryAbsoluteConsistency:
+		return C.KVDB_RECOVERY_ABSOLUTE_CONSISTENCY
+	case RecoveryPointInTime:
+		return C.KVDB_RECOVERY_POINT_IN_TIME
+	}
+	return -1 // the library rejects it
+}
+
+// Options configure Open. The zero value (or a nil *Options) means the
+// library's defaults; set only what you need.
+type Options struct {
+	// Sync is when writes reach stable storage (durable databases).
+	Sync SyncMode
+	// SyncInterval is the period of SyncInterval (rounded up to whole
+	// milliseconds; at least 1 ms).
+	SyncInterval time.Duration
+	// Recovery is what recovery does with a damaged log.
+	Recovery RecoveryMode
+	// CheckpointBytes of log trigger a background checkpoint; nil keeps
+	// the default (256 MiB), 0 disables background checkpoints.
+	CheckpointBytes *uint64
+	// SnapshotsToKeep is how many snapshot files are kept; 0 keeps the
+	// default (2).
+	SnapshotsToKeep uint32
+	// NoBackgroundMaintenance turns off the background threads for active
+	// expiry and garbage collection (then call CollectGarbage yourself).
+	NoBackgroundMaintenance bool
+	// Indexes are built from the recovered data before Open returns.
+	Indexes []IndexDef
+}
+
+// toC builds the C options (release them with kvdb_options_free).
+func (o *Options) toC() (*C.kvdb_options_t, error) {
+	opts := C.kvdb_options_new()
+	if opts == nil {
+		return nil, newError(StatusInternal, "kvdb_options_new failed")
+	}
+	if o == nil {
+		return opts, nil
+	}
+	set := func(f func() C.kvdb_status_t) error { return call(f) }
+	var err error
+	if o.Sync != SyncDefault {
+		err = set(func() C.kvdb_status_t {
+			return C.kvdb_options_set_sync(opts, o.Sync.toC(), C.uint32_t(ttlMillis(o.SyncInterval)))
+		})
+	}
+	if err == nil && o.Recovery != RecoveryDefault {
+		err = set(func() C.kvdb_status_t { return C.kvdb_options_set_recovery_mode(opts, o.Recovery.toC()) })
+	}
+	if err == nil && o.CheckpointBytes != nil {
+		err = set(func() C.kvdb_status_t {
+			return C.kvdb_options_set_checkpoint_bytes(opts, C.uint64_t(*o.CheckpointBytes))
+		})
+	}
+	if err == nil && o.SnapshotsToKeep != 0 {
+		err = set(func() C.kvdb_status_t {
+			return C.kvdb_options_set_snapshots_to_keep(opts, C.uint32_t(o.SnapshotsToKeep))
+		})
+	}
+	if err == nil && o.NoBackgroundMaintenance {
+		err = set(func() C.kvdb_status_t { return C.kvdb_options_set_background_maintenance(opts, 0) })
+	}
+	for _, def := range o.Indexes {
+		if err != nil {
+			break
+		}
+		err = def.with(func(d *C.kvdb_index_def_t) error {
+			return call(func() C.kvdb_status_t { return C.kvdb_options_add_index(opts, d) })
+		})
+	}
+	if err != nil {
+		C.kvdb_options_free(opts)
+		return nil, err
+	}
+	return opts, nil
+}
