@@ -532,7 +532,11 @@ class txn {
         detail::check(kvdb_txn_put_ttl(live(), key.data(), key.size(), value.data(), value.size(),
                                        detail::ttl_ms(ttl)));
     }
-    void del(std::string_view key) { detail::check(kvdb_txn_delete(live(), key.data(), key.size())); }
+    /// Deletes `key` at commit; false if it was not live as the
+    /// transaction sees it (nothing is written then).
+    bool del(std::string_view key) {
+        return detail::check_or(kvdb_txn_delete(live(), key.data(), key.size()), KVDB_NOT_FOUND);
+    }
     /// Marks the point rollback_to_savepoint returns to (they nest).
     void savepoint() { detail::check(kvdb_txn_savepoint(live())); }
     /// Undoes the writes since the newest savepoint; false if there is none.

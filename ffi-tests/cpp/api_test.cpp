@@ -175,7 +175,8 @@ void transactions() {
         CHECK(t.get("b") == std::optional<std::string>("2"));
         CHECK(!db.get("b").has_value());
         t.savepoint();
-        t.del("a");
+        CHECK(t.del("a"));
+        CHECK(!t.del("a"));
         CHECK(!t.get("a").has_value());
         CHECK(t.rollback_to_savepoint());
         CHECK(!t.rollback_to_savepoint());
