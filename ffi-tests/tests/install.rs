@@ -5,6 +5,7 @@
 //! - `make install` into a private prefix (pkg-config, then rpath or
 //!   LD_LIBRARY_PATH), a lib64 or multiarch libdir, a DESTDIR stage,
 //!   `install-strip`, and an install that needs no cargo on PATH;
+//! - `cargo cinstall` (cargo-c), when it is installed;
 //! - `make install` into the system prefix, where ldconfig makes the library
 //!   found with no flag at all (run as root only, and only when no kvdb is
 //!   installed there already).
@@ -345,4 +346,54 @@ fn install_to_the_system_prefix_runs_ldconfig_so_programs_need_no_flags() {
     make("uninstall prefix=/usr/local", &[]);
     assert!(!system_has_kvdb());
     assert!(!Path::new("/usr/local/lib/libkvdb.so.0").exists());
+}
+
+#[test]
+fn cargo_cinstall_installs_the_same_library_headers_and_pkg_config() {
+    if !sh_output("cargo cinstall --version", &[]).status.success() {
+        eprintln!("skipped: cargo-c is not installed (cargo install cargo-c)");
+        return;
+    }
+    let _loader = loader_path();
+    let prefix = tempfile::tempdir().unwrap();
+    let p = prefix.path().to_str().unwrap();
+    sh(
+        &format!(
+            "cd '{}' && cargo cinstall --release -p kvdb-ffi --prefix='{p}' --libdir='{p}/lib'",
+            root().display()
+        ),
+        &[],
+    );
+    for file in [
+        "include/kvdb.h",
+        "include/kvdb.hpp",
+        "lib/libkvdb.so.0.1.0",
+        "lib/libkvdb.a",
+        "lib/pkgconfig/kvdb.pc",
+    ] {
+        assert!(
+            prefix.path().join(file).is_file(),
+            "cargo cinstall did not install {file}"
+        );
+    }
+    let header = std::fs::read(prefix.path().join("include/kvdb.h")).unwrap();
+    assert_eq!(
+        header,
+        std::fs::read(root().join("include/kvdb.h")).unwrap(),
+        "cargo cinstall installed another kvdb.h than the committed one"
+    );
+    let dynamic = sh(&format!("readelf -d '{p}/lib/libkvdb.so.0.1.0'"), &[]);
+    assert!(
+        dynamic.contains("Library soname: [libkvdb.so.0]"),
+        "{dynamic}"
+    );
+    let pc_path = format!("{p}/lib/pkgconfig");
+    let env = [("PKG_CONFIG_PATH", pc_path.as_str())];
+    let exe = prefix.path().join("quickstart");
+    build_quickstart(
+        &exe,
+        "$(pkg-config --cflags --libs kvdb) -Wl,-rpath,$(pkg-config --variable=libdir kvdb)",
+        &env,
+    );
+    runs(&exe, &[]);
 }
