@@ -76,6 +76,21 @@ fn build_quickstart(exe: &Path, flags: &str, env: &[(&str, &str)]) {
     );
 }
 
+/// The files every install puts under a prefix with libdir `lib`.
+const INSTALLED: [&str; 5] = [
+    "include/kvdb.h",
+    "include/kvdb.hpp",
+    "lib/libkvdb.so.0.1.0",
+    "lib/libkvdb.a",
+    "lib/pkgconfig/kvdb.pc",
+];
+
+fn assert_installed(prefix: &Path) {
+    for file in INSTALLED {
+        assert!(prefix.join(file).is_file(), "{file} was not installed");
+    }
+}
+
 /// Runs the quick start and checks it worked.
 fn runs(exe: &Path, env: &[(&str, &str)]) {
     let out = sh(&format!("'{}'", exe.display()), env);
@@ -156,18 +171,7 @@ fn install_to_a_private_prefix_then_build_with_pkg_config() {
     );
     assert!(said.contains("-Wl,-rpath"), "{said}");
 
-    for file in [
-        "include/kvdb.h",
-        "include/kvdb.hpp",
-        "lib/libkvdb.so.0.1.0",
-        "lib/libkvdb.a",
-        "lib/pkgconfig/kvdb.pc",
-    ] {
-        assert!(
-            prefix.path().join(file).is_file(),
-            "{file} was not installed"
-        );
-    }
+    assert_installed(prefix.path());
     let link = |name: &str| std::fs::read_link(prefix.path().join(name)).unwrap();
     assert_eq!(link("lib/libkvdb.so.0"), Path::new("libkvdb.so.0.1.0"));
     assert_eq!(link("lib/libkvdb.so"), Path::new("libkvdb.so.0"));
@@ -364,18 +368,7 @@ fn cargo_cinstall_installs_the_same_library_headers_and_pkg_config() {
         ),
         &[],
     );
-    for file in [
-        "include/kvdb.h",
-        "include/kvdb.hpp",
-        "lib/libkvdb.so.0.1.0",
-        "lib/libkvdb.a",
-        "lib/pkgconfig/kvdb.pc",
-    ] {
-        assert!(
-            prefix.path().join(file).is_file(),
-            "cargo cinstall did not install {file}"
-        );
-    }
+    assert_installed(prefix.path());
     let header = std::fs::read(prefix.path().join("include/kvdb.h")).unwrap();
     assert_eq!(
         header,

@@ -99,3 +99,22 @@ class Guard:
         if handle is not None:
             return self._free(handle)
         return None
+
+
+class Closing:
+    """close() through a with block, and on garbage collection as a safety
+    net; subclasses keep their Guard in ``_g``."""
+
+    def close(self):
+        self._g.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        g = getattr(self, "_g", None)
+        if g is not None:
+            g.close()

@@ -4,7 +4,7 @@ transactions."""
 from ctypes import byref, c_char_p, c_int64, c_size_t, c_void_p, create_string_buffer, sizeof, string_at
 
 from . import _lib
-from ._handle import Guard, b, borrowed, take, ttl_ms
+from ._handle import Closing, Guard, b, take, ttl_ms
 from .errors import BUFFER_TOO_SMALL, CONFLICT, EXISTS, NOT_FOUND, ClosedError, check
 from .index import LOWER_EXCLUSIVE, UPPER_INCLUSIVE, IndexIterator
 
@@ -71,7 +71,7 @@ class Batch:
         self.close()
 
 
-class Scan:
+class Scan(Closing):
     """Key/value pairs in key order (or reversed), read many per C call."""
 
     def __init__(self, handle, start=None, reverse=False, batch=256):
@@ -120,17 +120,6 @@ class Scan:
             raise StopIteration
         return self._ready.pop()
 
-    def close(self):
-        self._g.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
 
 
 def _index_range_args(lower, upper, lower_exclusive, upper_inclusive):
@@ -227,7 +216,7 @@ class _SnapView:
         self._snap._g.__exit__(*exc)
 
 
-class Snapshot(_Reads):
+class Snapshot(_Reads, Closing):
     """A consistent, read-only view of the database at one moment. Making
     scans and index queries from it needs its database open."""
 
@@ -244,17 +233,6 @@ class Snapshot(_Reads):
             status, value = take(lambda p, n: L.kvdb_snapshot_get(s, key, len(key), p, n))
         return value if _found(status) else default
 
-    def close(self):
-        self._g.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
 
 
 class Transaction:

@@ -5,7 +5,7 @@ import sys
 from ctypes import byref, c_void_p, string_at
 
 from . import _lib
-from ._handle import Guard, b, borrowed
+from ._handle import Closing, Guard, b, borrowed
 from .errors import NOT_FOUND, check
 
 # Interpretations of IndexValueBytes (KVDB_INDEX_*): integers sort numerically.
@@ -113,7 +113,7 @@ def callback(name, fn, unique=False):
     return IndexDef(name, make, unique)
 
 
-class IndexIterator:
+class IndexIterator(Closing):
     """The records an index query matched, as (index_key, key, value)
     tuples: iterate it (ascending), or call next_back() for the other end.
     The index key is in its ordered form (docs/FORMAT.md)."""
@@ -152,14 +152,3 @@ class IndexIterator:
         the two ends meet without repeating or skipping a record."""
         return self._step(_lib.lib.kvdb_index_iter_next_back)
 
-    def close(self):
-        self._g.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        self.close()
