@@ -69,6 +69,7 @@ type Error struct {
 
 func newError(s Status, message string) *Error { return &Error{Status: s, Message: message} }
 
+// Error gives the status's description and the library's detail.
 func (e *Error) Error() string {
 	if e.Message == "" {
 		return e.Status.Error()
