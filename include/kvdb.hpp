@@ -91,11 +91,19 @@ struct deleter {
     void operator()(T *p) const noexcept { Free(p); }
 };
 
-inline void close_db(kvdb_t *db) { kvdb_close(db); }
+/// The database handle, shared with the snapshots made from it so that
+/// they can tell it was closed (making an iterator from a snapshot needs
+/// the database open).
+struct db_state {
+    kvdb_t *handle = nullptr;
+
+    kvdb_t *live() const {
+        if (handle == nullptr) throw error(KVDB_INVALID_ARGUMENT, "the database is closed");
+        return handle;
+    }
+};
 
 }  // namespace detail
-
-using handle_db = std::unique_ptr<kvdb_t, detail::deleter<kvdb_t, detail::close_db>>;
 
 /// One key and value seen by a scan, borrowed until the scan moves.
 struct entry {
@@ -449,10 +457,13 @@ class batch {
     std::unique_ptr<kvdb_batch_t, detail::deleter<kvdb_batch_t, kvdb_batch_free>> b_;
 };
 
-/// A consistent, read-only view of the database at one moment.
+/// A consistent, read-only view of the database at one moment. get() works
+/// after the database is closed; making iterators and index queries from
+/// it needs the database open (kvdb::error otherwise).
 class snapshot {
   public:
-    snapshot(kvdb_t *db, kvdb_snapshot_t *s) noexcept : db_(db), s_(s) {}
+    snapshot(std::shared_ptr<const detail::db_state> db, kvdb_snapshot_t *s) noexcept
+        : db_(std::move(db)), s_(s) {}
 
     std::optional<std::string> get(std::string_view key) const {
         void *v = nullptr;
@@ -464,22 +475,22 @@ class snapshot {
     /// An iterator over keys starting with `prefix` (all keys if empty).
     kvdb::iterator iterate(std::string_view prefix = {}) const {
         kvdb_iter_t *it = nullptr;
-        detail::check(kvdb_iter_new_prefix(db_, s_.get(), prefix.data(), prefix.size(), &it));
+        detail::check(kvdb_iter_new_prefix(db_->live(), s_.get(), prefix.data(), prefix.size(), &it));
         return kvdb::iterator(it);
     }
     scan_range scan(std::string_view prefix = {}) const { return scan_range(iterate(prefix)); }
     index_range index_equal(const std::string &index, std::string_view ikey) const {
         kvdb_index_iter_t *it = nullptr;
-        detail::check(kvdb_index_iter_equal(db_, s_.get(), index.c_str(), ikey.data(), ikey.size(), &it));
+        detail::check(kvdb_index_iter_equal(db_->live(), s_.get(), index.c_str(), ikey.data(), ikey.size(), &it));
         return index_range(it);
     }
     index_range index_prefix(const std::string &index, std::string_view prefix) const {
         kvdb_index_iter_t *it = nullptr;
-        detail::check(kvdb_index_iter_prefix(db_, s_.get(), index.c_str(), prefix.data(), prefix.size(), &it));
+        detail::check(kvdb_index_iter_prefix(db_->live(), s_.get(), index.c_str(), prefix.data(), prefix.size(), &it));
         return index_range(it);
     }
     index_range index_range_of(const std::string &index, const index_bounds &b) const {
-        return query_range(db_, s_.get(), index, b);
+        return query_range(db_->live(), s_.get(), index, b);
     }
     const kvdb_snapshot_t *get() const noexcept { return s_.get(); }
 
@@ -495,7 +506,7 @@ class snapshot {
     }
 
   private:
-    kvdb_t *db_;
+    std::shared_ptr<const detail::db_state> db_;
     std::unique_ptr<kvdb_snapshot_t, detail::deleter<kvdb_snapshot_t, kvdb_snapshot_free>> s_;
 };
 
@@ -595,9 +606,21 @@ class db {
     static db in_memory() { return open_with(nullptr, nullptr); }
     static db in_memory(const options &opts) { return open_with(nullptr, opts.get()); }
 
+    db(db &&o) noexcept = default;
+    db &operator=(db &&o) noexcept {
+        if (this != &o) {
+            release();
+            st_ = std::move(o.st_);
+        }
+        return *this;
+    }
+    db(const db &) = delete;
+    db &operator=(const db &) = delete;
+    ~db() { release(); }
+
     /// Closes now (the destructor would too, without reporting errors).
-    void close() { detail::check(kvdb_close(db_.release())); }
-    kvdb_t *get() const noexcept { return db_.get(); }
+    void close() { detail::check(kvdb_close(st_ ? std::exchange(st_->handle, nullptr) : nullptr)); }
+    kvdb_t *get() const noexcept { return st_ ? st_->handle : nullptr; }
 
     void put(std::string_view key, std::string_view value) {
         detail::check(kvdb_put(live(), key.data(), key.size(), value.data(), value.size()));
@@ -694,7 +717,7 @@ class db {
     snapshot snap() {
         kvdb_snapshot_t *s = nullptr;
         detail::check(kvdb_snapshot_new(live(), &s));
-        return snapshot(live(), s);
+        return snapshot(st_, s);
     }
     txn begin() {
         kvdb_txn_t *t = nullptr;
@@ -751,17 +774,20 @@ class db {
     }
 
   private:
-    explicit db(kvdb_t *h) noexcept : db_(h) {}
+    explicit db(kvdb_t *h) : st_(std::make_shared<detail::db_state>()) { st_->handle = h; }
     static db open_with(const char *path, const kvdb_options_t *opts) {
         kvdb_t *h = nullptr;
         detail::check(kvdb_open(path, opts, &h));
         return db(h);
     }
     kvdb_t *live() const {
-        if (!db_) throw error(KVDB_INVALID_ARGUMENT, "the database is closed");
-        return db_.get();
+        if (!st_) throw error(KVDB_INVALID_ARGUMENT, "the database is closed");
+        return st_->live();
     }
-    handle_db db_;
+    void release() noexcept {
+        if (st_ && st_->handle) kvdb_close(std::exchange(st_->handle, nullptr));
+    }
+    std::shared_ptr<detail::db_state> st_;
 };
 
 /// The library's version, e.g. "0.1.0".

@@ -307,6 +307,9 @@ void handles_outlive_the_database() {
     CHECK(snap.get("k") == std::optional<std::string>("v"));
     it.seek_to_first();
     CHECK(it.valid() && it.key() == "k");
+    // A new iterator needs the database: an error, not a dangling handle.
+    CHECK(status_of([&] { snap.iterate(); }) == KVDB_INVALID_ARGUMENT);
+    CHECK(status_of([&] { snap.index_equal("x", "y"); }) == KVDB_INVALID_ARGUMENT);
 }
 
 void threads() {
