@@ -418,6 +418,48 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Writes a consistent copy of `db` as of one moment into directory `path`
+ * (created if missing; an existing one must be empty): one snapshot file,
+ * which opens as a durable database with `kvdb_open` or loads into memory
+ * with `kvdb_open_in_memory_from`. Online: other threads go on writing, and
+ * none of their writes after the moment of the copy is in it. Works for an
+ * in-memory database too. Expiry times stay absolute; indexes are not
+ * copied (declare them when opening the copy).
+ *
+ * `KVDB_INVALID_ARGUMENT` for a NULL or empty path or a directory that is
+ * not empty; `KVDB_IO_ERROR` if it cannot be written.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live database handle; `path` is NULL (an
+ * error) or a NUL-terminated string.
+ */
+kvdb_status_t kvdb_backup(kvdb_t *db, const char *path);
+
+/**
+ * Opens an in-memory database holding the contents of backup or database
+ * directory `path`, loaded as `kvdb_open` recovers (the newest valid
+ * snapshot and the log after it, with the same checks), but without
+ * writing or repairing anything there (a torn log tail is just not
+ * loaded). The directory is locked while it is read: `KVDB_LOCKED` if it is
+ * open elsewhere. Afterwards the database touches no file (`kvdb_sync` and
+ * `kvdb_checkpoint` are no-ops) and is closed with `kvdb_close`. `opts` NULL
+ * means the defaults; indexes declared in it are built from the loaded data.
+ *
+ * `KVDB_INVALID_ARGUMENT` for a NULL or empty path or a directory that does
+ * not exist; `KVDB_CORRUPTION` if its files are damaged beyond what the
+ * recovery mode tolerates.
+ *
+ * # Safety
+ *
+ * `path` is NULL (an error) or a NUL-terminated string; `opts` is NULL or a
+ * live options handle; `out_db` is valid for writing a pointer.
+ */
+kvdb_status_t kvdb_open_in_memory_from(const char *path,
+                                       const kvdb_options_t *opts,
+                                       kvdb_t **out_db);
+
+/**
  * A new, empty batch. Free with `kvdb_batch_free`. NULL only on an
  * internal failure.
  */

@@ -19,6 +19,7 @@
 
 #![allow(non_camel_case_types)]
 
+mod backup;
 mod batch;
 mod boundary;
 mod db;
@@ -41,6 +42,7 @@ mod txn;
 mod value_out;
 mod version;
 
+pub use backup::*;
 pub use batch::*;
 pub use db::*;
 pub use error::kvdb_last_error;

@@ -88,6 +88,11 @@ impl Db {
     pub fn in_memory_with(options: Options) -> Result<Db> {
         options.validate()?;
         let store = Store::with_clock(Arc::clone(&options.clock));
+        Self::in_memory_from_store(store, options)
+    }
+
+    /// An in-memory database over `store` (empty, or loaded from a backup).
+    pub(crate) fn in_memory_from_store(store: Store, options: Options) -> Result<Db> {
         Self::start(Inner {
             store,
             options,

@@ -96,6 +96,7 @@ pub use kvdb_core::{
 pub use kvdb_wal::{RecoveryMode, TornTail};
 pub use options::{Options, SyncPolicy};
 pub use persist::DurabilityStats;
+pub use persist::backup::BackupReport;
 pub use persist::checkpoint::CheckpointReport;
 pub use persist::recovery::RecoveryReport;
 pub use snapshot::Snapshot;

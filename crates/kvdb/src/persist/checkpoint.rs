@@ -14,10 +14,33 @@
 
 use std::time::{Duration, Instant};
 
-use kvdb_snapshot::{SnapshotWriter, list, retain};
+use std::path::Path;
+use std::sync::Arc;
+
+use kvdb_core::ReadView;
+use kvdb_snapshot::{SnapshotInfo, SnapshotWriter, list, retain};
+use kvdb_vfs::Vfs;
 
 use crate::db::Inner;
 use crate::error::Result;
+
+/// Streams every live entry `view` sees, with its absolute expiry, into a
+/// new snapshot file in `dir` at the view's sequence number, and syncs it
+/// (writers go on meanwhile). Used by checkpoints and backups.
+pub(crate) fn write_snapshot(
+    vfs: &Arc<dyn Vfs>,
+    dir: &Path,
+    view: &ReadView,
+) -> Result<SnapshotInfo> {
+    let mut writer = SnapshotWriter::create(Arc::clone(vfs), dir, view.seq(), view.time_ms())?;
+    let mut cursor = view.cursor::<&[u8]>(..);
+    cursor.seek_to_first();
+    while let (Some(key), Some(value)) = (cursor.key(), cursor.value()) {
+        writer.add(key, value, cursor.expires_at())?;
+        cursor.next();
+    }
+    Ok(writer.finish()?)
+}
 
 /// What a checkpoint did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,19 +80,7 @@ impl Inner {
         };
         let existing = list(&*persist.vfs, &persist.dir)?;
         if existing.first().map(|(seq, _)| *seq) != Some(view.seq()) {
-            let mut writer = SnapshotWriter::create(
-                persist.vfs.clone(),
-                &persist.dir,
-                view.seq(),
-                view.time_ms(),
-            )?;
-            let mut cursor = view.cursor::<&[u8]>(..);
-            cursor.seek_to_first();
-            while let (Some(key), Some(value)) = (cursor.key(), cursor.value()) {
-                writer.add(key, value, cursor.expires_at())?;
-                cursor.next();
-            }
-            let info = writer.finish()?;
+            let info = write_snapshot(&persist.vfs, &persist.dir, &view)?;
             report.entries = info.entries;
             report.snapshot_bytes = info.bytes;
             report.wrote_snapshot = true;

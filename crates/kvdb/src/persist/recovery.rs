@@ -117,7 +117,6 @@ fn load_snapshot(
     dir: &Path,
     report: &mut RecoveryReport,
 ) -> Result<SnapshotBase> {
-    remove_temporaries(vfs, dir)?;
     let loaded = load_newest(vfs, dir)?;
     report.snapshots_rejected = loaded
         .rejected
@@ -173,6 +172,14 @@ fn restore_chunk(writer: &mut Writer<'_>, seq: u64, chunk: &[Op<'_>]) -> Result<
     writer.restore(seq, &batch).map_err(restore_failed)
 }
 
+/// The log replayed into the store, before any repair.
+struct Replayed {
+    /// Holds what a repair would cut or set aside.
+    reader: WalReader,
+    /// The receipt of the last record (or snapshot chunk) applied.
+    applied: Option<Applied>,
+}
+
 /// Replays the log after `base`, then checks that nothing acknowledged is
 /// missing before any repair is made: the records continue without a hole
 /// from the snapshot on, they reach the start of every segment kept (a
@@ -186,7 +193,7 @@ fn replay(
     options: &Options,
     base: SnapshotBase,
     report: &mut RecoveryReport,
-) -> Result<(kvdb_wal::Recovered, Option<Applied>)> {
+) -> Result<Replayed> {
     let mut reader = WalReader::open(Arc::clone(vfs), dir, options.recovery)?;
     let mut writer = store.writer()?;
     let mut expected = base.seq + 1;
@@ -251,11 +258,7 @@ fn replay(
             expected - 1
         )));
     }
-    let recovered = reader.finish()?;
-    report.wal_bytes = recovered.report.bytes;
-    report.torn_tail = recovered.report.torn_tail.clone();
-    report.discarded_segments = recovered.report.discarded_segments.clone();
-    Ok((recovered, applied))
+    Ok(Replayed { reader, applied })
 }
 
 /// Rebuilds `store` from `dir` and opens the log for appending.
@@ -267,8 +270,13 @@ pub(crate) fn recover(
 ) -> Result<(Wal, RecoveryReport)> {
     let started = Instant::now();
     let mut report = RecoveryReport::default();
+    remove_temporaries(&**vfs, dir)?;
     let base = load_snapshot(store, &**vfs, dir, &mut report)?;
-    let (recovered, applied) = replay(store, vfs, dir, options, base, &mut report)?;
+    let Replayed { reader, applied } = replay(store, vfs, dir, options, base, &mut report)?;
+    let recovered = reader.finish()?;
+    report.wal_bytes = recovered.report.bytes;
+    report.torn_tail = recovered.report.torn_tail.clone();
+    report.discarded_segments = recovered.report.discarded_segments.clone();
     // Nothing recovered is acknowledged anew, so it is all made visible at
     // once, before the database is handed out.
     if let Some(applied) = applied {
@@ -283,4 +291,26 @@ pub(crate) fn recover(
     report.last_seq = last;
     report.duration = started.elapsed();
     Ok((wal, report))
+}
+
+/// Loads the contents of database directory (or backup) `dir` into `store`
+/// as recovery does, checks included, but repairs and writes nothing there:
+/// a torn log tail is left in place (and not loaded), temporary snapshot
+/// files stay. For an in-memory copy that then touches no file.
+pub(crate) fn load_read_only(
+    store: &Store,
+    vfs: &Arc<dyn Vfs>,
+    dir: &Path,
+    options: &Options,
+) -> Result<RecoveryReport> {
+    let started = Instant::now();
+    let mut report = RecoveryReport::default();
+    let base = load_snapshot(store, &**vfs, dir, &mut report)?;
+    let Replayed { applied, .. } = replay(store, vfs, dir, options, base, &mut report)?;
+    if let Some(applied) = applied {
+        store.publish(applied);
+    }
+    report.last_seq = store.applied_seq();
+    report.duration = started.elapsed();
+    Ok(report)
 }
