@@ -605,6 +605,11 @@ class db {
     /// An in-memory database that touches no file.
     static db in_memory() { return open_with(nullptr, nullptr); }
     static db in_memory(const options &opts) { return open_with(nullptr, opts.get()); }
+    /// An in-memory database holding the contents of a backup or database
+    /// directory, read without writing or repairing anything there
+    /// (KVDB_LOCKED if it is open elsewhere); it then touches no file.
+    static db open_in_memory_from(const std::string &path) { return load(path, nullptr); }
+    static db open_in_memory_from(const std::string &path, const options &opts) { return load(path, opts.get()); }
 
     db(db &&o) noexcept = default;
     db &operator=(db &&o) noexcept {
@@ -694,6 +699,10 @@ class db {
         return out;
     }
     void write(const batch &b) { detail::check(kvdb_write(live(), b.get())); }
+    /// Writes a consistent copy of the database as of one moment into the
+    /// new or empty directory `path` (one snapshot file, which opens as a
+    /// durable database). Other threads go on writing meanwhile.
+    void backup(const std::string &path) { detail::check(kvdb_backup(live(), path.c_str())); }
     void sync() { detail::check(kvdb_sync(live())); }
     void checkpoint() { detail::check(kvdb_checkpoint(live())); }
     void collect_garbage() { detail::check(kvdb_collect_garbage(live())); }
@@ -775,6 +784,11 @@ class db {
 
   private:
     explicit db(kvdb_t *h) : st_(std::make_shared<detail::db_state>()) { st_->handle = h; }
+    static db load(const std::string &path, const kvdb_options_t *opts) {
+        kvdb_t *h = nullptr;
+        detail::check(kvdb_open_in_memory_from(path.c_str(), opts, &h));
+        return db(h);
+    }
     static db open_with(const char *path, const kvdb_options_t *opts) {
         kvdb_t *h = nullptr;
         detail::check(kvdb_open(path, opts, &h));

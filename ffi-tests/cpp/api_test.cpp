@@ -298,6 +298,23 @@ void indexes(const std::string &dir) {
     CHECK(status_of([&] { kvdb::db::open(dir); }) == KVDB_LOCKED);
 }
 
+void backup_and_restore(const std::string &dir) {
+    auto db = kvdb::db::in_memory();
+    db.put("k", "v");
+    db.put("lease", "x", 1h);
+    db.backup(dir + "/backup");
+    db.put("after", "not copied");
+    CHECK(status_of([&] { db.backup(dir + "/backup"); }) == KVDB_INVALID_ARGUMENT);
+    auto mem = kvdb::db::open_in_memory_from(dir + "/backup");
+    CHECK(mem.get("k") == std::optional<std::string>("v"));
+    CHECK(!mem.get("after").has_value());
+    CHECK(mem.ttl("lease").expires);
+    mem.close();
+    auto durable = kvdb::db::open(dir + "/backup");
+    CHECK(durable.get("k") == std::optional<std::string>("v"));
+    CHECK(status_of([&] { kvdb::db::open_in_memory_from(dir + "/backup"); }) == KVDB_LOCKED);
+}
+
 void handles_outlive_the_database() {
     auto db = kvdb::db::in_memory();
     db.put("k", "v");
@@ -336,6 +353,7 @@ int main(int argc, char **argv) {
         batches_snapshots_and_scans();
         transactions();
         indexes(argv[1]);
+        backup_and_restore(std::string(argv[1]) + "-backups");
         handles_outlive_the_database();
         threads();
     } catch (const kvdb::error &e) {

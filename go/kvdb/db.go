@@ -211,3 +211,36 @@ func (d *DB) Checkpoint() error {
 func (d *DB) CollectGarbage() error {
 	return d.with(func(db *C.kvdb_t) C.kvdb_status_t { return C.kvdb_collect_garbage(db) })
 }
+
+// Backup writes a consistent copy of the database as of one moment into
+// directory dir (created if missing; an existing one must be empty): one
+// snapshot file, which opens as a durable database with Open or loads
+// into memory with OpenInMemoryFrom. Other goroutines go on writing
+// meanwhile; none of their writes after that moment is in the copy. TTLs
+// stay absolute; indexes are not copied.
+func (d *DB) Backup(dir string) error {
+	cdir := C.CString(dir)
+	defer C.free(unsafe.Pointer(cdir))
+	return d.with(func(db *C.kvdb_t) C.kvdb_status_t { return C.kvdb_backup(db, cdir) })
+}
+
+// OpenInMemoryFrom opens an in-memory database holding the contents of a
+// backup or database directory, loaded as Open recovers one but writing and
+// repairing nothing there (ErrLocked if it is open elsewhere). Afterwards
+// the database touches no file.
+func OpenInMemoryFrom(dir string, opts *Options) (*DB, error) {
+	cdir := C.CString(dir)
+	defer C.free(unsafe.Pointer(cdir))
+	copts, err := opts.toC()
+	if err != nil {
+		return nil, err
+	}
+	defer C.kvdb_options_free(copts)
+	var db *C.kvdb_t
+	if err := call(func() C.kvdb_status_t { return C.kvdb_open_in_memory_from(cdir, copts, &db) }); err != nil {
+		return nil, err
+	}
+	d := &DB{db: db}
+	runtime.SetFinalizer(d, (*DB).Close)
+	return d, nil
+}

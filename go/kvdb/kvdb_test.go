@@ -142,6 +142,7 @@ func TestEveryMethodAfterCloseReturnsErrClosed(t *testing.T) {
 		"Sync":        db.Sync(),
 		"Checkpoint":  db.Checkpoint(),
 		"GC":          db.CollectGarbage(),
+		"Backup":      db.Backup(t.TempDir()),
 		"DropIndex":   db.DropIndex("x"),
 		"CreateIndex": db.CreateIndex(IndexKeyField("x", ':', 0)),
 	}
@@ -793,5 +794,39 @@ func TestIndexReadersSeeRecordsAndEntriesAgree(t *testing.T) {
 func TestVersion(t *testing.T) {
 	if !strings.HasPrefix(Version(), "0.") {
 		t.Fatalf("version %q", Version())
+	}
+}
+
+func TestBackupOpensDurableAndLoadsIntoMemory(t *testing.T) {
+	db := mustOpen(t, "", nil)
+	must(t, db.Put([]byte("k"), []byte("v")))
+	must(t, db.PutTTL([]byte("lease"), []byte("x"), time.Hour))
+	dir := t.TempDir() + "/backup"
+	must(t, db.Backup(dir))
+	must(t, db.Put([]byte("after"), []byte("not copied")))
+	if err := db.Backup(dir); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("backup into a non-empty directory: %v", err)
+	}
+	mem, err := OpenInMemoryFrom(dir, nil)
+	must(t, err)
+	if v, err := mem.Get([]byte("k")); err != nil || string(v) != "v" {
+		t.Fatalf("loaded copy: %q %v", v, err)
+	}
+	if _, err := mem.Get([]byte("after")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a write after the backup is in it: %v", err)
+	}
+	if _, has, _ := mem.TTL([]byte("lease")); !has {
+		t.Fatal("the TTL was lost")
+	}
+	must(t, mem.Close())
+	durable := mustOpen(t, dir, nil)
+	if v, _ := durable.Get([]byte("k")); string(v) != "v" {
+		t.Fatalf("durable copy: %q", v)
+	}
+	if _, err := OpenInMemoryFrom(dir, nil); !errors.Is(err, ErrLocked) {
+		t.Fatalf("loading an open directory: %v", err)
+	}
+	if _, err := OpenInMemoryFrom(t.TempDir()+"/missing", nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("loading a missing directory: %v", err)
 	}
 }

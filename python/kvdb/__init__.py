@@ -21,6 +21,7 @@ from .db import (
     Snapshot,
     Transaction,
     open,
+    open_in_memory_from,
     version,
 )
 from .errors import (
@@ -69,6 +70,7 @@ __all__ = [
     "Snapshot",
     "Transaction",
     "open",
+    "open_in_memory_from",
     "version",
     "BufferTooSmallError",
     "ClosedError",

@@ -75,6 +75,8 @@ class Recovery(Structure):
 SIGNATURES = {
     "kvdb_open": (status_t, [c_char_p, vp, pvp]),
     "kvdb_close": (status_t, [vp]),
+    "kvdb_backup": (status_t, [vp, c_char_p]),
+    "kvdb_open_in_memory_from": (status_t, [c_char_p, vp, pvp]),
     "kvdb_sync": (status_t, [vp]),
     "kvdb_checkpoint": (status_t, [vp]),
     "kvdb_collect_garbage": (status_t, [vp]),

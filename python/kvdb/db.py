@@ -335,7 +335,7 @@ class DB(_Reads):
 
     def __init__(self, path=None, *, sync=None, sync_interval=None, recovery=None,
                  checkpoint_bytes=None, snapshots_to_keep=None, background_maintenance=True,
-                 indexes=()):
+                 indexes=(), _load=False):
         opts = L.kvdb_options_new()
         try:
             if sync is not None:
@@ -352,7 +352,10 @@ class DB(_Reads):
             for d in indexes:
                 d.with_c(lambda c: check(L.kvdb_options_add_index(opts, c)))
             handle = c_void_p()
-            check(L.kvdb_open(None if path is None else str(path).encode(), opts, byref(handle)))
+            if _load:
+                check(L.kvdb_open_in_memory_from(str(path).encode(), opts, byref(handle)))
+            else:
+                check(L.kvdb_open(None if path is None else str(path).encode(), opts, byref(handle)))
         finally:
             L.kvdb_options_free(opts)
         self._g = Guard(handle, L.kvdb_close, "database")
@@ -493,6 +496,13 @@ class DB(_Reads):
             check(L.kvdb_txn_begin(h, byref(t)))
         return Transaction(t)
 
+    def backup(self, path):
+        """Writes a consistent copy of the database as of one moment into the
+        new or empty directory ``path`` (one snapshot file, which opens as a
+        durable database). Other threads go on writing meanwhile."""
+        with self._g as h:
+            check(L.kvdb_backup(h, str(path).encode()))
+
     def sync(self):
         with self._g as h:
             check(L.kvdb_sync(h))
@@ -560,6 +570,13 @@ def open(path=None, **options):  # noqa: A001 - the module's entry point
     (RECOVERY_*), checkpoint_bytes, snapshots_to_keep,
     background_maintenance, indexes (a list of index definitions)."""
     return DB(path, **options)
+
+
+def open_in_memory_from(path, **options):
+    """An in-memory database holding the contents of a backup or database
+    directory, read without writing or repairing anything there (LockedError
+    if it is open elsewhere); it then touches no file. Options as for open()."""
+    return DB(path, _load=True, **options)
 
 
 def version():

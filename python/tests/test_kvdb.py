@@ -365,6 +365,27 @@ class Durability(unittest.TestCase):
             with self.assertRaises(kvdb.InvalidArgumentError):
                 kvdb.open(d, sync=kvdb.SYNC_INTERVAL)
 
+    def test_backup_opens_durable_and_loads_into_memory(self):
+        with tempfile.TemporaryDirectory() as d:
+            target = f"{d}/backup"
+            with kvdb.open() as db:
+                db.put(b"k", b"v")
+                db.put(b"lease", b"x", ttl=3600)
+                db.backup(target)
+                db.put(b"after", b"not copied")
+                with self.assertRaises(kvdb.InvalidArgumentError):
+                    db.backup(target)
+            with kvdb.open_in_memory_from(target) as mem:
+                self.assertEqual(mem.get(b"k"), b"v")
+                self.assertIsNone(mem.get(b"after"))
+                self.assertIsNotNone(mem.ttl(b"lease"))
+            with kvdb.open(target) as db:
+                self.assertEqual(db.get(b"k"), b"v")
+                with self.assertRaises(kvdb.LockedError):
+                    kvdb.open_in_memory_from(target)
+            with self.assertRaises(kvdb.InvalidArgumentError):
+                kvdb.open_in_memory_from(f"{d}/missing")
+
 
 if __name__ == "__main__":
     unittest.main()
