@@ -1,0 +1,142 @@
+//! `kvdb`: an interactive shell for kvdb databases (in memory or on a
+//! directory), scriptable from stdin or `-c`, and tools for database
+//! directories that are not open elsewhere: stats, dump, load, backup and
+//! restore.
+
+mod bytes;
+mod commands;
+mod output;
+mod session;
+mod shell;
+mod tools;
+
+use std::io::{BufReader, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kvdb::{Db, Options};
+
+use output::Format;
+use session::Session;
+
+#[derive(Parser)]
+#[command(name = "kvdb", version, about = "The kvdb shell and database tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// An interactive shell on DIR (a database directory, created if missing)
+    /// or, with no DIR or `:memory:`, on an in-memory database.
+    Shell {
+        /// The database directory, or `:memory:`.
+        dir: Option<PathBuf>,
+        /// Run this command line instead of reading stdin (repeatable).
+        #[arg(short = 'c', long = "command")]
+        commands: Vec<String>,
+        /// Go on after a failed command (the exit status is still 1).
+        #[arg(long)]
+        keep_going: bool,
+        /// How replies are printed.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Statistics of a database directory (read only).
+    Stats {
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Every live record of a database directory as JSON lines (read only).
+    Dump { dir: PathBuf },
+    /// Loads JSON lines from a dump (FILE `-`: stdin) into a database directory.
+    Load { dir: PathBuf, file: PathBuf },
+    /// Copies a database directory into the new directory DEST (read only on DIR).
+    Backup { dir: PathBuf, dest: PathBuf },
+    /// Restores a backup into the new database directory DIR.
+    Restore { backup: PathBuf, dir: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Shell {
+        dir: None,
+        commands: Vec::new(),
+        keep_going: false,
+        format: Format::Table,
+    });
+    let result = match command {
+        Command::Shell {
+            dir,
+            commands,
+            keep_going,
+            format,
+        } => return shell(dir, commands, keep_going, format),
+        Command::Stats { dir, format } => tools::stats(&dir, format),
+        Command::Dump { dir } => tools::dump(&dir, &mut std::io::stdout().lock()),
+        Command::Load { dir, file } => load(&dir, &file),
+        Command::Backup { dir, dest } => tools::backup(&dir, &dest),
+        Command::Restore { backup, dir } => tools::restore(&backup, &dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(dir: &std::path::Path, file: &std::path::Path) -> Result<(), String> {
+    if file.as_os_str() == "-" {
+        return tools::load(dir, Box::new(std::io::stdin().lock()), None);
+    }
+    let f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let size = f.metadata().ok().map(|m| m.len());
+    tools::load(dir, Box::new(BufReader::new(f)), size)
+}
+
+fn shell(
+    dir: Option<PathBuf>,
+    commands: Vec<String>,
+    keep_going: bool,
+    format: Format,
+) -> ExitCode {
+    let in_memory = dir.as_ref().is_none_or(|d| d.as_os_str() == ":memory:");
+    let opened = if in_memory {
+        Db::in_memory()
+    } else {
+        Db::open(
+            dir.as_deref().unwrap_or(std::path::Path::new(":memory:")),
+            Options::default(),
+        )
+    };
+    let db = match opened {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if in_memory {
+        eprintln!(
+            "note: an in-memory database: nothing is kept after the shell ends (`backup DIR` saves a copy)"
+        );
+    }
+    let mut session = Session::new(db, format);
+    let status = if !commands.is_empty() {
+        shell::run_script(&mut session, commands.join("\n").as_bytes(), keep_going)
+    } else if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        shell::run_interactive(&mut session)
+    } else {
+        shell::run_script(&mut session, std::io::stdin().lock(), keep_going)
+    };
+    if status == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
