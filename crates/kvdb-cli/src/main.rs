@@ -1,7 +1,7 @@
 //! `kvdb`: an interactive shell for kvdb databases (in memory or on a
 //! directory), scriptable from stdin or `-c`, and tools for database
-//! directories that are not open elsewhere: stats, dump, load, backup and
-//! restore.
+//! directories that are not open elsewhere: verify, wal, stats, dump, load,
+//! backup and restore.
 
 mod bytes;
 mod commands;
@@ -44,6 +44,16 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Checks every snapshot file and log record of a database directory;
+    /// prints each problem with its file and offset, nothing when sound.
+    /// Exit status 0 when sound, 1 when not. Writes nothing.
+    Verify { dir: PathBuf },
+    /// Lists the log records of a database directory (read only).
+    Wal {
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// Statistics of a database directory (read only).
     Stats {
         dir: PathBuf,
@@ -75,6 +85,12 @@ fn main() -> ExitCode {
             keep_going,
             format,
         } => return shell(dir, commands, keep_going, format),
+        Command::Verify { dir } => match tools::verify(&dir) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
+        Command::Wal { dir, format } => tools::wal(&dir, format),
         Command::Stats { dir, format } => tools::stats(&dir, format),
         Command::Dump { dir } => tools::dump(&dir, &mut std::io::stdout().lock()),
         Command::Load { dir, file } => load(&dir, &file),

@@ -222,6 +222,16 @@ pub fn decode_frame(bytes: &[u8]) -> Frame<'_> {
     }
 }
 
+/// True if an intact frame newer than `last_seq` starts anywhere after
+/// `from` in `bytes`: then damage at `from` is not a torn tail (the trace of
+/// a crash during the last write) but lost records.
+pub fn intact_frame_after(bytes: &[u8], from: usize, last_seq: Option<u64>) -> bool {
+    (from + 1..bytes.len()).any(|at| {
+        matches!(decode_frame(&bytes[at..]),
+            Frame::Valid { seq, .. } if last_seq.is_none_or(|last| seq > last))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

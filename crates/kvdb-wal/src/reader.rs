@@ -14,7 +14,7 @@ use kvdb_vfs::{FileBytes, Vfs};
 use crate::error::WalError;
 use crate::format::{
     FRAME_HEADER_LEN, Frame, HeaderError, SEGMENT_HEADER_V1_LEN, SegmentHeader, decode_frame,
-    decode_segment_header,
+    decode_segment_header, intact_frame_after,
 };
 use crate::options::RecoveryMode;
 use crate::segment::{SegmentInfo, list_segments};
@@ -206,15 +206,6 @@ impl WalReader {
         Ok(true)
     }
 
-    /// True if an intact frame newer than `last_seq` starts anywhere after
-    /// `from` in `bytes`: then damage at `from` is not a torn tail.
-    fn intact_frame_after(bytes: &[u8], from: usize, last_seq: Option<u64>) -> bool {
-        (from + 1..bytes.len()).any(|at| {
-            matches!(decode_frame(&bytes[at..]),
-                Frame::Valid { seq, .. } if last_seq.is_none_or(|last| seq > last))
-        })
-    }
-
     fn close_current(&mut self) {
         if let Some(cur) = self.current.take() {
             let (id, path) = self.segments[cur.index].clone();
@@ -279,7 +270,7 @@ impl WalReader {
                         _ => "checksum mismatch",
                     };
                     let torn = self.is_newest(index)
-                        && !Self::intact_frame_after(&cur.bytes, offset, self.report.last_seq);
+                        && !intact_frame_after(&cur.bytes, offset, self.report.last_seq);
                     let len = cur.bytes.len();
                     self.damage(index, offset, len, reason, torn)?;
                     self.close_current();

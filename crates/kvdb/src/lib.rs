@@ -98,6 +98,7 @@ pub use options::{Options, SyncPolicy};
 pub use persist::DurabilityStats;
 pub use persist::backup::BackupReport;
 pub use persist::checkpoint::CheckpointReport;
+pub use persist::inspect;
 pub use persist::recovery::RecoveryReport;
 pub use snapshot::Snapshot;
 pub use ttl::Ttl;

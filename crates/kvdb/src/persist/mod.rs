@@ -3,6 +3,7 @@
 
 pub(crate) mod backup;
 pub(crate) mod checkpoint;
+pub mod inspect;
 pub(crate) mod record;
 pub(crate) mod recovery;
 
