@@ -1,12 +1,13 @@
 # kvdb: build the C library and install it, following the GNU conventions.
 #
-#   make                  build libkvdb (release): target/release/libkvdb.{so,a}
+#   make                  build libkvdb (release): target/release/libkvdb.{so,a},
+#                         and the kvdb shell: target/release/kvdb
 #   make run              build, then run examples-c/quickstart (in memory)
 #   make install          install what `make` built: kvdb.h, kvdb.hpp,
 #                         libkvdb.so.X.Y.Z with its SONAME links, libkvdb.a,
-#                         kvdb.pc. It builds nothing, so `sudo make install`
-#                         works without cargo on root's PATH.
-#   make install-strip    the same, with the libraries stripped of debug info
+#                         kvdb.pc, bin/kvdb. It builds nothing, so
+#                         `sudo make install` works without cargo on root's PATH.
+#   make install-strip    the same, with the libraries and kvdb stripped of debug info
 #   make uninstall        remove what install put in place
 #   make test             every test (scripts/test-all.sh)
 #
@@ -14,6 +15,7 @@
 # uninstall):
 #   prefix (or PREFIX)    /usr/local
 #   exec_prefix           $(prefix)
+#   bindir                $(exec_prefix)/bin
 #   libdir (or LIBDIR)    $(exec_prefix)/lib; e.g. /usr/lib64 or
 #                         /usr/lib/x86_64-linux-gnu
 #   includedir            $(prefix)/include
@@ -29,6 +31,7 @@
 PREFIX ?= /usr/local
 prefix ?= $(PREFIX)
 exec_prefix ?= $(prefix)
+bindir ?= $(exec_prefix)/bin
 LIBDIR ?= $(exec_prefix)/lib
 libdir ?= $(LIBDIR)
 includedir ?= $(prefix)/include
@@ -39,6 +42,7 @@ PROFILE ?= release
 INSTALL ?= install
 INSTALL_DATA ?= $(INSTALL) -m 644
 INSTALL_LIB ?= $(INSTALL) -m 755
+INSTALL_PROGRAM ?= $(INSTALL) -m 755
 STRIP ?= strip
 LDCONFIG ?= ldconfig
 
@@ -48,24 +52,28 @@ BUILD_DIR := target/$(PROFILE)
 HEADERS := include/kvdb.h include/kvdb.hpp
 SHARED := libkvdb.so.$(VERSION)
 
-.PHONY: all lib run install install-strip uninstall test
+.PHONY: all lib cli run install install-strip uninstall test
 
-all: lib
+all: lib cli
 
 lib:
 	scripts/build-lib.sh $(PROFILE)
+
+cli:
+	cargo build $(if $(filter release,$(PROFILE)),--release,) -p kvdb-cli
 
 run: lib
 	$(MAKE) -C examples-c PROFILE=$(PROFILE) run
 
 install:
-	@for f in $(BUILD_DIR)/libkvdb.so $(BUILD_DIR)/libkvdb.a; do \
+	@for f in $(BUILD_DIR)/libkvdb.so $(BUILD_DIR)/libkvdb.a $(BUILD_DIR)/kvdb; do \
 	  if [ ! -f "$$f" ]; then \
 	    echo "$$f is missing: run \`make\` (PROFILE=$(PROFILE)) before \`make install\`" >&2; \
 	    exit 1; \
 	  fi; \
 	done
-	$(INSTALL) -d '$(DESTDIR)$(includedir)' '$(DESTDIR)$(libdir)' '$(DESTDIR)$(pkgconfigdir)'
+	$(INSTALL) -d '$(DESTDIR)$(includedir)' '$(DESTDIR)$(libdir)' '$(DESTDIR)$(pkgconfigdir)' '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) $(BUILD_DIR)/kvdb '$(DESTDIR)$(bindir)/kvdb'
 	$(INSTALL_DATA) $(HEADERS) '$(DESTDIR)$(includedir)/'
 	$(INSTALL_LIB) $(BUILD_DIR)/libkvdb.so '$(DESTDIR)$(libdir)/$(SHARED)'
 	ln -sf $(SHARED) '$(DESTDIR)$(libdir)/libkvdb.so.$(MAJOR)'
@@ -79,6 +87,8 @@ install:
 	  $(STRIP) --strip-unneeded '$(DESTDIR)$(libdir)/$(SHARED)'; \
 	  echo "$(STRIP) --strip-debug $(DESTDIR)$(libdir)/libkvdb.a"; \
 	  $(STRIP) --strip-debug '$(DESTDIR)$(libdir)/libkvdb.a'; \
+	  echo "$(STRIP) $(DESTDIR)$(bindir)/kvdb"; \
+	  $(STRIP) '$(DESTDIR)$(bindir)/kvdb'; \
 	fi
 	@if [ -z "$(DESTDIR)" ]; then LDCONFIG='$(LDCONFIG)' scripts/after-install.sh '$(libdir)'; fi
 
@@ -89,7 +99,7 @@ uninstall:
 	rm -f '$(DESTDIR)$(includedir)/kvdb.h' '$(DESTDIR)$(includedir)/kvdb.hpp' \
 	      '$(DESTDIR)$(libdir)/$(SHARED)' '$(DESTDIR)$(libdir)/libkvdb.so.$(MAJOR)' \
 	      '$(DESTDIR)$(libdir)/libkvdb.so' '$(DESTDIR)$(libdir)/libkvdb.a' \
-	      '$(DESTDIR)$(pkgconfigdir)/kvdb.pc'
+	      '$(DESTDIR)$(pkgconfigdir)/kvdb.pc' '$(DESTDIR)$(bindir)/kvdb'
 	@if [ -z "$(DESTDIR)" ]; then LDCONFIG='$(LDCONFIG)' scripts/after-install.sh --quiet '$(libdir)'; fi
 
 test:

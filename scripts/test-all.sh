@@ -48,7 +48,7 @@ cargo test --workspace --doc --locked
 step "Go module (cgo, -race), linked through pkg-config to an installed libkvdb"
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
-make -s PROFILE=debug lib
+make -s PROFILE=debug
 make -s PROFILE=debug install prefix="$prefix" >/dev/null
 (
   cd go

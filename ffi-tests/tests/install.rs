@@ -52,8 +52,30 @@ fn profile() -> &'static str {
     env!("KVDB_FFI_PROFILE")
 }
 
+/// Builds the kvdb shell (same profile as this test) once: `make install`
+/// installs it with the library.
+fn cli_built() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let release = if profile() == "release" {
+            "--release"
+        } else {
+            ""
+        };
+        sh(
+            &format!(
+                "cd '{}' && '{}' build -q {release} -p kvdb-cli",
+                root().display(),
+                env!("CARGO")
+            ),
+            &[],
+        );
+    });
+}
+
 /// `make -s -C <root> <args>`, with PROFILE set to this test's build.
 fn make(args: &str, env: &[(&str, &str)]) -> String {
+    cli_built();
     sh(
         &format!(
             "make -s -C '{}' {args} PROFILE={}",
@@ -77,7 +99,8 @@ fn build_quickstart(exe: &Path, flags: &str, env: &[(&str, &str)]) {
 }
 
 /// The files every install puts under a prefix with libdir `lib`.
-const INSTALLED: [&str; 5] = [
+const INSTALLED: [&str; 6] = [
+    "bin/kvdb",
     "include/kvdb.h",
     "include/kvdb.hpp",
     "lib/libkvdb.so.0.1.0",
@@ -172,6 +195,11 @@ fn install_to_a_private_prefix_then_build_with_pkg_config() {
     assert!(said.contains("-Wl,-rpath"), "{said}");
 
     assert_installed(prefix.path());
+    let shell = sh(
+        &format!("'{p}/bin/kvdb' shell -c 'put k v' -c 'get k'"),
+        &[],
+    );
+    assert_eq!(shell, "OK\nv\n");
     let link = |name: &str| std::fs::read_link(prefix.path().join(name)).unwrap();
     assert_eq!(link("lib/libkvdb.so.0"), Path::new("libkvdb.so.0.1.0"));
     assert_eq!(link("lib/libkvdb.so"), Path::new("libkvdb.so.0"));
@@ -218,6 +246,7 @@ fn install_to_a_private_prefix_then_build_with_pkg_config() {
 
     make(&format!("uninstall prefix='{p}'"), &[]);
     for file in [
+        "bin/kvdb",
         "include/kvdb.h",
         "include/kvdb.hpp",
         "lib/libkvdb.so",
@@ -368,7 +397,13 @@ fn cargo_cinstall_installs_the_same_library_headers_and_pkg_config() {
         ),
         &[],
     );
-    assert_installed(prefix.path());
+    // cargo-c installs the library and headers; the kvdb shell is make's.
+    for file in INSTALLED.iter().filter(|f| !f.starts_with("bin/")) {
+        assert!(
+            prefix.path().join(file).is_file(),
+            "{file} was not installed"
+        );
+    }
     let header = std::fs::read(prefix.path().join("include/kvdb.h")).unwrap();
     assert_eq!(
         header,

@@ -23,6 +23,7 @@ use crate::session::{Flow, Session};
 fn report(session: &mut Session, line: &str) -> (bool, Flow) {
     match session.run_line(line) {
         Ok(None) => (true, Flow::Continue),
+        Ok(Some((_, Flow::Exit, _))) => (true, Flow::Exit),
         Ok(Some((reply, flow, took))) => {
             let mut out = std::io::stdout().lock();
             let printed = print(&mut out, session.format, &reply).and_then(|()| out.flush());
