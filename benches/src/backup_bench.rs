@@ -11,7 +11,10 @@
 #[path = "run_info.rs"]
 mod run_info;
 #[path = "sample.rs"]
-#[allow(dead_code, reason = "this benchmark needs only the summaries, not the generator")]
+#[allow(
+    dead_code,
+    reason = "this benchmark needs only the summaries, not the generator"
+)]
 mod sample;
 
 use std::path::Path;
