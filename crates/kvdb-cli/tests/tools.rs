@@ -2,11 +2,13 @@
 //! dump then load reproduces binary keys, values and expiry instants
 //! exactly; backup then restore too; the read-only tools change no file.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use common::files;
 use kvdb::{Db, Options};
 
 fn kvdb(args: &[&str]) -> Output {
@@ -37,19 +39,6 @@ fn contents(dir: &Path) -> Vec<(Vec<u8>, Vec<u8>, Option<u64>)> {
         cursor.next();
     }
     out
-}
-
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// A database with binary keys and values, TTLs, a deleted key, and data

@@ -2,10 +2,12 @@
 //! damage the corruption tests make is reported with its file and offset,
 //! a clean directory gets no output, and nothing is ever modified.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::files;
 use kvdb::{Batch, Db, Options, SyncPolicy};
 
 fn kvdb(args: &[&str]) -> Output {
@@ -13,19 +15,6 @@ fn kvdb(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
 }
 
 fn named(dir: &Path, prefix: &str) -> Vec<PathBuf> {

@@ -128,12 +128,7 @@ impl Db {
             )),
             _ => Error::io(format!("creating directory {}", dir.display()), e),
         })?;
-        let lock = vfs.lock(dir).map_err(|e| match e.kind() {
-            io::ErrorKind::WouldBlock => Error::Locked {
-                path: dir.to_path_buf(),
-            },
-            _ => Error::io(format!("locking {}", dir.display()), e),
-        })?;
+        let lock = lock_dir(&*vfs, dir)?;
         let store = Store::with_clock(Arc::clone(&options.clock));
         let (wal, report) = recover(&store, &vfs, dir, &options)?;
         let persist = Persist::new(vfs, dir.to_path_buf(), wal, lock, report);
@@ -441,4 +436,15 @@ impl std::fmt::Debug for Db {
         }
         d.field("store", &self.inner.store).finish()
     }
+}
+
+/// Takes the lock of database directory `dir`: [`Error::Locked`] if it is
+/// open in this or another process.
+pub(crate) fn lock_dir(vfs: &dyn kvdb_vfs::Vfs, dir: &Path) -> Result<kvdb_vfs::DirLock> {
+    vfs.lock(dir).map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock => Error::Locked {
+            path: dir.to_path_buf(),
+        },
+        _ => Error::io(format!("locking {}", dir.display()), e),
+    })
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use kvdb_core::Store;
 
-use crate::db::{Db, Inner};
+use crate::db::{Db, Inner, lock_dir};
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::persist::checkpoint::write_snapshot;
@@ -111,12 +111,7 @@ impl Db {
                 _ => Error::io(format!("reading {}", dir.display()), e),
             });
         }
-        let lock = vfs.lock(dir).map_err(|e| match e.kind() {
-            io::ErrorKind::WouldBlock => Error::Locked {
-                path: dir.to_path_buf(),
-            },
-            _ => Error::io(format!("locking {}", dir.display()), e),
-        })?;
+        let lock = lock_dir(&*vfs, dir)?;
         let store = Store::with_clock(Arc::clone(&options.clock));
         let report = load_read_only(&store, &vfs, dir, &options)?;
         drop(lock);
