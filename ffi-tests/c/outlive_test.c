@@ -1,6 +1,8 @@
 /* Handles derived from a database outlive kvdb_close: the snapshot and the
- * iterator keep reading their view, the batch stays usable, and every free
- * is safe afterwards (valgrind checks there is no invalid access or leak).
+ * iterator keep reading their view, the batch stays usable, an open
+ * transaction refuses to go on (KVDB_INVALID_ARGUMENT) and can be rolled
+ * back or committed to free it, and every free is safe afterwards (valgrind
+ * checks there is no invalid access or leak).
  * Usage: outlive_test DIR */
 #include <string.h>
 
@@ -21,7 +23,18 @@ int main(int argc, char **argv) {
     kvdb_iter_seek_to_first(it);
     kvdb_batch_t *b = kvdb_batch_new();
     CHECK_OK(kvdb_batch_put(b, KEY("c"), KEY("3")));
+    kvdb_txn_t *t1, *t2;
+    CHECK_OK(kvdb_txn_begin(db, &t1));
+    CHECK_OK(kvdb_txn_begin(db, &t2));
+    CHECK_OK(kvdb_txn_put(t1, KEY("t"), KEY("1")));
     CHECK_OK(kvdb_close(db));
+
+    void *tv;
+    size_t tvlen;
+    CHECK_STATUS(kvdb_txn_get(t1, KEY("a"), &tv, &tvlen), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_txn_put(t1, KEY("u"), KEY("2")), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_txn_commit(t1), KVDB_INVALID_ARGUMENT); /* released anyway */
+    kvdb_txn_rollback(t2);
 
     void *val;
     size_t vlen;
@@ -48,6 +61,7 @@ int main(int argc, char **argv) {
     CHECK_OK(kvdb_open(argv[1], NULL, &db));
     CHECK_OK(kvdb_exists(db, KEY("a")));
     CHECK_STATUS(kvdb_exists(db, KEY("c")), KVDB_NOT_FOUND);
+    CHECK_STATUS(kvdb_exists(db, KEY("t")), KVDB_NOT_FOUND);
     CHECK_OK(kvdb_close(db));
     FINISH();
 }
