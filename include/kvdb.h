@@ -1458,6 +1458,18 @@ kvdb_status_t kvdb_snapshot_get(const kvdb_snapshot_t *s,
                                 size_t *vlen);
 
 /**
+ * The sequence number the snapshot reads at: it holds every write with a
+ * sequence number up to `*seq` and none after. Together with a change
+ * stream started at `*seq + 1`, it gives a consistent copy and every later
+ * change exactly once.
+ *
+ * # Safety
+ *
+ * `s` is NULL (an error) or a live snapshot; `seq` is valid for writing.
+ */
+kvdb_status_t kvdb_snapshot_seq(const kvdb_snapshot_t *s, uint64_t *seq);
+
+/**
  * Copies the statistics of `db` into `*out`.
  *
  * # Safety

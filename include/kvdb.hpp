@@ -492,6 +492,13 @@ class snapshot {
     index_range index_range_of(const std::string &index, const index_bounds &b) const {
         return query_range(db_->live(), s_.get(), index, b);
     }
+    /// The sequence number the snapshot reads at: it holds every write
+    /// numbered up to it and none after.
+    uint64_t seq() const {
+        uint64_t n = 0;
+        detail::check(kvdb_snapshot_seq(s_.get(), &n));
+        return n;
+    }
     const kvdb_snapshot_t *get() const noexcept { return s_.get(); }
 
     /// An index range query at `snap` (NULL: now).

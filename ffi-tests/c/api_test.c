@@ -364,6 +364,18 @@ static void test_snapshots(kvdb_t *db) {
     CHECK_STATUS(kvdb_snapshot_get(NULL, KEY("k"), &val, &vlen), KVDB_INVALID_ARGUMENT);
     CHECK_STATUS(kvdb_snapshot_get(s, NULL, 1, &val, &vlen), KVDB_INVALID_ARGUMENT);
     CHECK_STATUS(kvdb_snapshot_get(s, KEY("snap:k"), NULL, &vlen), KVDB_INVALID_ARGUMENT);
+    /* The snapshot's sequence number: the two writes after it are the next
+     * two sequence numbers, which a newer snapshot reads at. */
+    uint64_t seq = 0, later = 0;
+    CHECK_OK(kvdb_snapshot_seq(s, &seq));
+    CHECK(seq > 0);
+    kvdb_snapshot_t *s2 = NULL;
+    CHECK_OK(kvdb_snapshot_new(db, &s2));
+    CHECK_OK(kvdb_snapshot_seq(s2, &later));
+    CHECK(later == seq + 2);
+    CHECK_STATUS(kvdb_snapshot_seq(NULL, &seq), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_snapshot_seq(s, NULL), KVDB_INVALID_ARGUMENT);
+    kvdb_snapshot_free(s2);
     kvdb_snapshot_free(s);
     kvdb_snapshot_free(NULL);
 }

@@ -134,6 +134,7 @@ void batches_snapshots_and_scans() {
     CHECK(keys.size() == 9);
     CHECK(keys.front() == "n:0" && keys.back() == "n:9");
     CHECK(!snap.get("n:99").has_value());
+    CHECK(db.snap().seq() == snap.seq() + 1);
     CHECK(db.get("n:99").has_value());
 
     std::vector<std::string> backwards;

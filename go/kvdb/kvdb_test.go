@@ -387,6 +387,13 @@ func TestSnapshotsKeepTheirView(t *testing.T) {
 	if v, _ := snap.Get([]byte("a")); string(v) != "1" {
 		t.Fatalf("snapshot a = %s", v)
 	}
+	seq, err := snap.Seq()
+	must(t, err)
+	newer, _ := db.NewSnapshot()
+	defer newer.Close()
+	if later, _ := newer.Seq(); later != seq+2 {
+		t.Fatalf("snapshot sequence numbers %d then %d, want two writes apart", seq, later)
+	}
 	if _, err := snap.Get([]byte("b")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("snapshot sees a later key: %v", err)
 	}

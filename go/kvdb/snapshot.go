@@ -84,3 +84,11 @@ func (s *Snapshot) NewIterator(prefix []byte) (*Iterator, error) {
 	})
 	return newIterator(it, err)
 }
+
+// Seq is the sequence number the snapshot reads at: it holds every write
+// numbered up to it and none after.
+func (s *Snapshot) Seq() (uint64, error) {
+	var seq C.uint64_t
+	err := s.with(func(snap *C.kvdb_snapshot_t) C.kvdb_status_t { return C.kvdb_snapshot_seq(snap, &seq) })
+	return uint64(seq), err
+}

@@ -121,6 +121,7 @@ SIGNATURES = {
     "kvdb_snapshot_new": (status_t, [vp, pvp]),
     "kvdb_snapshot_free": (None, [vp]),
     "kvdb_snapshot_get": (status_t, [vp, c_char_p, c_size_t, pvp, psize]),
+    "kvdb_snapshot_seq": (status_t, [vp, POINTER(c_uint64)]),
     "kvdb_iter_new_prefix": (status_t, [vp, vp, c_char_p, c_size_t, pvp]),
     "kvdb_iter_free": (None, [vp]),
     "kvdb_iter_seek_to_first": (None, [vp]),

@@ -1,7 +1,7 @@
 """The database handle and what it makes: snapshots, scans, batches and
 transactions."""
 
-from ctypes import byref, c_char_p, c_int64, c_size_t, c_void_p, create_string_buffer, sizeof, string_at
+from ctypes import byref, c_char_p, c_int64, c_size_t, c_uint64, c_void_p, create_string_buffer, sizeof, string_at
 
 from . import _lib
 from ._handle import Closing, Guard, b, take, ttl_ms
@@ -226,6 +226,15 @@ class Snapshot(_Reads, Closing):
 
     def _view(self):
         return _SnapView(self)
+
+    @property
+    def seq(self):
+        """The sequence number the snapshot reads at: it holds every write
+        numbered up to it and none after."""
+        n = c_uint64()
+        with self._g as s:
+            check(L.kvdb_snapshot_seq(s, byref(n)))
+        return n.value
 
     def get(self, key, default=None):
         key = b(key)

@@ -206,6 +206,8 @@ class ScansBatchesSnapshots(unittest.TestCase):
             self.assertEqual(snap.get(b"a"), b"1")
             self.assertIsNone(snap.get(b"b"))
             self.assertEqual(list(snap.scan()), [(b"a", b"1")])
+            with db.snapshot() as newer:
+                self.assertEqual(newer.seq, snap.seq + 2)
 
 
 class Transactions(unittest.TestCase):

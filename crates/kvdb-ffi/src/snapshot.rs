@@ -86,3 +86,26 @@ pub unsafe extern "C" fn kvdb_snapshot_get(
         unsafe { deliver_copy(found, val, vlen) }
     })
 }
+
+/// The sequence number the snapshot reads at: it holds every write with a
+/// sequence number up to `*seq` and none after. Together with a change
+/// stream started at `*seq + 1`, it gives a consistent copy and every later
+/// change exactly once.
+///
+/// # Safety
+///
+/// `s` is NULL (an error) or a live snapshot; `seq` is valid for writing.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_snapshot_seq(
+    s: *const kvdb_snapshot_t,
+    seq: *mut u64,
+) -> kvdb_status_t {
+    status("kvdb_snapshot_seq", || {
+        let seq = out(seq, "seq")?;
+        // SAFETY: per the contract.
+        let s = unsafe { handle(s, "snapshot") }?;
+        // SAFETY: checked non-NULL above; the caller gives a writable slot.
+        unsafe { write(seq, s.snapshot.seq()) };
+        Ok(())
+    })
+}
