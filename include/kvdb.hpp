@@ -317,6 +317,34 @@ struct index_bounds {
     }
 };
 
+namespace detail {
+
+/// The three index queries on a view: `db` now (`snap` NULL) or a snapshot.
+struct view_queries {
+    kvdb_t *db;
+    const kvdb_snapshot_t *snap;
+
+    index_range equal(const std::string &index, std::string_view ikey) const {
+        kvdb_index_iter_t *it = nullptr;
+        check(kvdb_index_iter_equal(db, snap, index.c_str(), ikey.data(), ikey.size(), &it));
+        return index_range(it);
+    }
+    index_range prefix(const std::string &index, std::string_view p) const {
+        kvdb_index_iter_t *it = nullptr;
+        check(kvdb_index_iter_prefix(db, snap, index.c_str(), p.data(), p.size(), &it));
+        return index_range(it);
+    }
+    index_range range(const std::string &index, const index_bounds &b) const {
+        kvdb_index_iter_t *it = nullptr;
+        check(kvdb_index_iter_range(db, snap, index.c_str(), b.lower ? b.lower->data() : nullptr,
+                                    b.lower ? b.lower->size() : 0, b.upper ? b.upper->data() : nullptr,
+                                    b.upper ? b.upper->size() : 0, b.flags(), &it));
+        return index_range(it);
+    }
+};
+
+}  // namespace detail
+
 /// The index keys a callback index gives a record (kvdb_index_keys_t).
 class index_keys {
   public:
@@ -480,17 +508,13 @@ class snapshot {
     }
     scan_range scan(std::string_view prefix = {}) const { return scan_range(iterate(prefix)); }
     index_range index_equal(const std::string &index, std::string_view ikey) const {
-        kvdb_index_iter_t *it = nullptr;
-        detail::check(kvdb_index_iter_equal(db_->live(), s_.get(), index.c_str(), ikey.data(), ikey.size(), &it));
-        return index_range(it);
+        return queries().equal(index, ikey);
     }
     index_range index_prefix(const std::string &index, std::string_view prefix) const {
-        kvdb_index_iter_t *it = nullptr;
-        detail::check(kvdb_index_iter_prefix(db_->live(), s_.get(), index.c_str(), prefix.data(), prefix.size(), &it));
-        return index_range(it);
+        return queries().prefix(index, prefix);
     }
     index_range index_range_of(const std::string &index, const index_bounds &b) const {
-        return query_range(db_->live(), s_.get(), index, b);
+        return queries().range(index, b);
     }
     /// The sequence number the snapshot reads at: it holds every write
     /// numbered up to it and none after.
@@ -501,18 +525,8 @@ class snapshot {
     }
     const kvdb_snapshot_t *get() const noexcept { return s_.get(); }
 
-    /// An index range query at `snap` (NULL: now).
-    static index_range query_range(kvdb_t *db, const kvdb_snapshot_t *snap, const std::string &index,
-                                   const index_bounds &b) {
-        kvdb_index_iter_t *it = nullptr;
-        detail::check(kvdb_index_iter_range(db, snap, index.c_str(), b.lower ? b.lower->data() : nullptr,
-                                            b.lower ? b.lower->size() : 0,
-                                            b.upper ? b.upper->data() : nullptr,
-                                            b.upper ? b.upper->size() : 0, b.flags(), &it));
-        return index_range(it);
-    }
-
   private:
+    detail::view_queries queries() const { return {db_->live(), s_.get()}; }
     std::shared_ptr<const detail::db_state> db_;
     std::unique_ptr<kvdb_snapshot_t, detail::deleter<kvdb_snapshot_t, kvdb_snapshot_free>> s_;
 };
@@ -776,17 +790,13 @@ class db {
         return std::make_pair(std::move(key), detail::take(v, vl));
     }
     index_range index_equal(const std::string &index, std::string_view ikey) {
-        kvdb_index_iter_t *it = nullptr;
-        detail::check(kvdb_index_iter_equal(live(), nullptr, index.c_str(), ikey.data(), ikey.size(), &it));
-        return index_range(it);
+        return detail::view_queries{live(), nullptr}.equal(index, ikey);
     }
     index_range index_prefix(const std::string &index, std::string_view prefix) {
-        kvdb_index_iter_t *it = nullptr;
-        detail::check(kvdb_index_iter_prefix(live(), nullptr, index.c_str(), prefix.data(), prefix.size(), &it));
-        return index_range(it);
+        return detail::view_queries{live(), nullptr}.prefix(index, prefix);
     }
     index_range index_range_of(const std::string &index, const index_bounds &b) {
-        return snapshot::query_range(live(), nullptr, index, b);
+        return detail::view_queries{live(), nullptr}.range(index, b);
     }
 
   private:

@@ -114,6 +114,15 @@ fn assert_installed(prefix: &Path) {
     }
 }
 
+/// The library at `path` records the SONAME programs link against.
+fn assert_soname(path: &str) {
+    let dynamic = sh(&format!("readelf -d '{path}'"), &[]);
+    assert!(
+        dynamic.contains("Library soname: [libkvdb.so.0]"),
+        "{dynamic}"
+    );
+}
+
 /// Runs the quick start and checks it worked.
 fn runs(exe: &Path, env: &[(&str, &str)]) {
     let out = sh(&format!("'{}'", exe.display()), env);
@@ -203,11 +212,7 @@ fn install_to_a_private_prefix_then_build_with_pkg_config() {
     let link = |name: &str| std::fs::read_link(prefix.path().join(name)).unwrap();
     assert_eq!(link("lib/libkvdb.so.0"), Path::new("libkvdb.so.0.1.0"));
     assert_eq!(link("lib/libkvdb.so"), Path::new("libkvdb.so.0"));
-    let dynamic = sh(&format!("readelf -d '{p}/lib/libkvdb.so.0.1.0'"), &[]);
-    assert!(
-        dynamic.contains("Library soname: [libkvdb.so.0]"),
-        "{dynamic}"
-    );
+    assert_soname(&format!("{p}/lib/libkvdb.so.0.1.0"));
 
     let pc_path = format!("{p}/lib/pkgconfig");
     let env = [("PKG_CONFIG_PATH", pc_path.as_str())];
@@ -410,11 +415,7 @@ fn cargo_cinstall_installs_the_same_library_headers_and_pkg_config() {
         std::fs::read(root().join("include/kvdb.h")).unwrap(),
         "cargo cinstall installed another kvdb.h than the committed one"
     );
-    let dynamic = sh(&format!("readelf -d '{p}/lib/libkvdb.so.0.1.0'"), &[]);
-    assert!(
-        dynamic.contains("Library soname: [libkvdb.so.0]"),
-        "{dynamic}"
-    );
+    assert_soname(&format!("{p}/lib/libkvdb.so.0.1.0"));
     let pc_path = format!("{p}/lib/pkgconfig");
     let env = [("PKG_CONFIG_PATH", pc_path.as_str())];
     let exe = prefix.path().join("quickstart");
