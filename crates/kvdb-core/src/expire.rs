@@ -2,7 +2,9 @@
 //! reader to touch them, in the manner of Redis's active expire cycle.
 //!
 //! Reads already treat an expired value as absent (lazy expiry); this module
-//! frees the memory. Every key written with a TTL is tracked. A cycle samples
+//! deletes expired keys, so their memory is freed by garbage collection and
+//! the deletion is numbered, logged and seen by watchers like any other.
+//! Expired index entries are removed directly once no view can read them. Every key written with a TTL is tracked. A cycle samples
 //! a small random set of tracked keys, reclaims those that have expired for
 //! every reader, and repeats while a large share of the sample was expired
 //! and its time budget lasts, so the work per cycle stays bounded however
@@ -15,8 +17,11 @@ use crossbeam_epoch as epoch;
 use parking_lot::Mutex;
 
 use crate::chain::ChainRef;
+use crate::prepared::PreparedBatch;
+use crate::space::Space;
 use crate::store::Store;
 use crate::version::Version;
+use crate::writer::{Op, Writer};
 
 /// Keys written with a TTL, sampled by the expiry cycle.
 pub(crate) struct TtlTracker {
@@ -122,7 +127,7 @@ pub struct ExpireReport {
     pub sampled: usize,
     /// Examined keys found expired.
     pub expired: usize,
-    /// Expired keys removed from the store.
+    /// Expired keys deleted (user keys) or removed (index entries).
     pub reclaimed: usize,
     /// Keys no longer tracked (their TTL was cleared, or they were deleted).
     pub untracked: usize,
@@ -133,12 +138,46 @@ pub struct ExpireReport {
 enum Verdict {
     Keep,
     Untrack,
-    Reclaim(usize),
+    /// A user key expired: delete it (a write with its own sequence
+    /// number; views older than it keep reading what they saw).
+    Delete(usize),
+    /// An index entry expired and no view can read it: remove it.
+    Remove(usize),
 }
 
 impl Store {
-    /// Runs one active expiry cycle.
+    /// Runs one active expiry cycle, deleting expired keys with ordinary
+    /// delete writes (each takes a sequence number).
     pub fn active_expire_cycle(&self, config: &ExpireConfig) -> ExpireReport {
+        self.active_expire_cycle_with(config, |mut writer, keys| {
+            let ops: Vec<Op<'_>> = keys.iter().map(|key| Op::Delete { key }).collect();
+            let Ok(batch) = PreparedBatch::new(&ops) else {
+                return 0;
+            };
+            let Some(range) = writer.assign(&batch) else {
+                return 0;
+            };
+            match writer.apply(&batch, range) {
+                Ok(applied) => {
+                    drop(writer);
+                    self.publish(applied);
+                    keys.len()
+                }
+                Err(_) => 0,
+            }
+        })
+    }
+
+    /// Runs one active expiry cycle. Expired user keys are handed to
+    /// `delete` with the write lock, still expired and unchanged since they
+    /// were sampled; it deletes them (the database logs the deletion and
+    /// tells watchers) and returns how many it deleted. Expired index
+    /// entries no view can read are removed here.
+    pub fn active_expire_cycle_with(
+        &self,
+        config: &ExpireConfig,
+        mut delete: impl FnMut(Writer<'_>, &[Vec<u8>]) -> usize,
+    ) -> ExpireReport {
         let shared = &*self.shared;
         if shared.process.is_inherited() {
             // A fork() child takes no lock a parent thread may hold forever.
@@ -166,10 +205,14 @@ impl Store {
                         _ if chain.is_removed() => Verdict::Untrack,
                         None => Verdict::Untrack,
                         Some((_, at)) if at > now => Verdict::Keep,
+                        Some((h, _)) if chain.space() == Space::User => {
+                            expired_here += 1;
+                            Verdict::Delete(h.addr())
+                        }
                         Some((h, at)) => {
                             expired_here += 1;
                             if h.seq() <= horizon.seq && at <= horizon.time {
-                                Verdict::Reclaim(h.addr())
+                                Verdict::Remove(h.addr())
                             } else {
                                 Verdict::Keep // an open view may still read it
                             }
@@ -179,14 +222,23 @@ impl Store {
                 .collect();
             report.expired += expired_here;
             if verdicts.iter().any(|v| !matches!(v, Verdict::Keep)) {
-                let _writers_wait = shared.writer.lock();
+                let Ok(writer) = self.writer() else {
+                    break; // this thread holds the write lock: try next time
+                };
+                let mut doomed = Vec::new();
                 for (chain, verdict) in sample.iter().zip(verdicts) {
+                    // A write since the sample changes the picture: judge
+                    // the key again next time.
+                    let unchanged = |seen| chain.head_addr(&guard) == seen && !chain.is_removed();
                     match verdict {
                         Verdict::Keep => {}
-                        Verdict::Reclaim(seen) => {
-                            // A write since the sample changes the picture:
-                            // judge the key again next time.
-                            if chain.head_addr(&guard) == seen && !chain.is_removed() {
+                        Verdict::Delete(seen) => {
+                            if unchanged(seen) {
+                                doomed.push(chain.key().to_vec());
+                            }
+                        }
+                        Verdict::Remove(seen) => {
+                            if unchanged(seen) {
                                 shared.remove_chain(chain, true, &guard);
                                 report.reclaimed += 1;
                             }
@@ -201,6 +253,16 @@ impl Store {
                             }
                         }
                     }
+                }
+                if doomed.is_empty() {
+                    drop(writer);
+                } else {
+                    let deleted = delete(writer, &doomed);
+                    shared
+                        .counters
+                        .expired_reclaimed
+                        .fetch_add(deleted as u64, Ordering::Relaxed);
+                    report.reclaimed += deleted;
                 }
             }
             drop(guard);

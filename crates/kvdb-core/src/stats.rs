@@ -113,8 +113,8 @@ pub struct Stats {
     /// Estimated bytes held: key and value bytes plus per-key and per-version
     /// overhead (allocator headers, skiplist towers, version headers).
     pub bytes: u64,
-    /// Keys removed because their expiry time passed, by the active expiry
-    /// cycle or by garbage collection.
+    /// Keys deleted because their expiry time passed, by the active expiry
+    /// cycle.
     pub expired_reclaimed: u64,
     /// Old versions freed by garbage collection.
     pub versions_reclaimed: u64,

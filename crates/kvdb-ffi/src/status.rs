@@ -27,6 +27,11 @@ pub const KVDB_BUFFER_TOO_SMALL: kvdb_status_t = 8;
 pub const KVDB_LOCKED: kvdb_status_t = 9;
 /// A unique index already holds that index key.
 pub const KVDB_CONSTRAINT: kvdb_status_t = 10;
+/// kvdb_watch_next: no event arrived within the timeout.
+pub const KVDB_TIMED_OUT: kvdb_status_t = 12;
+/// A watcher needs changes no longer retained; kvdb_last_error names the
+/// oldest sequence number still available.
+pub const KVDB_LAGGED: kvdb_status_t = 13;
 /// A bug: caught panic or broken invariant.
 pub const KVDB_INTERNAL: kvdb_status_t = 99;
 
@@ -46,6 +51,8 @@ pub extern "C" fn kvdb_strerror(status: c_int) -> *const c_char {
         KVDB_BUFFER_TOO_SMALL => c"buffer too small",
         KVDB_LOCKED => c"database locked",
         KVDB_CONSTRAINT => c"constraint violated",
+        KVDB_TIMED_OUT => c"timed out",
+        KVDB_LAGGED => c"watcher lagged: changes no longer retained",
         KVDB_INTERNAL => c"internal error",
         _ => c"unknown status code",
     };
@@ -70,5 +77,6 @@ mod tests {
         assert_eq!(unknown.to_str().unwrap(), "unknown status code");
         assert_eq!(engine::ErrorKind::Internal.code(), KVDB_INTERNAL);
         assert_eq!(engine::ErrorKind::Constraint.code(), KVDB_CONSTRAINT);
+        assert_eq!(engine::ErrorKind::Lagged.code(), KVDB_LAGGED);
     }
 }

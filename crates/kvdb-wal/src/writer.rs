@@ -416,9 +416,27 @@ impl Wal {
     /// numbers at or below `seq` (they are covered by a snapshot). Returns how
     /// many were removed.
     pub fn truncate_through(&self, seq: u64) -> Result<usize, WalError> {
+        self.truncate_through_keeping(seq, 0)
+    }
+
+    /// As [`Wal::truncate_through`], but keeps the newest of those segments
+    /// while the ones kept hold less than `keep_bytes` (so up to one segment
+    /// more than `keep_bytes`): readers of recent history, such as watchers
+    /// of changes, can still replay them.
+    pub fn truncate_through_keeping(&self, seq: u64, keep_bytes: u64) -> Result<usize, WalError> {
         let mut io = self.io.lock();
+        let covered = io.closed.iter().take_while(|s| s.max_seq <= seq).count();
+        let mut kept_bytes = 0u64;
+        let mut keep = 0;
+        for segment in io.closed.iter().take(covered).rev() {
+            if kept_bytes >= keep_bytes {
+                break;
+            }
+            kept_bytes += segment.bytes;
+            keep += 1;
+        }
         let mut removed = 0;
-        while io.closed.front().is_some_and(|s| s.max_seq <= seq) {
+        while removed < covered - keep {
             let segment = io.closed.pop_front().expect("checked above");
             self.vfs
                 .remove(&segment.path)

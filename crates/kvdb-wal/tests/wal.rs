@@ -383,6 +383,26 @@ fn truncation_removes_only_segments_covered_by_the_sequence() {
 }
 
 #[test]
+fn truncation_can_keep_the_newest_covered_segments_within_a_byte_budget() {
+    let fs = new_fs();
+    let wal = open(&fs, WalOptions::default());
+    for seq in 1..=4 {
+        append(&wal, seq);
+        wal.rotate().unwrap();
+    }
+    append(&wal, 5);
+    wal.sync().unwrap();
+    let closed: Vec<u64> = wal.segments().iter().map(|s| s.bytes).collect();
+    assert_eq!(closed.len(), 5);
+    // A budget of one byte keeps one whole segment: the newest covered.
+    assert_eq!(wal.truncate_through_keeping(4, 1).unwrap(), 3);
+    assert_eq!(wal.segments().len(), 2);
+    drop(wal);
+    let (seqs, _) = replay(&fs, RecoveryMode::AbsoluteConsistency).unwrap();
+    assert_eq!(seqs, vec![4, 5]);
+}
+
+#[test]
 fn power_loss_keeps_every_acknowledged_record() {
     for seed in 0..20u64 {
         let fs = new_fs();

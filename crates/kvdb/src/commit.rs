@@ -9,7 +9,9 @@
 //! 4. The batch is applied to the store at the same numbers, invisible to
 //!    readers, and the write lock is released.
 //! 5. Under the `always` policy, the record's group sync is awaited.
-//! 6. The receipt is published: readers see the whole batch at once.
+//! 6. The receipt is published: readers see the whole batch at once, and
+//!    watchers of its keys are woken (the batch joined the change feed
+//!    under the write lock, in sequence order).
 //!
 //! A batch whose log append or sync fails is never published and never
 //! acknowledged; the log then refuses further writes until the database is
@@ -21,7 +23,7 @@ use kvdb_core::{Located, Op, PreparedBatch, Writer};
 use crate::db::Inner;
 use crate::error::{Error, Result};
 use crate::options::SyncPolicy;
-use crate::persist::record;
+use crate::persist::record::{self, Cause};
 
 impl Inner {
     /// Takes the write lock after checking that the database is open.
@@ -48,9 +50,21 @@ impl Inner {
     /// validate them first).
     pub(crate) fn commit_located(
         &self,
+        writer: Writer<'_>,
+        batch: PreparedBatch<'_>,
+        located: Option<Located>,
+    ) -> Result<u64> {
+        self.commit_caused(writer, batch, located, Cause::Write)
+    }
+
+    /// As [`Inner::commit_located`], for a batch written because of `cause`
+    /// (which the log record and watchers keep).
+    pub(crate) fn commit_caused(
+        &self,
         mut writer: Writer<'_>,
         batch: PreparedBatch<'_>,
         located: Option<Located>,
+        cause: Cause,
     ) -> Result<u64> {
         let planned = crate::index::maintain::plan(&writer, &self.indexes, batch.ops())?;
         let index_ops = planned.as_ref().map(|p| p.index_ops()).unwrap_or_default();
@@ -58,10 +72,23 @@ impl Inner {
         let Some(range) = writer.assign(&batch) else {
             return Ok(writer.next_seq() - 1);
         };
+        // Encoded once for both the log and the change feed.
+        let payload = self.feed.is_on().then(|| {
+            let mut payload = Vec::new();
+            record::encode(&mut payload, batch.ops(), cause);
+            payload.into_boxed_slice()
+        });
         let logged_to = match &self.persist {
-            Some(persist) => Some(persist.wal.append(range.first(), range.len(), |buf| {
-                record::encode(buf, batch.ops())
-            })?),
+            Some(persist) => {
+                Some(
+                    persist
+                        .wal
+                        .append(range.first(), range.len(), |buf| match &payload {
+                            Some(payload) => buf.extend_from_slice(payload),
+                            None => record::encode(buf, batch.ops(), cause),
+                        })?,
+                )
+            }
             None => None,
         };
         let applied = match located {
@@ -69,6 +96,10 @@ impl Inner {
             None => writer.apply(&batch, range),
         }
         .map_err(|e| Error::Internal(format!("applying a prepared batch failed: {e}")))?;
+        if let Some(payload) = payload {
+            // Under the write lock: the feed holds batches in sequence order.
+            self.feed.retain(range, payload);
+        }
         drop(writer);
         if let (Some(persist), Some(end)) = (&self.persist, logged_to)
             && self.options.sync == SyncPolicy::Always
@@ -76,7 +107,33 @@ impl Inner {
             persist.wal.sync_to(end)?;
         }
         self.store.publish(applied);
+        self.feed.notify(batch.ops());
         Ok(range.last())
+    }
+
+    /// Runs one active expiry cycle: expired keys are deleted through the
+    /// write path, so the deletion is logged and watchers see it. A failed
+    /// write is recorded as a background error and deletes nothing.
+    pub(crate) fn expire_cycle(&self) -> kvdb_core::ExpireReport {
+        if self.check_open().is_err() {
+            return kvdb_core::ExpireReport::default();
+        }
+        self.store
+            .active_expire_cycle_with(&self.options.expire, |writer, keys| {
+                let ops: Vec<Op<'_>> = keys.iter().map(|key| Op::Delete { key }).collect();
+                let committed = PreparedBatch::new(&ops)
+                    .map_err(Error::from)
+                    .and_then(|batch| self.commit_caused(writer, batch, None, Cause::Expiry));
+                match committed {
+                    Ok(_) => keys.len(),
+                    Err(e) => {
+                        if let Some(persist) = &self.persist {
+                            persist.note_background_error(&e);
+                        }
+                        0
+                    }
+                }
+            })
     }
 
     /// Under the `always` sync policy, waits until every write up to `seq`

@@ -20,6 +20,7 @@ use crate::persist::checkpoint::CheckpointReport;
 use crate::persist::recovery::{RecoveryReport, recover};
 use crate::persist::{DurabilityStats, Persist};
 use crate::snapshot::Snapshot;
+use crate::watch::Feed;
 
 /// State shared by a database handle, its background threads and the
 /// handles derived from it.
@@ -30,6 +31,8 @@ pub(crate) struct Inner {
     pub(crate) persist: Option<Persist>,
     /// The secondary indexes kept.
     pub(crate) indexes: Arc<Registry>,
+    /// Recent committed batches and the watchers of them.
+    pub(crate) feed: Feed,
     closed: AtomicBool,
 }
 
@@ -93,11 +96,13 @@ impl Db {
 
     /// An in-memory database over `store` (empty, or loaded from a backup).
     pub(crate) fn in_memory_from_store(store: Store, options: Options) -> Result<Db> {
+        let feed = Feed::new(options.watch_retention_bytes, store.applied_seq());
         Self::start(Inner {
             store,
             options,
             persist: None,
             indexes: Arc::default(),
+            feed,
             closed: AtomicBool::new(false),
         })
     }
@@ -132,11 +137,13 @@ impl Db {
         let store = Store::with_clock(Arc::clone(&options.clock));
         let (wal, report) = recover(&store, &vfs, dir, &options)?;
         let persist = Persist::new(vfs, dir.to_path_buf(), wal, lock, report);
+        let feed = Feed::new(options.watch_retention_bytes, store.applied_seq());
         Self::start(Inner {
             store,
             options,
             persist: Some(persist),
             indexes: Arc::default(),
+            feed,
             closed: AtomicBool::new(false),
         })
     }
@@ -163,13 +170,12 @@ impl Db {
             Ok::<(), Error>(())
         };
         if let Some(interval) = options.expire_interval {
-            let store = self.inner.store.clone();
-            let config = options.expire;
+            let inner = Arc::clone(&self.inner);
             spawn(
                 "kvdb-expire",
                 interval,
                 Box::new(move || {
-                    store.active_expire_cycle(&config);
+                    inner.expire_cycle();
                 }),
             )?;
         }
@@ -252,6 +258,8 @@ impl Db {
             }
             persist.lock.lock().take();
         }
+        // Blocked watchers wake up to find the database closed.
+        self.inner.feed.wake_all();
         first_error.map_or(Ok(()), Err)
     }
 
@@ -408,11 +416,11 @@ impl Db {
         self.inner.store.collect_garbage(max_keys)
     }
 
-    /// Runs one active expiry cycle now.
+    /// Runs one active expiry cycle now: expired keys are deleted by
+    /// writes of their own (logged, and seen by watchers as
+    /// [`crate::Change::Expired`]).
     pub fn expire_cycle(&self) -> kvdb_core::ExpireReport {
-        self.inner
-            .store
-            .active_expire_cycle(&self.inner.options.expire)
+        self.inner.expire_cycle()
     }
 }
 

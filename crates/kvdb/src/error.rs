@@ -34,13 +34,15 @@ pub enum ErrorKind {
     Locked,
     /// A unique index already holds that index key (`KVDB_CONSTRAINT`, 10).
     Constraint,
+    /// A watcher needs changes that are no longer retained (`KVDB_LAGGED`, 13).
+    Lagged,
     /// A bug: a caught panic or a broken invariant (`KVDB_INTERNAL`, 99).
     Internal,
 }
 
 impl ErrorKind {
     /// Every kind, in status-code order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::NotFound,
         ErrorKind::InvalidArgument,
         ErrorKind::Io,
@@ -51,6 +53,7 @@ impl ErrorKind {
         ErrorKind::BufferTooSmall,
         ErrorKind::Locked,
         ErrorKind::Constraint,
+        ErrorKind::Lagged,
         ErrorKind::Internal,
     ];
 
@@ -67,6 +70,7 @@ impl ErrorKind {
             ErrorKind::BufferTooSmall => 8,
             ErrorKind::Locked => 9,
             ErrorKind::Constraint => 10,
+            ErrorKind::Lagged => 13,
             ErrorKind::Internal => 99,
         }
     }
@@ -137,6 +141,19 @@ pub enum Error {
     /// A unique index already holds that index key.
     #[error("constraint violated: {0}")]
     Constraint(String),
+    /// A watcher needs the change at sequence number `requested`, but the
+    /// oldest still retained (in memory or in the log on disk) is `oldest`.
+    /// Recover by taking a snapshot, reading it, and watching from its
+    /// sequence number + 1.
+    #[error(
+        "lagged: the change at sequence {requested} is no longer retained; the oldest retained is {oldest} (read a snapshot, then watch from its sequence + 1)"
+    )]
+    Lagged {
+        /// The sequence number the watcher needed.
+        requested: u64,
+        /// The oldest sequence number still retained.
+        oldest: u64,
+    },
     /// A bug: a caught panic or a broken invariant.
     #[error("internal error: {0}")]
     Internal(String),
@@ -156,6 +173,7 @@ impl Error {
             Error::BufferTooSmall { .. } => ErrorKind::BufferTooSmall,
             Error::Locked { .. } => ErrorKind::Locked,
             Error::Constraint(_) => ErrorKind::Constraint,
+            Error::Lagged { .. } => ErrorKind::Lagged,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -242,7 +260,7 @@ mod tests {
 
     #[test]
     fn codes_match_the_c_contract_and_round_trip() {
-        let expected = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 99];
+        let expected = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 99];
         for (kind, code) in ErrorKind::ALL.into_iter().zip(expected) {
             assert_eq!(kind.code(), code);
             assert_eq!(ErrorKind::from_code(code), Some(kind));

@@ -76,6 +76,7 @@ mod persist;
 mod snapshot;
 mod ttl;
 mod txn;
+mod watch;
 
 /// The file-system seam: tests (yours too) can open a database on
 /// [`vfs::SimFs`] to inject I/O errors and simulate power loss.
@@ -103,3 +104,4 @@ pub use persist::recovery::RecoveryReport;
 pub use snapshot::Snapshot;
 pub use ttl::Ttl;
 pub use txn::{MAX_TXN_WRITE_BYTES, TRANSACTION_RETRIES, Txn, TxnCursor, TxnIndexIter, TxnIter};
+pub use watch::{Change, Event, WATCH_FROM_NOW, WATCH_FROM_OLDEST, Watcher};

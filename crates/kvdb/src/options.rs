@@ -74,6 +74,18 @@ pub struct Options {
     /// [`crate::Db::create_index`] is gone after a reopen unless declared
     /// here). Opening costs one pass over the records per index.
     pub indexes: Vec<kvdb_index::IndexDef>,
+    /// Bytes of recent committed batches kept in memory for watchers
+    /// ([`crate::Db::watch`]); the oldest are dropped beyond it. A watcher
+    /// that falls further behind reads the log on disk (durable databases)
+    /// or fails with [`crate::ErrorKind::Lagged`]. 0 turns change streams
+    /// off, and with them the copy each write makes for the feed.
+    pub watch_retention_bytes: usize,
+    /// Bytes of log a checkpoint keeps although its snapshot covers them,
+    /// newest segments first, so that watchers — running, or resuming after
+    /// a restart — can replay changes older than the feed in memory holds.
+    /// Whole segments are kept, so up to one segment more may stay. 0 keeps
+    /// none. Durable databases only.
+    pub watch_log_retention_bytes: u64,
 }
 
 impl Default for Options {
@@ -92,6 +104,8 @@ impl Default for Options {
             snapshots_to_keep: 2,
             vfs: Arc::new(StdFs),
             indexes: Vec::new(),
+            watch_retention_bytes: 8 * 1024 * 1024,
+            watch_log_retention_bytes: 64 * 1024 * 1024,
         }
     }
 }

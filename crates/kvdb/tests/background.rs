@@ -23,10 +23,10 @@ fn wait_for(what: &str, timeout: Duration, db: &Db, mut done: impl FnMut(&Stats)
 }
 
 #[test]
-fn expiry_cycle_reclaims_expired_keys_without_reads() {
+fn expiry_cycle_deletes_expired_keys_and_gc_frees_them_without_reads() {
     let mut options = Options::default();
     options.expire_interval = Some(Duration::from_millis(10));
-    options.gc_interval = None;
+    options.gc_interval = Some(Duration::from_millis(10));
     let db = Db::in_memory_with(options).unwrap();
     const EXPIRING: u64 = 20_000;
     const LASTING: u64 = 500;
@@ -48,7 +48,7 @@ fn expiry_cycle_reclaims_expired_keys_without_reads() {
         "expired keys to be reclaimed",
         Duration::from_secs(30),
         &db,
-        |s| s.expired_reclaimed == EXPIRING,
+        |s| s.expired_reclaimed == EXPIRING && s.keys_held == LASTING,
     );
     assert_eq!(stats.gets, 0, "no read touched the keys");
     assert_eq!(stats.scans, 0);

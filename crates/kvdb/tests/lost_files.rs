@@ -17,9 +17,12 @@ const MODES: [RecoveryMode; 3] = [
     RecoveryMode::PointInTime,
 ];
 
+/// No background work, and checkpoints drop every log segment their
+/// snapshot covers: the snapshot alone holds what it covers.
 fn options(mode: RecoveryMode) -> Options {
     let mut options = Options::manual_maintenance();
     options.recovery = mode;
+    options.watch_log_retention_bytes = 0;
     options
 }
 
@@ -223,6 +226,28 @@ fn a_deleted_segment_is_an_error_wherever_it_was() {
         std::fs::remove_file(&segments[victim]).unwrap();
         assert_refused(dir.path(), &format!("segment {victim} deleted"));
     }
+}
+
+#[test]
+fn a_damaged_snapshot_whose_log_was_kept_for_watchers_recovers_everything_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut keeping = options(RecoveryMode::default());
+    keeping.watch_log_retention_bytes = 1 << 20;
+    let db = Db::open(dir.path(), keeping.clone()).unwrap();
+    for i in 0..100 {
+        db.put(&key(i), &i.to_le_bytes()).unwrap();
+    }
+    db.checkpoint().unwrap();
+    db.close().unwrap();
+    let snapshot = files(dir.path(), ".kvs").remove(0);
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&snapshot, bytes).unwrap();
+    let db = Db::open(dir.path(), keeping).unwrap();
+    assert_eq!(db.iter().count(), 100);
+    let report = db.recovery_report().unwrap();
+    assert_eq!(report.snapshots_rejected.len(), 1, "{report:?}");
+    assert_eq!(report.wal_records_applied, 100);
 }
 
 #[test]

@@ -10,7 +10,9 @@
 //!    left to the write path alone.
 //! 3. Keep the newest `snapshots_to_keep` snapshots, and remove the log
 //!    segments the *oldest kept* snapshot covers, so that recovery can still
-//!    fall back to any kept snapshot if a newer one is damaged.
+//!    fall back to any kept snapshot if a newer one is damaged — except the
+//!    newest of them, up to `watch_log_retention_bytes`, which watchers of
+//!    changes replay from (recovery skips what a snapshot covers).
 
 use std::time::{Duration, Instant};
 
@@ -88,7 +90,9 @@ impl Inner {
         drop(view);
         let kept = retain(&*persist.vfs, &persist.dir, self.options.snapshots_to_keep)?;
         if let Some(&oldest_kept) = kept.last() {
-            report.wal_segments_removed = persist.wal.truncate_through(oldest_kept)?;
+            report.wal_segments_removed = persist
+                .wal
+                .truncate_through_keeping(oldest_kept, self.options.watch_log_retention_bytes)?;
         }
         report.wal_bytes_after = persist.wal.disk_bytes();
         state.count += 1;

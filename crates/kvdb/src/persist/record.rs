@@ -5,7 +5,8 @@
 //! op      := tag u8, key length u32, key,
 //!            [tag 1, 2: value length u32, value]
 //!            [tag 2: expires at u64 (ms since the Unix epoch)]
-//! tags    := 1 put, 2 put with expiry, 3 delete
+//! tags    := 1 put, 2 put with expiry, 3 delete,
+//!            4 delete of a key whose expiry time passed (by the expiry cycle)
 //! ```
 //!
 //! Integers are little-endian. The record's frame carries the sequence
@@ -16,9 +17,28 @@ use kvdb_core::{MAX_KEY_LEN, MAX_VALUE_LEN, Op};
 const PUT: u8 = 1;
 const PUT_EXPIRING: u8 = 2;
 const DELETE: u8 = 3;
+const DELETE_EXPIRED: u8 = 4;
 
-/// Appends the payload for `ops` to `buf`.
-pub(crate) fn encode(buf: &mut Vec<u8>, ops: &[Op<'_>]) {
+/// Why a batch was written: what a watcher is told about its deletions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// A caller's write.
+    Write,
+    /// The expiry cycle deleting keys whose expiry time passed.
+    Expiry,
+}
+
+/// What one logged operation did, as watchers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Logged<'a> {
+    /// The operation as the store applies it.
+    Op(Op<'a>),
+    /// A deletion by the expiry cycle.
+    Expired(&'a [u8]),
+}
+
+/// Appends the payload for `ops`, written for `cause`, to `buf`.
+pub(crate) fn encode(buf: &mut Vec<u8>, ops: &[Op<'_>], cause: Cause) {
     let size: usize = 4 + ops
         .iter()
         .map(|op| match op {
@@ -51,7 +71,10 @@ pub(crate) fn encode(buf: &mut Vec<u8>, ops: &[Op<'_>]) {
                 }
             }
             Op::Delete { key } => {
-                buf.push(DELETE);
+                buf.push(match cause {
+                    Cause::Write => DELETE,
+                    Cause::Expiry => DELETE_EXPIRED,
+                });
                 put_bytes(buf, key);
             }
         }
@@ -98,6 +121,25 @@ impl<'a> Reader<'a> {
 
 /// Decodes a payload into operations borrowing from it.
 pub(crate) fn decode(payload: &[u8]) -> Result<Vec<Op<'_>>, String> {
+    Ok(decode_logged(payload)?
+        .into_iter()
+        .map(|logged| match logged {
+            Logged::Op(op) => op,
+            Logged::Expired(key) => Op::Delete { key },
+        })
+        .collect())
+}
+
+/// The number of operations a payload holds (its first field), without
+/// decoding them.
+pub(crate) fn op_count(payload: &[u8]) -> Result<u64, String> {
+    Reader { rest: payload }
+        .u32("the operation count")
+        .map(u64::from)
+}
+
+/// Decodes a payload into what each operation did, borrowing from it.
+pub(crate) fn decode_logged(payload: &[u8]) -> Result<Vec<Logged<'_>>, String> {
     let mut r = Reader { rest: payload };
     let count = r.u32("the operation count")? as usize;
     // Each operation takes at least 5 bytes: do not trust `count` for the
@@ -120,13 +162,14 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Vec<Op<'_>>, String> {
                 } else {
                     None
                 };
-                Op::Put {
+                Logged::Op(Op::Put {
                     key,
                     value,
                     expires_at,
-                }
+                })
             }
-            DELETE => Op::Delete { key },
+            DELETE => Logged::Op(Op::Delete { key }),
+            DELETE_EXPIRED => Logged::Expired(key),
             other => return Err(format!("operation {i} has unknown tag {other}")),
         };
         ops.push(op);
@@ -158,10 +201,25 @@ mod tests {
             Op::Delete { key: b"k1" },
         ];
         let mut buf = Vec::new();
-        encode(&mut buf, &ops);
+        encode(&mut buf, &ops, Cause::Write);
         assert_eq!(decode(&buf).unwrap(), ops);
         assert_eq!(&buf[..4], &3u32.to_le_bytes());
         assert_eq!(buf[4], PUT);
+        assert_eq!(op_count(&buf).unwrap(), 3);
+    }
+
+    #[test]
+    fn deletions_by_the_expiry_cycle_keep_their_cause() {
+        let ops = [Op::Delete { key: b"a" }, Op::Delete { key: b"b" }];
+        let mut buf = Vec::new();
+        encode(&mut buf, &ops, Cause::Expiry);
+        assert_eq!(buf[4], DELETE_EXPIRED);
+        assert_eq!(
+            decode_logged(&buf).unwrap(),
+            [Logged::Expired(b"a"), Logged::Expired(b"b")]
+        );
+        // Recovery applies them as the deletions they are.
+        assert_eq!(decode(&buf).unwrap(), ops);
     }
 
     #[test]
@@ -174,6 +232,7 @@ mod tests {
                 value: b"value",
                 expires_at: None,
             }],
+            Cause::Write,
         );
         assert!(
             decode(&buf[..buf.len() - 1])

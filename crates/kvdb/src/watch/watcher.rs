@@ -1,0 +1,296 @@
+//! A watcher: one consumer's position in the stream of changes, the events
+//! decoded but not yet delivered, and where it reads from next (the feed in
+//! memory, or the log on disk while it catches up).
+
+use std::collections::VecDeque;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::db::Inner;
+use crate::error::{Error, Result};
+use crate::persist::record::{self, Logged};
+use crate::watch::feed::{ChangeRecord, Found, Subscriber, contains};
+use crate::watch::log::{LogCursor, gone_error};
+use crate::watch::{Change, Event};
+
+/// Batches taken from the feed per look.
+const BATCHES_PER_READ: usize = 256;
+
+/// Events decoded from the log before handing control back.
+const EVENTS_PER_LOG_READ: usize = 4096;
+
+/// A stream of the changes to a key range, in commit order, from
+/// [`crate::Db::watch`] or [`crate::Db::watch_prefix`].
+///
+/// Each event carries its sequence number; the events of one batch or
+/// transaction are consecutive and the last of them has
+/// [`Event::last_in_batch`] set. A watcher is used from one thread at a
+/// time (it is `Send`). Dropping it unregisters it.
+pub struct Watcher {
+    inner: Arc<Inner>,
+    subscriber: Arc<Subscriber>,
+    /// The next sequence number to decode.
+    next_seq: u64,
+    ready: VecDeque<Event>,
+    log: Option<LogCursor>,
+    /// Once lagged, the sequence number needed and the oldest retained.
+    lagged: Option<(u64, u64)>,
+}
+
+enum LogStep {
+    /// The record ends before the watcher's position.
+    Before,
+    /// The record starts after the watcher's position: a hole.
+    Gap(u64),
+    /// The record is not yet visible to readers.
+    Beyond,
+    /// The record was decoded.
+    Taken,
+}
+
+impl Watcher {
+    pub(crate) fn new(inner: Arc<Inner>, subscriber: Arc<Subscriber>, next_seq: u64) -> Self {
+        // Readable from the start: there may be retained changes to read
+        // before anything new is committed.
+        subscriber.signal.raise();
+        Self {
+            inner,
+            subscriber,
+            next_seq,
+            ready: VecDeque::new(),
+            log: None,
+            lagged: None,
+        }
+    }
+
+    /// The sequence number of the next change this watcher will deliver (or
+    /// look at, if it is outside the watched range): watching again from
+    /// here resumes without gap or duplicate.
+    pub fn position(&self) -> u64 {
+        self.ready.front().map_or(self.next_seq, |e| e.seq)
+    }
+
+    /// The next event if one is ready, without waiting.
+    ///
+    /// Fails with [`crate::ErrorKind::Lagged`] once the changes it needs are
+    /// no longer retained (and from then on), and with
+    /// [`Error::Closed`] once the database is closed.
+    pub fn try_next(&mut self) -> Result<Option<Event>> {
+        if let Some(event) = self.ready.pop_front() {
+            return Ok(Some(event));
+        }
+        self.fill()?;
+        if self.ready.is_empty() {
+            // Nothing now: clear the wake-up flag, then look once more for
+            // a commit published in between.
+            self.subscriber.signal.clear();
+            self.fill()?;
+        }
+        Ok(self.ready.pop_front())
+    }
+
+    /// The next event, waiting up to `timeout` for one; `Ok(None)` if none
+    /// arrived in time.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Event>> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(event) = self.try_next()? {
+                return Ok(Some(event));
+            }
+            let deadline = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            if !self.subscriber.signal.wait_until(deadline) {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// A file descriptor (a Linux eventfd, owned by the watcher) that polls
+    /// readable when events may be waiting: call [`Watcher::try_next`] until
+    /// it returns `Ok(None)`, then poll again. It is readable right after
+    /// the watcher is made. Created on first call.
+    pub fn fd(&self) -> std::io::Result<RawFd> {
+        self.subscriber.signal.fd()
+    }
+
+    fn lag(&self, oldest: u64) -> Error {
+        Error::Lagged {
+            requested: self.next_seq,
+            oldest,
+        }
+    }
+
+    fn fill(&mut self) -> Result<()> {
+        if let Some((requested, oldest)) = self.lagged {
+            return Err(Error::Lagged { requested, oldest });
+        }
+        self.inner.check_open()?;
+        let result = self.fill_from_sources();
+        if let Err(Error::Lagged { requested, oldest }) = result {
+            self.log = None;
+            self.lagged = Some((requested, oldest));
+        }
+        result
+    }
+
+    fn fill_from_sources(&mut self) -> Result<()> {
+        let visible = self.inner.store.visible_seq();
+        let mut batches: Vec<Arc<ChangeRecord>> = Vec::new();
+        while self.ready.is_empty() && self.next_seq <= visible {
+            batches.clear();
+            match self
+                .inner
+                .feed
+                .read(self.next_seq, visible, BATCHES_PER_READ, &mut batches)
+            {
+                Found::InMemory => {
+                    self.log = None;
+                    if batches.is_empty() {
+                        break;
+                    }
+                    for batch in &batches {
+                        self.take(batch.first, &batch.payload)?;
+                    }
+                }
+                Found::Dropped { dropped_through } => {
+                    self.read_log(visible, dropped_through)?;
+                    if self.log.is_none() && self.next_seq <= dropped_through {
+                        break; // the newest logged record is not yet visible
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes from the log until events are ready or the feed in memory
+    /// can take over (past `dropped_through`).
+    fn read_log(&mut self, visible: u64, dropped_through: u64) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        let Some(persist) = &inner.persist else {
+            return Err(self.lag(inner.feed.oldest_in_memory()));
+        };
+        let oldest = || inner.oldest_retained();
+        let mut reopened = false;
+        let mut taken = 0;
+        loop {
+            if self.log.is_none() {
+                let cursor = LogCursor::open(persist)
+                    .map_err(|gone| gone_error(gone, || self.lag(oldest())))?;
+                self.log = Some(cursor);
+            }
+            let next_seq = self.next_seq;
+            let mut events = Vec::new();
+            let cursor = self.log.as_mut().expect("opened above");
+            let step = cursor.next(|seq, payload| -> Result<LogStep> {
+                let count = record::op_count(payload).map_err(Error::corruption)?;
+                let last = seq + count.max(1) - 1;
+                if last < next_seq {
+                    return Ok(LogStep::Before);
+                }
+                if seq > next_seq {
+                    return Ok(LogStep::Gap(seq));
+                }
+                if last > visible {
+                    return Ok(LogStep::Beyond);
+                }
+                events.push((seq, payload.to_vec()));
+                Ok(LogStep::Taken)
+            });
+            let step = match step {
+                Ok(step) => step.transpose()?,
+                Err(gone) => {
+                    self.log = None;
+                    return Err(gone_error(gone, || self.lag(oldest())));
+                }
+            };
+            match step {
+                None => {
+                    // The end of the segments listed: one more listing may
+                    // show a newer segment.
+                    self.log = None;
+                    if reopened {
+                        return Err(self.lag(oldest()));
+                    }
+                    reopened = true;
+                }
+                Some(LogStep::Before) => {}
+                Some(LogStep::Gap(first)) => {
+                    self.log = None;
+                    return Err(self.lag(first.min(oldest())));
+                }
+                Some(LogStep::Beyond) => {
+                    self.log = None;
+                    return Ok(());
+                }
+                Some(LogStep::Taken) => {
+                    for (seq, payload) in events {
+                        taken += self.take(seq, &payload)?;
+                    }
+                    if self.next_seq > dropped_through || taken >= EVENTS_PER_LOG_READ {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues the events of the batch at `first` that the watcher wants;
+    /// returns how many.
+    fn take(&mut self, first: u64, payload: &[u8]) -> Result<usize> {
+        let ops = record::decode_logged(payload).map_err(|reason| {
+            Error::corruption(format!("change record at sequence {first}: {reason}"))
+        })?;
+        let before = self.ready.len();
+        for (seq, logged) in (first..).zip(ops.iter()) {
+            if seq < self.next_seq {
+                continue;
+            }
+            let (key, change) = match *logged {
+                Logged::Op(kvdb_core::Op::Put {
+                    key,
+                    value,
+                    expires_at,
+                }) => (
+                    key,
+                    Change::Put {
+                        value: value.to_vec(),
+                        expires_at,
+                    },
+                ),
+                Logged::Op(kvdb_core::Op::Delete { key }) => (key, Change::Delete),
+                Logged::Expired(key) => (key, Change::Expired),
+            };
+            if contains(&self.subscriber.range, key) {
+                self.ready.push_back(Event {
+                    seq,
+                    key: key.to_vec(),
+                    change,
+                    last_in_batch: false,
+                });
+            }
+        }
+        if self.ready.len() > before
+            && let Some(last) = self.ready.back_mut()
+        {
+            last.last_in_batch = true;
+        }
+        self.next_seq = self.next_seq.max(first + ops.len() as u64);
+        Ok(self.ready.len() - before)
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.inner.feed.unsubscribe(&self.subscriber);
+    }
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher")
+            .field("position", &self.position())
+            .field("range", &self.subscriber.range)
+            .finish()
+    }
+}
