@@ -129,6 +129,37 @@
 #define KVDB_VERSION_PATCH 0
 
 /**
+ * `from_seq`: only changes committed after the call.
+ */
+#define KVDB_WATCH_FROM_NOW UINT64_MAX
+
+/**
+ * `from_seq`: the oldest change still retained.
+ */
+#define KVDB_WATCH_FROM_OLDEST 0
+
+/**
+ * Event kind: the key was given a value (`val`, `vlen`, `expires_at_ms`).
+ */
+#define KVDB_EVENT_PUT 0
+
+/**
+ * Event kind: the key was deleted by a write.
+ */
+#define KVDB_EVENT_DELETE 1
+
+/**
+ * Event kind: the key's expiry time passed and the expiry cycle deleted it.
+ */
+#define KVDB_EVENT_EXPIRED 2
+
+/**
+ * Event kind: the key was evicted for a memory limit (reserved: kvdb has
+ * no memory limit yet, so no such event is produced).
+ */
+#define KVDB_EVENT_EVICTED 3
+
+/**
  * A batch of writes (opaque).
  */
 typedef struct kvdb_batch_t kvdb_batch_t;
@@ -176,6 +207,11 @@ typedef struct kvdb_t kvdb_t;
  * threads.
  */
 typedef struct kvdb_txn_t kvdb_txn_t;
+
+/**
+ * A change stream (opaque).
+ */
+typedef struct kvdb_watch_t kvdb_watch_t;
 
 /**
  * The result of a fallible call: `KVDB_OK` (0) or one of the `KVDB_*` codes.
@@ -354,6 +390,46 @@ typedef struct {
 } kvdb_stats_t;
 
 /**
+ * One change, filled by `kvdb_watch_next`. `key` and `val` borrow from the
+ * watcher until its next call (or `kvdb_watch_free`).
+ */
+typedef struct {
+  /**
+   * The change's sequence number.
+   */
+  uint64_t seq;
+  /**
+   * `KVDB_EVENT_PUT`, `_DELETE`, `_EXPIRED` or `_EVICTED`.
+   */
+  int kind;
+  /**
+   * The key.
+   */
+  const void *key;
+  /**
+   * The key's length.
+   */
+  size_t klen;
+  /**
+   * The new value (puts; NULL with length 0 otherwise).
+   */
+  const void *val;
+  /**
+   * The value's length.
+   */
+  size_t vlen;
+  /**
+   * When the new value expires, in ms since the Unix epoch; 0 for none.
+   */
+  uint64_t expires_at_ms;
+  /**
+   * True on the last event this watcher gets from its batch or
+   * transaction.
+   */
+  bool last_in_batch;
+} kvdb_event_t;
+
+/**
  * Success.
  */
 #define KVDB_OK 0
@@ -407,6 +483,17 @@ typedef struct {
  * A unique index already holds that index key.
  */
 #define KVDB_CONSTRAINT 10
+
+/**
+ * kvdb_watch_next: no event arrived within the timeout.
+ */
+#define KVDB_TIMED_OUT 12
+
+/**
+ * A watcher needs changes no longer retained; kvdb_last_error names the
+ * oldest sequence number still available.
+ */
+#define KVDB_LAGGED 13
 
 /**
  * A bug: caught panic or broken invariant.
@@ -1379,6 +1466,21 @@ kvdb_status_t kvdb_options_set_recovery_mode(kvdb_options_t *opts, int mode);
 kvdb_status_t kvdb_options_set_checkpoint_bytes(kvdb_options_t *opts, uint64_t bytes);
 
 /**
+ * Sets what change streams retain: `memory_bytes` of recent committed
+ * batches in memory (default 8 MiB; 0 turns change streams off and saves
+ * the copy each write makes for them), and `log_bytes` of log that
+ * checkpoints keep although a snapshot covers it, so watchers can replay
+ * older changes, also after a restart (default 64 MiB; durable databases).
+ *
+ * # Safety
+ *
+ * `opts` is NULL (an error) or a live options handle.
+ */
+kvdb_status_t kvdb_options_set_watch_retention(kvdb_options_t *opts,
+                                               uint64_t memory_bytes,
+                                               uint64_t log_bytes);
+
+/**
  * Sets how many snapshot files are kept (at least 1; default 2).
  *
  * # Safety
@@ -1638,6 +1740,91 @@ kvdb_status_t kvdb_txn_iter_new_prefix(kvdb_txn_t *txn,
  * The library's version as "MAJOR.MINOR.PATCH" (static; never NULL).
  */
 const char *kvdb_version(void);
+
+/**
+ * Watches the keys that start with `prefix` (NULL or length 0: every key)
+ * from sequence number `from_seq`: `KVDB_WATCH_FROM_OLDEST` (0) for the
+ * oldest change retained, `KVDB_WATCH_FROM_NOW` for changes committed
+ * after the call, or a number (a snapshot's `kvdb_snapshot_seq` + 1
+ * continues exactly where the snapshot stops). A `from_seq` no longer
+ * retained makes the first `kvdb_watch_next` return `KVDB_LAGGED`. On
+ * success `*out` receives the watcher; free it with `kvdb_watch_free`.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live handle; `prefix` is NULL or valid for
+ * `plen` bytes; `out` is valid for writing.
+ */
+kvdb_status_t kvdb_watch_new(kvdb_t *db,
+                             const void *prefix,
+                             size_t plen,
+                             uint64_t from_seq,
+                             kvdb_watch_t **out);
+
+/**
+ * As `kvdb_watch_new`, for the keys from `start` (inclusive; NULL or
+ * length 0: the first key) up to `end` (exclusive; NULL: no upper bound).
+ *
+ * # Safety
+ *
+ * As for `kvdb_watch_new`; `start` and `end` are NULL or valid for `slen`
+ * and `elen` bytes.
+ */
+kvdb_status_t kvdb_watch_new_range(kvdb_t *db,
+                                   const void *start,
+                                   size_t slen,
+                                   const void *end,
+                                   size_t elen,
+                                   uint64_t from_seq,
+                                   kvdb_watch_t **out);
+
+/**
+ * The next event, waiting up to `timeout_ms` (0: do not wait). Returns
+ * `KVDB_OK` with `*out` filled, `KVDB_TIMED_OUT` if none arrived in time,
+ * `KVDB_LAGGED` if the changes it needs are no longer retained
+ * (`kvdb_last_error` names the oldest sequence number available; the
+ * watcher stays lagged: read a snapshot and watch from its sequence + 1),
+ * and `KVDB_INVALID_ARGUMENT` once the database is closed (a call blocked
+ * in here returns when it closes).
+ *
+ * # Safety
+ *
+ * `w` is NULL (an error) or a live watcher not used by another thread
+ * meanwhile; `out` is valid for writing.
+ */
+kvdb_status_t kvdb_watch_next(kvdb_watch_t *w, uint32_t timeout_ms, kvdb_event_t *out_event);
+
+/**
+ * A file descriptor that polls readable when events may be waiting: call
+ * `kvdb_watch_next(w, 0, ...)` until it returns `KVDB_TIMED_OUT`, then
+ * poll again. Readable right after the watcher is made. Owned by the
+ * watcher (do not close it); the same descriptor on every call. -1 on
+ * failure (see `kvdb_last_error`).
+ *
+ * # Safety
+ *
+ * `w` is NULL (an error) or a live watcher.
+ */
+int kvdb_watch_fd(const kvdb_watch_t *w);
+
+/**
+ * The sequence number of the next change the watcher will deliver: a
+ * watcher made with this `from_seq` resumes without gap or duplicate.
+ *
+ * # Safety
+ *
+ * `w` is NULL (an error) or a live watcher; `seq` is valid for writing.
+ */
+kvdb_status_t kvdb_watch_position(const kvdb_watch_t *w, uint64_t *seq);
+
+/**
+ * Frees a watcher (and closes its descriptor); NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `w` is NULL or a watcher from `kvdb_watch_new*` not yet freed.
+ */
+void kvdb_watch_free(kvdb_watch_t *w);
 
 #ifdef __cplusplus
 }  // extern "C"

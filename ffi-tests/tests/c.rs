@@ -120,6 +120,27 @@ fn backup_and_load_into_memory_plain_asan_and_valgrind() {
 }
 
 #[test]
+fn change_streams_plain_asan_and_valgrind() {
+    let dir = tmp();
+    let exe = compile(
+        &["ffi-tests/c/watch_test.c"],
+        &dir.path().join("watch_test"),
+        Build::Strict,
+    );
+    counted(run(&exe, &[dir.path().join("plain").to_str().unwrap()]));
+    let asan = compile(
+        &["ffi-tests/c/watch_test.c"],
+        &dir.path().join("watch_asan"),
+        Build::Sanitized,
+    );
+    counted(run(&asan, &[dir.path().join("asan").to_str().unwrap()]));
+    counted(run_valgrind(
+        &exe,
+        &[dir.path().join("valgrind").to_str().unwrap()],
+    ));
+}
+
+#[test]
 fn many_threads_share_one_handle() {
     let dir = tmp();
     let exe = compile(

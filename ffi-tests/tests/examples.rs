@@ -33,7 +33,7 @@ fn run_example(name: &str, build: Build, args: &[&str]) -> String {
 
 #[test]
 fn every_example_runs_and_says_what_it_should() {
-    let expectations: [(&str, &[&str]); 8] = [
+    let expectations: [(&str, &[&str]); 9] = [
         (
             "quickstart",
             &[
@@ -68,6 +68,14 @@ fn every_example_runs_and_says_what_it_should() {
                 "highest first:\n  emp:001 ada    eng      5200\n  emp:004 dee    sales    4100\n",
                 "hire eve with badge 1002: constraint violated",
                 "badge 1003 is emp:003 (cy)",
+            ],
+        ),
+        (
+            "watch",
+            &[
+                "seq 1: price:apple = 1.20\n",
+                "seq 3: price:apple = 1.10 (batch continues)\nseq 4: price:pear = 2.00\n",
+                "seq 5: price:pear deleted\n",
             ],
         ),
         (

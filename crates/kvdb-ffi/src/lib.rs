@@ -41,6 +41,7 @@ mod status;
 mod txn;
 mod value_out;
 mod version;
+mod watch;
 
 pub use backup::*;
 pub use batch::*;
@@ -61,3 +62,4 @@ pub use stats::*;
 pub use status::*;
 pub use txn::*;
 pub use version::*;
+pub use watch::*;

@@ -131,6 +131,31 @@ pub unsafe extern "C" fn kvdb_options_set_checkpoint_bytes(
     })
 }
 
+/// Sets what change streams retain: `memory_bytes` of recent committed
+/// batches in memory (default 8 MiB; 0 turns change streams off and saves
+/// the copy each write makes for them), and `log_bytes` of log that
+/// checkpoints keep although a snapshot covers it, so watchers can replay
+/// older changes, also after a restart (default 64 MiB; durable databases).
+///
+/// # Safety
+///
+/// `opts` is NULL (an error) or a live options handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_options_set_watch_retention(
+    opts: *mut kvdb_options_t,
+    memory_bytes: u64,
+    log_bytes: u64,
+) -> kvdb_status_t {
+    status("kvdb_options_set_watch_retention", || {
+        // SAFETY: per the contract.
+        let opts = unsafe { handle_mut(opts, "opts") }?;
+        opts.options.watch_retention_bytes = usize::try_from(memory_bytes)
+            .map_err(|_| FfiError::invalid("memory_bytes does not fit in memory"))?;
+        opts.options.watch_log_retention_bytes = log_bytes;
+        Ok(())
+    })
+}
+
 /// Sets how many snapshot files are kept (at least 1; default 2).
 ///
 /// # Safety

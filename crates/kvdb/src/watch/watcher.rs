@@ -113,6 +113,12 @@ impl Watcher {
         self.subscriber.signal.fd()
     }
 
+    /// True in a `fork()` child of the process that opened the database
+    /// (every call then fails).
+    pub fn is_inherited_across_fork(&self) -> bool {
+        self.inner.store.is_inherited_across_fork()
+    }
+
     fn lag(&self, oldest: u64) -> Error {
         Error::Lagged {
             requested: self.next_seq,
