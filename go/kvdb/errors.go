@@ -27,6 +27,8 @@ const (
 	StatusBufferTooSmall  = Status(C.KVDB_BUFFER_TOO_SMALL)
 	StatusLocked          = Status(C.KVDB_LOCKED)
 	StatusConstraint      = Status(C.KVDB_CONSTRAINT)
+	StatusTimedOut        = Status(C.KVDB_TIMED_OUT)
+	StatusLagged          = Status(C.KVDB_LAGGED)
 	StatusInternal        = Status(C.KVDB_INTERNAL)
 )
 
@@ -55,6 +57,11 @@ var (
 	ErrLocked error = StatusLocked
 	// ErrConstraint: a unique index already holds that index key.
 	ErrConstraint error = StatusConstraint
+	// ErrTimedOut: Watcher.Next saw no event within its timeout.
+	ErrTimedOut error = StatusTimedOut
+	// ErrLagged: a watcher needs changes that are no longer retained (the
+	// message names the oldest still available).
+	ErrLagged error = StatusLagged
 	// ErrInternal: a bug in the library.
 	ErrInternal error = StatusInternal
 	// ErrClosed: the handle was closed (or the transaction has ended).

@@ -146,6 +146,8 @@ func TestEveryMethodAfterCloseReturnsErrClosed(t *testing.T) {
 		"DropIndex":   db.DropIndex("x"),
 		"CreateIndex": db.CreateIndex(IndexKeyField("x", ':', 0)),
 	}
+	_, calls["Watch"] = db.Watch(nil, WatchFromNow)
+	_, calls["WatchRange"] = db.WatchRange(nil, nil, WatchFromNow)
 	_, calls["Get"] = db.Get([]byte("k"))
 	_, calls["GetInto"] = db.GetInto([]byte("k"), make([]byte, 8))
 	_, calls["Exists"] = db.Exists([]byte("k"))

@@ -84,6 +84,21 @@ type Options struct {
 	NoBackgroundMaintenance bool
 	// Indexes are built from the recovered data before Open returns.
 	Indexes []IndexDef
+	// WatchRetention sets what change streams retain; nil keeps the
+	// defaults (8 MiB in memory, 64 MiB of log).
+	WatchRetention *WatchRetention
+}
+
+// WatchRetention is what change streams retain for watchers (see
+// DB.Watch).
+type WatchRetention struct {
+	// MemoryBytes of recent committed batches kept in memory; 0 turns
+	// change streams off.
+	MemoryBytes uint64
+	// LogBytes of log that checkpoints keep although a snapshot covers it,
+	// so watchers can replay older changes, also after a restart (durable
+	// databases).
+	LogBytes uint64
 }
 
 // toC builds the C options (release them with kvdb_options_free).
@@ -108,6 +123,12 @@ func (o *Options) toC() (*C.kvdb_options_t, error) {
 	if err == nil && o.CheckpointBytes != nil {
 		err = set(func() C.kvdb_status_t {
 			return C.kvdb_options_set_checkpoint_bytes(opts, C.uint64_t(*o.CheckpointBytes))
+		})
+	}
+	if err == nil && o.WatchRetention != nil {
+		err = set(func() C.kvdb_status_t {
+			r := o.WatchRetention
+			return C.kvdb_options_set_watch_retention(opts, C.uint64_t(r.MemoryBytes), C.uint64_t(r.LogBytes))
 		})
 	}
 	if err == nil && o.SnapshotsToKeep != 0 {
