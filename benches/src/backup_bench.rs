@@ -94,19 +94,7 @@ fn round(root: &Path, n: usize) -> ([f64; 4], u64) {
 
 fn main() {
     let run = run_info::RunInfo::now();
-    let mut repeats = 3;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--repeats" => {
-                repeats = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .expect("--repeats N")
-            }
-            _ => panic!("usage: kvdb-backup-bench [--repeats N]"),
-        }
-    }
+    let repeats = run_info::repeats_from_args("kvdb-backup-bench [--repeats N]");
     let root = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
     let mut bytes = 0;

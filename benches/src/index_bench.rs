@@ -134,19 +134,7 @@ fn reads(db: &Db, records: u64, ops: u64) -> [f64; 5] {
 
 fn main() {
     let run = run_info::RunInfo::now();
-    let mut repeats = 3;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--repeats" => {
-                repeats = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .expect("--repeats N")
-            }
-            _ => panic!("usage: kvdb-index-bench [--repeats N]"),
-        }
-    }
+    let repeats = run_info::repeats_from_args("kvdb-index-bench [--repeats N]");
     const PUTS: u64 = 300_000;
     let configs = [0usize, 1, 3];
     let mut puts: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];

@@ -8,6 +8,7 @@
 mod keys;
 mod memory;
 mod report;
+#[allow(dead_code, reason = "the driver parses more arguments than --repeats")]
 mod run_info;
 mod systems;
 mod targets;

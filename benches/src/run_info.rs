@@ -53,3 +53,22 @@ impl RunInfo {
         )
     }
 }
+
+/// The `--repeats N` argument of a benchmark that takes no other (3 if
+/// absent); panics with `usage` on anything else.
+pub(crate) fn repeats_from_args(usage: &str) -> usize {
+    let mut repeats = 3;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--repeats" => {
+                repeats = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .expect("--repeats N")
+            }
+            _ => panic!("usage: {usage}"),
+        }
+    }
+    repeats
+}

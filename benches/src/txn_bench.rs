@@ -10,6 +10,10 @@
 //! within one run; absolute figures move by 30-50% between runs.
 
 #[path = "run_info.rs"]
+#[allow(
+    dead_code,
+    reason = "this benchmark parses more arguments than --repeats"
+)]
 mod run_info;
 #[path = "sample.rs"]
 mod sample;

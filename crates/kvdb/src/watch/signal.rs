@@ -16,6 +16,10 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
+/// Checks of the flag before a waiter blocks: half busy-spinning, half
+/// yielding the CPU.
+const SPIN_ROUNDS: u32 = 64;
+
 /// The wake-up state of one watcher.
 #[derive(Default)]
 pub(crate) struct Signal {
@@ -56,7 +60,21 @@ impl Signal {
 
     /// Blocks until the signal is raised or `deadline` passes; true if it
     /// was raised.
+    ///
+    /// It first spins and yields briefly: a watcher that keeps up with a
+    /// busy writer then usually sees the next commit without blocking, and
+    /// the writer is spared the system call that wakes a blocked thread.
     pub(crate) fn wait_until(&self, deadline: Instant) -> bool {
+        for round in 0..SPIN_ROUNDS {
+            if self.pending.load(Ordering::SeqCst) {
+                return true;
+            }
+            if round < SPIN_ROUNDS / 2 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
         let mut held = self.lock.lock();
         self.waiting.store(true, Ordering::SeqCst);
         while !self.pending.load(Ordering::SeqCst) {
