@@ -93,7 +93,13 @@ int main(int argc, char **argv) {
     CHECK_STATUS(kvdb_recovery_info(NULL, &info), KVDB_INVALID_ARGUMENT);
     CHECK_STATUS(kvdb_recovery_info(db, NULL), KVDB_INVALID_ARGUMENT);
 
-    /* A checkpoint, then the sole snapshot damaged: an error naming it. */
+    /* A checkpoint that keeps no log for watchers, then the sole snapshot
+     * damaged: an error naming it. */
+    CHECK_OK(kvdb_close(db));
+    kvdb_options_t *no_log_kept = kvdb_options_new();
+    CHECK_OK(kvdb_options_set_watch_retention(no_log_kept, 1 << 20, 0));
+    CHECK_OK(kvdb_open(dir, no_log_kept, &db));
+    kvdb_options_free(no_log_kept);
     CHECK_OK(kvdb_checkpoint(db));
     CHECK_OK(kvdb_close(db));
     char snap[4096];
