@@ -98,18 +98,17 @@ fn persistent_directory_reopens_and_locks() {
     counted(run_valgrind(&exe, &[db3.to_str().unwrap()]));
 }
 
-#[test]
-fn backup_and_load_into_memory_plain_asan_and_valgrind() {
+/// Compiles `source` (a test taking a fresh directory argument) and runs it
+/// plain, under ASan and UBSan, and under valgrind.
+fn plain_asan_and_valgrind(source: &str) {
     let dir = tmp();
-    let exe = compile(
-        &["ffi-tests/c/backup_test.c"],
-        &dir.path().join("backup_test"),
-        Build::Strict,
-    );
+    let stem = source.trim_end_matches(".c");
+    let source = format!("ffi-tests/c/{source}");
+    let exe = compile(&[&source], &dir.path().join(stem), Build::Strict);
     counted(run(&exe, &[dir.path().join("plain").to_str().unwrap()]));
     let asan = compile(
-        &["ffi-tests/c/backup_test.c"],
-        &dir.path().join("backup_asan"),
+        &[&source],
+        &dir.path().join(format!("{stem}_asan")),
         Build::Sanitized,
     );
     counted(run(&asan, &[dir.path().join("asan").to_str().unwrap()]));
@@ -120,24 +119,13 @@ fn backup_and_load_into_memory_plain_asan_and_valgrind() {
 }
 
 #[test]
+fn backup_and_load_into_memory_plain_asan_and_valgrind() {
+    plain_asan_and_valgrind("backup_test.c");
+}
+
+#[test]
 fn change_streams_plain_asan_and_valgrind() {
-    let dir = tmp();
-    let exe = compile(
-        &["ffi-tests/c/watch_test.c"],
-        &dir.path().join("watch_test"),
-        Build::Strict,
-    );
-    counted(run(&exe, &[dir.path().join("plain").to_str().unwrap()]));
-    let asan = compile(
-        &["ffi-tests/c/watch_test.c"],
-        &dir.path().join("watch_asan"),
-        Build::Sanitized,
-    );
-    counted(run(&asan, &[dir.path().join("asan").to_str().unwrap()]));
-    counted(run_valgrind(
-        &exe,
-        &[dir.path().join("valgrind").to_str().unwrap()],
-    ));
+    plain_asan_and_valgrind("watch_test.c");
 }
 
 #[test]
