@@ -180,59 +180,46 @@ impl Watcher {
         let mut reopened = false;
         let mut taken = 0;
         loop {
-            if self.log.is_none() {
-                let cursor = LogCursor::open(persist)
-                    .map_err(|gone| gone_error(gone, || self.lag(oldest())))?;
-                self.log = Some(cursor);
-            }
-            let next_seq = self.next_seq;
-            let mut events = Vec::new();
-            let cursor = self.log.as_mut().expect("opened above");
+            // Out of `self` while a record is read, so that the record can
+            // be decoded in place from the segment's bytes.
+            let mut cursor = match self.log.take() {
+                Some(cursor) => cursor,
+                None => LogCursor::open(persist)
+                    .map_err(|gone| gone_error(gone, || self.lag(oldest())))?,
+            };
             let step = cursor.next(|seq, payload| -> Result<LogStep> {
                 let count = record::op_count(payload).map_err(Error::corruption)?;
                 let last = seq + count.max(1) - 1;
-                if last < next_seq {
+                if last < self.next_seq {
                     return Ok(LogStep::Before);
                 }
-                if seq > next_seq {
+                if seq > self.next_seq {
                     return Ok(LogStep::Gap(seq));
                 }
                 if last > visible {
                     return Ok(LogStep::Beyond);
                 }
-                events.push((seq, payload.to_vec()));
+                taken += self.take(seq, payload)?;
                 Ok(LogStep::Taken)
             });
             let step = match step {
                 Ok(step) => step.transpose()?,
-                Err(gone) => {
-                    self.log = None;
-                    return Err(gone_error(gone, || self.lag(oldest())));
-                }
+                Err(gone) => return Err(gone_error(gone, || self.lag(oldest()))),
             };
             match step {
                 None => {
                     // The end of the segments listed: one more listing may
                     // show a newer segment.
-                    self.log = None;
                     if reopened {
                         return Err(self.lag(oldest()));
                     }
                     reopened = true;
                 }
-                Some(LogStep::Before) => {}
-                Some(LogStep::Gap(first)) => {
-                    self.log = None;
-                    return Err(self.lag(first.min(oldest())));
-                }
-                Some(LogStep::Beyond) => {
-                    self.log = None;
-                    return Ok(());
-                }
+                Some(LogStep::Before) => self.log = Some(cursor),
+                Some(LogStep::Gap(first)) => return Err(self.lag(first.min(oldest()))),
+                Some(LogStep::Beyond) => return Ok(()),
                 Some(LogStep::Taken) => {
-                    for (seq, payload) in events {
-                        taken += self.take(seq, &payload)?;
-                    }
+                    self.log = Some(cursor);
                     if self.next_seq > dropped_through || taken >= EVENTS_PER_LOG_READ {
                         return Ok(());
                     }
