@@ -73,18 +73,18 @@ impl Inner {
             return Ok(writer.next_seq() - 1);
         };
         // Encoded once for both the log and the change feed.
-        let payload = self.feed.is_on().then(|| {
-            let mut payload = Vec::new();
-            record::encode(&mut payload, batch.ops(), cause);
-            payload.into_boxed_slice()
+        let mut staged = self.feed.is_on().then(|| {
+            let mut staged = self.feed.stage();
+            record::encode(staged.payload(), batch.ops(), cause);
+            staged
         });
         let logged_to = match &self.persist {
             Some(persist) => {
                 Some(
                     persist
                         .wal
-                        .append(range.first(), range.len(), |buf| match &payload {
-                            Some(payload) => buf.extend_from_slice(payload),
+                        .append(range.first(), range.len(), |buf| match &mut staged {
+                            Some(staged) => buf.extend_from_slice(staged.payload()),
                             None => record::encode(buf, batch.ops(), cause),
                         })?,
                 )
@@ -96,9 +96,9 @@ impl Inner {
             None => writer.apply(&batch, range),
         }
         .map_err(|e| Error::Internal(format!("applying a prepared batch failed: {e}")))?;
-        if let Some(payload) = payload {
+        if let Some(staged) = staged {
             // Under the write lock: the feed holds batches in sequence order.
-            self.feed.retain(range, payload);
+            staged.publish(range);
         }
         drop(writer);
         if let (Some(persist), Some(end)) = (&self.persist, logged_to)

@@ -1,11 +1,14 @@
 //! The change feed: the newest committed batches, kept in memory within a
 //! byte budget for watchers to read, and the registry of watchers to wake.
 //!
-//! Writers append under the write lock, so batches sit in sequence order.
-//! Each is the payload its log record holds (`persist::record`), shared by
-//! reference with every watcher that reads it. When the budget is passed the
-//! oldest batches are dropped; a watcher that still needed them reads them
-//! from the log on disk, or is told it lagged.
+//! Batches are appended under the write lock, in sequence order, to a list
+//! of chunks ([`chunk`](super::chunk)): a writer copies its batch's log
+//! payload to the end of the newest chunk, with no allocation, and watchers
+//! read published records in place without taking any lock until they
+//! reach the end of a chunk. When the budget is passed the oldest chunks are
+//! dropped; a watcher that still needed them reads them from the log on
+//! disk, or is told it lagged. A watcher keeps at most the one chunk it is
+//! reading alive, so slow watchers add at most one chunk each to the budget.
 
 use std::collections::VecDeque;
 use std::ops::Bound;
@@ -13,23 +16,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kvdb_core::{KeyRange, Op, SeqRange};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 
+use crate::watch::chunk::{Appender, Chunk, ChunkCursor, HEADER};
 use crate::watch::signal::Signal;
 
-/// Bytes charged per retained batch beyond its payload (the record, its
-/// reference count and its slot).
-const RECORD_OVERHEAD: usize = 64;
+/// The most a chunk holds (a batch bigger than this gets a chunk of its
+/// own size).
+const MAX_CHUNK_BYTES: usize = 64 * 1024;
 
-/// One committed batch.
-pub(crate) struct ChangeRecord {
-    /// The sequence number of its first operation.
-    pub(crate) first: u64,
-    /// The sequence number of its last operation (its commit point).
-    pub(crate) last: u64,
-    /// The operations, as a log record's payload encodes them.
-    pub(crate) payload: Box<[u8]>,
-}
+/// The least a chunk holds.
+const MIN_CHUNK_BYTES: usize = 1024;
 
 /// A registered watcher: what it watches, and how to wake it.
 pub(crate) struct Subscriber {
@@ -58,29 +55,44 @@ pub(crate) fn contains(range: &KeyRange, key: &[u8]) -> bool {
         }
 }
 
+/// The chunks still in memory, oldest first.
 struct Retained {
-    records: VecDeque<Arc<ChangeRecord>>,
+    chunks: VecDeque<Arc<Chunk>>,
     bytes: usize,
     /// Every batch up to this sequence number is gone from memory (dropped,
     /// or committed before the feed started).
     dropped_through: u64,
 }
 
-/// What the feed holds for a watcher that needs sequence number `next`.
-pub(crate) enum Found {
-    /// The batches from the one holding `next` on (none yet, if `next` is
-    /// not committed).
-    InMemory,
-    /// `next` is no longer in memory; memory starts after `dropped_through`.
-    Dropped { dropped_through: u64 },
+/// The writers' end of the feed.
+struct Tail {
+    appender: Appender,
+    /// A batch is encoded here, for the log and the feed, before it is
+    /// copied into a chunk; reused from write to write.
+    staging: Vec<u8>,
 }
 
 /// The retained batches and the watchers.
 pub(crate) struct Feed {
     budget: usize,
+    chunk_bytes: usize,
+    tail: Mutex<Tail>,
     retained: Mutex<Retained>,
     subscribers: RwLock<Vec<Arc<Subscriber>>>,
     subscribed: AtomicUsize,
+    /// Watchers busy-spinning for changes now (see [`Feed::try_spin`]).
+    spinning: AtomicUsize,
+    /// The most that may: one fewer than the CPUs, so that writers keep one.
+    max_spinning: usize,
+}
+
+/// The right to busy-spin, returned when dropped.
+pub(crate) struct SpinSlot<'a>(&'a AtomicUsize);
+
+impl Drop for SpinSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Feed {
@@ -88,15 +100,24 @@ impl Feed {
     /// watchers), starting after sequence number `start` (what the store
     /// held when the database opened).
     pub(crate) fn new(budget: usize, start: u64) -> Self {
+        let chunk_bytes = (budget / 16).clamp(MIN_CHUNK_BYTES, MAX_CHUNK_BYTES);
+        let (chunk, appender) = Chunk::new(start + 1, if budget == 0 { 0 } else { chunk_bytes });
         Self {
             budget,
+            chunk_bytes,
+            tail: Mutex::new(Tail {
+                appender,
+                staging: Vec::new(),
+            }),
             retained: Mutex::new(Retained {
-                records: VecDeque::new(),
-                bytes: 0,
+                bytes: chunk.capacity(),
+                chunks: VecDeque::from([chunk]),
                 dropped_through: start,
             }),
             subscribers: RwLock::new(Vec::new()),
             subscribed: AtomicUsize::new(0),
+            spinning: AtomicUsize::new(0),
+            max_spinning: std::thread::available_parallelism().map_or(0, |n| n.get() - 1),
         }
     }
 
@@ -105,58 +126,68 @@ impl Feed {
         self.budget > 0
     }
 
-    /// Keeps the batch committed at `range`. Called under the write lock,
-    /// in sequence order. The newest batch is kept even if it alone passes
-    /// the budget, so that watchers that keep up never lag.
-    pub(crate) fn retain(&self, range: SeqRange, payload: Box<[u8]>) {
-        let charge = payload.len() + RECORD_OVERHEAD;
-        let record = Arc::new(ChangeRecord {
-            first: range.first(),
-            last: range.last(),
-            payload,
-        });
-        let mut retained = self.retained.lock();
-        retained.bytes += charge;
-        retained.records.push_back(record);
-        while retained.bytes > self.budget && retained.records.len() > 1 {
-            let Some(old) = retained.records.pop_front() else {
-                break;
-            };
-            retained.bytes -= old.payload.len() + RECORD_OVERHEAD;
-            retained.dropped_through = old.last;
-        }
+    /// Starts appending a batch: its payload is encoded into
+    /// [`Staged::payload`], then [`Staged::publish`]ed. Called under the
+    /// write lock, so batches join in sequence order.
+    pub(crate) fn stage(&self) -> Staged<'_> {
+        let mut tail = self.tail.lock();
+        tail.staging.clear();
+        Staged { feed: self, tail }
     }
 
-    /// Appends to `out` up to `max` batches from the one holding `next`,
-    /// none past `visible`.
-    pub(crate) fn read(
-        &self,
-        next: u64,
-        visible: u64,
-        max: usize,
-        out: &mut Vec<Arc<ChangeRecord>>,
-    ) -> Found {
+    /// Moves the tail to a new chunk that fits `len` payload bytes, and
+    /// drops the oldest chunks past the budget (never the newest).
+    fn start_chunk(&self, tail: &mut Tail, first_seq: u64, len: usize) {
+        let (chunk, appender) = Chunk::new(first_seq, self.chunk_bytes.max(HEADER + len));
+        {
+            let mut retained = self.retained.lock();
+            retained.bytes += chunk.capacity();
+            retained.chunks.push_back(chunk);
+            while retained.bytes > self.budget && retained.chunks.len() > 1 {
+                let Some(old) = retained.chunks.pop_front() else {
+                    break;
+                };
+                retained.bytes -= old.capacity();
+            }
+            // Chunks hold consecutive batches: what the oldest kept one
+            // does not hold is gone.
+            retained.dropped_through = retained.chunks[0].first_seq() - 1;
+        }
+        // Sealed after the new chunk is listed: a watcher at the end of the
+        // old one finds the next.
+        std::mem::replace(&mut tail.appender, appender).seal();
+    }
+
+    /// A cursor at the chunk holding sequence number `next` (or the newest
+    /// chunk, if `next` is not yet committed); `Err(dropped_through)` if
+    /// `next` is no longer in memory.
+    pub(crate) fn locate(&self, next: u64) -> Result<ChunkCursor, u64> {
         let retained = self.retained.lock();
         if next <= retained.dropped_through {
-            return Found::Dropped {
-                dropped_through: retained.dropped_through,
-            };
+            return Err(retained.dropped_through);
         }
-        let records = &retained.records;
-        let from = records.partition_point(|r| r.last < next);
-        out.extend(
-            records
-                .range(from..)
-                .take_while(|r| r.last <= visible)
-                .take(max)
-                .cloned(),
-        );
-        Found::InMemory
+        let chunks = &retained.chunks;
+        let holding = chunks
+            .partition_point(|c| c.first_seq() <= next)
+            .saturating_sub(1);
+        Ok(ChunkCursor::new(Arc::clone(&chunks[holding])))
     }
 
     /// The oldest sequence number memory can still serve.
     pub(crate) fn oldest_in_memory(&self) -> u64 {
         self.retained.lock().dropped_through + 1
+    }
+
+    /// A slot to busy-spin in while waiting for changes, if fewer watchers
+    /// than [`Feed::max_spinning`] hold one; others should yield the CPU
+    /// between looks.
+    pub(crate) fn try_spin(&self) -> Option<SpinSlot<'_>> {
+        self.spinning
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max_spinning).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| SpinSlot(&self.spinning))
     }
 
     /// Registers a watcher of `range`.
@@ -199,13 +230,50 @@ impl Feed {
     }
 }
 
+/// A batch being appended to the feed; dropping it without
+/// [`Staged::publish`] appends nothing.
+pub(crate) struct Staged<'a> {
+    feed: &'a Feed,
+    tail: MutexGuard<'a, Tail>,
+}
+
+impl Staged<'_> {
+    /// Where the batch's payload is encoded.
+    pub(crate) fn payload(&mut self) -> &mut Vec<u8> {
+        &mut self.tail.staging
+    }
+
+    /// Appends the encoded batch, committed at `range`, for watchers.
+    pub(crate) fn publish(mut self, range: SeqRange) {
+        let tail = &mut *self.tail;
+        if !tail.appender.fits(tail.staging.len()) {
+            self.feed
+                .start_chunk(tail, range.first(), tail.staging.len());
+        }
+        tail.appender
+            .append(range.first(), range.last(), &tail.staging);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::watch::chunk::Next;
+
     fn record(feed: &Feed, first: u64, count: u64, bytes: usize) {
         let range = SeqRange::starting_at(first, count).unwrap();
-        feed.retain(range, vec![0u8; bytes].into_boxed_slice());
+        let mut staged = feed.stage();
+        staged.payload().resize(bytes, 0);
+        staged.publish(range);
+    }
+
+    fn firsts(mut cursor: ChunkCursor, from: u64, visible: u64) -> Vec<u64> {
+        let mut firsts = Vec::new();
+        while let Next::Record { first, .. } = cursor.next(from, visible) {
+            firsts.push(first);
+        }
+        firsts
     }
 
     #[test]
@@ -214,28 +282,43 @@ mod tests {
         record(&feed, 1, 3, 10);
         record(&feed, 4, 1, 10);
         record(&feed, 5, 2, 10);
-        let mut out = Vec::new();
-        assert!(matches!(feed.read(2, 4, 10, &mut out), Found::InMemory));
-        let firsts: Vec<u64> = out.iter().map(|r| r.first).collect();
-        assert_eq!(firsts, [1, 4]);
+        let cursor = feed.locate(2).unwrap_or_else(|_| panic!("in memory"));
+        assert_eq!(firsts(cursor, 2, 4), [1, 4]);
     }
 
     #[test]
-    fn the_budget_drops_the_oldest_batches_but_never_the_newest() {
-        let feed = Feed::new(3 * (100 + RECORD_OVERHEAD), 0);
-        for i in 1..=10 {
-            record(&feed, i, 1, 100);
+    fn the_budget_drops_the_oldest_chunks_but_never_the_newest() {
+        // Chunks of MIN_CHUNK_BYTES; each holds 4 records of 200 bytes.
+        let feed = Feed::new(3 * MIN_CHUNK_BYTES, 0);
+        for i in 1..=20 {
+            record(&feed, i, 1, 200);
         }
-        assert_eq!(feed.oldest_in_memory(), 8);
-        let mut out = Vec::new();
-        assert!(matches!(
-            feed.read(7, 10, 10, &mut out),
-            Found::Dropped { dropped_through: 7 }
-        ));
-        record(&feed, 11, 1, 1 << 20);
-        assert_eq!(feed.oldest_in_memory(), 11);
-        assert!(matches!(feed.read(11, 11, 10, &mut out), Found::InMemory));
-        assert_eq!(out.len(), 1);
+        // Chunks [1-4] [5-8] [9-12] [13-16] [17-20]: the newest three stay.
+        assert_eq!(feed.oldest_in_memory(), 9);
+        assert!(matches!(feed.locate(8), Err(8)));
+        let cursor = feed.locate(10).unwrap_or_else(|_| panic!("in memory"));
+        assert_eq!(firsts(cursor, 10, 20), [10, 11, 12]);
+        record(&feed, 21, 1, 1 << 20);
+        assert_eq!(
+            feed.oldest_in_memory(),
+            21,
+            "a batch past the budget stays alone"
+        );
+        let cursor = feed.locate(21).unwrap_or_else(|_| panic!("in memory"));
+        assert_eq!(firsts(cursor, 21, 21), [21]);
+    }
+
+    #[test]
+    fn a_reader_at_the_end_of_a_sealed_chunk_finds_the_next() {
+        let feed = Feed::new(1 << 20, 0);
+        record(&feed, 1, 1, 10);
+        let mut cursor = feed.locate(1).unwrap_or_else(|_| panic!("in memory"));
+        assert!(matches!(cursor.next(1, 10), Next::Record { first: 1, .. }));
+        assert!(matches!(cursor.next(2, 10), Next::Pending));
+        record(&feed, 2, 1, MAX_CHUNK_BYTES);
+        assert!(matches!(cursor.next(2, 10), Next::End));
+        let cursor = feed.locate(2).unwrap_or_else(|_| panic!("in memory"));
+        assert_eq!(firsts(cursor, 2, 10), [2]);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! over budget, and waking a watcher costs a writer one atomic swap unless
 //! the watcher was idle ([`signal`]).
 
+mod chunk;
 mod feed;
 mod log;
 mod signal;

@@ -3,22 +3,20 @@
 //! eventfd for event loops.
 //!
 //! The flag is the single source of truth. A writer raises it and wakes the
-//! watcher only on the transition from clear to raised, so a busy watcher
-//! costs writers one atomic swap per commit. The watcher clears it only
-//! after finding nothing to deliver, and then looks once more, so a commit
-//! that lands between the look and the clear is never missed.
+//! watcher only on the transition from clear to raised, and only reads it
+//! while it is already raised, so a watcher that keeps up (and so does not
+//! clear it) costs writers no write to a shared cache line. The watcher
+//! clears it only after finding nothing to deliver, and then looks once
+//! more, so a commit that lands between the look and the clear is never
+//! missed.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
-
-/// Checks of the flag before a waiter blocks: half busy-spinning, half
-/// yielding the CPU.
-const SPIN_ROUNDS: u32 = 64;
 
 /// The wake-up state of one watcher.
 #[derive(Default)]
@@ -33,9 +31,16 @@ pub(crate) struct Signal {
 }
 
 impl Signal {
-    /// Marks changes as pending and wakes the watcher if it was idle.
+    /// Marks changes as pending and wakes the watcher if it was idle. Called
+    /// after the change is published.
     pub(crate) fn raise(&self) {
-        if self.pending.swap(true, Ordering::SeqCst) {
+        // The caller published the change with a SeqCst read-modify-write
+        // (`Store::publish`) before this SeqCst load; `clear` stores the
+        // flag and then fences (SeqCst) before the watcher looks again. If
+        // the publish precedes that fence in the single total order, the
+        // watcher's look sees the change; otherwise the fence precedes this
+        // load, which then sees the flag cleared and raises it.
+        if self.pending.load(Ordering::SeqCst) || self.pending.swap(true, Ordering::SeqCst) {
             return;
         }
         // SeqCst on both sides: either the watcher sees `pending` before it
@@ -53,6 +58,7 @@ impl Signal {
     /// afterwards.
     pub(crate) fn clear(&self) {
         self.pending.store(false, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         if let Some(fd) = self.fd.get() {
             fd.drain();
         }
@@ -60,21 +66,7 @@ impl Signal {
 
     /// Blocks until the signal is raised or `deadline` passes; true if it
     /// was raised.
-    ///
-    /// It first spins and yields briefly: a watcher that keeps up with a
-    /// busy writer then usually sees the next commit without blocking, and
-    /// the writer is spared the system call that wakes a blocked thread.
     pub(crate) fn wait_until(&self, deadline: Instant) -> bool {
-        for round in 0..SPIN_ROUNDS {
-            if self.pending.load(Ordering::SeqCst) {
-                return true;
-            }
-            if round < SPIN_ROUNDS / 2 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
         let mut held = self.lock.lock();
         self.waiting.store(true, Ordering::SeqCst);
         while !self.pending.load(Ordering::SeqCst) {

@@ -10,12 +10,23 @@ use std::time::{Duration, Instant};
 use crate::db::Inner;
 use crate::error::{Error, Result};
 use crate::persist::record::{self, Logged};
-use crate::watch::feed::{ChangeRecord, Found, Subscriber, contains};
+use crate::watch::chunk::{ChunkCursor, Next};
+use crate::watch::feed::{Subscriber, contains};
 use crate::watch::log::{LogCursor, gone_error};
 use crate::watch::{Change, Event};
 
-/// Batches taken from the feed per look.
-const BATCHES_PER_READ: usize = 256;
+/// How long a waiting watcher keeps looking for new changes before it
+/// blocks. A watcher that keeps up with a busy writer then usually finds
+/// the next commit without blocking, sparing the writer the system call
+/// that wakes a blocked thread.
+const SPIN_FOR: Duration = Duration::from_micros(200);
+
+/// CPU pause instructions between two looks while spinning (about 10 µs
+/// here). Each look pulls the cache lines a writer publishes to over to
+/// the watcher's core, and the writer must pull them back: looking every
+/// few commits rather than after each one keeps a busy writer's cost low,
+/// for a few microseconds of latency.
+const PAUSES_PER_LOOK: u32 = 512;
 
 /// Events decoded from the log before handing control back.
 const EVENTS_PER_LOG_READ: usize = 4096;
@@ -33,6 +44,9 @@ pub struct Watcher {
     /// The next sequence number to decode.
     next_seq: u64,
     ready: VecDeque<Event>,
+    /// Where it reads the feed in memory.
+    feed: Option<ChunkCursor>,
+    /// Where it reads the log, while catching up from disk.
     log: Option<LogCursor>,
     /// Once lagged, the sequence number needed and the oldest retained.
     lagged: Option<(u64, u64)>,
@@ -59,6 +73,7 @@ impl Watcher {
             subscriber,
             next_seq,
             ready: VecDeque::new(),
+            feed: None,
             log: None,
             lagged: None,
         }
@@ -95,6 +110,29 @@ impl Watcher {
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Event>> {
         let deadline = Instant::now().checked_add(timeout);
         loop {
+            // Spinning looks at the changes themselves, not at the wake-up
+            // flag: a watcher that keeps up leaves the flag raised, and
+            // writers then never write it. Only a few watchers (one fewer
+            // than the CPUs) spin at once; the others also yield the CPU
+            // between looks, so that spinning never starves writers.
+            let spin_until = Instant::now() + SPIN_FOR;
+            let inner = Arc::clone(&self.inner);
+            let slot = inner.feed.try_spin();
+            loop {
+                if let Some(event) = self.look()? {
+                    return Ok(Some(event));
+                }
+                if Instant::now() >= spin_until {
+                    break;
+                }
+                if slot.is_none() {
+                    std::thread::yield_now();
+                }
+                for _ in 0..PAUSES_PER_LOOK {
+                    std::hint::spin_loop();
+                }
+            }
+            drop(slot);
             if let Some(event) = self.try_next()? {
                 return Ok(Some(event));
             }
@@ -103,6 +141,18 @@ impl Watcher {
                 return Ok(None);
             }
         }
+    }
+
+    /// The next event if one is ready, leaving the wake-up flag alone.
+    fn look(&mut self) -> Result<Option<Event>> {
+        if self.ready.is_empty() {
+            // Nothing committed past the position: nothing to read anywhere.
+            if self.lagged.is_none() && self.inner.store.visible_seq() < self.next_seq {
+                return Ok(None);
+            }
+            self.fill()?;
+        }
+        Ok(self.ready.pop_front())
     }
 
     /// A file descriptor (a Linux eventfd, owned by the watcher) that polls
@@ -141,30 +191,34 @@ impl Watcher {
 
     fn fill_from_sources(&mut self) -> Result<()> {
         let visible = self.inner.store.visible_seq();
-        let mut batches: Vec<Arc<ChangeRecord>> = Vec::new();
         while self.ready.is_empty() && self.next_seq <= visible {
-            batches.clear();
-            match self
-                .inner
-                .feed
-                .read(self.next_seq, visible, BATCHES_PER_READ, &mut batches)
-            {
-                Found::InMemory => {
-                    self.log = None;
-                    if batches.is_empty() {
-                        break;
+            let mut cursor = match self.feed.take() {
+                Some(cursor) => cursor,
+                None => match self.inner.feed.locate(self.next_seq) {
+                    Ok(cursor) => {
+                        self.log = None;
+                        cursor
                     }
-                    for batch in &batches {
-                        self.take(batch.first, &batch.payload)?;
+                    Err(dropped_through) => {
+                        self.read_log(visible, dropped_through)?;
+                        if self.log.is_none() && self.next_seq <= dropped_through {
+                            break; // the newest logged record is not yet visible
+                        }
+                        continue;
                     }
+                },
+            };
+            match cursor.next(self.next_seq, visible) {
+                Next::Record { first, payload } => {
+                    self.take(first, payload)?;
                 }
-                Found::Dropped { dropped_through } => {
-                    self.read_log(visible, dropped_through)?;
-                    if self.log.is_none() && self.next_seq <= dropped_through {
-                        break; // the newest logged record is not yet visible
-                    }
+                Next::Pending => {
+                    self.feed = Some(cursor);
+                    break;
                 }
+                Next::End => continue, // on to the next chunk
             }
+            self.feed = Some(cursor);
         }
         Ok(())
     }
