@@ -78,7 +78,10 @@ pub struct Options {
     /// ([`crate::Db::watch`]); the oldest are dropped beyond it. A watcher
     /// that falls further behind reads the log on disk (durable databases)
     /// or fails with [`crate::ErrorKind::Lagged`]. 0 turns change streams
-    /// off, and with them the copy each write makes for the feed.
+    /// off, and with them the copy each write makes for the feed. Kept in
+    /// blocks of up to 64 KiB (a sixteenth of this, at least 1 KiB), so the
+    /// feed holds between this less one block and this; a watcher reading
+    /// a block the budget dropped keeps that block alive until it moves on.
     pub watch_retention_bytes: usize,
     /// Bytes of log a checkpoint keeps although its snapshot covers them,
     /// newest segments first, so that watchers — running, or resuming after

@@ -15,6 +15,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crossbeam_utils::CachePadded;
 use kvdb_core::{KeyRange, Op, SeqRange};
 use parking_lot::{Mutex, MutexGuard, RwLock};
 
@@ -76,23 +77,16 @@ struct Tail {
 pub(crate) struct Feed {
     budget: usize,
     chunk_bytes: usize,
-    tail: Mutex<Tail>,
+    /// Written by every commit: padded away from what watchers write.
+    tail: CachePadded<Mutex<Tail>>,
     retained: Mutex<Retained>,
-    subscribers: RwLock<Vec<Arc<Subscriber>>>,
+    subscribers: CachePadded<RwLock<Vec<Arc<Subscriber>>>>,
     subscribed: AtomicUsize,
-    /// Watchers busy-spinning for changes now (see [`Feed::try_spin`]).
-    spinning: AtomicUsize,
+    /// Watchers holding the right to busy-spin (see [`Feed::try_spin`]).
+    /// Padded: watchers write it, and writers must not pay for that.
+    pub(crate) spinning: CachePadded<AtomicUsize>,
     /// The most that may: one fewer than the CPUs, so that writers keep one.
     max_spinning: usize,
-}
-
-/// The right to busy-spin, returned when dropped.
-pub(crate) struct SpinSlot<'a>(&'a AtomicUsize);
-
-impl Drop for SpinSlot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl Feed {
@@ -105,18 +99,18 @@ impl Feed {
         Self {
             budget,
             chunk_bytes,
-            tail: Mutex::new(Tail {
+            tail: CachePadded::new(Mutex::new(Tail {
                 appender,
                 staging: Vec::new(),
-            }),
+            })),
             retained: Mutex::new(Retained {
                 bytes: chunk.capacity(),
                 chunks: VecDeque::from([chunk]),
                 dropped_through: start,
             }),
-            subscribers: RwLock::new(Vec::new()),
+            subscribers: CachePadded::new(RwLock::new(Vec::new())),
             subscribed: AtomicUsize::new(0),
-            spinning: AtomicUsize::new(0),
+            spinning: CachePadded::new(AtomicUsize::new(0)),
             max_spinning: std::thread::available_parallelism().map_or(0, |n| n.get() - 1),
         }
     }
@@ -178,16 +172,27 @@ impl Feed {
         self.retained.lock().dropped_through + 1
     }
 
-    /// A slot to busy-spin in while waiting for changes, if fewer watchers
-    /// than [`Feed::max_spinning`] hold one; others should yield the CPU
-    /// between looks.
-    pub(crate) fn try_spin(&self) -> Option<SpinSlot<'_>> {
+    /// Takes the right to busy-spin while waiting for changes, if fewer
+    /// watchers than one fewer than the CPUs hold it; true if taken. The
+    /// holder gives it back with [`Feed::stop_spinning`]. Others should
+    /// yield the CPU between looks.
+    pub(crate) fn try_spin(&self) -> bool {
         self.spinning
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 (n < self.max_spinning).then_some(n + 1)
             })
-            .ok()
-            .map(|_| SpinSlot(&self.spinning))
+            .is_ok()
+    }
+
+    /// How many watchers may busy-spin at once.
+    #[cfg(test)]
+    pub(crate) fn max_spinning(&self) -> usize {
+        self.max_spinning
+    }
+
+    /// Gives back the right [`Feed::try_spin`] granted.
+    pub(crate) fn stop_spinning(&self) {
+        self.spinning.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Registers a watcher of `range`.
@@ -319,6 +324,17 @@ mod tests {
         assert!(matches!(cursor.next(2, 10), Next::End));
         let cursor = feed.locate(2).unwrap_or_else(|_| panic!("in memory"));
         assert_eq!(firsts(cursor, 2, 10), [2]);
+    }
+
+    #[test]
+    fn the_right_to_spin_is_granted_to_one_fewer_watchers_than_cpus() {
+        let feed = Feed::new(1 << 20, 0);
+        let granted = (0..64).take_while(|_| feed.try_spin()).count();
+        assert_eq!(granted, feed.max_spinning);
+        if granted > 0 {
+            feed.stop_spinning();
+            assert!(feed.try_spin(), "a right given back is granted again");
+        }
     }
 
     #[test]
