@@ -22,7 +22,7 @@ use crossbeam_epoch::{self as epoch, Guard, Pointer, Shared};
 use triomphe::ThinArc;
 
 use crate::space::Space;
-use crate::version::{ALLOC_OVERHEAD, Version, new_version};
+use crate::version::{Version, new_version};
 
 const GC_QUEUED: u8 = 1;
 const TTL_TRACKED: u8 = 2;
@@ -36,6 +36,8 @@ pub(crate) struct ChainHeader {
     flags: AtomicU8,
     /// Position in the expiry tracker's list while tracked.
     ttl_slot: AtomicU32,
+    /// Recency or frequency of use, for eviction (see `access.rs`).
+    access: AtomicU32,
 }
 
 impl Drop for ChainHeader {
@@ -63,12 +65,21 @@ impl Drop for ChainHeader {
 #[derive(Clone)]
 pub(crate) struct ChainRef(ThinArc<ChainHeader, u8>);
 
-/// Estimated fixed bytes per key: chain allocation header and skiplist node.
-pub(crate) const CHAIN_OVERHEAD: usize = std::mem::size_of::<ChainHeader>()
-    + 2 * std::mem::size_of::<usize>() // reference count and key length
-    + ALLOC_OVERHEAD
-    + 4 * std::mem::size_of::<usize>() // skiplist node: key, refcount, average tower of two
-    + ALLOC_OVERHEAD;
+/// Bytes of a chain's allocation before its key bytes: the reference count,
+/// the header and the key's length.
+const CHAIN_PREFIX: usize = std::mem::size_of::<usize>()
+    + std::mem::size_of::<ChainHeader>()
+    + std::mem::size_of::<usize>();
+
+/// The mean block of the ordered index's node for a key: its reference
+/// count and `ChainRef`, plus one pointer per level.
+const SKIPLIST_NODE: usize = crate::alloc_size::mean_tower_block(2 * std::mem::size_of::<usize>());
+
+/// Bytes a record for a key of `key_len` bytes occupies (see
+/// [`ChainRef::footprint`]).
+pub(crate) const fn footprint_of_key(key_len: usize) -> usize {
+    crate::alloc_size::block(CHAIN_PREFIX + key_len) + SKIPLIST_NODE
+}
 
 /// What garbage collection freed from one chain.
 #[derive(Debug, Default, Clone, Copy)]
@@ -95,6 +106,7 @@ impl ChainRef {
                 head: epoch::Atomic::null(),
                 flags: AtomicU8::new(flags),
                 ttl_slot: AtomicU32::new(0),
+                access: AtomicU32::new(0),
             },
             key,
         ))
@@ -139,9 +151,17 @@ impl ChainRef {
         }
     }
 
-    /// Estimated bytes of the record itself (without its versions).
+    /// Bytes the record itself occupies (without its versions): its
+    /// allocation and its ordered index node, as the allocator sizes them
+    /// (the node's tower at its mean height).
     pub(crate) fn footprint(&self) -> usize {
-        self.key().len() + CHAIN_OVERHEAD
+        footprint_of_key(self.key().len())
+    }
+
+    /// The key's access word (see `access.rs`).
+    #[inline]
+    pub(crate) fn access(&self) -> &AtomicU32 {
+        &self.header().access
     }
 
     /// The newest version, published or not.

@@ -76,7 +76,7 @@ impl TtlTracker {
     }
 
     /// Up to `n` distinct tracked keys (all of them if there are no more).
-    fn sample(&self, n: usize) -> Vec<ChainRef> {
+    pub(crate) fn sample(&self, n: usize) -> Vec<ChainRef> {
         let tracked = self.tracked.lock();
         let len = tracked.len();
         if len <= n {

@@ -126,6 +126,30 @@ impl Store {
     /// Safe to call from any thread at any time; concurrent calls take turns.
     pub fn collect_garbage(&self, max_keys: usize) -> GcReport {
         let shared = &*self.shared;
+        let budget = shared.gc.len().min(max_keys);
+        let queued = std::iter::from_fn(|| shared.gc.queue.pop())
+            .take(budget)
+            .inspect(|chain| chain.clear_gc_queued());
+        self.collect_chains(queued)
+    }
+
+    /// Collects the keys `keys` of the user key space at once, whether
+    /// queued or not: what a caller that just deleted them (an eviction)
+    /// runs to free their memory before it returns. Keys an open view may
+    /// still read stay queued for the collector.
+    pub fn collect_keys(&self, keys: &[Vec<u8>]) -> GcReport {
+        let guard = epoch::pin();
+        let chains: Vec<ChainRef> = keys
+            .iter()
+            .filter_map(|key| self.shared.index.lookup(key, &guard))
+            .map(|chain| ChainRef::clone(&chain))
+            .collect();
+        drop(guard);
+        self.collect_chains(chains.into_iter())
+    }
+
+    fn collect_chains(&self, chains: impl Iterator<Item = ChainRef>) -> GcReport {
+        let shared = &*self.shared;
         if shared.process.is_inherited() {
             // A fork() child takes no lock a parent thread may hold forever.
             return GcReport::default();
@@ -136,12 +160,7 @@ impl Store {
         let mut again = Vec::new();
         let mut dead = Vec::new();
         let mut guard = epoch::pin();
-        let budget = shared.gc.len().min(max_keys);
-        for i in 0..budget {
-            let Some(chain) = shared.gc.queue.pop() else {
-                break;
-            };
-            chain.clear_gc_queued();
+        for (i, chain) in chains.enumerate() {
             report.keys_examined += 1;
             if i % 128 == 127 {
                 guard.repin();

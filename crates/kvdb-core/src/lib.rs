@@ -50,10 +50,13 @@
 //!
 //! The design is described in the repository's `ARCHITECTURE.md`.
 
+mod access;
+mod alloc_size;
 mod chain;
 mod clock;
 mod cursor;
 mod error;
+mod evict;
 mod expire;
 mod fork;
 mod gc;
@@ -72,9 +75,13 @@ mod version;
 mod view;
 mod writer;
 
+pub use access::{
+    LFU_DECAY_UNITS, LFU_INIT, LFU_LOG_FACTOR, LFU_UNIT, LRU_UNIT, Tracking, lfu_counter, lru_idle,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cursor::Cursor;
 pub use error::CoreError;
+pub use evict::Candidate;
 pub use expire::{ExpireConfig, ExpireReport};
 pub use fork::ProcessToken;
 pub use gc::GcReport;

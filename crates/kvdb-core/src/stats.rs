@@ -110,8 +110,9 @@ pub struct Stats {
     pub keys_held: u64,
     /// Versions (values and deletion markers) held across all keys.
     pub versions: u64,
-    /// Estimated bytes held: key and value bytes plus per-key and per-version
-    /// overhead (allocator headers, skiplist towers, version headers).
+    /// Bytes held by users' keys, as the allocator sizes its blocks: each
+    /// key's record and ordered-index node (its tower at the mean height),
+    /// each version, and the hash table's slots.
     pub bytes: u64,
     /// Keys deleted because their expiry time passed, by the active expiry
     /// cycle.
@@ -138,8 +139,8 @@ pub struct Stats {
     /// Secondary index entries held whose newest version is a value
     /// (none of the counts above include index entries).
     pub index_entries: u64,
-    /// Estimated bytes held by secondary index entries, counted as `bytes`
-    /// counts records.
+    /// Bytes held by secondary index entries, counted as `bytes` counts
+    /// records.
     pub index_bytes: u64,
 }
 

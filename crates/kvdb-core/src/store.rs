@@ -18,6 +18,7 @@ use crossbeam_epoch::{self as epoch, Guard};
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
+use crate::access::AccessTracker;
 use crate::chain::ChainRef;
 use crate::clock::{Clock, SystemClock};
 use crate::error::CoreError;
@@ -46,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) gc: GcQueue,
     pub(crate) ttl: TtlTracker,
+    /// What reads and writes record for eviction.
+    pub(crate) access: AccessTracker,
     pub(crate) counters: Counters,
     /// The process the store was made in (see `fork.rs`).
     pub(crate) process: ProcessToken,
@@ -202,6 +205,7 @@ impl Store {
                 clock,
                 gc: GcQueue::default(),
                 ttl: TtlTracker::default(),
+                access: AccessTracker::default(),
                 counters: Counters::new(),
                 process: ProcessToken::current(),
             }),
@@ -242,10 +246,15 @@ impl Store {
         shared.counters.gets.add(1);
         let guard = epoch::pin();
         let chain = shared.index.lookup(key, &guard);
-        let found = chain
-            .as_deref()
-            .and_then(|chain| shared.latest_version(chain, &guard))
-            .filter(|v| shared.is_live_now(v));
+        let found = chain.as_deref().and_then(|chain| {
+            let found = shared
+                .latest_version(chain, &guard)
+                .filter(|v| shared.is_live_now(v));
+            if found.is_some() {
+                shared.access.read(chain.access(), shared.visible_seq());
+            }
+            found
+        });
         Ok(f(found.and_then(VersionRef::of)))
     }
 

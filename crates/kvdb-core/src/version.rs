@@ -25,9 +25,6 @@ use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 
 use crossbeam_epoch::{Atomic, Owned, Pointable};
 
-/// Approximate allocator overhead per heap allocation (header plus rounding).
-pub(crate) const ALLOC_OVERHEAD: usize = 8;
-
 const TOMBSTONE: u32 = 1 << 31;
 const HAS_EXPIRY: u32 = 1 << 30;
 const LEN_MASK: u32 = HAS_EXPIRY - 1;
@@ -242,9 +239,9 @@ impl Version {
         std::ptr::from_ref(self).cast::<u8>() as usize
     }
 
-    /// Estimated bytes this version holds, allocator overhead included.
+    /// Bytes this version occupies, as the allocator sizes its block.
     pub(crate) fn footprint(&self) -> usize {
-        layout(self.tail.len()).size() + ALLOC_OVERHEAD
+        crate::alloc_size::block(layout(self.tail.len()).size())
     }
 }
 
@@ -268,6 +265,13 @@ impl<'a> VersionRef<'a> {
             seq: version.seq(),
         })
     }
+}
+
+/// Bytes a value version of `value_len` bytes (with an expiry time if
+/// `expires`) occupies, as [`Version::footprint`] counts it.
+pub(crate) fn footprint_of_value(value_len: usize, expires: bool) -> usize {
+    let tail = value_len + if expires { EXPIRY_LEN } else { 0 };
+    crate::alloc_size::block(layout(tail).size())
 }
 
 #[cfg(test)]

@@ -260,9 +260,14 @@ impl ReadView {
             .keys(self.space)
             .lookup_hashed(key, hash, &guard);
         let found = chain.as_deref().and_then(|chain| {
-            chain
+            let found = chain
                 .version_at(self.seq, &guard)
-                .filter(|v| v.is_live_at(self.time))
+                .filter(|v| v.is_live_at(self.time));
+            if found.is_some() && self.space == Space::User {
+                let access = &self.shared.access;
+                access.read(chain.access(), self.shared.visible_seq());
+            }
+            found
         });
         f(found.and_then(VersionRef::of))
     }

@@ -401,6 +401,9 @@ impl<'a> Writer<'a> {
         let became_live = !old.is_some_and(Version::is_value);
         let replaced = old.is_some();
         chain.push(seq, Some(value), expires_at, guard);
+        if chain.space() == Space::User {
+            self.shared.access.write(chain.access(), seq, inserted);
+        }
         let mut bytes = chain.head(guard).map_or(0, Version::footprint) as i64;
         if inserted {
             bytes += chain.footprint() as i64;

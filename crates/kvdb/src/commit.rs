@@ -18,12 +18,22 @@
 //! reopened. Recovery replays log records through the same
 //! [`Writer::apply`], at the numbers each record holds.
 
-use kvdb_core::{Located, Op, PreparedBatch, Writer};
+use kvdb_core::{Applied, Located, Op, PreparedBatch, SeqRange, Writer};
+use kvdb_wal::LogPosition;
 
 use crate::db::Inner;
 use crate::error::{Error, Result};
+use crate::evict::Evicted;
 use crate::options::SyncPolicy;
 use crate::persist::record::{self, Cause};
+
+/// A batch numbered, logged and applied, not yet published.
+pub(crate) struct Step {
+    pub(crate) range: SeqRange,
+    pub(crate) applied: Applied,
+    /// Where its log record ends (durable databases).
+    pub(crate) logged_to: Option<LogPosition>,
+}
 
 impl Inner {
     /// Takes the write lock after checking that the database is open.
@@ -58,7 +68,8 @@ impl Inner {
     }
 
     /// As [`Inner::commit_located`], for a batch written because of `cause`
-    /// (which the log record and watchers keep).
+    /// (which the log record and watchers keep). A caller's write first
+    /// makes room under the memory limit (`evict`).
     pub(crate) fn commit_caused(
         &self,
         mut writer: Writer<'_>,
@@ -66,11 +77,66 @@ impl Inner {
         located: Option<Located>,
         cause: Cause,
     ) -> Result<u64> {
-        let planned = crate::index::maintain::plan(&writer, &self.indexes, batch.ops())?;
+        let ops = batch.ops();
+        let evicted = match cause {
+            Cause::Write => self.make_room(&mut writer, ops)?,
+            _ => None,
+        };
+        let step = self.log_and_apply(&mut writer, batch, located, cause);
+        let newest = writer.next_seq() - 1;
+        drop(writer);
+        // Evictions were logged and applied before the write: they are
+        // published whatever became of it.
+        if let Some(evicted) = &evicted {
+            self.publish_eviction(evicted)?;
+        }
+        let Some(step) = step? else {
+            return Ok(newest);
+        };
+        self.publish_step(&step)?;
+        self.feed.notify(ops);
+        if let Some(evicted) = &evicted {
+            self.collect_evicted(evicted);
+        }
+        self.collect_near_limit();
+        Ok(step.range.last())
+    }
+
+    /// Publishes, announces and collects evictions made under `writer`
+    /// without a write of their own.
+    pub(crate) fn finish_eviction(&self, writer: Writer<'_>, evicted: Evicted) -> Result<()> {
+        drop(writer);
+        self.publish_eviction(&evicted)?;
+        self.collect_evicted(&evicted);
+        Ok(())
+    }
+
+    fn publish_eviction(&self, evicted: &Evicted) -> Result<()> {
+        self.publish_step(&Step {
+            range: evicted.range,
+            applied: evicted.applied,
+            logged_to: evicted.logged_to,
+        })?;
+        let ops: Vec<Op<'_>> = evicted.keys.iter().map(|key| Op::Delete { key }).collect();
+        self.feed.notify(&ops);
+        Ok(())
+    }
+
+    /// Steps 2 to 4 under `writer`: numbers, logs and applies `batch` (with
+    /// the secondary index entries it implies) and adds it to the change
+    /// feed; `None` for a batch that writes nothing.
+    pub(crate) fn log_and_apply(
+        &self,
+        writer: &mut Writer<'_>,
+        batch: PreparedBatch<'_>,
+        located: Option<Located>,
+        cause: Cause,
+    ) -> Result<Option<Step>> {
+        let planned = crate::index::maintain::plan(writer, &self.indexes, batch.ops())?;
         let index_ops = planned.as_ref().map(|p| p.index_ops()).unwrap_or_default();
         let batch = batch.with_index_ops(&index_ops)?;
         let Some(range) = writer.assign(&batch) else {
-            return Ok(writer.next_seq() - 1);
+            return Ok(None);
         };
         // Encoded once for both the log and the change feed.
         let mut staged = self.feed.is_on().then(|| {
@@ -100,15 +166,24 @@ impl Inner {
             // Under the write lock: the feed holds batches in sequence order.
             staged.publish(range);
         }
-        drop(writer);
-        if let (Some(persist), Some(end)) = (&self.persist, logged_to)
+        Ok(Some(Step {
+            range,
+            applied,
+            logged_to,
+        }))
+    }
+
+    /// Steps 5 and 6 once the write lock is released: waits for the
+    /// record's sync under the `always` policy, then makes the batch
+    /// visible.
+    fn publish_step(&self, step: &Step) -> Result<()> {
+        if let (Some(persist), Some(end)) = (&self.persist, step.logged_to)
             && self.options.sync == SyncPolicy::Always
         {
             persist.wal.sync_to(end)?;
         }
-        self.store.publish(applied);
-        self.feed.notify(batch.ops());
-        Ok(range.last())
+        self.store.publish(step.applied);
+        Ok(())
     }
 
     /// Runs one active expiry cycle: expired keys are deleted through the

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use crate::background::Worker;
 use crate::error::{Error, Result};
+use crate::evict::Eviction;
 use crate::index::query::{IndexIter, IndexQuery};
 use crate::index::registry::Registry;
 use crate::index::{IndexDef, IndexInfo};
@@ -33,6 +34,8 @@ pub(crate) struct Inner {
     pub(crate) indexes: Arc<Registry>,
     /// Recent committed batches and the watchers of them.
     pub(crate) feed: Feed,
+    /// The memory limit and what eviction did.
+    pub(crate) eviction: Eviction,
     closed: AtomicBool,
 }
 
@@ -97,12 +100,14 @@ impl Db {
     /// An in-memory database over `store` (empty, or loaded from a backup).
     pub(crate) fn in_memory_from_store(store: Store, options: Options) -> Result<Db> {
         let feed = Feed::new(options.watch_retention_bytes, store.applied_seq());
+        let eviction = Eviction::new(options.memory_limit, options.eviction, &store);
         Self::start(Inner {
             store,
             options,
             persist: None,
             indexes: Arc::default(),
             feed,
+            eviction,
             closed: AtomicBool::new(false),
         })
     }
@@ -138,12 +143,14 @@ impl Db {
         let (wal, report) = recover(&store, &vfs, dir, &options)?;
         let persist = Persist::new(vfs, dir.to_path_buf(), wal, lock, report);
         let feed = Feed::new(options.watch_retention_bytes, store.applied_seq());
+        let eviction = Eviction::new(options.memory_limit, options.eviction, &store);
         Self::start(Inner {
             store,
             options,
             persist: Some(persist),
             indexes: Arc::default(),
             feed,
+            eviction,
             closed: AtomicBool::new(false),
         })
     }
@@ -156,6 +163,8 @@ impl Db {
         for def in db.inner.options.indexes.clone() {
             db.inner.create_index(def)?;
         }
+        // Recovered data over the limit is evicted down to it now.
+        db.set_memory_limit(db.inner.options.memory_limit, db.inner.options.eviction)?;
         db.start_workers()?;
         Ok(db)
     }

@@ -34,6 +34,9 @@ pub enum ErrorKind {
     Locked,
     /// A unique index already holds that index key (`KVDB_CONSTRAINT`, 10).
     Constraint,
+    /// A write would pass the memory limit and nothing can be evicted
+    /// (`KVDB_MEMORY_LIMIT`, 11).
+    MemoryLimit,
     /// A watcher needs changes that are no longer retained (`KVDB_LAGGED`, 13).
     Lagged,
     /// A bug: a caught panic or a broken invariant (`KVDB_INTERNAL`, 99).
@@ -42,7 +45,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in status-code order.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::NotFound,
         ErrorKind::InvalidArgument,
         ErrorKind::Io,
@@ -53,6 +56,7 @@ impl ErrorKind {
         ErrorKind::BufferTooSmall,
         ErrorKind::Locked,
         ErrorKind::Constraint,
+        ErrorKind::MemoryLimit,
         ErrorKind::Lagged,
         ErrorKind::Internal,
     ];
@@ -70,6 +74,7 @@ impl ErrorKind {
             ErrorKind::BufferTooSmall => 8,
             ErrorKind::Locked => 9,
             ErrorKind::Constraint => 10,
+            ErrorKind::MemoryLimit => 11,
             ErrorKind::Lagged => 13,
             ErrorKind::Internal => 99,
         }
@@ -141,6 +146,21 @@ pub enum Error {
     /// A unique index already holds that index key.
     #[error("constraint violated: {0}")]
     Constraint(String),
+    /// A write would take the database past its memory limit, and the
+    /// eviction policy cannot make room (`noeviction`, a `volatile-*`
+    /// policy with no key that has an expiry time left, or memory pinned by
+    /// open snapshots). Nothing of the write was applied.
+    #[error(
+        "memory limit: the write needs up to {needed} bytes, {used} of the limit of {limit} are in use and nothing can be evicted"
+    )]
+    MemoryLimit {
+        /// Bytes the database held.
+        used: u64,
+        /// The limit.
+        limit: u64,
+        /// The most the write could add.
+        needed: u64,
+    },
     /// A watcher needs the change at sequence number `requested`, but the
     /// oldest still retained (in memory or in the log on disk) is `oldest`.
     /// Recover by taking a snapshot, reading it, and watching from its
@@ -173,6 +193,7 @@ impl Error {
             Error::BufferTooSmall { .. } => ErrorKind::BufferTooSmall,
             Error::Locked { .. } => ErrorKind::Locked,
             Error::Constraint(_) => ErrorKind::Constraint,
+            Error::MemoryLimit { .. } => ErrorKind::MemoryLimit,
             Error::Lagged { .. } => ErrorKind::Lagged,
             Error::Internal(_) => ErrorKind::Internal,
         }
@@ -260,13 +281,13 @@ mod tests {
 
     #[test]
     fn codes_match_the_c_contract_and_round_trip() {
-        let expected = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 99];
+        let expected = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 99];
         for (kind, code) in ErrorKind::ALL.into_iter().zip(expected) {
             assert_eq!(kind.code(), code);
             assert_eq!(ErrorKind::from_code(code), Some(kind));
         }
         assert_eq!(ErrorKind::from_code(0), None);
-        assert_eq!(ErrorKind::from_code(11), None);
+        assert_eq!(ErrorKind::from_code(12), None);
     }
 
     #[test]

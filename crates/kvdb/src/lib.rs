@@ -70,6 +70,7 @@ mod commit;
 mod conditional;
 mod db;
 mod error;
+mod evict;
 mod index;
 mod options;
 mod persist;
@@ -86,6 +87,7 @@ pub use batch::Batch;
 pub use conditional::CasOutcome;
 pub use db::Db;
 pub use error::{Error, ErrorKind, Result};
+pub use evict::{EvictionPolicy, MemoryUsage};
 pub use index::{
     Callback, Endian, Extractor, IndexDef, IndexEntry, IndexError, IndexInfo, IndexIter,
     IndexQuery, IntType,

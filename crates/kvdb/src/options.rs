@@ -89,6 +89,15 @@ pub struct Options {
     /// Whole segments are kept, so up to one segment more may stay. 0 keeps
     /// none. Durable databases only.
     pub watch_log_retention_bytes: u64,
+    /// The most memory the database may hold, in bytes, as
+    /// [`crate::Db::memory_usage`] counts it (0, the default: no limit).
+    /// What happens at the limit is [`Options::eviction`]. Change both at
+    /// run time with [`crate::Db::set_memory_limit`].
+    pub memory_limit: u64,
+    /// What a write that would pass [`Options::memory_limit`] does: fail
+    /// (the default, `NoEviction`) or evict keys first, with Redis's
+    /// policies.
+    pub eviction: crate::EvictionPolicy,
 }
 
 impl Default for Options {
@@ -109,6 +118,8 @@ impl Default for Options {
             indexes: Vec::new(),
             watch_retention_bytes: 8 * 1024 * 1024,
             watch_log_retention_bytes: 64 * 1024 * 1024,
+            memory_limit: 0,
+            eviction: crate::EvictionPolicy::NoEviction,
         }
     }
 }

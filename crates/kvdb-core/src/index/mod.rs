@@ -98,9 +98,25 @@ impl KeyIndex {
         }
     }
 
+    /// Up to `want` chains from the hash table's slots at or after `start`
+    /// (see `PointIndex::sample`).
+    pub(crate) fn sample<'g>(
+        &self,
+        start: usize,
+        want: usize,
+        guard: &'g Guard,
+    ) -> Vec<ChainBorrow<'g>> {
+        self.points.sample(start, want, guard)
+    }
+
     /// Makes room for `additional` more keys (before a bulk load).
     pub(crate) fn reserve(&self, additional: usize, guard: &Guard) {
         self.points.reserve(additional, guard);
+    }
+
+    /// Bytes the hash table would grow by for `additional` new keys.
+    pub(crate) fn points_growth(&self, additional: usize) -> usize {
+        self.points.growth(additional)
     }
 
     /// Bytes held by the hash table.

@@ -215,6 +215,33 @@ impl PointIndex {
         })
     }
 
+    /// Up to `want` chains from the occupied slots at or after slot `start`
+    /// (wrapping; reduced modulo the capacity), in slot order: a random
+    /// sample of the keys when `start` is random.
+    pub(crate) fn sample<'g>(
+        &self,
+        start: usize,
+        want: usize,
+        guard: &'g Guard,
+    ) -> Vec<ChainBorrow<'g>> {
+        let table = self.current(guard);
+        let mut found = Vec::with_capacity(want);
+        let mut i = start & table.mask;
+        for _ in 0..table.capacity() {
+            if found.len() >= want {
+                break;
+            }
+            let slot = table.slots[i].load(Ordering::Acquire);
+            if slot != EMPTY && slot != TOMBSTONE {
+                // SAFETY: as in `probe`: the chain is alive while `guard`
+                // is pinned, and the borrow cannot outlive it.
+                found.push(unsafe { ChainRef::borrow_addr(table.addr(slot)) });
+            }
+            i = (i + 1) & table.mask;
+        }
+        found
+    }
+
     /// Adds `chain`, whose key the table does not hold. Writer only.
     pub(crate) fn insert(&self, chain: &ChainRef, guard: &Guard) {
         let addr = chain.addr();
@@ -297,6 +324,23 @@ impl PointIndex {
         // otherwise flushed only once 64 items pile up, and an insert-only
         // workload defers nothing else, so old tables would never be freed.
         guard.flush();
+    }
+
+    /// Bytes the table's slots would grow by if `additional` new keys were
+    /// inserted now (it doubles when three quarters full).
+    pub(crate) fn growth(&self, additional: usize) -> usize {
+        let capacity = self.current(&epoch::pin()).capacity();
+        let mut grown = capacity;
+        let mut used = self.used.load(Ordering::Relaxed);
+        let len = self.len.load(Ordering::Relaxed);
+        for len in len..len + additional {
+            if (used + 1) * 4 > grown * 3 {
+                grown = ((len + 1) * 2).next_power_of_two().max(MIN_CAPACITY);
+                used = len;
+            }
+            used += 1;
+        }
+        (grown - capacity.min(grown)) * std::mem::size_of::<AtomicU64>()
     }
 
     /// Bytes held by the table's slots.

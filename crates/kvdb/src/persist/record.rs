@@ -18,6 +18,7 @@ const PUT: u8 = 1;
 const PUT_EXPIRING: u8 = 2;
 const DELETE: u8 = 3;
 const DELETE_EXPIRED: u8 = 4;
+const DELETE_EVICTED: u8 = 5;
 
 /// Why a batch was written: what a watcher is told about its deletions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub(crate) enum Cause {
     Write,
     /// The expiry cycle deleting keys whose expiry time passed.
     Expiry,
+    /// Eviction deleting keys to keep within the memory limit.
+    Eviction,
 }
 
 /// What one logged operation did, as watchers see it.
@@ -35,6 +38,8 @@ pub(crate) enum Logged<'a> {
     Op(Op<'a>),
     /// A deletion by the expiry cycle.
     Expired(&'a [u8]),
+    /// A deletion by eviction.
+    Evicted(&'a [u8]),
 }
 
 /// Appends the payload for `ops`, written for `cause`, to `buf`.
@@ -74,6 +79,7 @@ pub(crate) fn encode(buf: &mut Vec<u8>, ops: &[Op<'_>], cause: Cause) {
                 buf.push(match cause {
                     Cause::Write => DELETE,
                     Cause::Expiry => DELETE_EXPIRED,
+                    Cause::Eviction => DELETE_EVICTED,
                 });
                 put_bytes(buf, key);
             }
@@ -125,7 +131,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Vec<Op<'_>>, String> {
         .into_iter()
         .map(|logged| match logged {
             Logged::Op(op) => op,
-            Logged::Expired(key) => Op::Delete { key },
+            Logged::Expired(key) | Logged::Evicted(key) => Op::Delete { key },
         })
         .collect())
 }
@@ -170,6 +176,7 @@ pub(crate) fn decode_logged(payload: &[u8]) -> Result<Vec<Logged<'_>>, String> {
             }
             DELETE => Logged::Op(Op::Delete { key }),
             DELETE_EXPIRED => Logged::Expired(key),
+            DELETE_EVICTED => Logged::Evicted(key),
             other => return Err(format!("operation {i} has unknown tag {other}")),
         };
         ops.push(op);
@@ -219,6 +226,16 @@ mod tests {
             [Logged::Expired(b"a"), Logged::Expired(b"b")]
         );
         // Recovery applies them as the deletions they are.
+        assert_eq!(decode(&buf).unwrap(), ops);
+    }
+
+    #[test]
+    fn deletions_by_eviction_keep_their_cause() {
+        let ops = [Op::Delete { key: b"a" }];
+        let mut buf = Vec::new();
+        encode(&mut buf, &ops, Cause::Eviction);
+        assert_eq!(buf[4], DELETE_EVICTED);
+        assert_eq!(decode_logged(&buf).unwrap(), [Logged::Evicted(b"a")]);
         assert_eq!(decode(&buf).unwrap(), ops);
     }
 

@@ -326,6 +326,7 @@ impl Watcher {
                 ),
                 Logged::Op(kvdb_core::Op::Delete { key }) => (key, Change::Delete),
                 Logged::Expired(key) => (key, Change::Expired),
+                Logged::Evicted(key) => (key, Change::Evicted),
             };
             if contains(&self.subscriber.range, key) {
                 self.ready.push_back(Event {

@@ -1,0 +1,215 @@
+//! Access tracking for eviction: a 32-bit word per key that reads update
+//! without a lock, read by the engine when it samples eviction candidates,
+//! in the manner of Redis's `lru` field.
+//!
+//! The clock is the store's sequence number, not wall time: recency is
+//! measured in writes. A cache evicts only when writes bring new data, so
+//! this clock moves exactly when the order matters, costs a reader one load
+//! it already makes, and never ties thousands of keys within one clock tick
+//! the way a seconds clock does.
+//!
+//! - **LRU** (policies `*-lru`): the word is the clock divided by
+//!   [`LRU_UNIT`] writes when the key was last read or written.
+//! - **LFU** (policies `*-lfu`): the top 24 bits are the clock in units of
+//!   [`LFU_UNIT`] writes when the counter was last decayed, the low 8 bits a
+//!   logarithmic access counter: a new key starts at [`LFU_INIT`], an access
+//!   raises it with probability 1 / ((counter - [`LFU_INIT`]) *
+//!   [`LFU_LOG_FACTOR`] + 1), and it loses one per [`LFU_DECAY_UNITS`]
+//!   units idle (Redis's scheme, with writes for minutes).
+//!
+//! A reader stores the word only when it changes, so a hot key read many
+//! times between writes costs no store at all. Lost updates between racing
+//! readers are harmless: the word is a hint.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+
+/// What accesses are recorded for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tracking {
+    /// Nothing is recorded (no memory limit, or one without LRU or LFU).
+    #[default]
+    Off,
+    /// Recency, for LRU eviction.
+    Lru,
+    /// Frequency, for LFU eviction.
+    Lfu,
+}
+
+/// Writes per LRU clock unit.
+pub const LRU_UNIT: u64 = 16;
+/// Writes per LFU clock unit.
+pub const LFU_UNIT: u64 = 1024;
+/// LFU clock units idle per counter decrement (64 Ki writes).
+pub const LFU_DECAY_UNITS: u32 = 64;
+/// The LFU counter of a new key, so that it is not evicted at once.
+pub const LFU_INIT: u8 = 5;
+/// How slowly the LFU counter grows (Redis's `lfu-log-factor`).
+pub const LFU_LOG_FACTOR: u32 = 10;
+
+const LFU_CLOCK_MASK: u32 = (1 << 24) - 1;
+
+/// The store's tracking mode, switchable at run time.
+#[derive(Default)]
+pub(crate) struct AccessTracker {
+    mode: AtomicU8,
+}
+
+impl AccessTracker {
+    pub(crate) fn set(&self, tracking: Tracking) {
+        let mode = match tracking {
+            Tracking::Off => 0,
+            Tracking::Lru => 1,
+            Tracking::Lfu => 2,
+        };
+        self.mode.store(mode, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> Tracking {
+        match self.mode.load(Ordering::Relaxed) {
+            1 => Tracking::Lru,
+            2 => Tracking::Lfu,
+            _ => Tracking::Off,
+        }
+    }
+
+    /// Records a read of the key whose word is `word`, at sequence `now`.
+    #[inline]
+    pub(crate) fn read(&self, word: &AtomicU32, now: u64) {
+        let updated = match self.get() {
+            Tracking::Off => return,
+            Tracking::Lru => lru_stamp(now),
+            Tracking::Lfu => lfu_touch(word.load(Ordering::Relaxed), now, true),
+        };
+        if word.load(Ordering::Relaxed) != updated {
+            word.store(updated, Ordering::Relaxed);
+        }
+    }
+
+    /// Records a write of the key (`new`: it did not exist before).
+    #[inline]
+    pub(crate) fn write(&self, word: &AtomicU32, now: u64, new: bool) {
+        let updated = match self.get() {
+            Tracking::Off => return,
+            Tracking::Lru => lru_stamp(now),
+            Tracking::Lfu if new => lfu_word(now, LFU_INIT),
+            Tracking::Lfu => lfu_touch(word.load(Ordering::Relaxed), now, true),
+        };
+        word.store(updated, Ordering::Relaxed);
+    }
+}
+
+fn lru_stamp(now: u64) -> u32 {
+    (now / LRU_UNIT) as u32
+}
+
+/// LRU clock units since the key's last access (with the 32-bit clock's
+/// wraparound: an idle time past 2^32 units reads as its remainder).
+pub fn lru_idle(word: u32, now: u64) -> u32 {
+    lru_stamp(now).wrapping_sub(word)
+}
+
+fn lfu_clock(now: u64) -> u32 {
+    (now / LFU_UNIT) as u32 & LFU_CLOCK_MASK
+}
+
+fn lfu_word(now: u64, counter: u8) -> u32 {
+    (lfu_clock(now) << 8) | u32::from(counter)
+}
+
+/// The key's LFU counter as of sequence `now`, decayed for idle time.
+pub fn lfu_counter(word: u32, now: u64) -> u8 {
+    let counter = (word & 0xff) as u8;
+    let idle = lfu_clock(now).wrapping_sub(word >> 8) & LFU_CLOCK_MASK;
+    let decay = idle / LFU_DECAY_UNITS;
+    counter.saturating_sub(u8::try_from(decay).unwrap_or(u8::MAX))
+}
+
+fn lfu_touch(word: u32, now: u64, access: bool) -> u32 {
+    let mut counter = lfu_counter(word, now);
+    if access && counter < u8::MAX {
+        let base = u32::from(counter.saturating_sub(LFU_INIT));
+        // Raise with probability 1 / (base * factor + 1).
+        if random_below(base * LFU_LOG_FACTOR + 1) == 0 {
+            counter += 1;
+        }
+    }
+    let decayed_at = if counter == (word & 0xff) as u8 {
+        word >> 8 // unchanged: keep the stamp, so idle time still counts
+    } else {
+        lfu_clock(now)
+    };
+    (decayed_at << 8) | u32::from(counter)
+}
+
+/// A thread-local xorshift draw below `n` (n > 0).
+fn random_below(n: u32) -> u32 {
+    thread_local! {
+        static STATE: Cell<u64> = const { Cell::new(0) };
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        if x == 0 {
+            // Seeded from the thread-local's address: distinct per thread.
+            x = (std::ptr::from_ref(state) as u64) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        ((x >> 32) % u64::from(n)) as u32
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lru_idle_counts_clock_units_since_the_last_access() {
+        let tracker = AccessTracker::default();
+        tracker.set(Tracking::Lru);
+        let word = AtomicU32::new(0);
+        tracker.read(&word, 1600);
+        assert_eq!(lru_idle(word.load(Ordering::Relaxed), 1600), 0);
+        assert_eq!(lru_idle(word.load(Ordering::Relaxed), 3200), 100);
+    }
+
+    #[test]
+    fn off_records_nothing() {
+        let tracker = AccessTracker::default();
+        let word = AtomicU32::new(7);
+        tracker.read(&word, 1 << 20);
+        tracker.write(&word, 1 << 20, true);
+        assert_eq!(word.load(Ordering::Relaxed), 7);
+    }
+
+    #[test]
+    fn lfu_counters_grow_logarithmically_and_decay_when_idle() {
+        let tracker = AccessTracker::default();
+        tracker.set(Tracking::Lfu);
+        let hot = AtomicU32::new(0);
+        let warm = AtomicU32::new(0);
+        tracker.write(&hot, 0, true);
+        tracker.write(&warm, 0, true);
+        assert_eq!(lfu_counter(hot.load(Ordering::Relaxed), 0), LFU_INIT);
+        for _ in 0..10_000 {
+            tracker.read(&hot, 0);
+        }
+        for _ in 0..100 {
+            tracker.read(&warm, 0);
+        }
+        let hot_count = lfu_counter(hot.load(Ordering::Relaxed), 0);
+        let warm_count = lfu_counter(warm.load(Ordering::Relaxed), 0);
+        assert!(
+            hot_count > warm_count && warm_count > LFU_INIT,
+            "{hot_count} {warm_count}"
+        );
+        assert!(hot_count < 60, "growth is logarithmic: {hot_count}");
+        let later = u64::from(LFU_DECAY_UNITS) * LFU_UNIT * 3;
+        assert_eq!(
+            lfu_counter(hot.load(Ordering::Relaxed), later),
+            hot_count - 3
+        );
+    }
+}

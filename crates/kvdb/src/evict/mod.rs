@@ -1,0 +1,228 @@
+//! A memory limit with eviction, so that kvdb can serve as a bounded cache
+//! (Redis's `maxmemory` and `maxmemory-policy`).
+//!
+//! The limit applies to [`kvdb_core::Store::memory_used`]: the blocks the
+//! allocator holds for records, versions, index nodes and hash tables. A
+//! write that could take usage past the limit first makes room, under the
+//! write lock: the policy's victims ([`pool`]) are deleted by a batch of
+//! their own, numbered, logged (record tag 5) and seen by watchers as
+//! [`crate::Change::Evicted`], which removes their index entries and
+//! conflicts with transactions that read them like any write. After the
+//! write is published the victims are collected at once, so the write
+//! returns with usage within the limit. Open snapshots and views keep
+//! seeing what they saw: memory they still need stays until they close,
+//! and is counted meanwhile. A write the policy cannot make room for fails
+//! with [`crate::ErrorKind::MemoryLimit`] and applies nothing.
+
+pub(crate) mod policy;
+mod pool;
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use kvdb_core::{Op, PreparedBatch, SeqRange, Store, Writer};
+use parking_lot::Mutex;
+
+pub use policy::EvictionPolicy;
+
+use crate::db::{Db, Inner};
+use crate::error::{Error, Result};
+use crate::persist::record::Cause;
+
+/// The limit, the policy, the victim pool and the counters of one database.
+pub(crate) struct Eviction {
+    limit: AtomicU64,
+    policy: AtomicU8,
+    pool: Mutex<pool::Pool>,
+    evicted_keys: AtomicU64,
+    evicted_bytes: AtomicU64,
+}
+
+/// A database's memory use and limit ([`Db::memory_usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemoryUsage {
+    /// Bytes held, as [`kvdb_core::Store::memory_used`] counts them
+    /// (including versions kept for open snapshots and not yet collected).
+    pub used: u64,
+    /// The limit (0: none).
+    pub limit: u64,
+    /// What happens at the limit.
+    pub policy: EvictionPolicy,
+    /// Keys evicted since the database opened.
+    pub evicted_keys: u64,
+    /// Bytes those keys held when they were evicted.
+    pub evicted_bytes: u64,
+}
+
+/// Keys deleted by eviction under the write lock, to publish, announce and
+/// collect once the lock is released.
+pub(crate) struct Evicted {
+    pub(crate) keys: Vec<Vec<u8>>,
+    pub(crate) range: SeqRange,
+    pub(crate) applied: kvdb_core::Applied,
+    pub(crate) logged_to: Option<kvdb_wal::LogPosition>,
+}
+
+impl Eviction {
+    pub(crate) fn new(limit: u64, policy: EvictionPolicy, store: &Store) -> Self {
+        let eviction = Self {
+            limit: AtomicU64::new(0),
+            policy: AtomicU8::new(0),
+            pool: Mutex::new(pool::Pool::default()),
+            evicted_keys: AtomicU64::new(0),
+            evicted_bytes: AtomicU64::new(0),
+        };
+        eviction.set(limit, policy, store);
+        eviction
+    }
+
+    fn set(&self, limit: u64, policy: EvictionPolicy, store: &Store) {
+        let tracking = if limit > 0 {
+            policy.tracking()
+        } else {
+            kvdb_core::Tracking::Off
+        };
+        store.set_tracking(tracking);
+        if self.policy() != policy {
+            self.pool.lock().clear();
+        }
+        self.policy.store(policy.code() as u8, Ordering::Relaxed);
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    fn policy(&self) -> EvictionPolicy {
+        EvictionPolicy::from_code(i32::from(self.policy.load(Ordering::Relaxed)))
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Relaxed)
+    }
+}
+
+impl Inner {
+    /// Makes room under `writer` for a write of `ops`, evicting if the
+    /// policy allows; `Ok(None)` if no room was needed. Fails with
+    /// [`Error::MemoryLimit`], having evicted nothing, if the policy cannot
+    /// free enough.
+    pub(crate) fn make_room(
+        &self,
+        writer: &mut Writer<'_>,
+        ops: &[Op<'_>],
+    ) -> Result<Option<Evicted>> {
+        let limit = self.eviction.limit();
+        if limit == 0 || !ops.iter().any(|op| matches!(op, Op::Put { .. })) {
+            return Ok(None); // deletions are always allowed, as in Redis
+        }
+        let needed = self.store.write_cost(ops);
+        self.evict_to(writer, limit.saturating_sub(needed), needed)
+    }
+
+    /// Evicts under `writer` until usage is at most `target`; `needed` is
+    /// what the caller's write adds (for the error).
+    fn evict_to(
+        &self,
+        writer: &mut Writer<'_>,
+        target: u64,
+        needed: u64,
+    ) -> Result<Option<Evicted>> {
+        let used = self.store.memory_used();
+        if used <= target {
+            return Ok(None);
+        }
+        let limit = self.eviction.limit();
+        let refused = || Error::MemoryLimit {
+            used,
+            limit,
+            needed,
+        };
+        let policy = self.eviction.policy();
+        if !policy.evicts() || needed > limit {
+            return Err(refused());
+        }
+        let now = self.store.applied_seq();
+        let victims = self
+            .eviction
+            .pool
+            .lock()
+            .choose(writer, policy, used - target, now)
+            .ok_or_else(refused)?;
+        let keys: Vec<Vec<u8>> = victims.into_iter().map(|c| c.key).collect();
+        let ops: Vec<Op<'_>> = keys.iter().map(|key| Op::Delete { key }).collect();
+        let step = self.log_and_apply(writer, PreparedBatch::new(&ops)?, None, Cause::Eviction)?;
+        let Some(step) = step else {
+            return Ok(None);
+        };
+        Ok(Some(Evicted {
+            keys,
+            range: step.range,
+            applied: step.applied,
+            logged_to: step.logged_to,
+        }))
+    }
+
+    /// After the write lock is released: counts the evicted keys and frees
+    /// their memory now (what open views still need stays until they close).
+    pub(crate) fn collect_evicted(&self, evicted: &Evicted) {
+        let before = self.store.memory_used();
+        self.store.collect_keys(&evicted.keys);
+        let after = self.store.memory_used();
+        self.eviction
+            .evicted_keys
+            .fetch_add(evicted.keys.len() as u64, Ordering::Relaxed);
+        self.eviction
+            .evicted_bytes
+            .fetch_add(before.saturating_sub(after), Ordering::Relaxed);
+    }
+}
+
+/// Keys the collector examines after a write while usage is near the limit:
+/// more than a write queues, so garbage does not pile up and crowd out live
+/// keys, and bounded, so each write's share stays small.
+const COLLECT_PER_WRITE: usize = 32;
+
+impl Inner {
+    /// After a write, with usage within a sixteenth of the limit: frees the
+    /// old versions the write and its predecessors left, so that the limit
+    /// is spent on live data rather than on garbage waiting for the
+    /// background collector.
+    pub(crate) fn collect_near_limit(&self) {
+        let limit = self.eviction.limit();
+        if limit > 0 && self.store.gc_pending() > 0 && self.store.memory_used() > limit - limit / 16
+        {
+            self.store.collect_garbage(COLLECT_PER_WRITE);
+        }
+    }
+}
+
+impl Db {
+    /// Sets the memory limit (0: none) and the eviction policy from now on.
+    /// If the database holds more than the new limit, the policy evicts
+    /// down to it before this returns (as far as it can).
+    pub fn set_memory_limit(&self, bytes: u64, policy: EvictionPolicy) -> Result<()> {
+        let inner = &self.inner;
+        inner.check_open()?;
+        inner.eviction.set(bytes, policy, &inner.store);
+        if bytes == 0 || inner.store.memory_used() <= bytes || !policy.evicts() {
+            return Ok(());
+        }
+        let mut writer = inner.begin_write()?;
+        match inner.evict_to(&mut writer, bytes, 0) {
+            Ok(Some(evicted)) => inner.finish_eviction(writer, evicted),
+            Ok(None) | Err(Error::MemoryLimit { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The memory the database holds, its limit and what eviction did.
+    pub fn memory_usage(&self) -> MemoryUsage {
+        let e = &self.inner.eviction;
+        MemoryUsage {
+            used: self.inner.store.memory_used(),
+            limit: e.limit(),
+            policy: e.policy(),
+            evicted_keys: e.evicted_keys.load(Ordering::Relaxed),
+            evicted_bytes: e.evicted_bytes.load(Ordering::Relaxed),
+        }
+    }
+}

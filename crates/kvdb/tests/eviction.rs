@@ -1,0 +1,262 @@
+//! The memory limit and eviction: the limit holds under churn for every
+//! policy, `noeviction` refuses and loses nothing, `volatile-*` never
+//! evicts a key without a TTL, and an eviction is a numbered, logged,
+//! watched delete that conflicts with transactions and survives reopening.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::Rng;
+use kvdb::{Change, Db, ErrorKind, EvictionPolicy, Options, WATCH_FROM_NOW};
+
+const LIMIT: u64 = 2 * 1024 * 1024;
+const LONG: Duration = Duration::from_secs(3600);
+
+fn key(i: u64) -> Vec<u8> {
+    format!("key-{i:08}").into_bytes()
+}
+
+fn limited(policy: EvictionPolicy, limit: u64) -> Options {
+    let mut options = Options::manual_maintenance();
+    options.memory_limit = limit;
+    options.eviction = policy;
+    options
+}
+
+/// Random puts and reads over a key space larger than the limit holds;
+/// after every write, usage is within the limit. Keys `i` with
+/// `i % 10 == 1` get no TTL if `some_without_ttl`, every other key a long
+/// one. Returns the keys written without a TTL.
+fn churn(db: &Db, rng: &mut Rng, writes: u64, some_without_ttl: bool) -> BTreeSet<u64> {
+    let mut without_ttl = BTreeSet::new();
+    for _ in 0..writes {
+        let i = rng.below(40_000);
+        let value = vec![b'v'; 20 + rng.below(300) as usize];
+        if some_without_ttl && i % 10 == 1 {
+            db.put(&key(i), &value).unwrap();
+            without_ttl.insert(i);
+        } else {
+            db.put_with_ttl(&key(i), &value, LONG).unwrap();
+        }
+        let _ = db.get(&key(rng.below(40_000))).unwrap();
+        let usage = db.memory_usage();
+        assert!(
+            usage.used <= usage.limit,
+            "{}: {} bytes used, over the limit of {}",
+            usage.policy,
+            usage.used,
+            usage.limit
+        );
+    }
+    without_ttl
+}
+
+#[test]
+fn the_limit_holds_under_random_churn_for_every_evicting_policy() {
+    for policy in EvictionPolicy::ALL.into_iter().skip(1) {
+        let db = Db::in_memory_with(limited(policy, LIMIT)).unwrap();
+        let mut rng = Rng(0x5eed ^ policy.code() as u64);
+        churn(&db, &mut rng, 30_000, false);
+        let usage = db.memory_usage();
+        assert!(usage.evicted_keys > 0, "{policy} evicted nothing");
+        assert!(
+            usage.used > LIMIT / 2,
+            "{policy} evicted far more than needed: {} of {LIMIT} used",
+            usage.used
+        );
+    }
+}
+
+#[test]
+fn noeviction_refuses_the_write_that_would_pass_the_limit_and_loses_nothing() {
+    let db = Db::in_memory_with(limited(EvictionPolicy::NoEviction, LIMIT)).unwrap();
+    let value = [b'v'; 200];
+    let mut written = 0;
+    let refused = loop {
+        match db.put(&key(written), &value) {
+            Ok(()) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(written < 1_000_000, "the limit never bit");
+    };
+    assert_eq!(refused.kind(), ErrorKind::MemoryLimit);
+    assert!(refused.to_string().contains("memory limit"), "{refused}");
+    assert_eq!(
+        db.get(&key(written)).unwrap(),
+        None,
+        "the refused write applied"
+    );
+    for i in 0..written {
+        assert_eq!(db.get(&key(i)).unwrap().as_deref(), Some(&value[..]));
+    }
+    let usage = db.memory_usage();
+    assert!(usage.used <= LIMIT);
+    assert_eq!(usage.evicted_keys, 0);
+    // Deletions are always allowed, and make room.
+    for i in 0..10 {
+        db.delete(&key(i)).unwrap();
+    }
+    db.collect_garbage(usize::MAX);
+    db.put(&key(written), &value).unwrap();
+}
+
+#[test]
+fn volatile_policies_never_evict_a_key_without_a_ttl() {
+    for policy in [
+        EvictionPolicy::VolatileLru,
+        EvictionPolicy::VolatileLfu,
+        EvictionPolicy::VolatileRandom,
+        EvictionPolicy::VolatileTtl,
+    ] {
+        let db = Db::in_memory_with(limited(policy, LIMIT)).unwrap();
+        let mut rng = Rng(0xfeed ^ policy.code() as u64);
+        // A tenth of the keys have no TTL: none of them may go.
+        let persistent = churn(&db, &mut rng, 20_000, true);
+        for i in &persistent {
+            assert!(
+                db.get(&key(*i)).unwrap().is_some(),
+                "{policy} evicted key {i}, which has no TTL"
+            );
+        }
+        assert!(
+            db.memory_usage().evicted_keys > 0,
+            "{policy} evicted nothing"
+        );
+        // With no key with a TTL left, it behaves like noeviction.
+        let mut i = 1_000_000;
+        let refused = loop {
+            match db.put(&key(i), &[b'p'; 300]) {
+                Ok(()) => i += 1,
+                Err(e) => break e,
+            }
+            assert!(i < 2_000_000, "{policy}: the limit never bit");
+        };
+        assert_eq!(refused.kind(), ErrorKind::MemoryLimit, "{policy}");
+        for i in &persistent {
+            assert!(
+                db.get(&key(*i)).unwrap().is_some(),
+                "{policy} evicted key {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn lru_keeps_a_hot_set_that_is_read_while_cold_keys_go() {
+    let db = Db::in_memory_with(limited(EvictionPolicy::AllKeysLru, LIMIT)).unwrap();
+    let value = [b'v'; 100];
+    let mut next = 0;
+    for round in 0..200 {
+        // 500 hot keys, read every round; new cold keys pushed in.
+        for h in 0..500 {
+            if round == 0 {
+                db.put(&key(h), &value).unwrap();
+            } else {
+                db.get(&key(h)).unwrap();
+            }
+        }
+        for _ in 0..200 {
+            db.put(&key(1_000_000 + next), &value).unwrap();
+            next += 1;
+        }
+    }
+    assert!(db.memory_usage().evicted_keys > 10_000);
+    let hot_left = (0..500)
+        .filter(|h| db.get(&key(*h)).unwrap().is_some())
+        .count();
+    assert!(hot_left >= 450, "only {hot_left} of 500 hot keys survived");
+}
+
+#[test]
+fn an_evicted_key_reads_as_absent_everywhere_at_once_and_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || {
+        let mut o = limited(EvictionPolicy::AllKeysRandom, LIMIT);
+        o.sync = kvdb::SyncPolicy::Never;
+        o
+    };
+    let db = Db::open(dir.path(), options()).unwrap();
+    let mut watcher = db.watch_prefix(b"", WATCH_FROM_NOW).unwrap();
+    let value = [b'v'; 200];
+    db.put(&key(0), &value).unwrap();
+    let before = db.snapshot();
+    let mut i = 1;
+    while db.memory_usage().evicted_keys < 100 {
+        db.put(&key(i), &value).unwrap();
+        i += 1;
+    }
+    let mut evicted = BTreeSet::new();
+    let mut seqs = Vec::new();
+    while let Some(event) = watcher.try_next().unwrap() {
+        if event.change == Change::Evicted {
+            seqs.push(event.seq);
+            evicted.insert(event.key);
+        }
+    }
+    assert_eq!(evicted.len() as u64, db.memory_usage().evicted_keys);
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "evictions are numbered"
+    );
+    let scanned: BTreeSet<Vec<u8>> = db.iter().map(|(k, _)| k).collect();
+    for k in &evicted {
+        assert_eq!(db.get(k).unwrap(), None);
+        assert!(!scanned.contains(k));
+    }
+    // A snapshot from before still sees what it saw.
+    assert_eq!(before.get(&key(0)).unwrap().as_deref(), Some(&value[..]));
+    drop(before);
+    drop(watcher);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    for k in &evicted {
+        assert_eq!(db.get(k).unwrap(), None, "an evicted key came back");
+    }
+    assert!(db.memory_usage().used <= LIMIT);
+}
+
+#[test]
+fn an_eviction_conflicts_with_a_transaction_that_read_the_key() {
+    let db = Db::in_memory_with(limited(EvictionPolicy::VolatileTtl, LIMIT)).unwrap();
+    db.put_with_ttl(b"doomed", b"soonest to expire", LONG)
+        .unwrap();
+    let mut txn = db.begin().unwrap();
+    assert!(txn.get(b"doomed").unwrap().is_some());
+    txn.put(b"elsewhere", b"x").unwrap();
+    // Only `doomed` has a TTL: the first write past the limit evicts it.
+    let mut i = 0;
+    while db.get(b"doomed").unwrap().is_some() {
+        db.put(&key(i), &[b'v'; 200]).unwrap();
+        i += 1;
+    }
+    let err = txn.commit().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+}
+
+#[test]
+fn lowering_the_limit_at_run_time_evicts_down_to_it() {
+    let db = Db::in_memory_with(limited(EvictionPolicy::NoEviction, 0)).unwrap();
+    for i in 0..20_000 {
+        db.put(&key(i), &[b'v'; 100]).unwrap();
+    }
+    let used = db.memory_usage().used;
+    db.set_memory_limit(used / 2, EvictionPolicy::AllKeysLfu)
+        .unwrap();
+    let usage = db.memory_usage();
+    assert!(usage.used <= used / 2, "{} > {}", usage.used, used / 2);
+    assert_eq!(usage.policy, EvictionPolicy::AllKeysLfu);
+    assert!(usage.evicted_keys > 5_000);
+    assert!(usage.evicted_bytes > 0);
+}
+
+#[test]
+fn a_write_larger_than_the_whole_limit_is_refused_without_evicting() {
+    let db = Db::in_memory_with(limited(EvictionPolicy::AllKeysLru, 64 * 1024)).unwrap();
+    db.put(b"small", b"v").unwrap();
+    let err = db.put(b"big", &vec![0u8; 100 * 1024]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MemoryLimit);
+    assert!(db.get(b"small").unwrap().is_some());
+    assert_eq!(db.memory_usage().evicted_keys, 0);
+}
