@@ -84,6 +84,46 @@
 #define KVDB_MAX_TTL_MS 1000000000000000
 
 /**
+ * A write that would pass the limit fails with `KVDB_MEMORY_LIMIT`.
+ */
+#define KVDB_EVICT_NOEVICTION 0
+
+/**
+ * Evict the least recently used keys.
+ */
+#define KVDB_EVICT_ALLKEYS_LRU 1
+
+/**
+ * Evict the least frequently used keys.
+ */
+#define KVDB_EVICT_ALLKEYS_LFU 2
+
+/**
+ * Evict random keys.
+ */
+#define KVDB_EVICT_ALLKEYS_RANDOM 3
+
+/**
+ * Evict the least recently used keys that have a TTL.
+ */
+#define KVDB_EVICT_VOLATILE_LRU 4
+
+/**
+ * Evict the least frequently used keys that have a TTL.
+ */
+#define KVDB_EVICT_VOLATILE_LFU 5
+
+/**
+ * Evict random keys that have a TTL.
+ */
+#define KVDB_EVICT_VOLATILE_RANDOM 6
+
+/**
+ * Evict the keys that expire soonest.
+ */
+#define KVDB_EVICT_VOLATILE_TTL 7
+
+/**
  * Sync policy: leave flushing to the operating system.
  */
 #define KVDB_SYNC_NEVER 0
@@ -154,8 +194,7 @@
 #define KVDB_EVENT_EXPIRED 2
 
 /**
- * Event kind: the key was evicted for a memory limit (reserved: kvdb has
- * no memory limit yet, so no such event is produced).
+ * Event kind: the key was evicted to keep within the memory limit.
  */
 #define KVDB_EVENT_EVICTED 3
 
@@ -483,6 +522,12 @@ typedef struct {
  * A unique index already holds that index key.
  */
 #define KVDB_CONSTRAINT 10
+
+/**
+ * A write would pass the memory limit and the eviction policy cannot make
+ * room; nothing was applied.
+ */
+#define KVDB_MEMORY_LIMIT 11
 
 /**
  * kvdb_watch_next: no event arrived within the timeout.
@@ -1416,6 +1461,43 @@ kvdb_status_t kvdb_increment(kvdb_t *db,
  * `ptr` is NULL or a buffer the library returned and not yet freed.
  */
 void kvdb_free(void *ptr);
+
+/**
+ * Sets the memory limit in bytes (0, the default: none) and the policy
+ * applied at it (`KVDB_EVICT_*`).
+ *
+ * # Safety
+ *
+ * `opts` is NULL (an error) or a live options handle.
+ */
+kvdb_status_t kvdb_options_set_memory_limit(kvdb_options_t *opts, uint64_t bytes, int policy);
+
+/**
+ * Changes the memory limit (0: none) and the policy of an open database.
+ * If it holds more than the new limit, the policy evicts down to it
+ * before this returns, as far as it can.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live handle.
+ */
+kvdb_status_t kvdb_set_memory_limit(kvdb_t *db, uint64_t bytes, int policy);
+
+/**
+ * Reports the bytes the database holds (as the allocator sizes its
+ * blocks, versions kept for open snapshots included), its limit (0: none)
+ * and the keys evicted since it opened. Any out-parameter may be NULL
+ * when its figure is not wanted.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live handle; each out-parameter is NULL or
+ * valid for writing.
+ */
+kvdb_status_t kvdb_memory_usage(kvdb_t *db,
+                                uint64_t *used,
+                                uint64_t *limit,
+                                uint64_t *evicted_keys);
 
 /**
  * New options with the defaults: `KVDB_SYNC_ALWAYS`, background expiry,

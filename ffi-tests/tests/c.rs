@@ -129,6 +129,11 @@ fn change_streams_plain_asan_and_valgrind() {
 }
 
 #[test]
+fn memory_limit_plain_asan_and_valgrind() {
+    plain_asan_and_valgrind("memory_limit_test.c");
+}
+
+#[test]
 fn many_threads_share_one_handle() {
     let dir = tmp();
     let exe = compile(

@@ -27,6 +27,9 @@ pub const KVDB_BUFFER_TOO_SMALL: kvdb_status_t = 8;
 pub const KVDB_LOCKED: kvdb_status_t = 9;
 /// A unique index already holds that index key.
 pub const KVDB_CONSTRAINT: kvdb_status_t = 10;
+/// A write would pass the memory limit and the eviction policy cannot make
+/// room; nothing was applied.
+pub const KVDB_MEMORY_LIMIT: kvdb_status_t = 11;
 /// kvdb_watch_next: no event arrived within the timeout.
 pub const KVDB_TIMED_OUT: kvdb_status_t = 12;
 /// A watcher needs changes no longer retained; kvdb_last_error names the
@@ -51,6 +54,7 @@ pub extern "C" fn kvdb_strerror(status: c_int) -> *const c_char {
         KVDB_BUFFER_TOO_SMALL => c"buffer too small",
         KVDB_LOCKED => c"database locked",
         KVDB_CONSTRAINT => c"constraint violated",
+        KVDB_MEMORY_LIMIT => c"memory limit reached",
         KVDB_TIMED_OUT => c"timed out",
         KVDB_LAGGED => c"watcher lagged: changes no longer retained",
         KVDB_INTERNAL => c"internal error",
@@ -78,5 +82,6 @@ mod tests {
         assert_eq!(engine::ErrorKind::Internal.code(), KVDB_INTERNAL);
         assert_eq!(engine::ErrorKind::Constraint.code(), KVDB_CONSTRAINT);
         assert_eq!(engine::ErrorKind::Lagged.code(), KVDB_LAGGED);
+        assert_eq!(engine::ErrorKind::MemoryLimit.code(), KVDB_MEMORY_LIMIT);
     }
 }

@@ -24,8 +24,7 @@ pub const KVDB_EVENT_PUT: c_int = 0;
 pub const KVDB_EVENT_DELETE: c_int = 1;
 /// Event kind: the key's expiry time passed and the expiry cycle deleted it.
 pub const KVDB_EVENT_EXPIRED: c_int = 2;
-/// Event kind: the key was evicted for a memory limit (reserved: kvdb has
-/// no memory limit yet, so no such event is produced).
+/// Event kind: the key was evicted to keep within the memory limit.
 pub const KVDB_EVENT_EVICTED: c_int = 3;
 
 /// One change, filled by `kvdb_watch_next`. `key` and `val` borrow from the

@@ -59,9 +59,9 @@ pub enum Change {
     /// (the cycle's work is bounded). The key reads as absent from its
     /// expiry time on.
     Expired,
-    /// The key was evicted to keep the database within a memory limit.
-    /// Reserved: kvdb has no memory limit yet, so no event of this kind is
-    /// produced.
+    /// The key was evicted to keep the database within its memory limit
+    /// ([`crate::Options::memory_limit`]); the event comes with the
+    /// eviction, which the write that needed the room triggered.
     Evicted,
 }
 

@@ -1,0 +1,190 @@
+/* The memory limit through the C API: an evicting policy keeps usage within
+ * the limit after every write and reports evictions, which watchers see as
+ * KVDB_EVENT_EVICTED; noeviction refuses with KVDB_MEMORY_LIMIT and keeps
+ * what was written; volatile-lru never evicts a key without a TTL; the limit
+ * changes at run time; an evicted key stays absent after reopening a durable
+ * database; bad policies and NULLs are refused.
+ * Usage: memory_limit_test DIR (DIR must not exist). */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "check.h"
+
+#define LIMIT (256 * 1024)
+
+static char value[256];
+
+static void key_of(char *out, size_t size, int i) {
+    snprintf(out, size, "key-%08d", i);
+}
+
+static int present_key(kvdb_t *db, const void *key, size_t klen) {
+    void *val = NULL;
+    size_t vlen = 0;
+    kvdb_status_t s = kvdb_get(db, key, klen, &val, &vlen);
+    kvdb_free(val);
+    return s == KVDB_OK;
+}
+
+static int present(kvdb_t *db, int i) {
+    char key[32];
+    key_of(key, sizeof key, i);
+    return present_key(db, key, strlen(key));
+}
+
+static void evicting_policy_keeps_within_the_limit(void) {
+    kvdb_options_t *opts = kvdb_options_new();
+    CHECK_OK(kvdb_options_set_memory_limit(opts, LIMIT, KVDB_EVICT_ALLKEYS_LRU));
+    kvdb_t *db = NULL;
+    CHECK_OK(kvdb_open(NULL, opts, &db));
+    kvdb_options_free(opts);
+    kvdb_watch_t *w = NULL;
+    CHECK_OK(kvdb_watch_new(db, NULL, 0, KVDB_WATCH_FROM_NOW, &w));
+    int over = 0;
+    char key[32];
+    for (int i = 0; i < 4000; i++) {
+        key_of(key, sizeof key, i);
+        CHECK_OK(kvdb_put(db, key, strlen(key), value, sizeof value));
+        uint64_t used = 0, limit = 0;
+        CHECK_OK(kvdb_memory_usage(db, &used, &limit, NULL));
+        if (used > limit) over++;
+    }
+    CHECK(over == 0);
+    uint64_t used = 0, limit = 0, evicted = 0;
+    CHECK_OK(kvdb_memory_usage(db, &used, &limit, &evicted));
+    CHECK(limit == LIMIT);
+    CHECK(evicted > 2000);
+    CHECK(used > LIMIT / 2);
+    uint64_t evicted_events = 0;
+    kvdb_event_t e;
+    while (kvdb_watch_next(w, 0, &e) == KVDB_OK) {
+        if (e.kind == KVDB_EVENT_EVICTED) {
+            evicted_events++;
+            CHECK(e.vlen == 0);
+            /* Keys are never rewritten here: an evicted one stays absent. */
+            if (present_key(db, e.key, e.klen)) over++;
+        }
+    }
+    CHECK(evicted_events == evicted);
+    CHECK(over == 0);
+    /* Lowering the limit at run time evicts down to it. */
+    CHECK_OK(kvdb_set_memory_limit(db, LIMIT / 2, KVDB_EVICT_ALLKEYS_RANDOM));
+    CHECK_OK(kvdb_memory_usage(db, &used, &limit, &evicted));
+    CHECK(limit == LIMIT / 2);
+    CHECK(used <= LIMIT / 2);
+    kvdb_watch_free(w);
+    kvdb_close(db);
+}
+
+static void noeviction_refuses_and_keeps(void) {
+    kvdb_options_t *opts = kvdb_options_new();
+    CHECK_OK(kvdb_options_set_memory_limit(opts, LIMIT, KVDB_EVICT_NOEVICTION));
+    kvdb_t *db = NULL;
+    CHECK_OK(kvdb_open(NULL, opts, &db));
+    kvdb_options_free(opts);
+    char key[32];
+    int written = 0;
+    kvdb_status_t s = KVDB_OK;
+    while (written < 100000) {
+        key_of(key, sizeof key, written);
+        s = kvdb_put(db, key, strlen(key), value, sizeof value);
+        if (s != KVDB_OK) break;
+        written++;
+    }
+    CHECK(s == KVDB_MEMORY_LIMIT);
+    CHECK(strcmp(kvdb_strerror(KVDB_MEMORY_LIMIT), "memory limit reached") == 0);
+    char detail[512];
+    kvdb_last_error(detail, sizeof detail);
+    CHECK(strstr(detail, "memory limit") != NULL);
+    CHECK(!present(db, written));
+    int missing = 0;
+    for (int i = 0; i < written; i++) missing += !present(db, i);
+    CHECK(missing == 0);
+    uint64_t evicted = 1;
+    CHECK_OK(kvdb_memory_usage(db, NULL, NULL, &evicted));
+    CHECK(evicted == 0);
+    kvdb_close(db);
+}
+
+static void volatile_spares_keys_without_ttl(void) {
+    kvdb_options_t *opts = kvdb_options_new();
+    CHECK_OK(kvdb_options_set_memory_limit(opts, LIMIT, KVDB_EVICT_VOLATILE_LRU));
+    kvdb_t *db = NULL;
+    CHECK_OK(kvdb_open(NULL, opts, &db));
+    kvdb_options_free(opts);
+    char key[32];
+    for (int i = 0; i < 100; i++) {
+        key_of(key, sizeof key, i);
+        CHECK_OK(kvdb_put(db, key, strlen(key), value, sizeof value));
+    }
+    for (int i = 100; i < 4000; i++) {
+        key_of(key, sizeof key, i);
+        CHECK_OK(kvdb_put_ttl(db, key, strlen(key), value, sizeof value, 3600 * 1000));
+    }
+    int missing = 0;
+    for (int i = 0; i < 100; i++) missing += !present(db, i);
+    CHECK(missing == 0);
+    uint64_t evicted = 0;
+    CHECK_OK(kvdb_memory_usage(db, NULL, NULL, &evicted));
+    CHECK(evicted > 2000);
+    kvdb_close(db);
+}
+
+static void evictions_survive_reopening(const char *dir) {
+    kvdb_options_t *opts = kvdb_options_new();
+    CHECK_OK(kvdb_options_set_memory_limit(opts, LIMIT, KVDB_EVICT_ALLKEYS_RANDOM));
+    kvdb_t *db = NULL;
+    CHECK_OK(kvdb_open(dir, opts, &db));
+    char key[32];
+    for (int i = 0; i < 3000; i++) {
+        key_of(key, sizeof key, i);
+        CHECK_OK(kvdb_put(db, key, strlen(key), value, sizeof value));
+    }
+    static char gone[3000];
+    int evicted = 0;
+    for (int i = 0; i < 3000; i++) {
+        gone[i] = !present(db, i);
+        evicted += gone[i];
+    }
+    CHECK(evicted > 1000);
+    kvdb_close(db);
+    CHECK_OK(kvdb_open(dir, opts, &db));
+    kvdb_options_free(opts);
+    int back = 0;
+    for (int i = 0; i < 3000; i++) back += gone[i] && present(db, i);
+    CHECK(back == 0);
+    kvdb_close(db);
+}
+
+static void misuse_is_refused(void) {
+    kvdb_options_t *opts = kvdb_options_new();
+    CHECK_STATUS(kvdb_options_set_memory_limit(opts, LIMIT, 8), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_options_set_memory_limit(opts, LIMIT, -1), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_options_set_memory_limit(NULL, LIMIT, 0), KVDB_INVALID_ARGUMENT);
+    kvdb_t *db = NULL;
+    CHECK_OK(kvdb_open(NULL, opts, &db));
+    kvdb_options_free(opts);
+    CHECK_STATUS(kvdb_set_memory_limit(db, LIMIT, 99), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_set_memory_limit(NULL, LIMIT, 0), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_memory_usage(NULL, NULL, NULL, NULL), KVDB_INVALID_ARGUMENT);
+    uint64_t limit = 1;
+    CHECK_OK(kvdb_memory_usage(db, NULL, &limit, NULL));
+    CHECK(limit == 0);
+    kvdb_close(db);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: memory_limit_test DIR\n");
+        return 2;
+    }
+    memset(value, 'v', sizeof value);
+    evicting_policy_keeps_within_the_limit();
+    noeviction_refuses_and_keeps();
+    volatile_spares_keys_without_ttl();
+    evictions_survive_reopening(argv[1]);
+    misuse_is_refused();
+    FINISH();
+}
