@@ -40,8 +40,8 @@ pub enum Tracking {
 pub const LRU_UNIT: u64 = 16;
 /// Writes per LFU clock unit.
 pub const LFU_UNIT: u64 = 1024;
-/// LFU clock units idle per counter decrement (64 Ki writes).
-pub const LFU_DECAY_UNITS: u32 = 64;
+/// LFU clock units idle per counter decrement (1 Mi writes).
+pub const LFU_DECAY_UNITS: u32 = 1024;
 /// The LFU counter of a new key, so that it is not evicted at once.
 pub const LFU_INIT: u8 = 5;
 /// How slowly the LFU counter grows (Redis's `lfu-log-factor`).
@@ -115,6 +115,12 @@ fn lfu_clock(now: u64) -> u32 {
 
 fn lfu_word(now: u64, counter: u8) -> u32 {
     (lfu_clock(now) << 8) | u32::from(counter)
+}
+
+/// LFU clock units since the key's LFU counter last changed (a tie-break
+/// between keys of equal counters: the one whose use stopped earlier).
+pub fn lfu_idle(word: u32, now: u64) -> u32 {
+    lfu_clock(now).wrapping_sub(word >> 8) & LFU_CLOCK_MASK
 }
 
 /// The key's LFU counter as of sequence `now`, decayed for idle time.

@@ -76,7 +76,8 @@ mod view;
 mod writer;
 
 pub use access::{
-    LFU_DECAY_UNITS, LFU_INIT, LFU_LOG_FACTOR, LFU_UNIT, LRU_UNIT, Tracking, lfu_counter, lru_idle,
+    LFU_DECAY_UNITS, LFU_INIT, LFU_LOG_FACTOR, LFU_UNIT, LRU_UNIT, Tracking, lfu_counter, lfu_idle,
+    lru_idle,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cursor::Cursor;

@@ -127,6 +127,14 @@ pub(crate) struct PointIndex {
     hasher: foldhash::fast::FixedState,
 }
 
+/// The slots a rebuilt table for `len` chains asks for: half again as
+/// many, so that a table full of chains doubles, while one rebuilt because
+/// tombstones filled it keeps its size (a table that only ever doubled
+/// would grow under churn with a constant number of keys).
+fn rebuilt_capacity(len: usize) -> usize {
+    len + len / 2
+}
+
 fn addr_fits(addr: usize) -> bool {
     addr as u64 & !ADDR_MASK == 0
 }
@@ -297,11 +305,12 @@ impl PointIndex {
         }
     }
 
-    /// Builds a table sized for `len` chains (half full) holding every chain
-    /// of the current one, and publishes it. Writer only.
+    /// Builds a table sized for `len` chains (a third to two thirds full)
+    /// holding every chain of the current one, and publishes it. Writer
+    /// only.
     fn rebuild(&self, len: usize, tagged: bool, guard: &Guard) {
         let old = self.current(guard);
-        let new = Table::new(len * 2, tagged);
+        let new = Table::new(rebuilt_capacity(len), tagged);
         let mut placed = 0;
         for slot in old.slots.iter() {
             let slot = slot.load(Ordering::Relaxed);
@@ -335,7 +344,9 @@ impl PointIndex {
         let len = self.len.load(Ordering::Relaxed);
         for len in len..len + additional {
             if (used + 1) * 4 > grown * 3 {
-                grown = ((len + 1) * 2).next_power_of_two().max(MIN_CAPACITY);
+                grown = rebuilt_capacity(len + 1)
+                    .next_power_of_two()
+                    .max(MIN_CAPACITY);
                 used = len;
             }
             used += 1;

@@ -28,6 +28,13 @@ use crate::db::{Db, Inner};
 use crate::error::{Error, Result};
 use crate::persist::record::Cause;
 
+/// An eviction frees this fraction of the limit more than the write
+/// needs...
+const EVICTION_SLACK_DIVISOR: u64 = 1024;
+
+/// ...but no more than this.
+const MAX_EVICTION_SLACK: u64 = 256 * 1024;
+
 /// The limit, the policy, the victim pool and the counters of one database.
 pub(crate) struct Eviction {
     limit: AtomicU64,
@@ -141,12 +148,15 @@ impl Inner {
             return Err(refused());
         }
         let now = self.store.applied_seq();
-        let victims = self
-            .eviction
-            .pool
-            .lock()
-            .choose(writer, policy, used - target, now)
+        // A little more than needed, so that the next writes find room and
+        // the fixed cost of an eviction is shared between them.
+        let slack = (limit / EVICTION_SLACK_DIVISOR).min(MAX_EVICTION_SLACK);
+        let mut pool = self.eviction.pool.lock();
+        let victims = pool
+            .choose(writer, policy, used - target + slack, now)
+            .or_else(|| pool.choose(writer, policy, used - target, now))
             .ok_or_else(refused)?;
+        drop(pool);
         let keys: Vec<Vec<u8>> = victims.into_iter().map(|c| c.key).collect();
         let ops: Vec<Op<'_>> = keys.iter().map(|key| Op::Delete { key }).collect();
         let step = self.log_and_apply(writer, PreparedBatch::new(&ops)?, None, Cause::Eviction)?;
@@ -176,9 +186,9 @@ impl Inner {
     }
 }
 
-/// Keys the collector examines after a write while usage is near the limit:
-/// more than a write queues, so garbage does not pile up and crowd out live
-/// keys, and bounded, so each write's share stays small.
+/// Keys the collector examines after a write while usage is near the limit
+/// and at least this many wait: garbage does not pile up and crowd out live
+/// keys, and each write's share stays small.
 const COLLECT_PER_WRITE: usize = 32;
 
 impl Inner {

@@ -1,7 +1,7 @@
 //! The eviction policies, with Redis's names and meanings, and how each
 //! ranks a candidate.
 
-use kvdb_core::{Candidate, Tracking, lfu_counter, lru_idle};
+use kvdb_core::{Candidate, Tracking, lfu_counter, lfu_idle, lru_idle};
 
 /// What happens when a write would take the database past its memory limit
 /// ([`crate::Options::memory_limit`]). The names and meanings are Redis's
@@ -112,7 +112,10 @@ impl EvictionPolicy {
                 u64::from(lru_idle(candidate.access, now))
             }
             EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu => {
-                u64::from(u8::MAX - lfu_counter(candidate.access, now))
+                // The lowest counter first; among equal counters, the key
+                // whose counter last changed longest ago.
+                let rarity = u64::from(u8::MAX - lfu_counter(candidate.access, now));
+                rarity << 32 | u64::from(lfu_idle(candidate.access, now))
             }
             EvictionPolicy::VolatileTtl => u64::MAX - candidate.expires_at.unwrap_or(u64::MAX),
             _ => 0,
@@ -163,5 +166,11 @@ mod tests {
         assert!(ttl.score(&at(Some(10), 0), 0) > ttl.score(&at(Some(20), 0), 0));
         let lru = EvictionPolicy::AllKeysLru;
         assert!(lru.score(&at(None, 1), 1600) > lru.score(&at(None, 90), 1600));
+        // LFU: a lower counter first, whatever the idle time; then idleness.
+        let lfu = EvictionPolicy::AllKeysLfu;
+        let now = 10 * 1024;
+        let word = |stamp: u32, counter: u32| (stamp << 8) | counter;
+        assert!(lfu.score(&at(None, word(9, 3)), now) > lfu.score(&at(None, word(0, 9)), now));
+        assert!(lfu.score(&at(None, word(2, 5)), now) > lfu.score(&at(None, word(8, 5)), now));
     }
 }

@@ -9,6 +9,8 @@
 //! pool between evictions lets the sampling of many writes add up to a
 //! good choice, which is what makes sampled LRU come close to true LRU.
 
+use std::collections::HashSet;
+
 use kvdb_core::{Candidate, Writer};
 
 use crate::evict::policy::EvictionPolicy;
@@ -76,14 +78,16 @@ impl Pool {
         bytes: u64,
         now: u64,
     ) -> Option<Vec<Candidate>> {
-        let mut chosen: Vec<Candidate> = Vec::new();
+        let mut chosen: HashSet<Vec<u8>> = HashSet::new();
+        let mut victims = Vec::new();
         let mut freed = 0u64;
         while freed < bytes {
             let victim = self.next_victim(writer, policy, now, &chosen)?;
             freed += victim.bytes;
-            chosen.push(victim);
+            chosen.insert(victim.key.clone());
+            victims.push(victim);
         }
-        Some(chosen)
+        Some(victims)
     }
 
     fn next_victim(
@@ -91,15 +95,13 @@ impl Pool {
         writer: &Writer<'_>,
         policy: EvictionPolicy,
         now: u64,
-        chosen: &[Candidate],
+        chosen: &HashSet<Vec<u8>>,
     ) -> Option<Candidate> {
         let volatile = policy.volatile_only();
         for _ in 0..ROUNDS_PER_VICTIM {
             let start = self.random();
             let sample = writer.eviction_sample(SAMPLES, volatile, start);
-            let fresh = sample
-                .into_iter()
-                .filter(|c| !chosen.iter().any(|k| k.key == c.key));
+            let fresh = sample.into_iter().filter(|c| !chosen.contains(&c.key));
             if policy.random() {
                 // Random policies take a sampled key as it comes.
                 if let Some(victim) = fresh.into_iter().next() {
@@ -115,9 +117,7 @@ impl Pool {
                 let Some(current) = writer.eviction_candidate(&pooled.key) else {
                     continue;
                 };
-                if (volatile && current.expires_at.is_none())
-                    || chosen.iter().any(|k| k.key == current.key)
-                {
+                if (volatile && current.expires_at.is_none()) || chosen.contains(&current.key) {
                     continue;
                 }
                 let now_score = policy.score(&current, now);

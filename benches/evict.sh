@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the memory-limit benchmark with its peers: installs Debian's
+# redis-server if missing, builds the driver with the `redis` and `moka`
+# features and writes benches/EVICT_RESULTS.md.
+#
+# Usage: benches/evict.sh [--repeats N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+cargo run --release -p kvdb-bench --bin kvdb-evict-bench --features redis,moka -- "$@"
