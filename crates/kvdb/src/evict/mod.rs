@@ -186,10 +186,16 @@ impl Inner {
     }
 }
 
-/// Keys the collector examines after a write while usage is near the limit
-/// and at least this many wait: garbage does not pile up and crowd out live
-/// keys, and each write's share stays small.
-const COLLECT_PER_WRITE: usize = 32;
+/// Keys waiting for the collector, per byte of the limit, before a write
+/// near the limit collects them itself: one per 128 KiB of limit, between
+/// 32 and 1024. Collecting in passes of that many shares each pass's fixed
+/// cost between many writes, while the garbage waiting stays a small part
+/// of the limit (a few hundred old versions).
+fn collect_threshold(limit: u64) -> usize {
+    usize::try_from(limit / (128 * 1024))
+        .unwrap_or(usize::MAX)
+        .clamp(32, 1024)
+}
 
 impl Inner {
     /// After a write, with usage within a sixteenth of the limit: frees the
@@ -198,9 +204,12 @@ impl Inner {
     /// background collector.
     pub(crate) fn collect_near_limit(&self) {
         let limit = self.eviction.limit();
-        if limit > 0 && self.store.gc_pending() > 0 && self.store.memory_used() > limit - limit / 16
-        {
-            self.store.collect_garbage(COLLECT_PER_WRITE);
+        if limit == 0 {
+            return;
+        }
+        let threshold = collect_threshold(limit);
+        if self.store.gc_pending() >= threshold && self.store.memory_used() > limit - limit / 16 {
+            self.store.collect_garbage(threshold);
         }
     }
 }
