@@ -8,6 +8,9 @@
 //! expiry time, or used since it was pooled is judged again. Keeping the
 //! pool between evictions lets the sampling of many writes add up to a
 //! good choice, which is what makes sampled LRU come close to true LRU.
+//! Unlike Redis, a victim is taken only from a pool at least half full
+//! (more rounds are sampled first if need be), so that evicting many keys
+//! at once does not degrade into picking among the last few.
 
 use std::collections::HashSet;
 
@@ -20,6 +23,12 @@ pub(crate) const SAMPLES: usize = 5;
 
 /// Candidates kept between rounds (Redis's `EVPOOL_SIZE`).
 pub(crate) const POOL_SIZE: usize = 16;
+
+/// Candidates the pool holds before a victim is taken from it, when
+/// sampling can find them: taking several victims in a row can drain it,
+/// and a victim picked from two or three candidates is barely better than
+/// a random one.
+const MIN_POOLED: usize = POOL_SIZE / 2;
 
 /// Rounds tried per victim before giving up (every sample empty or stale).
 const ROUNDS_PER_VICTIM: usize = 8;
@@ -98,7 +107,7 @@ impl Pool {
         chosen: &HashSet<Vec<u8>>,
     ) -> Option<Candidate> {
         let volatile = policy.volatile_only();
-        for _ in 0..ROUNDS_PER_VICTIM {
+        for round in 0..ROUNDS_PER_VICTIM {
             let start = self.random();
             let sample = writer.eviction_sample(SAMPLES, volatile, start);
             let fresh = sample.into_iter().filter(|c| !chosen.contains(&c.key));
@@ -111,6 +120,11 @@ impl Pool {
             }
             for candidate in fresh {
                 self.insert(policy.score(&candidate, now), candidate);
+            }
+            if self.entries.len() < MIN_POOLED && round + 1 < ROUNDS_PER_VICTIM {
+                // Too few to choose well from (several victims were just
+                // taken): sample again first.
+                continue;
             }
             while let Some((score, pooled)) = self.entries.pop() {
                 // Judge it as it is now.
