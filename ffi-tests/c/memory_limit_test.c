@@ -34,12 +34,18 @@ static int present(kvdb_t *db, int i) {
     return present_key(db, key, strlen(key));
 }
 
-static void evicting_policy_keeps_within_the_limit(void) {
+/* A database (in memory if `dir` is NULL) limited to LIMIT under `policy`. */
+static kvdb_t *open_limited(const char *dir, int policy) {
     kvdb_options_t *opts = kvdb_options_new();
-    CHECK_OK(kvdb_options_set_memory_limit(opts, LIMIT, KVDB_EVICT_ALLKEYS_LRU));
+    CHECK_OK(kvdb_options_set_memory_limit(opts, LIMIT, policy));
     kvdb_t *db = NULL;
-    CHECK_OK(kvdb_open(NULL, opts, &db));
+    CHECK_OK(kvdb_open(dir, opts, &db));
     kvdb_options_free(opts);
+    return db;
+}
+
+static void evicting_policy_keeps_within_the_limit(void) {
+    kvdb_t *db = open_limited(NULL, KVDB_EVICT_ALLKEYS_LRU);
     kvdb_watch_t *w = NULL;
     CHECK_OK(kvdb_watch_new(db, NULL, 0, KVDB_WATCH_FROM_NOW, &w));
     int over = 0;
@@ -79,11 +85,7 @@ static void evicting_policy_keeps_within_the_limit(void) {
 }
 
 static void noeviction_refuses_and_keeps(void) {
-    kvdb_options_t *opts = kvdb_options_new();
-    CHECK_OK(kvdb_options_set_memory_limit(opts, LIMIT, KVDB_EVICT_NOEVICTION));
-    kvdb_t *db = NULL;
-    CHECK_OK(kvdb_open(NULL, opts, &db));
-    kvdb_options_free(opts);
+    kvdb_t *db = open_limited(NULL, KVDB_EVICT_NOEVICTION);
     char key[32];
     int written = 0;
     kvdb_status_t s = KVDB_OK;
@@ -109,11 +111,7 @@ static void noeviction_refuses_and_keeps(void) {
 }
 
 static void volatile_spares_keys_without_ttl(void) {
-    kvdb_options_t *opts = kvdb_options_new();
-    CHECK_OK(kvdb_options_set_memory_limit(opts, LIMIT, KVDB_EVICT_VOLATILE_LRU));
-    kvdb_t *db = NULL;
-    CHECK_OK(kvdb_open(NULL, opts, &db));
-    kvdb_options_free(opts);
+    kvdb_t *db = open_limited(NULL, KVDB_EVICT_VOLATILE_LRU);
     char key[32];
     for (int i = 0; i < 100; i++) {
         key_of(key, sizeof key, i);
@@ -133,10 +131,7 @@ static void volatile_spares_keys_without_ttl(void) {
 }
 
 static void evictions_survive_reopening(const char *dir) {
-    kvdb_options_t *opts = kvdb_options_new();
-    CHECK_OK(kvdb_options_set_memory_limit(opts, LIMIT, KVDB_EVICT_ALLKEYS_RANDOM));
-    kvdb_t *db = NULL;
-    CHECK_OK(kvdb_open(dir, opts, &db));
+    kvdb_t *db = open_limited(dir, KVDB_EVICT_ALLKEYS_RANDOM);
     char key[32];
     for (int i = 0; i < 3000; i++) {
         key_of(key, sizeof key, i);
@@ -150,8 +145,7 @@ static void evictions_survive_reopening(const char *dir) {
     }
     CHECK(evicted > 1000);
     kvdb_close(db);
-    CHECK_OK(kvdb_open(dir, opts, &db));
-    kvdb_options_free(opts);
+    db = open_limited(dir, KVDB_EVICT_ALLKEYS_RANDOM);
     int back = 0;
     for (int i = 0; i < 3000; i++) back += gone[i] && present(db, i);
     CHECK(back == 0);

@@ -27,6 +27,7 @@ const (
 	StatusBufferTooSmall  = Status(C.KVDB_BUFFER_TOO_SMALL)
 	StatusLocked          = Status(C.KVDB_LOCKED)
 	StatusConstraint      = Status(C.KVDB_CONSTRAINT)
+	StatusMemoryLimit     = Status(C.KVDB_MEMORY_LIMIT)
 	StatusTimedOut        = Status(C.KVDB_TIMED_OUT)
 	StatusLagged          = Status(C.KVDB_LAGGED)
 	StatusInternal        = Status(C.KVDB_INTERNAL)
@@ -57,6 +58,9 @@ var (
 	ErrLocked error = StatusLocked
 	// ErrConstraint: a unique index already holds that index key.
 	ErrConstraint error = StatusConstraint
+	// ErrMemoryLimit: a write would pass the memory limit and the eviction
+	// policy cannot make room; nothing was applied.
+	ErrMemoryLimit error = StatusMemoryLimit
 	// ErrTimedOut: Watcher.Next saw no event within its timeout.
 	ErrTimedOut error = StatusTimedOut
 	// ErrLagged: a watcher needs changes that are no longer retained (the

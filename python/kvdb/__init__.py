@@ -36,6 +36,7 @@ from .errors import (
     InvalidArgumentError,
     IOFailure,
     LockedError,
+    MemoryLimitError,
     NotFoundError,
     TooLargeError,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "InvalidArgumentError",
     "IOFailure",
     "LockedError",
+    "MemoryLimitError",
     "NotFoundError",
     "TooLargeError",
     "BYTES",

@@ -13,6 +13,7 @@ TOO_LARGE = 7
 BUFFER_TOO_SMALL = 8
 LOCKED = 9
 CONSTRAINT = 10
+MEMORY_LIMIT = 11
 INTERNAL = 99
 
 
@@ -71,6 +72,13 @@ class ConstraintError(Error):
     status = CONSTRAINT
 
 
+class MemoryLimitError(Error, MemoryError):
+    """A write would pass the memory limit and the eviction policy cannot
+    make room; nothing was applied."""
+
+    status = MEMORY_LIMIT
+
+
 class InternalError(Error):
     status = INTERNAL
 
@@ -92,6 +100,7 @@ _BY_STATUS = {
         BufferTooSmallError,
         LockedError,
         ConstraintError,
+        MemoryLimitError,
         InternalError,
     )
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::Rng;
-use kvdb::{Change, Db, ErrorKind, EvictionPolicy, Options, WATCH_FROM_NOW};
+use kvdb::{Change, Db, ErrorKind, EvictionPolicy, IndexDef, IndexQuery, Options, WATCH_FROM_NOW};
 
 const LIMIT: u64 = 2 * 1024 * 1024;
 const LONG: Duration = Duration::from_secs(3600);
@@ -233,6 +233,26 @@ fn an_eviction_conflicts_with_a_transaction_that_read_the_key() {
     }
     let err = txn.commit().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
+}
+
+#[test]
+fn an_eviction_removes_the_keys_secondary_index_entries() {
+    let db = Db::in_memory_with(limited(EvictionPolicy::AllKeysRandom, LIMIT)).unwrap();
+    db.create_index(IndexDef::value_bytes("tag", 0, 1).unwrap())
+        .unwrap();
+    let mut i = 0;
+    while db.memory_usage().evicted_keys < 100 {
+        db.put(&key(i), &[b'a'; 200]).unwrap();
+        i += 1;
+    }
+    let indexed: BTreeSet<Vec<u8>> = db
+        .index("tag", IndexQuery::Equal(b"a"))
+        .unwrap()
+        .map(|entry| entry.key)
+        .collect();
+    let live: BTreeSet<Vec<u8>> = db.iter().map(|(k, _)| k).collect();
+    assert_eq!(indexed, live, "the index lists exactly the keys still held");
+    assert!(live.len() < i as usize);
 }
 
 #[test]
