@@ -112,11 +112,7 @@ impl Inner {
     }
 
     fn publish_eviction(&self, evicted: &Evicted) -> Result<()> {
-        self.publish_step(&Step {
-            range: evicted.range,
-            applied: evicted.applied,
-            logged_to: evicted.logged_to,
-        })?;
+        self.publish_step(&evicted.step)?;
         let ops: Vec<Op<'_>> = evicted.keys.iter().map(|key| Op::Delete { key }).collect();
         self.feed.notify(&ops);
         Ok(())

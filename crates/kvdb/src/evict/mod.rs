@@ -19,11 +19,12 @@ mod pool;
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use kvdb_core::{Op, PreparedBatch, SeqRange, Store, Writer};
+use kvdb_core::{Op, PreparedBatch, Store, Writer};
 use parking_lot::Mutex;
 
 pub use policy::EvictionPolicy;
 
+use crate::commit::Step;
 use crate::db::{Db, Inner};
 use crate::error::{Error, Result};
 use crate::persist::record::Cause;
@@ -65,9 +66,8 @@ pub struct MemoryUsage {
 /// collect once the lock is released.
 pub(crate) struct Evicted {
     pub(crate) keys: Vec<Vec<u8>>,
-    pub(crate) range: SeqRange,
-    pub(crate) applied: kvdb_core::Applied,
-    pub(crate) logged_to: Option<kvdb_wal::LogPosition>,
+    /// Their deletion, applied but not yet published.
+    pub(crate) step: Step,
 }
 
 impl Eviction {
@@ -163,12 +163,7 @@ impl Inner {
         let Some(step) = step else {
             return Ok(None);
         };
-        Ok(Some(Evicted {
-            keys,
-            range: step.range,
-            applied: step.applied,
-            logged_to: step.logged_to,
-        }))
+        Ok(Some(Evicted { keys, step }))
     }
 
     /// After the write lock is released: counts the evicted keys and frees
