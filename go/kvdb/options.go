@@ -87,6 +87,9 @@ type Options struct {
 	// WatchRetention sets what change streams retain; nil keeps the
 	// defaults (8 MiB in memory, 64 MiB of log).
 	WatchRetention *WatchRetention
+	// MemoryLimit caps the memory the database holds and says what a write
+	// past it does; nil: no limit.
+	MemoryLimit *MemoryLimit
 }
 
 // WatchRetention is what change streams retain for watchers (see
@@ -129,6 +132,12 @@ func (o *Options) toC() (*C.kvdb_options_t, error) {
 		err = set(func() C.kvdb_status_t {
 			r := o.WatchRetention
 			return C.kvdb_options_set_watch_retention(opts, C.uint64_t(r.MemoryBytes), C.uint64_t(r.LogBytes))
+		})
+	}
+	if err == nil && o.MemoryLimit != nil {
+		err = set(func() C.kvdb_status_t {
+			m := o.MemoryLimit
+			return C.kvdb_options_set_memory_limit(opts, C.uint64_t(m.Bytes), C.int(m.Policy))
 		})
 	}
 	if err == nil && o.SnapshotsToKeep != 0 {

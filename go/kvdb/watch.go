@@ -32,8 +32,8 @@ const (
 	EventDelete EventKind = C.KVDB_EVENT_DELETE
 	// EventExpired: the key's TTL passed and the expiry cycle deleted it.
 	EventExpired EventKind = C.KVDB_EVENT_EXPIRED
-	// EventEvicted: reserved for eviction under a memory limit (not yet
-	// produced).
+	// EventEvicted: the key was evicted to keep within the memory limit
+	// (Options.MemoryLimit).
 	EventEvicted EventKind = C.KVDB_EVENT_EVICTED
 )
 
