@@ -109,6 +109,12 @@ SIGNATURES = {
     "kvdb_options_set_checkpoint_bytes": (status_t, [vp, c_uint64]),
     "kvdb_options_set_snapshots_to_keep": (status_t, [vp, c_uint32]),
     "kvdb_options_set_background_maintenance": (status_t, [vp, c_int]),
+    "kvdb_options_set_memory_limit": (status_t, [vp, c_uint64, c_int]),
+    "kvdb_set_memory_limit": (status_t, [vp, c_uint64, c_int]),
+    "kvdb_memory_usage": (
+        status_t,
+        [vp, POINTER(c_uint64), POINTER(c_uint64), POINTER(c_uint64)],
+    ),
     "kvdb_options_add_index": (status_t, [vp, vp]),
     "kvdb_batch_new": (vp, []),
     "kvdb_batch_free": (None, [vp]),

@@ -14,6 +14,18 @@ L = _lib.lib
 SYNC_NEVER, SYNC_INTERVAL, SYNC_ALWAYS = 0, 1, 2
 RECOVERY_TOLERATE_CORRUPT_TAIL, RECOVERY_ABSOLUTE_CONSISTENCY, RECOVERY_POINT_IN_TIME = 0, 1, 2
 
+# Eviction policies at the memory limit (KVDB_EVICT_*, Redis's names).
+(
+    EVICT_NOEVICTION,
+    EVICT_ALLKEYS_LRU,
+    EVICT_ALLKEYS_LFU,
+    EVICT_ALLKEYS_RANDOM,
+    EVICT_VOLATILE_LRU,
+    EVICT_VOLATILE_LFU,
+    EVICT_VOLATILE_RANDOM,
+    EVICT_VOLATILE_TTL,
+) = range(8)
+
 
 def _found(status, absent=NOT_FOUND):
     """True for OK, False for ``absent``; raises for anything else."""
@@ -344,7 +356,7 @@ class DB(_Reads):
 
     def __init__(self, path=None, *, sync=None, sync_interval=None, recovery=None,
                  checkpoint_bytes=None, snapshots_to_keep=None, background_maintenance=True,
-                 indexes=(), _load=False):
+                 indexes=(), memory_limit=0, eviction=EVICT_NOEVICTION, _load=False):
         opts = L.kvdb_options_new()
         try:
             if sync is not None:
@@ -358,6 +370,8 @@ class DB(_Reads):
                 check(L.kvdb_options_set_snapshots_to_keep(opts, snapshots_to_keep))
             if not background_maintenance:
                 check(L.kvdb_options_set_background_maintenance(opts, 0))
+            if memory_limit:
+                check(L.kvdb_options_set_memory_limit(opts, memory_limit, eviction))
             for d in indexes:
                 d.with_c(lambda c: check(L.kvdb_options_add_index(opts, c)))
             handle = c_void_p()
@@ -530,6 +544,21 @@ class DB(_Reads):
             check(L.kvdb_stats(h, byref(s)))
         return {name: getattr(s, name) for name, _ in _lib.Stats._fields_}
 
+    def set_memory_limit(self, limit, eviction=EVICT_NOEVICTION):
+        """Changes the memory limit in bytes (0: none) and the EVICT_*
+        policy; a database over the new limit is evicted down to it before
+        this returns, as far as the policy can."""
+        with self._g as h:
+            check(L.kvdb_set_memory_limit(h, limit, eviction))
+
+    def memory_usage(self):
+        """Bytes held (as the allocator sizes them), the limit (0: none)
+        and the keys evicted since open, as a dict."""
+        used, limit, evicted = c_uint64(), c_uint64(), c_uint64()
+        with self._g as h:
+            check(L.kvdb_memory_usage(h, byref(used), byref(limit), byref(evicted)))
+        return {"used": used.value, "limit": limit.value, "evicted_keys": evicted.value}
+
     def recovery_info(self):
         r = _lib.Recovery()
         r.size = sizeof(r)
@@ -577,7 +606,9 @@ def open(path=None, **options):  # noqa: A001 - the module's entry point
     contents recovered), or an in-memory one if ``path`` is None or
     ":memory:". Options: sync (SYNC_*), sync_interval (seconds), recovery
     (RECOVERY_*), checkpoint_bytes, snapshots_to_keep,
-    background_maintenance, indexes (a list of index definitions)."""
+    background_maintenance, indexes (a list of index definitions),
+    memory_limit (bytes; 0: none) and eviction (EVICT_*: what a write past
+    the limit does; the default refuses it with MemoryLimitError)."""
     return DB(path, **options)
 
 

@@ -92,6 +92,33 @@ class PointOperations(unittest.TestCase):
         self.assertEqual(self.db.recovery_message(), "")
 
 
+class MemoryLimit(unittest.TestCase):
+    LIMIT = 256 * 1024
+
+    def test_an_evicting_policy_keeps_usage_within_the_limit(self):
+        with kvdb.open(memory_limit=self.LIMIT, eviction=kvdb.EVICT_ALLKEYS_LRU) as db:
+            for i in range(3000):
+                db.put(b"key-%06d" % i, b"v" * 200)
+                usage = db.memory_usage()
+                self.assertLessEqual(usage["used"], usage["limit"])
+            self.assertEqual(usage["limit"], self.LIMIT)
+            self.assertGreater(usage["evicted_keys"], 1000)
+            db.set_memory_limit(self.LIMIT // 2, kvdb.EVICT_ALLKEYS_RANDOM)
+            self.assertLessEqual(db.memory_usage()["used"], self.LIMIT // 2)
+
+    def test_noeviction_raises_memory_limit_error_and_keeps_what_was_written(self):
+        with kvdb.open(memory_limit=self.LIMIT) as db:
+            written = 0
+            with self.assertRaises(kvdb.MemoryLimitError):
+                while written < 100000:
+                    db.put(b"key-%06d" % written, b"v" * 200)
+                    written += 1
+            for i in range(written):
+                self.assertEqual(db.get(b"key-%06d" % i), b"v" * 200)
+            with self.assertRaises(kvdb.InvalidArgumentError):
+                db.set_memory_limit(self.LIMIT, 8)
+
+
 class ClosedHandles(unittest.TestCase):
     def test_every_call_after_close_raises_closed_error(self):
         db = kvdb.open()
