@@ -66,6 +66,8 @@ pub struct MemoryUsage {
 /// collect once the lock is released.
 pub(crate) struct Evicted {
     pub(crate) keys: Vec<Vec<u8>>,
+    /// What they held when chosen (records and versions).
+    pub(crate) bytes: u64,
     /// Their deletion, applied but not yet published.
     pub(crate) step: Step,
 }
@@ -157,27 +159,26 @@ impl Inner {
             .or_else(|| pool.choose(writer, policy, used - target, now))
             .ok_or_else(refused)?;
         drop(pool);
+        let bytes = victims.iter().map(|c| c.bytes).sum();
         let keys: Vec<Vec<u8>> = victims.into_iter().map(|c| c.key).collect();
         let ops: Vec<Op<'_>> = keys.iter().map(|key| Op::Delete { key }).collect();
         let step = self.log_and_apply(writer, PreparedBatch::new(&ops)?, None, Cause::Eviction)?;
         let Some(step) = step else {
             return Ok(None);
         };
-        Ok(Some(Evicted { keys, step }))
+        Ok(Some(Evicted { keys, bytes, step }))
     }
 
     /// After the write lock is released: counts the evicted keys and frees
     /// their memory now (what open views still need stays until they close).
     pub(crate) fn collect_evicted(&self, evicted: &Evicted) {
-        let before = self.store.memory_used();
         self.store.collect_keys(&evicted.keys);
-        let after = self.store.memory_used();
         self.eviction
             .evicted_keys
             .fetch_add(evicted.keys.len() as u64, Ordering::Relaxed);
         self.eviction
             .evicted_bytes
-            .fetch_add(before.saturating_sub(after), Ordering::Relaxed);
+            .fetch_add(evicted.bytes, Ordering::Relaxed);
     }
 }
 

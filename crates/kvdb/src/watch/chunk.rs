@@ -128,7 +128,8 @@ pub(crate) struct ChunkCursor {
 
 /// What a [`ChunkCursor`] finds next.
 pub(crate) enum Next<'a> {
-    /// A batch: its first and last sequence number and its payload.
+    /// A batch: the sequence number of its first operation, and its
+    /// payload.
     Record { first: u64, payload: &'a [u8] },
     /// Nothing more yet (or the next batch is not yet visible).
     Pending,
