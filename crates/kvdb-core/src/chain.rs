@@ -72,8 +72,11 @@ const CHAIN_PREFIX: usize = std::mem::size_of::<usize>()
     + std::mem::size_of::<usize>();
 
 /// The mean block of the ordered index's node for a key: its reference
-/// count and `ChainRef`, plus one pointer per level.
-const SKIPLIST_NODE: usize = crate::alloc_size::mean_tower_block(2 * std::mem::size_of::<usize>());
+/// count and `OrderedKey` (the key's leading bytes and a `ChainRef`), plus
+/// one pointer per level.
+const SKIPLIST_NODE: usize = crate::alloc_size::mean_tower_block(
+    std::mem::size_of::<usize>() + std::mem::size_of::<crate::index::OrderedKey>(),
+);
 
 /// Bytes a record for a key of `key_len` bytes occupies (see
 /// [`ChainRef::footprint`]).

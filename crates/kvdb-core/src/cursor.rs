@@ -230,7 +230,7 @@ impl Cursor {
                 window.clear();
                 while window.len() < PREFETCH_WINDOW {
                     let Some(at) = next else { break };
-                    prefetch(at.key().addr());
+                    prefetch(at.key().chain().addr());
                     next = if forward { at.next() } else { at.prev() };
                     window.push(at);
                 }
@@ -238,10 +238,10 @@ impl Cursor {
                     break None;
                 }
                 for at in &window {
-                    prefetch(at.key().head_addr(&guard));
+                    prefetch(at.key().chain().head_addr(&guard));
                 }
                 for at in &window {
-                    let chain = at.key();
+                    let chain = at.key().chain();
                     if !within(chain.key(), limit, forward) {
                         break 'walk None;
                     }

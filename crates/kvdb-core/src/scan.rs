@@ -22,6 +22,7 @@ use crossbeam_epoch as epoch;
 use crossbeam_skiplist::base::RefEntry;
 
 use crate::chain::ChainRef;
+use crate::index::OrderedKey;
 use crate::space::Space;
 use crate::store::Shared;
 
@@ -35,14 +36,14 @@ pub(crate) enum Direction {
 }
 
 /// A skiplist entry whose node this scan keeps alive; released on drop.
-pub(crate) struct Pinned<'a>(Option<RefEntry<'a, ChainRef, ()>>);
+pub(crate) struct Pinned<'a>(Option<RefEntry<'a, OrderedKey, ()>>);
 
 impl<'a> Pinned<'a> {
-    fn new(entry: RefEntry<'a, ChainRef, ()>) -> Self {
+    fn new(entry: RefEntry<'a, OrderedKey, ()>) -> Self {
         Self(Some(entry))
     }
 
-    fn entry(&self) -> &RefEntry<'a, ChainRef, ()> {
+    fn entry(&self) -> &RefEntry<'a, OrderedKey, ()> {
         self.0.as_ref().expect("held until drop")
     }
 
@@ -137,14 +138,14 @@ impl Scanner {
             *slot = next;
             let inside = slot
                 .as_ref()
-                .is_some_and(|p| within(p.entry().key().key(), limit, forward));
+                .is_some_and(|p| within(p.entry().key().chain().key(), limit, forward));
             if !inside {
                 if let Some(outside) = slot.take() {
                     outside.release(&guard);
                 }
                 return None;
             }
-            slot.as_ref().map(|p| p.entry().key().clone())
+            slot.as_ref().map(|p| p.entry().key().chain().clone())
         });
         if chain.is_none() {
             self.done = true;

@@ -220,8 +220,9 @@ fn an_evicted_key_reads_as_absent_everywhere_at_once_and_after_reopening() {
 #[test]
 fn an_eviction_conflicts_with_a_transaction_that_read_the_key() {
     let db = Db::in_memory_with(limited(EvictionPolicy::VolatileTtl, LIMIT)).unwrap();
-    db.put_with_ttl(b"doomed", b"soonest to expire", LONG)
-        .unwrap();
+    // Larger than any one write below, so that evicting it always makes
+    // enough room.
+    db.put_with_ttl(b"doomed", &[b's'; 1000], LONG).unwrap();
     let mut txn = db.begin().unwrap();
     assert!(txn.get(b"doomed").unwrap().is_some());
     txn.put(b"elsewhere", b"x").unwrap();

@@ -6,6 +6,7 @@
 //! and removals change both, only under the store's write lock; lookups and
 //! scans run concurrently with them, lock-free.
 
+mod ordered_key;
 mod points;
 
 use std::ops::Bound;
@@ -15,11 +16,12 @@ use crossbeam_skiplist::base::{Entry, RefEntry, SkipList};
 
 use crate::chain::{ChainBorrow, ChainRef};
 use crate::space::Space;
+pub(crate) use ordered_key::OrderedKey;
 use points::PointIndex;
 
 /// The skiplist and the hash table of the chains of one key space.
 pub(crate) struct KeyIndex {
-    map: SkipList<ChainRef, ()>,
+    map: SkipList<OrderedKey, ()>,
     points: PointIndex,
     space: Space,
 }
@@ -76,8 +78,8 @@ impl KeyIndex {
         }
         let entry = self
             .map
-            .get_or_insert(ChainRef::new_in(self.space, key), (), guard);
-        let chain = entry.key().clone();
+            .get_or_insert(OrderedKey::probe(self.space, key), (), guard);
+        let chain = entry.key().chain().clone();
         entry.release(guard);
         self.points.insert(&chain, guard);
         (chain, true)
@@ -86,9 +88,9 @@ impl KeyIndex {
     /// Removes `chain` from the index. Callers hold the write lock. Returns
     /// false if the index held no chain for its key.
     pub(crate) fn remove(&self, chain: &ChainRef, guard: &Guard) -> bool {
-        match self.map.remove(chain.key(), guard) {
+        match self.map.remove(&OrderedKey::new(chain.clone()), guard) {
             Some(entry) => {
-                debug_assert!(entry.key().same(chain), "removed a different chain");
+                debug_assert!(entry.key().chain().same(chain), "removed a different chain");
                 self.points.remove(chain, guard);
                 entry.release(guard);
                 chain.mark_removed();
@@ -134,12 +136,13 @@ impl KeyIndex {
         forward: bool,
         from: Bound<&[u8]>,
         guard: &Guard,
-    ) -> Option<RefEntry<'_, ChainRef, ()>> {
+    ) -> Option<RefEntry<'_, OrderedKey, ()>> {
+        let from = self.probe(from);
         loop {
             let entry = if forward {
-                self.map.lower_bound(from, guard)?
+                self.map.lower_bound(from.as_ref(), guard)?
             } else {
-                self.map.upper_bound(from, guard)?
+                self.map.upper_bound(from.as_ref(), guard)?
             };
             // `pin` fails only if the node was removed meanwhile: search again.
             if let Some(pinned) = entry.pin() {
@@ -157,12 +160,18 @@ impl KeyIndex {
         forward: bool,
         from: Bound<&[u8]>,
         guard: &'g Guard,
-    ) -> Option<Entry<'g, 'g, ChainRef, ()>> {
+    ) -> Option<Entry<'g, 'g, OrderedKey, ()>> {
+        let from = self.probe(from);
         if forward {
-            self.map.lower_bound(from, guard)
+            self.map.lower_bound(from.as_ref(), guard)
         } else {
-            self.map.upper_bound(from, guard)
+            self.map.upper_bound(from.as_ref(), guard)
         }
+    }
+
+    /// `bound` as a bound on index keys.
+    fn probe(&self, bound: Bound<&[u8]>) -> Bound<OrderedKey> {
+        bound.map(|key| OrderedKey::probe(self.space, key))
     }
 
     /// The number of chains held.
@@ -182,9 +191,9 @@ mod tests {
         for k in [b"b", b"d", b"f"] {
             index.get_or_insert(k, &guard);
         }
-        let key = |e: Option<RefEntry<'_, ChainRef, ()>>| {
+        let key = |e: Option<RefEntry<'_, OrderedKey, ()>>| {
             e.map(|e| {
-                let k = e.key().key().to_vec();
+                let k = e.key().chain().key().to_vec();
                 e.release(&guard);
                 k
             })
