@@ -265,7 +265,7 @@ impl<'a> Writer<'a> {
         self.check_range(batch, range)?;
         let guard = epoch::pin();
         for (seq, op) in (range.first()..).zip(batch.ops()) {
-            self.apply_one(seq, *op, None, &guard);
+            self.apply_one(seq, *op, Locate::Lookup, &guard);
         }
         self.apply_index_ops(batch, |at| range.first() + at as u64, &guard);
         Ok(self.finish(range))
@@ -320,12 +320,16 @@ impl<'a> Writer<'a> {
                     // A `Located` made for another batch finds other keys:
                     // those are looked up afresh.
                     let chain = chain.filter(|c| c.key() == op.key());
-                    self.apply_one(seq, *op, chain.as_deref(), &guard);
+                    let locate = match chain.as_deref() {
+                        Some(chain) => Locate::Found(chain),
+                        None => Locate::Lookup,
+                    };
+                    self.apply_one(seq, *op, locate, &guard);
                 }
             }
             None => {
                 for (seq, op) in (range.first()..).zip(batch.ops()) {
-                    self.apply_one(seq, *op, None, &guard);
+                    self.apply_one(seq, *op, Locate::Lookup, &guard);
                 }
             }
         }
@@ -376,8 +380,16 @@ impl<'a> Writer<'a> {
             });
         }
         let guard = epoch::pin();
-        for op in batch.ops() {
-            self.apply_one(seq, *op, None, &guard);
+        let ops = batch.ops();
+        for (i, op) in ops.iter().enumerate() {
+            // Each key lands in a random hash slot: a cache miss, started
+            // a few keys ahead so that several overlap.
+            if let Some(ahead) = ops.get(i + RESTORE_PREFETCH_DISTANCE) {
+                self.shared.index.prefetch_point(ahead.key(), &guard);
+            }
+            // A snapshot's keys are new to the store it is loaded into: the
+            // hash probe that would find nothing is skipped.
+            self.apply_one(seq, *op, Locate::LikelyAbsent, &guard);
         }
         self.apply_index_ops(batch, |_| seq, &guard);
         self.state.next_seq = seq + 1;
@@ -462,7 +474,7 @@ impl<'a> Writer<'a> {
 
     /// Applies one operation at `seq`; `located` is its key's chain if the
     /// caller already looked it up under this hold of the lock.
-    fn apply_one(&self, seq: u64, op: Op<'_>, located: Option<&ChainRef>, guard: &Guard) {
+    fn apply_one(&self, seq: u64, op: Op<'_>, locate: Locate<'_>, guard: &Guard) {
         let shared = self.shared;
         let c = &shared.counters;
         match op {
@@ -473,10 +485,14 @@ impl<'a> Writer<'a> {
             } => {
                 c.puts.fetch_add(1, Ordering::Relaxed);
                 let inserted_chain;
-                let (chain, inserted) = match located {
-                    Some(chain) => (chain, false),
-                    None => {
-                        let (chain, inserted) = shared.index.get_or_insert(key, guard);
+                let (chain, inserted) = match locate {
+                    Locate::Found(chain) => (chain, false),
+                    Locate::Lookup | Locate::LikelyAbsent => {
+                        let (chain, inserted) = if matches!(locate, Locate::Lookup) {
+                            shared.index.get_or_insert(key, guard)
+                        } else {
+                            shared.index.insert_likely_absent(key, guard)
+                        };
                         inserted_chain = chain;
                         (&inserted_chain, inserted)
                     }
@@ -491,9 +507,9 @@ impl<'a> Writer<'a> {
             Op::Delete { key } => {
                 c.deletes.fetch_add(1, Ordering::Relaxed);
                 let found;
-                let chain: &ChainRef = match located {
-                    Some(chain) => chain,
-                    None => {
+                let chain: &ChainRef = match locate {
+                    Locate::Found(chain) => chain,
+                    Locate::Lookup | Locate::LikelyAbsent => {
                         found = shared.index.lookup(key, guard);
                         match &found {
                             Some(chain) => chain,
@@ -509,6 +525,20 @@ impl<'a> Writer<'a> {
             }
         }
     }
+}
+
+/// How many keys ahead [`Writer::restore`] starts loading hash slots.
+const RESTORE_PREFETCH_DISTANCE: usize = 8;
+
+/// How [`Writer::apply_one`] finds the chain of an operation's key.
+#[derive(Clone, Copy)]
+enum Locate<'a> {
+    /// Look it up (the hash index first).
+    Lookup,
+    /// Already found under this hold of the write lock.
+    Found(&'a ChainRef),
+    /// Most likely absent: insert, without first probing the hash index.
+    LikelyAbsent,
 }
 
 /// What [`Writer::push_value`] did, for the counters.

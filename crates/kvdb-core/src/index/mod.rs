@@ -41,6 +41,12 @@ impl KeyIndex {
         self.points.get(key, guard)
     }
 
+    /// Starts loading the hash slot of `key` (see `PointIndex::prefetch`).
+    #[inline]
+    pub(crate) fn prefetch_point(&self, key: &[u8], guard: &Guard) {
+        self.points.prefetch(key, guard);
+    }
+
     /// The point-lookup hash of `key` (seeded per store: meaningless to
     /// any other store).
     #[inline]
@@ -76,13 +82,25 @@ impl KeyIndex {
         if let Some(chain) = self.lookup(key, guard) {
             return (ChainRef::clone(&chain), false);
         }
+        self.insert_likely_absent(key, guard)
+    }
+
+    /// As [`Self::get_or_insert`], for a key that is most likely absent
+    /// (loading a snapshot): skips the hash probe, which would find
+    /// nothing, and lets the skiplist's insert find the key if it is there
+    /// after all (a chain is in both structures or in neither).
+    pub(crate) fn insert_likely_absent(&self, key: &[u8], guard: &Guard) -> (ChainRef, bool) {
+        let fresh = ChainRef::new_in(self.space, key);
         let entry = self
             .map
-            .get_or_insert(OrderedKey::probe(self.space, key), (), guard);
+            .get_or_insert(OrderedKey::new(fresh.clone()), (), guard);
         let chain = entry.key().chain().clone();
         entry.release(guard);
-        self.points.insert(&chain, guard);
-        (chain, true)
+        let inserted = chain.same(&fresh);
+        if inserted {
+            self.points.insert(&chain, guard);
+        }
+        (chain, inserted)
     }
 
     /// Removes `chain` from the index. Callers hold the write lock. Returns
@@ -232,6 +250,24 @@ mod tests {
         assert!(chain.is_removed());
         assert!(index.lookup(b"k", &guard).is_none());
         assert!(!index.remove(&chain, &guard));
+        assert_eq!(index.len(), 0);
+    }
+
+    #[test]
+    fn an_insert_expecting_a_new_key_finds_one_already_there() {
+        let index = KeyIndex::new(Space::User);
+        let guard = epoch::pin();
+        let (first, inserted) = index.insert_likely_absent(b"k", &guard);
+        assert!(inserted);
+        assert!(index.lookup(b"k", &guard).is_some_and(|c| c.same(&first)));
+        let (again, inserted_again) = index.insert_likely_absent(b"k", &guard);
+        assert!(!inserted_again, "the key was there");
+        assert!(again.same(&first), "the chain already indexed is returned");
+        assert!(index.remove(&first, &guard));
+        assert!(
+            index.lookup(b"k", &guard).is_none(),
+            "one entry in the table"
+        );
         assert_eq!(index.len(), 0);
     }
 }

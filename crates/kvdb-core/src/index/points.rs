@@ -160,6 +160,15 @@ impl PointIndex {
         h.finish()
     }
 
+    /// Starts loading the slot where a probe for `key` begins, so that a
+    /// later insert or lookup of `key` finds it in the cache.
+    #[inline]
+    pub(crate) fn prefetch(&self, key: &[u8], guard: &Guard) {
+        let table = self.current(guard);
+        let slot: *const AtomicU64 = &table.slots[table.home(self.hash(key))];
+        crate::prefetch::prefetch(slot as usize);
+    }
+
     fn current<'g>(&self, guard: &'g Guard) -> &'g Table {
         // SAFETY: the table pointer is never null (set in `new`, replaced
         // only by another table), and a replaced table is destroyed through
