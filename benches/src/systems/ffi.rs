@@ -1,6 +1,7 @@
 //! kvdb through its C ABI: libkvdb.so loaded at run time, its functions
 //! called exactly as a C program would, in this same process.
 
+use std::cell::RefCell;
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::path::Path;
 
@@ -186,8 +187,30 @@ impl System for KvdbC {
     /// scans should; each value is then copied out, as for every system.
     fn scan(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
         const PAIRS: usize = 64;
-        let mut pairs = [Pair::EMPTY; PAIRS];
-        let mut buf = vec![0u8; 16 << 10];
+        thread_local! {
+            // Allocated once per thread and reused, as a C program that
+            // scans repeatedly would.
+            static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 16 << 10]);
+        }
+        BUF.with_borrow_mut(|buf| self.scan_into(start, n, out, &mut [Pair::EMPTY; PAIRS], buf))
+    }
+
+    fn flush(&self) {
+        // SAFETY: valid handle.
+        unsafe { (self.api.sync)(self.db) };
+    }
+}
+
+impl KvdbC {
+    /// [`System::scan`] into the caller's pair array and byte buffer.
+    fn scan_into(
+        &self,
+        start: &[u8],
+        n: usize,
+        out: &mut Vec<u8>,
+        pairs: &mut [Pair],
+        buf: &mut [u8],
+    ) -> Option<usize> {
         let mut it = std::ptr::null_mut();
         // SAFETY: the iterator functions' contracts; `pairs` and `buf` are
         // disjoint and as long as passed; `it` is freed once.
@@ -200,7 +223,7 @@ impl System for KvdbC {
                 let status = (self.api.iter_next_batch)(
                     it,
                     pairs.as_mut_ptr(),
-                    PAIRS.min(n - read),
+                    pairs.len().min(n - read),
                     buf.as_mut_ptr().cast(),
                     buf.len(),
                     &mut got,
@@ -221,10 +244,5 @@ impl System for KvdbC {
             (self.api.iter_free)(it);
             Some(read)
         }
-    }
-
-    fn flush(&self) {
-        // SAFETY: valid handle.
-        unsafe { (self.api.sync)(self.db) };
     }
 }
