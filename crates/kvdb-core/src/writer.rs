@@ -472,8 +472,8 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Applies one operation at `seq`; `located` is its key's chain if the
-    /// caller already looked it up under this hold of the lock.
+    /// Applies one operation at `seq`, finding its key's chain as `locate`
+    /// says.
     fn apply_one(&self, seq: u64, op: Op<'_>, locate: Locate<'_>, guard: &Guard) {
         let shared = self.shared;
         let c = &shared.counters;
@@ -487,12 +487,13 @@ impl<'a> Writer<'a> {
                 let inserted_chain;
                 let (chain, inserted) = match locate {
                     Locate::Found(chain) => (chain, false),
-                    Locate::Lookup | Locate::LikelyAbsent => {
-                        let (chain, inserted) = if matches!(locate, Locate::Lookup) {
-                            shared.index.get_or_insert(key, guard)
-                        } else {
-                            shared.index.insert_likely_absent(key, guard)
-                        };
+                    Locate::Lookup => {
+                        let (chain, inserted) = shared.index.get_or_insert(key, guard);
+                        inserted_chain = chain;
+                        (&inserted_chain, inserted)
+                    }
+                    Locate::LikelyAbsent => {
+                        let (chain, inserted) = shared.index.insert_likely_absent(key, guard);
                         inserted_chain = chain;
                         (&inserted_chain, inserted)
                     }
