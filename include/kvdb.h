@@ -366,6 +366,11 @@ typedef struct {
    * How long recovery took, in microseconds.
    */
   uint64_t duration_us;
+  /**
+   * Log segments not read at all because the snapshot held every record
+   * in them (kept for change streams).
+   */
+  uint64_t wal_segments_skipped;
 } kvdb_recovery_t;
 
 /**

@@ -93,6 +93,18 @@ int main(int argc, char **argv) {
     CHECK_STATUS(kvdb_recovery_info(NULL, &info), KVDB_INVALID_ARGUMENT);
     CHECK_STATUS(kvdb_recovery_info(db, NULL), KVDB_INVALID_ARGUMENT);
 
+    /* A checkpoint that keeps the log it covers (for watchers): the next
+     * open loads the snapshot and does not read those segments. */
+    CHECK_OK(kvdb_checkpoint(db));
+    CHECK_OK(kvdb_close(db));
+    CHECK_OK(kvdb_open(dir, NULL, &db));
+    memset(&info, 0, sizeof info);
+    info.size = sizeof info;
+    CHECK_OK(kvdb_recovery_info(db, &info));
+    CHECK(info.snapshot_loaded && info.snapshot_entries == 20);
+    CHECK(info.wal_segments_skipped >= 1);
+    CHECK(info.wal_records_applied == 0);
+
     /* A checkpoint that keeps no log for watchers, then the sole snapshot
      * damaged: an error naming it. */
     CHECK_OK(kvdb_close(db));

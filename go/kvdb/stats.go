@@ -60,6 +60,9 @@ type RecoveryInfo struct {
 	SegmentsDiscarded uint64 // log segments set aside by point-in-time recovery
 	LastSeq           uint64 // the newest sequence number after recovery
 	Duration          time.Duration
+	// WALSegmentsSkipped counts log segments not read at all because the
+	// snapshot held every record in them (kept for change streams).
+	WALSegmentsSkipped uint64
 }
 
 // RecoveryInfo returns what recovery found and did.
@@ -76,7 +79,8 @@ func (d *DB) RecoveryInfo() (RecoveryInfo, error) {
 		WALBytes: uint64(r.wal_bytes), TornTailCut: bool(r.torn_tail_cut),
 		TornTailOffset: uint64(r.torn_tail_offset), TornTailBytes: uint64(r.torn_tail_bytes),
 		SegmentsDiscarded: uint64(r.segments_discarded), LastSeq: uint64(r.last_seq),
-		Duration: time.Duration(r.duration_us) * time.Microsecond,
+		Duration:           time.Duration(r.duration_us) * time.Microsecond,
+		WALSegmentsSkipped: uint64(r.wal_segments_skipped),
 	}, nil
 }
 

@@ -68,6 +68,7 @@ class Recovery(Structure):
         ("segments_discarded", c_uint64),
         ("last_seq", c_uint64),
         ("duration_us", c_uint64),
+        ("wal_segments_skipped", c_uint64),
     ]
 
 

@@ -51,6 +51,10 @@ pub(crate) fn stats(dir: &Path, format: Format) -> ToolResult {
             "log_records_in_snapshot".into(),
             json!(report.wal_records_skipped),
         ),
+        (
+            "log_segments_in_snapshot".into(),
+            json!(report.wal_segments_skipped),
+        ),
         ("files".into(), Value::Array(files)),
     ];
     print(

@@ -48,6 +48,9 @@ pub struct kvdb_recovery_t {
     pub last_seq: u64,
     /// How long recovery took, in microseconds.
     pub duration_us: u64,
+    /// Log segments not read at all because the snapshot held every record
+    /// in them (kept for change streams).
+    pub wal_segments_skipped: u64,
 }
 
 /// Copies what recovery found and did into `*out`, whose `size` the caller
@@ -92,6 +95,7 @@ pub unsafe extern "C" fn kvdb_recovery_info(
                 segments_discarded: r.discarded_segments.len() as u64,
                 last_seq: r.last_seq,
                 duration_us: u64::try_from(r.duration.as_micros()).unwrap_or(u64::MAX),
+                wal_segments_skipped: r.wal_segments_skipped,
             };
         }
         let filled = size.min(std::mem::size_of::<kvdb_recovery_t>());

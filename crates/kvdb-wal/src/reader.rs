@@ -42,7 +42,7 @@ pub struct TornTail {
 /// What replay found and repaired.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayReport {
-    /// Segments read.
+    /// Segments opened (those skipped as covered included).
     pub segments: usize,
     /// Records read.
     pub records: u64,
@@ -50,6 +50,9 @@ pub struct ReplayReport {
     pub bytes: u64,
     /// The highest sequence number read.
     pub last_seq: Option<u64>,
+    /// Segments passed over unread because every record in them is at or
+    /// below the sequence number given to [`WalReader::skip_covered_through`].
+    pub segments_skipped: usize,
     /// A damaged tail that was cut off.
     pub torn_tail: Option<TornTail>,
     /// Segments set aside by point-in-time recovery (renamed `*.discarded`).
@@ -80,6 +83,16 @@ struct Current {
     max_seq: u64,
 }
 
+/// What opening a segment came to.
+enum Opened {
+    /// Its records are next to read.
+    Reading,
+    /// Replay stops at it (damage it may repair).
+    Stopped,
+    /// It was passed over as covered.
+    Skipped,
+}
+
 /// Reads the log's records in order. Call [`WalReader::next_record`] until
 /// it returns `None`, then [`WalReader::finish`].
 pub struct WalReader {
@@ -93,6 +106,8 @@ pub struct WalReader {
     cut: Option<Cut>,
     /// Replay stopped early; the segments after this index are set aside.
     stopped_at: Option<usize>,
+    /// Segments holding only records at or below this are not read.
+    covered_through: Option<u64>,
     report: ReplayReport,
 }
 
@@ -109,8 +124,47 @@ impl WalReader {
             next_index: 0,
             cut: None,
             stopped_at: None,
+            covered_through: None,
             report: ReplayReport::default(),
         })
+    }
+
+    /// Passes over, without reading their records, the segments that hold
+    /// nothing above sequence number `seq` (the caller has it all already,
+    /// from a snapshot). Call before the first [`WalReader::next_record`].
+    ///
+    /// A segment is known to be covered when the next segment's header says
+    /// it starts at or below `seq + 1`: sequence numbers are consecutive, so
+    /// every record before that start is at or below `seq`. The newest
+    /// segment, and any whose successor does not record its start (format
+    /// version 1) or cannot be read, are read as usual. Skipped segments are
+    /// neither checksummed nor counted in [`ReplayReport::records`]; damage
+    /// in them is not found here (their records are not needed).
+    pub fn skip_covered_through(&mut self, seq: u64) {
+        self.covered_through = Some(seq);
+    }
+
+    /// The start sequence number the header of segment `index` records, if
+    /// it can be read and names the segment its file name does.
+    fn start_of(&self, index: usize) -> Option<u64> {
+        let (id, path) = self.segments.get(index)?;
+        let bytes = self.vfs.read(path).ok()?;
+        match decode_segment_header(&bytes) {
+            Ok(header) if header.id == *id => header.start_seq,
+            _ => None,
+        }
+    }
+
+    /// True if every record of segment `index` is at or below the covered
+    /// sequence number (see [`WalReader::skip_covered_through`]).
+    fn is_covered(&self, index: usize) -> bool {
+        let Some(covered) = self.covered_through else {
+            return false;
+        };
+        !self.is_newest(index)
+            && self
+                .start_of(index + 1)
+                .is_some_and(|next_start| next_start <= covered.saturating_add(1))
     }
 
     fn is_newest(&self, index: usize) -> bool {
@@ -152,11 +206,23 @@ impl WalReader {
         Ok(())
     }
 
-    /// Opens the next segment; false when there is none (or replay stopped).
+    /// Opens the next segment with records to read, passing over covered
+    /// ones; false when there is none (or replay stopped).
     fn open_next(&mut self) -> Result<bool, WalError> {
-        if self.stopped_at.is_some() || self.next_index >= self.segments.len() {
-            return Ok(false);
+        loop {
+            if self.stopped_at.is_some() || self.next_index >= self.segments.len() {
+                return Ok(false);
+            }
+            match self.open_segment()? {
+                Opened::Reading => return Ok(true),
+                Opened::Stopped => return Ok(false),
+                Opened::Skipped => {}
+            }
         }
+    }
+
+    /// Opens segment `next_index`.
+    fn open_segment(&mut self) -> Result<Opened, WalError> {
         let index = self.next_index;
         self.next_index += 1;
         let (id, path) = self.segments[index].clone();
@@ -170,7 +236,7 @@ impl WalReader {
             Ok(header) => {
                 let reason = format!("header names segment {}, file name says {id}", header.id);
                 self.damage(index, 0, bytes.len(), &reason, false)?;
-                return Ok(false);
+                return Ok(Opened::Stopped);
             }
             Err(HeaderError::UnsupportedVersion(found)) => {
                 return Err(WalError::UnsupportedVersion {
@@ -184,7 +250,7 @@ impl WalReader {
                     self.is_newest(index) && bytes.len() <= crate::format::SEGMENT_HEADER_LEN;
                 let reason = format!("bad segment header ({e:?})");
                 self.damage(index, 0, bytes.len(), &reason, torn)?;
-                return Ok(false);
+                return Ok(Opened::Stopped);
             }
         };
         if let (Some(start), Some(last)) = (header.start_seq, self.report.last_seq)
@@ -194,7 +260,11 @@ impl WalReader {
                 "segment starts at sequence {start}, but an older segment holds a record at {last}"
             );
             self.damage(index, 0, bytes.len(), &reason, false)?;
-            return Ok(false);
+            return Ok(Opened::Stopped);
+        }
+        if self.is_covered(index) {
+            self.skip(index, &header, bytes.len() as u64);
+            return Ok(Opened::Skipped);
         }
         self.current = Some(Current {
             index,
@@ -203,7 +273,27 @@ impl WalReader {
             bytes,
             max_seq: 0,
         });
-        Ok(true)
+        Ok(Opened::Reading)
+    }
+
+    /// Keeps covered segment `index` without reading its records. Its
+    /// `max_seq` is the sequence number before its successor's start: no
+    /// record in it starts above that, which is all log truncation needs.
+    fn skip(&mut self, index: usize, header: &SegmentHeader, bytes: u64) {
+        let (id, path) = self.segments[index].clone();
+        let max_seq = match self.start_of(index + 1) {
+            Some(next_start) if bytes > header.len as u64 => next_start.saturating_sub(1),
+            _ => 0,
+        };
+        self.report.segments_skipped += 1;
+        self.kept.push(SegmentInfo {
+            id,
+            path,
+            bytes,
+            max_seq,
+            start_seq: header.start_seq,
+            header_len: header.len as u64,
+        });
     }
 
     fn close_current(&mut self) {
@@ -278,6 +368,11 @@ impl WalReader {
                 }
             }
         }
+    }
+
+    /// What replay has found so far.
+    pub fn report(&self) -> &ReplayReport {
+        &self.report
     }
 
     /// The segments replay has finished reading and keeps, oldest first.

@@ -382,6 +382,81 @@ fn truncation_removes_only_segments_covered_by_the_sequence() {
     assert_eq!(seqs, vec![7]);
 }
 
+/// Three segments: records 1-3, 4-6 and 7. Returns their paths, oldest first.
+fn three_segments(fs: &Arc<SimFs>) -> Vec<PathBuf> {
+    let wal = open(fs, WalOptions::default());
+    for seq in 1..=3 {
+        append(&wal, seq);
+    }
+    wal.rotate().unwrap();
+    for seq in 4..=6 {
+        append(&wal, seq);
+    }
+    wal.rotate().unwrap();
+    append(&wal, 7);
+    wal.sync().unwrap();
+    let paths = wal.segments().iter().map(|s| s.path.clone()).collect();
+    drop(wal);
+    paths
+}
+
+/// Replays with segments covered through `covered` passed over.
+fn replay_skipping(
+    fs: &Arc<SimFs>,
+    covered: u64,
+) -> Result<(Vec<u64>, kvdb_wal::Recovered), WalError> {
+    let mut reader = WalReader::open(fs.clone(), &dir(), RecoveryMode::AbsoluteConsistency)?;
+    reader.skip_covered_through(covered);
+    let mut seqs = Vec::new();
+    while let Some(record) = reader.next_record()? {
+        seqs.push(record.seq);
+    }
+    Ok((seqs, reader.finish()?))
+}
+
+#[test]
+fn segments_covered_by_a_snapshot_are_passed_over_unread() {
+    let fs = new_fs();
+    let paths = three_segments(&fs);
+    // Damage in the first segment shows whether it is read at all.
+    let len = fs.read(&paths[0]).unwrap().len();
+    flip_byte(&fs, &paths[0], len - 2);
+    assert!(
+        matches!(
+            replay(&fs, RecoveryMode::AbsoluteConsistency),
+            Err(WalError::Corruption { .. })
+        ),
+        "read in full, the damage is found"
+    );
+    let (seqs, recovered) = replay_skipping(&fs, 3).unwrap();
+    assert_eq!(seqs, vec![4, 5, 6, 7]);
+    assert_eq!(recovered.report.segments_skipped, 1);
+    assert_eq!(recovered.segments.len(), 3, "a skipped segment is kept");
+    let skipped = &recovered.segments[0];
+    assert_eq!(skipped.path, paths[0]);
+    assert_eq!(skipped.max_seq, 3, "no record in it starts above 3");
+    assert_eq!(skipped.start_seq, Some(1));
+    // Truncation after a skipped replay removes the covered segment.
+    let wal = Wal::open(fs.clone(), &dir(), WalOptions::default(), recovered, 8).unwrap();
+    assert_eq!(wal.truncate_through(3).unwrap(), 1);
+    assert_eq!(wal.segments()[0].path, paths[1]);
+}
+
+#[test]
+fn a_segment_with_any_record_above_the_covered_sequence_is_read() {
+    let fs = new_fs();
+    three_segments(&fs);
+    let (seqs, recovered) = replay_skipping(&fs, 2).unwrap();
+    assert_eq!(seqs, (1..=7).collect::<Vec<_>>(), "record 3 is not covered");
+    assert_eq!(recovered.report.segments_skipped, 0);
+    let (seqs, recovered) = replay_skipping(&fs, 6).unwrap();
+    assert_eq!(seqs, vec![7]);
+    assert_eq!(recovered.report.segments_skipped, 2);
+    let (seqs, recovered) = replay_skipping(&fs, 100).unwrap();
+    assert_eq!(seqs, vec![7], "the newest segment is always read");
+    assert_eq!(recovered.report.segments_skipped, 2);
+}
+
 #[test]
 fn truncation_can_keep_the_newest_covered_segments_within_a_byte_budget() {
     let fs = new_fs();

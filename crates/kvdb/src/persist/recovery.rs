@@ -37,8 +37,12 @@ pub struct RecoveryReport {
     pub snapshots_rejected: Vec<String>,
     /// Log records applied.
     pub wal_records_applied: u64,
-    /// Log records skipped because the snapshot already covered them.
+    /// Log records skipped because the snapshot already covered them, in
+    /// the segments that were read.
     pub wal_records_skipped: u64,
+    /// Log segments not read at all because the snapshot covered every
+    /// record in them (they are kept for change streams).
+    pub wal_segments_skipped: u64,
     /// Bytes of intact log records read.
     pub wal_bytes: u64,
     /// A damaged log tail that was cut off (the trace of a crash during a write).
@@ -105,8 +109,12 @@ impl std::fmt::Display for RecoveryReport {
         }
         write!(
             f,
-            "replayed {} log records ({} bytes, {} already in the snapshot); the database is at sequence {}",
-            self.wal_records_applied, self.wal_bytes, self.wal_records_skipped, self.last_seq
+            "replayed {} log records ({} bytes, {} already in the snapshot, and {} segments it covers not read); the database is at sequence {}",
+            self.wal_records_applied,
+            self.wal_bytes,
+            self.wal_records_skipped,
+            self.wal_segments_skipped,
+            self.last_seq
         )
     }
 }
@@ -195,14 +203,19 @@ fn replay(
     report: &mut RecoveryReport,
 ) -> Result<Replayed> {
     let mut reader = WalReader::open(Arc::clone(vfs), dir, options.recovery)?;
+    if base.applied.is_some() {
+        // Segments the snapshot covers (kept for change streams) are not
+        // read at all.
+        reader.skip_covered_through(base.seq);
+    }
     let mut writer = store.writer()?;
     let mut expected = base.seq + 1;
     let mut applied = base.applied;
     while let Some(rec) = reader.next_record()? {
-        let ops = record::decode(rec.payload).map_err(|reason| {
-            Error::corruption(format!("log record at sequence {}: {reason}", rec.seq))
-        })?;
-        let count = ops.len() as u64;
+        let malformed =
+            |reason| Error::corruption(format!("log record at sequence {}: {reason}", rec.seq));
+        // A covered record is skipped on its count alone, undecoded.
+        let count = record::op_count(rec.payload).map_err(malformed)?;
         if count == 0 {
             return Err(Error::corruption(format!(
                 "log record at sequence {} is empty",
@@ -214,6 +227,7 @@ fn replay(
             report.wal_records_skipped += 1;
             continue;
         }
+        let ops = record::decode(rec.payload).map_err(malformed)?;
         if rec.seq != expected {
             return Err(Error::corruption(format!(
                 "the log has a hole: expected sequence {expected}, found {} (a snapshot or log segment is missing)",
@@ -233,6 +247,7 @@ fn replay(
         expected = last + 1;
     }
     drop(writer);
+    report.wal_segments_skipped = reader.report().segments_skipped as u64;
     if let Some((seq, rejected)) = base.newest_rejected
         && seq >= expected
     {

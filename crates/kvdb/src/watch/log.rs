@@ -33,14 +33,17 @@ impl From<WalError> for LogGone {
 }
 
 impl LogCursor {
-    /// Lists the log's segments. A torn tail (a record being written) ends
-    /// the reading; nothing on disk is changed.
-    pub(crate) fn open(persist: &Persist) -> Result<Self, LogGone> {
-        let reader = WalReader::open(
+    /// Lists the log's segments, for a reader that wants the records from
+    /// sequence number `from` on: segments holding only older records are
+    /// passed over unread. A torn tail (a record being written) ends the
+    /// reading; nothing on disk is changed.
+    pub(crate) fn open(persist: &Persist, from: u64) -> Result<Self, LogGone> {
+        let mut reader = WalReader::open(
             std::sync::Arc::clone(&persist.vfs),
             &persist.dir,
             RecoveryMode::TolerateCorruptTail,
         )?;
+        reader.skip_covered_through(from.saturating_sub(1));
         Ok(Self { reader })
     }
 

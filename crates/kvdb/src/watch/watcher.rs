@@ -257,7 +257,7 @@ impl Watcher {
             // be decoded in place from the segment's bytes.
             let mut cursor = match self.log.take() {
                 Some(cursor) => cursor,
-                None => LogCursor::open(persist)
+                None => LogCursor::open(persist, self.next_seq)
                     .map_err(|gone| gone_error(gone, || self.lag(oldest())))?,
             };
             let step = cursor.next(|seq, payload| -> Result<LogStep> {
