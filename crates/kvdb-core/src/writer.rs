@@ -140,14 +140,33 @@ impl<'a> Writer<'a> {
         key: &[u8],
         f: impl FnOnce(Option<VersionRef<'_>>) -> R,
     ) -> R {
-        let guard = epoch::pin();
         let now = self.now_ms();
+        self.read_head_in(space, key, |head| {
+            f(head.filter(|v| v.is_live_at(now)).and_then(VersionRef::of))
+        })
+    }
+
+    /// Calls `f` with the newest applied value of `key`, expired or not:
+    /// what a view at the newest sequence number sees at a time before the
+    /// value expires. `None` if the newest write is a deletion.
+    pub fn read_held<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<VersionRef<'_>>) -> R,
+    ) -> Result<R, CoreError> {
+        check_key(key)?;
+        Ok(self.read_head_in(Space::User, key, |head| f(head.and_then(VersionRef::of))))
+    }
+
+    fn read_head_in<R>(
+        &self,
+        space: Space,
+        key: &[u8],
+        f: impl FnOnce(Option<&Version>) -> R,
+    ) -> R {
+        let guard = epoch::pin();
         let chain = self.shared.keys(space).lookup(key, &guard);
-        let found = chain
-            .as_deref()
-            .and_then(|chain| chain.head(&guard))
-            .filter(|v| v.is_live_at(now));
-        f(found.and_then(VersionRef::of))
+        f(chain.as_deref().and_then(|chain| chain.head(&guard)))
     }
 
     /// Calls `f` with each key of `space` within `range`, in ascending
@@ -162,6 +181,20 @@ impl<'a> Writer<'a> {
         let now = self.now_ms();
         self.find_head(space, range, |chain, head| {
             head.is_live_at(now) && !f(chain.key())
+        });
+    }
+
+    /// Calls `f` with each key of `space` within `range`, in ascending
+    /// order, whose newest applied version is a value, expired or not (see
+    /// [`Writer::read_held`]), until `f` returns false.
+    pub fn for_each_held_in(
+        &self,
+        space: Space,
+        range: (Bound<&[u8]>, Bound<&[u8]>),
+        mut f: impl FnMut(&[u8]) -> bool,
+    ) {
+        self.find_head(space, range, |chain, head| {
+            head.is_value() && !f(chain.key())
         });
     }
 

@@ -296,6 +296,63 @@ fn snapshots_query_their_own_moment_and_refuse_younger_indexes() {
     );
 }
 
+/// An in-memory database on a clock the test moves.
+fn db_with_manual_clock() -> (Db, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let mut options = Options::manual_maintenance();
+    options.clock = clock.clone();
+    (Db::in_memory_with(options).unwrap(), clock)
+}
+
+#[test]
+fn a_snapshot_taken_before_a_record_expired_finds_it_in_an_index_built_after() {
+    let (db, clock) = db_with_manual_clock();
+    db.put_with_ttl(b"k", b"x", Duration::from_millis(10))
+        .unwrap();
+    db.put(b"m", b"y").unwrap();
+    let before = db.snapshot();
+    clock.advance(10);
+    // Nothing written since: the build ends at the snapshot's sequence
+    // number, so the snapshot may use the index.
+    db.create_index(IndexDef::value_bytes("v", 0, 1).unwrap())
+        .unwrap();
+    assert_eq!(before.get(b"k").unwrap(), Some(b"x".to_vec()));
+    assert_eq!(
+        keys(before.index("v", IndexQuery::Equal(b"x")).unwrap()),
+        vec![b"k".to_vec()],
+        "the snapshot's index agrees with its data"
+    );
+    assert_eq!(
+        keys(db.index("v", IndexQuery::All).unwrap()),
+        vec![b"m".to_vec()],
+        "expired now"
+    );
+    drop(before);
+    db.expire_cycle();
+    db.collect_garbage(usize::MAX);
+    assert_eq!(db.stats().index_entries, 1, "the expired entry went too");
+}
+
+#[test]
+fn building_a_unique_index_ignores_records_that_have_expired() {
+    let (db, clock) = db_with_manual_clock();
+    db.put_with_ttl(b"a", b"same", Duration::from_millis(10))
+        .unwrap();
+    db.put(b"b", b"same").unwrap();
+    clock.advance(10);
+    db.create_index(IndexDef::value_bytes("v", 0, 4).unwrap().unique())
+        .unwrap();
+    assert_eq!(
+        keys(db.index("v", IndexQuery::Equal(b"same")).unwrap()),
+        vec![b"b".to_vec()]
+    );
+    assert_eq!(
+        db.put(b"c", b"same").unwrap_err().kind(),
+        ErrorKind::Constraint,
+        "b holds the key"
+    );
+}
+
 #[test]
 fn a_build_indexes_existing_records_and_writes_made_during_it() {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -8,6 +8,13 @@
 //! to the build, which will read them as they then are. When the walk ends
 //! the index is complete, and views taken from then on may use it (older
 //! views are refused: they would miss entries filed after them).
+//!
+//! A view at the sequence number the build ends at may still be older in
+//! time: taken before the build, when a record that has expired since was
+//! live. So the build files entries for every record the store holds,
+//! expired or not, each with its record's expiry time: an entry is then
+//! visible to exactly the views its record is visible to. Unique checks
+//! count only entries live now.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -54,7 +61,7 @@ impl Inner {
             let mut writer = self.begin_write()?;
             let mut keys = Vec::new();
             let lower = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-            writer.for_each_live_in(Space::User, (lower, Bound::Unbounded), |k| {
+            writer.for_each_held_in(Space::User, (lower, Bound::Unbounded), |k| {
                 keys.push(k.to_vec());
                 keys.len() < CHUNK
             });
@@ -62,7 +69,7 @@ impl Inner {
             let mut unique = Vec::new();
             for key in &keys {
                 m.clear();
-                let expires_at = writer.read(key, |v| -> Result<Option<u64>> {
+                let expires_at = writer.read_held(key, |v| -> Result<Option<u64>> {
                     let Some(v) = v else { return Ok(None) };
                     crate::index::maintain::extract_guarded(state, || {
                         mutations(&state.def, state.id, key, None, Some(v.value), true, &mut m)

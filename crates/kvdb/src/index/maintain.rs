@@ -167,17 +167,22 @@ pub(crate) fn check_unique(
     net: &BTreeMap<Vec<u8>, Change>,
     put: &UniquePut<'_>,
 ) -> Result<()> {
-    if net.get(&put.entry).is_none_or(|c| c.put.is_none()) {
-        return Ok(()); // removed again later in the batch
+    // An entry conflicts only while it is live: a removal, or a put that
+    // has already expired, does not count.
+    let now = writer.now_ms();
+    let live = |c: &Change| c.put.is_some_and(|e| e.is_none_or(|at| at > now));
+    if net.get(&put.entry).is_none_or(|c| !live(c)) {
+        return Ok(()); // removed again later in the batch, or expired
     }
     let (lower, upper) = kvdb_index::entry::prefix_bounds(&put.entry[..put.equal_prefix_len]);
     let in_batch = net
         .range::<[u8], _>((as_slice(&lower), as_slice(&upper)))
-        .any(|(k, c)| k != &put.entry && c.put.is_some());
+        .any(|(k, c)| k != &put.entry && live(c));
     let mut stored = false;
     writer.for_each_live_in(Space::Index, (as_slice(&lower), as_slice(&upper)), |k| {
-        // An entry this batch removes does not count.
-        if k != put.entry.as_slice() && net.get(k).is_none_or(|c| c.put.is_some()) {
+        // An entry this batch removes (or puts already expired) does not
+        // count.
+        if k != put.entry.as_slice() && net.get(k).is_none_or(&live) {
             stored = true;
             return false;
         }
