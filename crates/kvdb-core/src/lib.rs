@@ -60,6 +60,7 @@ mod evict;
 mod expire;
 mod fork;
 mod gc;
+mod huge;
 mod index;
 mod iter;
 mod key_hash;

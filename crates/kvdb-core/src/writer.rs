@@ -532,6 +532,7 @@ impl<'a> Writer<'a> {
                     }
                 };
                 let pushed = self.push_value(chain, inserted, seq, value, expires_at, guard);
+                shared.index.note_head(chain, guard);
                 if pushed.became_live {
                     c.live_keys.fetch_add(1, Ordering::Relaxed);
                 }
@@ -552,6 +553,7 @@ impl<'a> Writer<'a> {
                     }
                 };
                 if let Some(bytes) = self.push_tombstone(chain, seq, guard) {
+                    shared.index.note_head(chain, guard);
                     c.bytes.fetch_add(bytes, Ordering::Relaxed);
                     c.live_keys.fetch_sub(1, Ordering::Relaxed);
                     c.versions.fetch_add(1, Ordering::Relaxed);

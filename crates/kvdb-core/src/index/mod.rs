@@ -103,6 +103,13 @@ impl KeyIndex {
         (chain, inserted)
     }
 
+    /// Records that `chain`'s newest version changed, so point lookups
+    /// start loading the new one early (see `points`). Callers hold the
+    /// write lock.
+    pub(crate) fn note_head(&self, chain: &ChainRef, guard: &Guard) {
+        self.points.note_head(chain, guard);
+    }
+
     /// Removes `chain` from the index. Callers hold the write lock. Returns
     /// false if the index held no chain for its key.
     pub(crate) fn remove(&self, chain: &ChainRef, guard: &Guard) -> bool {

@@ -4,11 +4,21 @@
 //!
 //! # Design
 //!
-//! Open addressing with linear probing over an array of 64-bit slots. A
-//! slot is empty, a tombstone, or a chain's address with a 16-bit tag from
-//! the key's hash in its top bits (x86-64 and AArch64 user addresses fit in
-//! 48 bits; if one does not, the table stores full addresses untagged).
-//! Tags let a probe skip non-matching slots without touching their chains.
+//! Open addressing with linear probing over an array of 16-byte slots. A
+//! slot's entry word is empty, a tombstone, or a chain's address with a
+//! 16-bit tag from the key's hash in its top bits (x86-64 and AArch64 user
+//! addresses fit in 48 bits; if one does not, the table stores full
+//! addresses untagged). Tags let a probe skip non-matching slots without
+//! touching their chains.
+//!
+//! Beside the entry, a slot holds a *hint*: the address of the chain's
+//! newest version when the writer last changed it. A lookup starts loading
+//! the hinted version as soon as it reads the slot, while the chain itself
+//! is still on its way, so a point read waits for two memory accesses in a
+//! row (slot, then chain and version together) instead of three. The hint
+//! is only ever prefetched, never dereferenced: a stale one (a race with
+//! the writer) costs a wasted prefetch, not a wrong read — the read itself
+//! goes through the chain as always.
 //!
 //! **Readers** are lock-free: they load the current table under an epoch
 //! guard and probe. **The writer** is whoever holds the store's write lock,
@@ -29,6 +39,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crossbeam_epoch::{self as epoch, Guard, Owned};
 
 use crate::chain::{ChainBorrow, ChainRef};
+use crate::huge::{Zeroable, ZeroedArray};
 
 const EMPTY: u64 = 0;
 const TOMBSTONE: u64 = 1;
@@ -36,8 +47,22 @@ const TAG_SHIFT: u32 = 48;
 const ADDR_MASK: u64 = (1 << TAG_SHIFT) - 1;
 const MIN_CAPACITY: usize = 16;
 
+/// One slot: a (tagged) chain address, and where its newest version was.
+/// Aligned so that a slot never straddles two cache lines.
+#[repr(C, align(16))]
+struct Slot {
+    entry: AtomicU64,
+    /// The chain's head version's address, to prefetch; 0 for none.
+    hint: AtomicU64,
+}
+
+// SAFETY: an all-zero slot is an empty one (`EMPTY` is 0) with no hint;
+// atomics need no drop.
+unsafe impl Zeroable for Slot {}
+
 struct Table {
-    slots: Box<[AtomicU64]>,
+    /// On huge pages once large: lookups land on random slots.
+    slots: ZeroedArray<Slot>,
     mask: usize,
     /// 64 minus log2 of the capacity: what [`Table::home`] shifts by.
     shift: u32,
@@ -62,7 +87,7 @@ impl Table {
         #[cfg(test)]
         LIVE_TABLES.fetch_add(1, Ordering::SeqCst);
         Self {
-            slots: (0..capacity).map(|_| AtomicU64::new(EMPTY)).collect(),
+            slots: ZeroedArray::new(capacity),
             mask: capacity - 1,
             shift: 64 - capacity.trailing_zeros(),
             tagged,
@@ -102,15 +127,34 @@ impl Table {
         (if self.tagged { slot & ADDR_MASK } else { slot }) as usize
     }
 
-    /// Fills the first free slot of `hash`'s probe sequence (writer only);
-    /// returns whether the slot was empty (rather than a tombstone).
-    fn place(&self, addr: usize, hash: u64) -> bool {
+    /// Fills the first free slot of `hash`'s probe sequence with `addr` and
+    /// its version `hint` (writer only); returns whether the slot was empty
+    /// (rather than a tombstone).
+    fn place(&self, addr: usize, hash: u64, hint: usize) -> bool {
         let mut i = self.home(hash);
         loop {
-            let slot = self.slots[i].load(Ordering::Relaxed);
-            if slot == EMPTY || slot == TOMBSTONE {
-                self.slots[i].store(self.encode(addr, hash), Ordering::Release);
-                return slot == EMPTY;
+            let slot = &self.slots[i];
+            let entry = slot.entry.load(Ordering::Relaxed);
+            if entry == EMPTY || entry == TOMBSTONE {
+                slot.hint.store(hint as u64, Ordering::Relaxed);
+                slot.entry.store(self.encode(addr, hash), Ordering::Release);
+                return entry == EMPTY;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// The slot holding chain address `addr`, whose key hashes to `hash`.
+    fn find(&self, addr: usize, hash: u64) -> Option<&Slot> {
+        let mut i = self.home(hash);
+        loop {
+            let slot = &self.slots[i];
+            let entry = slot.entry.load(Ordering::Relaxed);
+            if entry == EMPTY {
+                return None;
+            }
+            if entry != TOMBSTONE && self.addr(entry) == addr {
+                return Some(slot);
             }
             i = (i + 1) & self.mask;
         }
@@ -165,7 +209,7 @@ impl PointIndex {
     #[inline]
     pub(crate) fn prefetch(&self, key: &[u8], guard: &Guard) {
         let table = self.current(guard);
-        let slot: *const AtomicU64 = &table.slots[table.home(self.hash(key))];
+        let slot: *const Slot = &table.slots[table.home(self.hash(key))];
         crate::prefetch::prefetch(slot as usize);
     }
 
@@ -214,12 +258,16 @@ impl PointIndex {
         let mut i = table.home(hash);
         std::iter::from_fn(move || {
             loop {
-                let slot = table.slots[i].load(Ordering::Acquire);
+                let at = &table.slots[i];
+                let slot = at.entry.load(Ordering::Acquire);
                 if slot == EMPTY {
                     return None;
                 }
                 i = (i + 1) & table.mask;
                 if table.may_match(slot, hash) {
+                    // The version this chain most likely leads to: loaded
+                    // alongside the chain rather than after it.
+                    crate::prefetch::prefetch(at.hint.load(Ordering::Relaxed) as usize);
                     // SAFETY: a slot holding an address was filled by
                     // `insert` with a chain that was in the skiplist then. If
                     // it has been removed since, the skiplist node owning it
@@ -248,7 +296,7 @@ impl PointIndex {
             if found.len() >= want {
                 break;
             }
-            let slot = table.slots[i].load(Ordering::Acquire);
+            let slot = table.slots[i].entry.load(Ordering::Acquire);
             if slot != EMPTY && slot != TOMBSTONE {
                 // SAFETY: as in `probe`: the chain is alive while `guard`
                 // is pinned, and the borrow cannot outlive it.
@@ -272,36 +320,37 @@ impl PointIndex {
             );
             table = self.current(guard);
         }
-        if table.place(addr, self.hash(chain.key())) {
+        if table.place(addr, self.hash(chain.key()), chain.head_addr(guard)) {
             self.used.fetch_add(1, Ordering::Relaxed);
         }
         self.len.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records `chain`'s current head version as its slot's hint, after the
+    /// writer changed it. Writer only.
+    pub(crate) fn note_head(&self, chain: &ChainRef, guard: &Guard) {
+        let table = self.current(guard);
+        if let Some(slot) = table.find(chain.addr(), self.hash(chain.key())) {
+            slot.hint
+                .store(chain.head_addr(guard) as u64, Ordering::Relaxed);
+        }
+    }
+
     /// Removes `chain`; false if the table did not hold it. Writer only.
     pub(crate) fn remove(&self, chain: &ChainRef, guard: &Guard) -> bool {
-        let addr = chain.addr();
-        let hash = self.hash(chain.key());
         let table = self.current(guard);
-        let mut i = table.home(hash);
-        loop {
-            let slot = table.slots[i].load(Ordering::Relaxed);
-            if slot == EMPTY {
-                return false;
-            }
-            if slot != TOMBSTONE && table.addr(slot) == addr {
-                table.slots[i].store(TOMBSTONE, Ordering::Release);
-                let len = self.len.fetch_sub(1, Ordering::Relaxed) - 1;
-                // Shrink (and shed tombstones) once less than an eighth
-                // full, so memory follows mass deletions down. Growing at
-                // three quarters keeps the two thresholds far apart.
-                if table.capacity() > MIN_CAPACITY && len * 8 < table.capacity() {
-                    self.rebuild(len, table.tagged, guard);
-                }
-                return true;
-            }
-            i = (i + 1) & table.mask;
+        let Some(slot) = table.find(chain.addr(), self.hash(chain.key())) else {
+            return false;
+        };
+        slot.entry.store(TOMBSTONE, Ordering::Release);
+        let len = self.len.fetch_sub(1, Ordering::Relaxed) - 1;
+        // Shrink (and shed tombstones) once less than an eighth full, so
+        // memory follows mass deletions down. Growing at three quarters
+        // keeps the two thresholds far apart.
+        if table.capacity() > MIN_CAPACITY && len * 8 < table.capacity() {
+            self.rebuild(len, table.tagged, guard);
         }
+        true
     }
 
     /// Makes room for `additional` more chains without rebuilding on the way
@@ -322,7 +371,8 @@ impl PointIndex {
         let new = Table::new(rebuilt_capacity(len), tagged);
         let mut placed = 0;
         for slot in old.slots.iter() {
-            let slot = slot.load(Ordering::Relaxed);
+            let hint = slot.hint.load(Ordering::Relaxed) as usize;
+            let slot = slot.entry.load(Ordering::Relaxed);
             if slot == EMPTY || slot == TOMBSTONE {
                 continue;
             }
@@ -330,7 +380,7 @@ impl PointIndex {
             // SAFETY: every address in the table is a live chain (the writer,
             // which we are, removes chains from the table before they die).
             let chain = unsafe { ChainRef::borrow_addr(addr) };
-            new.place(addr, self.hash(chain.key()));
+            new.place(addr, self.hash(chain.key()), hint);
             placed += 1;
         }
         self.used.store(placed, Ordering::Relaxed);
@@ -360,12 +410,12 @@ impl PointIndex {
             }
             used += 1;
         }
-        (grown - capacity.min(grown)) * std::mem::size_of::<AtomicU64>()
+        (grown - capacity.min(grown)) * std::mem::size_of::<Slot>()
     }
 
     /// Bytes held by the table's slots.
     pub(crate) fn footprint(&self) -> usize {
-        self.current(&epoch::pin()).capacity() * std::mem::size_of::<AtomicU64>()
+        self.current(&epoch::pin()).capacity() * std::mem::size_of::<Slot>()
     }
 }
 
@@ -381,13 +431,22 @@ impl Drop for PointIndex {
 
 #[cfg(test)]
 impl PointIndex {
+    /// The version hint in `chain`'s slot.
+    fn hint_of(&self, chain: &ChainRef) -> Option<usize> {
+        let guard = epoch::pin();
+        let table = self.current(&guard);
+        table
+            .find(chain.addr(), self.hash(chain.key()))
+            .map(|slot| slot.hint.load(Ordering::Relaxed) as usize)
+    }
+
     /// The mean number of slots a lookup of a present key reads.
     fn mean_probe_length(&self) -> f64 {
         let guard = epoch::pin();
         let table = self.current(&guard);
         let (mut chains, mut probes) = (0usize, 0usize);
         for (i, slot) in table.slots.iter().enumerate() {
-            let slot = slot.load(Ordering::Relaxed);
+            let slot = slot.entry.load(Ordering::Relaxed);
             if slot == EMPTY || slot == TOMBSTONE {
                 continue;
             }
@@ -436,6 +495,33 @@ mod tests {
     }
 
     #[test]
+    fn slot_hints_follow_each_chains_newest_version_through_rebuilds() {
+        let index = PointIndex::new();
+        let guard = epoch::pin();
+        let chains: Vec<ChainRef> = (0..2000u32)
+            .map(|i| ChainRef::new(&i.to_be_bytes()))
+            .collect();
+        for (i, c) in chains.iter().enumerate() {
+            index.insert(c, &guard);
+            assert_eq!(index.hint_of(c), Some(0), "no version yet");
+            c.push(i as u64 + 1, Some(b"v"), None, &guard);
+            index.note_head(c, &guard);
+        }
+        // Inserting 2,000 chains rebuilt the table several times.
+        for c in &chains {
+            let head = c.head_addr(&guard);
+            assert_ne!(head, 0);
+            assert_eq!(index.hint_of(c), Some(head));
+        }
+        let c = &chains[7];
+        c.push(5000, None, None, &guard);
+        index.note_head(c, &guard);
+        assert_eq!(index.hint_of(c), Some(c.head_addr(&guard)), "a deletion");
+        assert!(index.remove(c, &guard));
+        assert_eq!(index.hint_of(c), None);
+    }
+
+    #[test]
     fn insert_get_remove_through_many_rebuilds() {
         let index = PointIndex::new();
         let guard = epoch::pin();
@@ -472,7 +558,7 @@ mod tests {
             assert!(index.remove(c, &guard));
         }
         assert!(
-            index.footprint() <= 64 * 8,
+            index.footprint() <= 64 * std::mem::size_of::<Slot>(),
             "shrunk to {} bytes",
             index.footprint()
         );
