@@ -74,14 +74,16 @@ const CHAIN_PREFIX: usize = std::mem::size_of::<usize>()
 /// The mean block of the ordered index's node for a key: its reference
 /// count and `OrderedKey` (the key's leading bytes and a `ChainRef`), plus
 /// one pointer per level.
-const SKIPLIST_NODE: usize = crate::alloc_size::mean_tower_block(
-    std::mem::size_of::<usize>() + std::mem::size_of::<crate::index::OrderedKey>(),
-);
+fn skiplist_node() -> usize {
+    const FIXED: usize =
+        std::mem::size_of::<usize>() + std::mem::size_of::<crate::index::OrderedKey>();
+    crate::alloc_size::mean_tower_block::<FIXED>()
+}
 
 /// Bytes a record for a key of `key_len` bytes occupies (see
 /// [`ChainRef::footprint`]).
-pub(crate) const fn footprint_of_key(key_len: usize) -> usize {
-    crate::alloc_size::block(CHAIN_PREFIX + key_len) + SKIPLIST_NODE
+pub(crate) fn footprint_of_key(key_len: usize) -> usize {
+    crate::alloc_size::block(CHAIN_PREFIX + key_len) + skiplist_node()
 }
 
 /// What garbage collection freed from one chain.

@@ -80,6 +80,7 @@ pub use access::{
     LFU_DECAY_UNITS, LFU_INIT, LFU_LOG_FACTOR, LFU_UNIT, LRU_UNIT, Tracking, lfu_counter, lfu_idle,
     lru_idle,
 };
+pub use alloc_size::{BlockSizes, block_sizes, set_block_sizes};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cursor::Cursor;
 pub use error::CoreError;

@@ -194,6 +194,7 @@ impl Store {
 
     /// An empty store whose expiry decisions use `clock`.
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        crate::alloc_size::freeze();
         Self {
             shared: Arc::new(Shared {
                 index: KeyIndex::new(Space::User),

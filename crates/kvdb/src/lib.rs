@@ -93,8 +93,8 @@ pub use index::{
     IndexQuery, IntType,
 };
 pub use kvdb_core::{
-    Clock, Cursor, ExpireConfig, ExpireReport, GcReport, Iter, MAX_KEY_LEN, MAX_TTL_MS,
-    MAX_VALUE_LEN, ManualClock, Stats, SystemClock, prefix_bounds,
+    BlockSizes, Clock, Cursor, ExpireConfig, ExpireReport, GcReport, Iter, MAX_KEY_LEN, MAX_TTL_MS,
+    MAX_VALUE_LEN, ManualClock, Stats, SystemClock, block_sizes, prefix_bounds, set_block_sizes,
 };
 pub use kvdb_wal::{RecoveryMode, TornTail};
 pub use options::{Options, SyncPolicy};
