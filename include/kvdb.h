@@ -555,6 +555,13 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * The allocator the library uses for its own memory in this process:
+ * `"mimalloc"`, or `"system"` when `KVDB_ALLOCATOR=system` was set when
+ * the library first allocated (static; never NULL).
+ */
+const char *kvdb_allocator(void);
+
+/**
  * Writes a consistent copy of `db` as of one moment into directory `path`
  * (created if missing; an existing one must be empty): one snapshot file,
  * which opens as a durable database with `kvdb_open` or loads into memory

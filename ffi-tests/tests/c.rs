@@ -226,6 +226,35 @@ fn secondary_indexes_through_the_c_api() {
 }
 
 #[test]
+fn the_library_allocator_is_mimalloc_unless_the_environment_says_system() {
+    let dir = tmp();
+    let exe = compile(
+        &["ffi-tests/c/allocator_test.c"],
+        &dir.path().join("allocator"),
+        Build::Strict,
+    );
+    let db = dir.path().join("db");
+    counted(run(&exe, &["mimalloc", db.to_str().unwrap()]));
+    // Under valgrind the harness sets KVDB_ALLOCATOR=system.
+    let db = dir.path().join("db_vg");
+    counted(run_valgrind(&exe, &["system", db.to_str().unwrap()]));
+}
+
+#[test]
+fn resident_memory_stays_within_the_limit_on_the_default_allocator() {
+    // Alone in its process: the program measures its own resident memory.
+    let dir = tmp();
+    let exe = compile(
+        &["ffi-tests/c/memory_limit_rss_test.c"],
+        &dir.path().join("memory_limit_rss"),
+        Build::Strict,
+    );
+    let checked = run(&exe, &[]);
+    eprintln!("{}", checked.stdout.trim());
+    counted(checked);
+}
+
+#[test]
 fn recovery_is_reported_to_c_callers() {
     let dir = tmp();
     for (name, build) in [

@@ -19,6 +19,7 @@
 
 #![allow(non_camel_case_types)]
 
+mod allocator;
 mod backup;
 mod batch;
 mod boundary;
@@ -44,6 +45,7 @@ mod value_out;
 mod version;
 mod watch;
 
+pub use allocator::kvdb_allocator;
 pub use backup::*;
 pub use batch::*;
 pub use db::*;

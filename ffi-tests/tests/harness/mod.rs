@@ -4,9 +4,10 @@
 //! the `cc` crate's compiler detection, and running them plain, under
 //! ASan/UBSan or under valgrind.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// The built library and the header it goes with.
 pub(crate) struct Library {
@@ -140,7 +141,18 @@ pub(crate) fn compile(sources: &[&str], out: &Path, build: Build) -> PathBuf {
         "compiling {sources:?} ({build:?}) failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    if build == Build::Sanitized {
+        sanitized().lock().unwrap().insert(out.to_path_buf());
+    }
     out.to_path_buf()
+}
+
+/// The programs compiled with sanitizers, which [`run`] runs with the
+/// library on the system allocator: AddressSanitizer checks only the
+/// memory that goes through `malloc`.
+fn sanitized() -> &'static Mutex<HashSet<PathBuf>> {
+    static SANITIZED: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    SANITIZED.get_or_init(Default::default)
 }
 
 /// The result of a program that reports `checks: N failures: M`.
@@ -166,9 +178,14 @@ fn report(what: &str, output: &Output) -> Checked {
     Checked { checks, stdout }
 }
 
-/// Runs a program directly.
+/// Runs a program directly; a sanitized one with the library on the system
+/// allocator (`KVDB_ALLOCATOR=system`), so the sanitizer sees its memory.
 pub(crate) fn run(exe: &Path, args: &[&str]) -> Checked {
-    let output = Command::new(exe)
+    let mut command = Command::new(exe);
+    if sanitized().lock().unwrap().contains(exe) {
+        command.env("KVDB_ALLOCATOR", "system");
+    }
+    let output = command
         .args(args)
         .env(
             "ASAN_OPTIONS",
@@ -196,9 +213,11 @@ pub(crate) fn have_valgrind() -> bool {
 }
 
 /// Runs a program under valgrind's memcheck: any error, or any definitely or
-/// indirectly lost block, fails.
+/// indirectly lost block, fails. The library runs on the system allocator
+/// (`KVDB_ALLOCATOR=system`): memcheck tracks only blocks from `malloc`.
 pub(crate) fn run_valgrind(exe: &Path, args: &[&str]) -> Checked {
     let output = Command::new("valgrind")
+        .env("KVDB_ALLOCATOR", "system")
         .args([
             "--error-exitcode=97",
             "--leak-check=full",
@@ -211,6 +230,10 @@ pub(crate) fn run_valgrind(exe: &Path, args: &[&str]) -> Checked {
             "--fair-sched=yes",
             "--quiet",
         ])
+        .arg(format!(
+            "--suppressions={}",
+            library().source("ffi-tests/valgrind.supp").display()
+        ))
         .arg(exe)
         .args(args)
         .output()
