@@ -351,10 +351,9 @@ fn a_failed_sync_is_never_reported_durable() {
     assert!(wal.sync_to(end).is_err(), "no retry can make it durable");
 }
 
-#[test]
-fn truncation_removes_only_segments_covered_by_the_sequence() {
-    let fs = new_fs();
-    let wal = open(&fs, WalOptions::default());
+/// A log of three segments, records 1-3, 4-6 and 7 (the active one).
+fn three_segments(fs: &Arc<SimFs>) -> Wal {
+    let wal = open(fs, WalOptions::default());
     for seq in 1..=3 {
         append(&wal, seq);
     }
@@ -365,6 +364,18 @@ fn truncation_removes_only_segments_covered_by_the_sequence() {
     wal.rotate().unwrap();
     append(&wal, 7);
     wal.sync().unwrap();
+    wal
+}
+
+/// The segment files of `wal`, oldest first; closes it.
+fn closed_paths(wal: Wal) -> Vec<PathBuf> {
+    wal.segments().iter().map(|s| s.path.clone()).collect()
+}
+
+#[test]
+fn truncation_removes_only_segments_covered_by_the_sequence() {
+    let fs = new_fs();
+    let wal = three_segments(&fs);
     assert_eq!(
         wal.truncate_through(2).unwrap(),
         0,
@@ -380,24 +391,6 @@ fn truncation_removes_only_segments_covered_by_the_sequence() {
     drop(wal);
     let (seqs, _) = replay(&fs, RecoveryMode::AbsoluteConsistency).unwrap();
     assert_eq!(seqs, vec![7]);
-}
-
-/// Three segments: records 1-3, 4-6 and 7. Returns their paths, oldest first.
-fn three_segments(fs: &Arc<SimFs>) -> Vec<PathBuf> {
-    let wal = open(fs, WalOptions::default());
-    for seq in 1..=3 {
-        append(&wal, seq);
-    }
-    wal.rotate().unwrap();
-    for seq in 4..=6 {
-        append(&wal, seq);
-    }
-    wal.rotate().unwrap();
-    append(&wal, 7);
-    wal.sync().unwrap();
-    let paths = wal.segments().iter().map(|s| s.path.clone()).collect();
-    drop(wal);
-    paths
 }
 
 /// Replays with segments covered through `covered` passed over.
@@ -417,7 +410,7 @@ fn replay_skipping(
 #[test]
 fn segments_covered_by_a_snapshot_are_passed_over_unread() {
     let fs = new_fs();
-    let paths = three_segments(&fs);
+    let paths = closed_paths(three_segments(&fs));
     // Damage in the first segment shows whether it is read at all.
     let len = fs.read(&paths[0]).unwrap().len();
     flip_byte(&fs, &paths[0], len - 2);
@@ -445,7 +438,7 @@ fn segments_covered_by_a_snapshot_are_passed_over_unread() {
 #[test]
 fn a_segment_with_any_record_above_the_covered_sequence_is_read() {
     let fs = new_fs();
-    three_segments(&fs);
+    drop(three_segments(&fs));
     let (seqs, recovered) = replay_skipping(&fs, 2).unwrap();
     assert_eq!(seqs, (1..=7).collect::<Vec<_>>(), "record 3 is not covered");
     assert_eq!(recovered.report.segments_skipped, 0);

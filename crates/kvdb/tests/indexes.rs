@@ -215,13 +215,18 @@ fn building_a_unique_index_over_duplicates_fails_and_leaves_nothing() {
     assert_eq!(db.stats().index_entries, 0);
 }
 
-/// A database whose index "v" holds each value's first byte, on a clock
-/// the test moves.
-fn first_byte_indexed_with_manual_clock() -> (Db, Arc<ManualClock>) {
+/// An in-memory database on a clock the test moves.
+fn db_with_manual_clock() -> (Db, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(1_000_000));
     let mut options = Options::manual_maintenance();
     options.clock = clock.clone();
-    let db = Db::in_memory_with(options).unwrap();
+    (Db::in_memory_with(options).unwrap(), clock)
+}
+
+/// A database whose index "v" holds each value's first byte, on a clock
+/// the test moves.
+fn first_byte_indexed_with_manual_clock() -> (Db, Arc<ManualClock>) {
+    let (db, clock) = db_with_manual_clock();
     db.create_index(IndexDef::value_bytes("v", 0, 1).unwrap())
         .unwrap();
     (db, clock)
@@ -294,14 +299,6 @@ fn snapshots_query_their_own_moment_and_refuse_younger_indexes() {
             .count(),
         1
     );
-}
-
-/// An in-memory database on a clock the test moves.
-fn db_with_manual_clock() -> (Db, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(1_000_000));
-    let mut options = Options::manual_maintenance();
-    options.clock = clock.clone();
-    (Db::in_memory_with(options).unwrap(), clock)
 }
 
 #[test]
