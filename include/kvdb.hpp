@@ -824,6 +824,10 @@ class db {
 /// The library's version, e.g. "0.1.0".
 inline std::string_view version() noexcept { return kvdb_version(); }
 
+/// The allocator the library uses for its own memory in this process:
+/// "mimalloc", or "system" with KVDB_ALLOCATOR=system (see kvdb_allocator).
+inline std::string_view allocator() noexcept { return kvdb_allocator(); }
+
 }  // namespace kvdb
 
 #endif  // KVDB_HPP

@@ -86,6 +86,7 @@ void point_operations() {
     auto stats = db.stats();
     CHECK(stats.live_keys >= 4);
     CHECK(!kvdb::version().empty());
+    CHECK(kvdb::allocator() == "mimalloc" || kvdb::allocator() == "system");
 
     db.close();
     CHECK(status_of([&] { db.put("k", "v"); }) == KVDB_INVALID_ARGUMENT);

@@ -74,3 +74,8 @@ func ttlMillis(d time.Duration) C.uint64_t {
 
 // Version is the library's version, e.g. "0.1.0".
 func Version() string { return C.GoString(C.kvdb_version()) }
+
+// Allocator names the allocator the library uses for its own memory in
+// this process: "mimalloc", or "system" when KVDB_ALLOCATOR=system was set
+// before the library's first allocation.
+func Allocator() string { return C.GoString(C.kvdb_allocator()) }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -803,6 +804,16 @@ func TestIndexReadersSeeRecordsAndEntriesAgree(t *testing.T) {
 func TestVersion(t *testing.T) {
 	if !strings.HasPrefix(Version(), "0.") {
 		t.Fatalf("version %q", Version())
+	}
+}
+
+func TestAllocatorIsMimallocUnlessTheEnvironmentSaysSystem(t *testing.T) {
+	want := "mimalloc"
+	if os.Getenv("KVDB_ALLOCATOR") == "system" {
+		want = "system"
+	}
+	if got := Allocator(); got != want {
+		t.Fatalf("allocator %q, want %q", got, want)
 	}
 }
 

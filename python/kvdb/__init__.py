@@ -31,6 +31,7 @@ from .db import (
     open,
     open_in_memory_from,
     version,
+    allocator,
 )
 from .errors import (
     BufferTooSmallError,
@@ -89,6 +90,7 @@ __all__ = [
     "open",
     "open_in_memory_from",
     "version",
+    "allocator",
     "BufferTooSmallError",
     "ClosedError",
     "ConflictError",

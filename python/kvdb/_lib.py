@@ -84,6 +84,7 @@ SIGNATURES = {
     "kvdb_last_error": (c_size_t, [c_char_p, c_size_t]),
     "kvdb_strerror": (c_char_p, [c_int]),
     "kvdb_version": (c_char_p, []),
+    "kvdb_allocator": (c_char_p, []),
     "kvdb_free": (None, [vp]),
     "kvdb_put": (status_t, [vp, c_char_p, c_size_t, c_char_p, c_size_t]),
     "kvdb_put_ttl": (status_t, [vp, c_char_p, c_size_t, c_char_p, c_size_t, c_uint64]),

@@ -621,3 +621,10 @@ def open_in_memory_from(path, **options):
 
 def version():
     return L.kvdb_version().decode()
+
+
+def allocator():
+    """The allocator the library uses for its own memory in this process:
+    "mimalloc", or "system" when KVDB_ALLOCATOR=system was set before the
+    library's first allocation."""
+    return L.kvdb_allocator().decode()

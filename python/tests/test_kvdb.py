@@ -5,6 +5,7 @@ Run: KVDB_LIBRARY=target/release/libkvdb.so python3 -m unittest discover -s pyth
 """
 
 import json
+import os
 import struct
 import tempfile
 import threading
@@ -88,6 +89,8 @@ class PointOperations(unittest.TestCase):
         self.assertEqual(stats["live_keys"], 1)
         self.assertEqual(stats["puts"], 1)
         self.assertTrue(kvdb.version().startswith("0."))
+        expected = "system" if os.environ.get("KVDB_ALLOCATOR") == "system" else "mimalloc"
+        self.assertEqual(kvdb.allocator(), expected)
         self.assertEqual(self.db.recovery_info()["last_seq"], 0)
         self.assertEqual(self.db.recovery_message(), "")
 
