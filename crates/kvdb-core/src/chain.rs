@@ -29,6 +29,9 @@ const TTL_TRACKED: u8 = 2;
 const REMOVED: u8 = 4;
 /// Set on chains of the index key space (fixed at creation).
 const INDEX_SPACE: u8 = 8;
+/// Set while the chain's node in the ordered index is of generation 1 (see
+/// `index/ordered_key.rs`); changed only under the write lock.
+const NODE_GENERATION: u8 = 16;
 
 /// The fixed part of a chain; the key bytes follow it in the same allocation.
 pub(crate) struct ChainHeader {
@@ -307,6 +310,22 @@ impl ChainRef {
     pub(crate) fn set_ttl_slot(&self, slot: usize) {
         let slot = u32::try_from(slot).unwrap_or(u32::MAX);
         self.header().ttl_slot.store(slot, Ordering::Relaxed);
+    }
+
+    /// The generation of the chain's node in the ordered index, 0 or 1.
+    #[inline]
+    pub(crate) fn node_generation(&self) -> u8 {
+        u8::from(self.has_flag(NODE_GENERATION))
+    }
+
+    /// Records that the chain's node is now of `generation` (0 or 1).
+    /// Callers hold the write lock.
+    pub(crate) fn set_node_generation(&self, generation: u8) {
+        if generation == 0 {
+            self.clear_flag(NODE_GENERATION);
+        } else {
+            self.set_flag(NODE_GENERATION);
+        }
     }
 
     /// Marks the chain as removed from the ordered index.

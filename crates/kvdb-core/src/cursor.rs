@@ -224,14 +224,22 @@ impl Cursor {
             );
             // Nodes are found one after the other (each holds the link to
             // the next), but their chains and versions are loaded a window
-            // at a time, so those misses overlap.
+            // at a time, so those misses overlap. The twin of the node just
+            // passed (its chain being moved: see `index/ordered_key.rs`) is
+            // skipped, as is the current pair's if it comes first.
+            let mut passed = self.current.as_ref().map(|p| p.chain.addr());
             let mut window: SmallVec<[_; PREFETCH_WINDOW]> = SmallVec::new();
             'walk: loop {
                 window.clear();
                 while window.len() < PREFETCH_WINDOW {
                     let Some(at) = next else { break };
-                    prefetch(at.key().chain().addr());
                     next = if forward { at.next() } else { at.prev() };
+                    let chain = at.key().chain().addr();
+                    if passed == Some(chain) {
+                        continue;
+                    }
+                    passed = Some(chain);
+                    prefetch(chain);
                     window.push(at);
                 }
                 if window.is_empty() {

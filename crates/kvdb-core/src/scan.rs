@@ -5,7 +5,9 @@
 //! instead of searching the index again, and a long scan holds no epoch
 //! guard between steps (which would stall memory reclamation for everyone).
 //! Which version of each key a reader sees is decided by the caller's view,
-//! not here.
+//! not here. A node that is the twin of the one just left (the same chain,
+//! being moved by reordering: see `index/ordered_key.rs`) is stepped over,
+//! so each chain is handed out once.
 //!
 //! A `RefEntry` must be released by hand or its node is never freed. Here
 //! every entry is wrapped in a [`Pinned`] the moment it is obtained, whose
@@ -45,6 +47,15 @@ impl<'a> Pinned<'a> {
 
     fn entry(&self) -> &RefEntry<'a, OrderedKey, ()> {
         self.0.as_ref().expect("held until drop")
+    }
+
+    /// The entry after this one going `forward`, or before it.
+    fn step(&self, forward: bool, guard: &epoch::Guard) -> Option<RefEntry<'a, OrderedKey, ()>> {
+        if forward {
+            self.entry().next(guard)
+        } else {
+            self.entry().prev(guard)
+        }
     }
 
     /// Releases the entry under a guard the caller already holds (cheaper
@@ -119,9 +130,8 @@ impl Scanner {
         let space = self.space;
         let chain = self.at.with_dependent_mut(|shared, slot| {
             let guard = epoch::pin();
-            let next = match (slot.as_ref(), from) {
-                (Some(at), _) if forward => at.entry().next(&guard),
-                (Some(at), _) => at.entry().prev(&guard),
+            let mut next = match (slot.as_ref(), from) {
+                (Some(at), _) => at.step(forward, &guard),
                 (None, Some(from)) => {
                     shared
                         .keys(space)
@@ -129,13 +139,27 @@ impl Scanner {
                 }
                 (None, None) => None,
             };
-            // Wrapped at once, so no path can leak it; the old position and
-            // a next entry outside the range are released here.
-            let next = next.map(Pinned::new);
-            if let Some(old) = slot.take() {
-                old.release(&guard);
+            loop {
+                // Wrapped at once, so no path can leak it; the old position
+                // and a next entry outside the range are released here.
+                let reached = next.map(Pinned::new);
+                let twin = match (slot.as_ref(), reached.as_ref()) {
+                    (Some(left), Some(reached)) => left
+                        .entry()
+                        .key()
+                        .chain()
+                        .same(reached.entry().key().chain()),
+                    _ => false,
+                };
+                if let Some(old) = slot.take() {
+                    old.release(&guard);
+                }
+                *slot = reached;
+                match slot.as_ref() {
+                    Some(at) if twin => next = at.step(forward, &guard),
+                    _ => break,
+                }
             }
-            *slot = next;
             let inside = slot
                 .as_ref()
                 .is_some_and(|p| within(p.entry().key().chain().key(), limit, forward));

@@ -2,21 +2,23 @@
 //! and a hash table of the same chains for point lookups ([`points`]).
 //!
 //! Every point lookup in the crate goes through [`KeyIndex::lookup`] (the
-//! hash table); scans go through [`KeyIndex::range`] (the skiplist). Inserts
-//! and removals change both, only under the store's write lock; lookups and
-//! scans run concurrently with them, lock-free.
+//! hash table); scans go through [`KeyIndex::seek`] and
+//! [`KeyIndex::borrow_at`] (the skiplist). Inserts, removals and the moves
+//! of reordering ([`KeyIndex::relink`]) change them only under the store's
+//! write lock; lookups and scans run concurrently with them, lock-free.
 
 mod ordered_key;
 mod points;
 
 use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crossbeam_epoch::{self as epoch, Guard};
 use crossbeam_skiplist::base::{Entry, RefEntry, SkipList};
 
 use crate::chain::{ChainBorrow, ChainRef};
 use crate::space::Space;
-pub(crate) use ordered_key::OrderedKey;
+pub(crate) use ordered_key::{Among, OrderedKey};
 use points::PointIndex;
 
 /// The skiplist and the hash table of the chains of one key space.
@@ -24,6 +26,19 @@ pub(crate) struct KeyIndex {
     map: SkipList<OrderedKey, ()>,
     points: PointIndex,
     space: Space,
+    /// Chains held. The skiplist's own count includes, for a moment under
+    /// the write lock, the twin of a chain being moved.
+    held: AtomicUsize,
+    /// Keys inserted one by one (each node allocated wherever the allocator
+    /// had room), ever.
+    inserted: AtomicUsize,
+    /// The value of `inserted` when the last completed reordering pass over
+    /// this index began.
+    ordered: AtomicUsize,
+    /// Set once any node has been moved: from then on a node may be of
+    /// generation 1, and an insert cannot rely on the skiplist alone to find
+    /// an existing key.
+    moved: AtomicBool,
 }
 
 impl KeyIndex {
@@ -32,6 +47,10 @@ impl KeyIndex {
             map: SkipList::new(epoch::default_collector().clone()),
             points: PointIndex::new(),
             space,
+            held: AtomicUsize::new(0),
+            inserted: AtomicUsize::new(0),
+            ordered: AtomicUsize::new(0),
+            moved: AtomicBool::new(false),
         }
     }
 
@@ -82,7 +101,9 @@ impl KeyIndex {
         if let Some(chain) = self.lookup(key, guard) {
             return (ChainRef::clone(&chain), false);
         }
-        self.insert_likely_absent(key, guard)
+        let inserted = self.insert_absent(key, guard);
+        self.inserted.fetch_add(1, Ordering::Relaxed);
+        inserted
     }
 
     /// As [`Self::get_or_insert`], for a key that is most likely absent
@@ -90,6 +111,19 @@ impl KeyIndex {
     /// nothing, and lets the skiplist's insert find the key if it is there
     /// after all (a chain is in both structures or in neither).
     pub(crate) fn insert_likely_absent(&self, key: &[u8], guard: &Guard) -> (ChainRef, bool) {
+        // Once nodes have moved, the key may sit in a node of generation 1,
+        // which the skiplist would not find equal to a new chain's.
+        if self.moved.load(Ordering::Relaxed)
+            && let Some(chain) = self.lookup(key, guard)
+        {
+            return (ChainRef::clone(&chain), false);
+        }
+        self.insert_absent(key, guard)
+    }
+
+    /// Inserts a chain for `key`, whose node would be of generation 0, unless
+    /// the skiplist holds one in such a node already.
+    fn insert_absent(&self, key: &[u8], guard: &Guard) -> (ChainRef, bool) {
         let fresh = ChainRef::new_in(self.space, key);
         let entry = self
             .map
@@ -99,6 +133,7 @@ impl KeyIndex {
         let inserted = chain.same(&fresh);
         if inserted {
             self.points.insert(&chain, guard);
+            self.held.fetch_add(1, Ordering::Relaxed);
         }
         (chain, inserted)
     }
@@ -119,10 +154,82 @@ impl KeyIndex {
                 self.points.remove(chain, guard);
                 entry.release(guard);
                 chain.mark_removed();
+                self.held.fetch_sub(1, Ordering::Relaxed);
                 true
             }
             None => false,
         }
+    }
+
+    /// Moves `chain` to a node allocated now, so that nodes moved one after
+    /// the other in key order lie in memory in that order. The new node is
+    /// a twin of the old one (see `ordered_key.rs`), linked beside it before
+    /// the old one is unlinked: a reader finds the key in one or both, never
+    /// in neither. Callers hold the write lock; `chain` is in the index.
+    pub(crate) fn relink(&self, chain: &ChainRef, guard: &Guard) {
+        self.link_twin(chain, guard);
+        self.unlink_old_twin(chain, guard);
+    }
+
+    /// The first half of [`Self::relink`]: links the new node beside the old
+    /// one and makes it the chain's node.
+    fn link_twin(&self, chain: &ChainRef, guard: &Guard) {
+        self.moved.store(true, Ordering::Relaxed);
+        let new = chain.node_generation() ^ 1;
+        self.map
+            .insert(OrderedKey::of_generation(chain.clone(), new), (), guard)
+            .release(guard);
+        chain.set_node_generation(new);
+    }
+
+    /// The second half of [`Self::relink`]: unlinks the old node.
+    fn unlink_old_twin(&self, chain: &ChainRef, guard: &Guard) {
+        let old = chain.node_generation() ^ 1;
+        let removed = self
+            .map
+            .remove(&OrderedKey::of_generation(chain.clone(), old), guard);
+        debug_assert!(removed.is_some(), "the old node was linked");
+        if let Some(entry) = removed {
+            entry.release(guard);
+        }
+    }
+
+    /// Links a twin beside the node of each of `keys`, as a move does, runs
+    /// `f` while both are linked, then finishes the moves.
+    #[cfg(test)]
+    pub(crate) fn with_twins<R>(&self, keys: &[&[u8]], f: impl FnOnce() -> R) -> R {
+        let guard = epoch::pin();
+        let chains: Vec<ChainRef> = keys
+            .iter()
+            .map(|key| ChainRef::clone(&self.lookup(key, &guard).expect("key held")))
+            .collect();
+        for chain in &chains {
+            self.link_twin(chain, &guard);
+        }
+        let result = f();
+        for chain in &chains {
+            self.unlink_old_twin(chain, &guard);
+        }
+        result
+    }
+
+    /// Keys inserted one by one, ever (snapshot loads, which insert in key
+    /// order, are not counted).
+    pub(crate) fn inserted(&self) -> usize {
+        self.inserted.load(Ordering::Relaxed)
+    }
+
+    /// Keys inserted one by one since the last completed reordering pass
+    /// began: how many nodes may be out of place.
+    pub(crate) fn scattered(&self) -> usize {
+        self.inserted()
+            .saturating_sub(self.ordered.load(Ordering::Relaxed))
+    }
+
+    /// Records that a pass which began when [`Self::inserted`] was
+    /// `inserted` has moved every node.
+    pub(crate) fn ordered_through(&self, inserted: usize) {
+        self.ordered.fetch_max(inserted, Ordering::Relaxed);
     }
 
     /// Up to `want` chains from the hash table's slots at or after `start`
@@ -162,7 +269,7 @@ impl KeyIndex {
         from: Bound<&[u8]>,
         guard: &Guard,
     ) -> Option<RefEntry<'_, OrderedKey, ()>> {
-        let from = self.probe(from);
+        let from = self.probe(forward, from);
         loop {
             let entry = if forward {
                 self.map.lower_bound(from.as_ref(), guard)?
@@ -186,7 +293,7 @@ impl KeyIndex {
         from: Bound<&[u8]>,
         guard: &'g Guard,
     ) -> Option<Entry<'g, 'g, OrderedKey, ()>> {
-        let from = self.probe(from);
+        let from = self.probe(forward, from);
         if forward {
             self.map.lower_bound(from.as_ref(), guard)
         } else {
@@ -194,14 +301,23 @@ impl KeyIndex {
         }
     }
 
-    /// `bound` as a bound on index keys.
-    fn probe(&self, bound: Bound<&[u8]>) -> Bound<OrderedKey> {
-        bound.map(|key| OrderedKey::probe(self.space, key))
+    /// `bound` as a bound on index keys, going `forward` or backward: a
+    /// bound that includes a key lets in both generations of its node, one
+    /// that excludes it keeps out both.
+    fn probe(&self, forward: bool, bound: Bound<&[u8]>) -> Bound<OrderedKey> {
+        let probe = |key: &[u8], among| OrderedKey::probe(self.space, key, among);
+        match (bound, forward) {
+            (Bound::Unbounded, _) => Bound::Unbounded,
+            (Bound::Included(k), true) => Bound::Included(probe(k, Among::First)),
+            (Bound::Excluded(k), true) => Bound::Excluded(probe(k, Among::Last)),
+            (Bound::Included(k), false) => Bound::Included(probe(k, Among::Last)),
+            (Bound::Excluded(k), false) => Bound::Excluded(probe(k, Among::First)),
+        }
     }
 
     /// The number of chains held.
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.held.load(Ordering::Relaxed)
     }
 }
 

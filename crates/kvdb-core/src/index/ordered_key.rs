@@ -1,39 +1,72 @@
-//! The ordered index's key: a chain, with the first eight bytes of its key
-//! kept beside the pointer to it.
+//! The ordered index's key: a chain, with the first seven bytes of its key
+//! and the node's twin generation kept beside the pointer to it.
 //!
 //! A skiplist search compares the key it looks for with one node per step.
 //! With only a pointer in the node, every comparison loads the chain the
 //! pointer leads to: a second cache miss per step, next to the node's own.
 //! With the leading bytes in the node, the comparison is decided there
-//! unless both keys share their first eight bytes, and the chain is loaded
+//! unless both keys share their first seven bytes, and the chain is loaded
 //! only then. Keys that mostly share a long common prefix gain nothing; the
-//! cost is eight bytes per node.
+//! cost is eight bytes per node (seven key bytes and the generation below).
+//!
+//! The eighth byte orders two nodes of the same chain. Reordering the index
+//! (`reorder.rs`) moves a chain to a new node by inserting a *twin* of its
+//! node, next to it, and then removing the old one, so that the key is never
+//! missing from the index for a lock-free reader. Twins differ only in their
+//! generation, 0 or 1, which sorts after the key bytes; a chain records the
+//! generation of its node (`ChainRef::node_generation`). Outside the write
+//! lock a chain has one node; readers that walk the index skip the second of
+//! two adjacent nodes of one chain.
 
 use std::cmp::Ordering;
 
 use crate::chain::ChainRef;
 use crate::space::Space;
 
+/// Where a search key sorts among the nodes of an equal key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Among {
+    /// Before both generations: a bound that includes the key going forward
+    /// or excludes it going backward.
+    First,
+    /// After both generations: a bound that excludes the key going forward or
+    /// includes it going backward.
+    Last,
+}
+
 /// A chain as the ordered index holds and compares it.
 #[derive(Clone)]
 pub(crate) struct OrderedKey {
-    /// [`leading_bytes`] of the chain's key.
+    /// [`leading_bytes`] of the chain's key in the high seven bytes, the
+    /// node's generation in the low byte.
     prefix: u64,
     chain: ChainRef,
 }
 
 impl OrderedKey {
-    /// The index key of `chain`.
+    /// The index key of `chain`'s current node.
     pub(crate) fn new(chain: ChainRef) -> Self {
+        let generation = chain.node_generation();
+        Self::of_generation(chain, generation)
+    }
+
+    /// The index key of `chain` in a node of `generation` (0 or 1).
+    pub(crate) fn of_generation(chain: ChainRef, generation: u8) -> Self {
+        debug_assert!(generation <= 1, "node generations are 0 and 1");
         Self {
-            prefix: leading_bytes(chain.key()),
+            prefix: leading_bytes(chain.key()) | u64::from(generation),
             chain,
         }
     }
 
-    /// A key to search for: an empty chain of its own, never inserted.
-    pub(crate) fn probe(space: Space, key: &[u8]) -> Self {
-        Self::new(ChainRef::new_in(space, key))
+    /// A key to search for: an empty chain of its own, never inserted, that
+    /// sorts `among` the nodes of an equal key as asked.
+    pub(crate) fn probe(space: Space, key: &[u8], among: Among) -> Self {
+        let generation = match among {
+            Among::First => 0,
+            Among::Last => 1,
+        };
+        Self::of_generation(ChainRef::new_in(space, key), generation)
     }
 
     /// The chain.
@@ -41,18 +74,23 @@ impl OrderedKey {
     pub(crate) fn chain(&self) -> &ChainRef {
         &self.chain
     }
+
+    #[inline]
+    fn generation(&self) -> u64 {
+        self.prefix & 0xff
+    }
 }
 
-/// The first eight bytes of `key` as a big-endian number, zeros in place of
-/// bytes past its end. Keys whose numbers differ compare as their numbers
-/// do: the first differing byte among the eight decides both, and a zero
-/// standing for a missing byte can only make a key that is a proper prefix
-/// of the other the smaller one (or tie with it, when the other's own byte
-/// there is zero).
+/// The first seven bytes of `key` as a big-endian number shifted up one
+/// byte, zeros in place of bytes past its end. Keys whose numbers differ
+/// compare as their numbers do: the first differing byte among the seven
+/// decides both, and a zero standing for a missing byte can only make a key
+/// that is a proper prefix of the other the smaller one (or tie with it,
+/// when the other's own byte there is zero).
 #[inline]
 fn leading_bytes(key: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
-    let n = key.len().min(8);
+    let n = key.len().min(7);
     bytes[..n].copy_from_slice(&key[..n]);
     u64::from_be_bytes(bytes)
 }
@@ -60,9 +98,10 @@ fn leading_bytes(key: &[u8]) -> u64 {
 impl Ord for OrderedKey {
     #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        self.prefix
-            .cmp(&other.prefix)
+        (self.prefix >> 8)
+            .cmp(&(other.prefix >> 8))
             .then_with(|| self.chain.key().cmp(other.chain.key()))
+            .then_with(|| self.generation().cmp(&other.generation()))
     }
 }
 
@@ -88,7 +127,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn key(bytes: &[u8]) -> OrderedKey {
-        OrderedKey::probe(Space::User, bytes)
+        OrderedKey::probe(Space::User, bytes, Among::First)
+    }
+
+    fn node(bytes: &[u8], generation: u8) -> OrderedKey {
+        OrderedKey::of_generation(ChainRef::new_in(Space::User, bytes), generation)
     }
 
     #[test]
@@ -101,10 +144,28 @@ mod tests {
     }
 
     #[test]
-    fn bytes_past_the_eighth_decide_between_equal_prefixes() {
+    fn bytes_past_the_seventh_decide_between_equal_prefixes() {
+        assert!(key(b"1234567a") < key(b"1234567b"));
         assert!(key(b"12345678a") < key(b"12345678b"));
-        assert!(key(b"12345678") < key(b"12345678\0"));
+        assert!(key(b"1234567") < key(b"1234567\0"));
         assert_eq!(key(b"123456789").cmp(&key(b"123456789")), Ordering::Equal);
+    }
+
+    #[test]
+    fn twins_sort_by_generation_between_the_neighbouring_keys() {
+        for k in [&b""[..], b"a", b"1234567", b"12345678", b"123456789"] {
+            assert!(node(k, 0) < node(k, 1), "{k:?}");
+            let first = OrderedKey::probe(Space::User, k, Among::First);
+            let last = OrderedKey::probe(Space::User, k, Among::Last);
+            assert_eq!(first.cmp(&node(k, 0)), Ordering::Equal);
+            assert!(first < node(k, 1));
+            assert!(last > node(k, 0));
+            assert_eq!(last.cmp(&node(k, 1)), Ordering::Equal);
+            let mut longer = k.to_vec();
+            longer.push(0);
+            assert!(node(k, 1) < node(&longer, 0), "{k:?}");
+        }
+        assert!(node(b"a", 1) < node(b"b", 0));
     }
 
     #[test]
@@ -120,6 +181,7 @@ mod tests {
             b in proptest::collection::vec(prop_oneof![Just(0u8), Just(1u8), Just(255u8), any::<u8>()], 0..12),
         ) {
             prop_assert_eq!(key(&a).cmp(&key(&b)), a.cmp(&b));
+            prop_assert_eq!(node(&a, 1).cmp(&node(&b, 0)), a.cmp(&b).then(Ordering::Greater));
         }
     }
 }
