@@ -745,6 +745,20 @@ kvdb_status_t kvdb_sync(kvdb_t *db);
 kvdb_status_t kvdb_checkpoint(kvdb_t *db);
 
 /**
+ * Puts the ordered index's nodes back in key order in memory now, so that
+ * scans after random inserts read memory in order (several times faster).
+ * Nothing readers see changes and reads never wait; writers wait for at
+ * most a chunk of 256 keys at a time. A background thread does the same
+ * when writes of new keys pause; call this after a bulk load to have it
+ * done before going on.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live database handle.
+ */
+kvdb_status_t kvdb_reorder(kvdb_t *db);
+
+/**
  * Frees the memory of versions no snapshot or iterator can see any more,
  * now (the background collector does this every 100 ms unless disabled).
  *

@@ -86,6 +86,20 @@ impl Store {
             .sum()
     }
 
+    /// Keys inserted one by one into the ordered index, ever, in every key
+    /// space: a count that moves while new keys are being written.
+    pub fn keys_inserted(&self) -> usize {
+        SPACES
+            .iter()
+            .map(|&space| self.shared.keys(space).inserted())
+            .sum()
+    }
+
+    /// True while a reordering pass is under way (started and not finished).
+    pub fn reorder_in_progress(&self) -> bool {
+        self.shared.reorder.lock().pass.is_some()
+    }
+
     /// Continues the reordering pass under way, or starts one, moving at
     /// most `max_keys` keys (rounded up to a whole chunk). A pass covers
     /// every key held; keys inserted meanwhile behind its position wait for

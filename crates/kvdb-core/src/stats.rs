@@ -142,6 +142,10 @@ pub struct Stats {
     /// Bytes held by secondary index entries, counted as `bytes` counts
     /// records.
     pub index_bytes: u64,
+    /// Keys inserted one by one since the last completed reordering pass
+    /// began: how many ordered-index nodes may lie out of key order in
+    /// memory (see [`crate::Store::reorder`]).
+    pub scattered_keys: u64,
 }
 
 impl Counters {
@@ -163,6 +167,7 @@ impl Counters {
             visible_seq,
             index_entries: non_negative(self.index_entries.load(Ordering::Relaxed)),
             index_bytes: non_negative(self.index_bytes.load(Ordering::Relaxed)),
+            scattered_keys: 0,
         }
     }
 }

@@ -334,6 +334,7 @@ impl Store {
             .snapshot(s.index.len(), s.views.open(), s.visible_seq());
         stats.bytes += s.index.points_footprint() as u64;
         stats.index_bytes += s.index_entries.points_footprint() as u64;
+        stats.scattered_keys = self.scattered_keys() as u64;
         stats
     }
 }

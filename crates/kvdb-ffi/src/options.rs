@@ -177,9 +177,10 @@ pub unsafe extern "C" fn kvdb_options_set_snapshots_to_keep(
     })
 }
 
-/// Turns the background threads for active expiry and garbage collection on
-/// (non-zero, the default) or off (0: expired keys still read as absent, and
-/// memory is reclaimed only by `kvdb_collect_garbage`).
+/// Turns the background threads for active expiry, garbage collection and
+/// reordering on (non-zero, the default) or off (0: expired keys still read
+/// as absent, memory is reclaimed only by `kvdb_collect_garbage`, and the
+/// index is put back in key order only by `kvdb_reorder`).
 ///
 /// # Safety
 ///
@@ -196,6 +197,7 @@ pub unsafe extern "C" fn kvdb_options_set_background_maintenance(
         let on = enabled != 0;
         opts.options.expire_interval = if on { defaults.expire_interval } else { None };
         opts.options.gc_interval = if on { defaults.gc_interval } else { None };
+        opts.options.reorder_interval = if on { defaults.reorder_interval } else { None };
         Ok(())
     })
 }

@@ -199,6 +199,17 @@ impl Db {
                 }),
             )?;
         }
+        if let Some(interval) = options.reorder_interval {
+            let store = self.inner.store.clone();
+            let mut ticks = crate::reorder::ReorderTicks::default();
+            spawn(
+                "kvdb-reorder",
+                interval,
+                Box::new(move || {
+                    ticks.tick(&store);
+                }),
+            )?;
+        }
         if self.inner.persist.is_none() {
             return Ok(());
         }
@@ -423,6 +434,27 @@ impl Db {
     /// Runs one garbage-collection pass now, over at most `max_keys` keys.
     pub fn collect_garbage(&self, max_keys: usize) -> kvdb_core::GcReport {
         self.inner.store.collect_garbage(max_keys)
+    }
+
+    /// Puts the ordered index's nodes in key order in memory now, finishing
+    /// the pass under way if there is one: scans after random inserts run
+    /// several times faster once their nodes are in order. Nothing readers
+    /// see changes, and reads never wait for it; writers wait for at most
+    /// one chunk of 256 keys at a time. The background thread does the same
+    /// when writes of new keys pause (see [`Options::reorder_interval`]);
+    /// call this after a bulk load to have it done before going on.
+    ///
+    /// Fails in a `fork()` child, and on a thread that holds the write lock
+    /// (inside a transaction's commit).
+    pub fn reorder(&self) -> Result<kvdb_core::ReorderReport> {
+        let store = &self.inner.store;
+        let mut report = store.reorder(usize::MAX)?;
+        if store.scattered_keys() > 0 {
+            // The pass finished was under way before keys inserted since it
+            // began (behind its position, perhaps): one begun now covers them.
+            report.keys_moved += store.reorder(usize::MAX)?.keys_moved;
+        }
+        Ok(report)
     }
 
     /// Runs one active expiry cycle now: expired keys are deleted by

@@ -74,6 +74,7 @@ mod evict;
 mod index;
 mod options;
 mod persist;
+mod reorder;
 mod snapshot;
 mod ttl;
 mod txn;

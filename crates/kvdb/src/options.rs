@@ -50,6 +50,13 @@ pub struct Options {
     pub gc_interval: Option<Duration>,
     /// Keys examined per garbage-collection pass at most.
     pub gc_keys_per_pass: usize,
+    /// How often the background thread that puts the ordered index's nodes
+    /// back in key order in memory checks whether to (see
+    /// [`crate::Db::reorder`]); `None` disables it. It moves nodes only in
+    /// a check that finds no new key written since the one before, once
+    /// keys inserted since its last pass number an eighth of the keys held
+    /// (and at least 4096), and at most 65,536 keys per check.
+    pub reorder_interval: Option<Duration>,
     /// The clock that expiry is judged by.
     pub clock: Arc<dyn Clock>,
     /// What recovery does with a damaged log (persistent databases only).
@@ -108,6 +115,7 @@ impl Default for Options {
             expire: ExpireConfig::default(),
             gc_interval: Some(Duration::from_millis(100)),
             gc_keys_per_pass: 100_000,
+            reorder_interval: Some(Duration::from_millis(100)),
             clock: Arc::new(SystemClock),
             recovery: RecoveryMode::TolerateCorruptTail,
             wal_segment_bytes: 64 * 1024 * 1024,
@@ -125,13 +133,14 @@ impl Default for Options {
 }
 
 impl Options {
-    /// Options with no background threads: expiry, garbage collection and
-    /// checkpoints run only when called. For tests and single-threaded
+    /// Options with no background threads: expiry, garbage collection,
+    /// reordering and checkpoints run only when called. For tests and single-threaded
     /// embedders. (An `Interval` sync policy still starts its sync thread.)
     pub fn manual_maintenance() -> Self {
         Self {
             expire_interval: None,
             gc_interval: None,
+            reorder_interval: None,
             checkpoint_after_wal_bytes: None,
             ..Self::default()
         }

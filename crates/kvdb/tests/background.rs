@@ -131,3 +131,37 @@ fn memory_stays_flat_under_updates_with_snapshots_opened_and_dropped() {
     );
     db.close().unwrap();
 }
+
+#[test]
+fn the_index_is_put_back_in_key_order_once_inserts_pause() {
+    let mut options = Options::manual_maintenance();
+    options.reorder_interval = Some(Duration::from_millis(10));
+    let db = Db::in_memory_with(options).unwrap();
+    const KEYS: u64 = 20_000;
+    for i in 0..KEYS {
+        db.put(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes(), b"v")
+            .unwrap();
+    }
+    let stats = wait_for("the reordering pass", Duration::from_secs(30), &db, |s| {
+        s.scattered_keys == 0
+    });
+    assert_eq!(stats.keys_held, KEYS);
+    let keys: Vec<Vec<u8>> = db.iter().map(|(k, _)| k.to_vec()).collect();
+    assert_eq!(keys.len() as u64, KEYS);
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "in order, once each");
+}
+
+#[test]
+fn reorder_on_call_puts_every_key_in_order() {
+    let db = Db::in_memory_with(Options::manual_maintenance()).unwrap();
+    for i in 0..5_000u64 {
+        db.put(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes(), b"v")
+            .unwrap();
+    }
+    assert_eq!(db.stats().scattered_keys, 5_000);
+    let report = db.reorder().unwrap();
+    assert_eq!(report.keys_moved, 5_000);
+    assert!(report.pass_completed);
+    assert_eq!(db.stats().scattered_keys, 0);
+    assert_eq!(db.iter().count(), 5_000);
+}
