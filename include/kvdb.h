@@ -1598,9 +1598,10 @@ kvdb_status_t kvdb_options_set_watch_retention(kvdb_options_t *opts,
 kvdb_status_t kvdb_options_set_snapshots_to_keep(kvdb_options_t *opts, uint32_t count);
 
 /**
- * Turns the background threads for active expiry and garbage collection on
- * (non-zero, the default) or off (0: expired keys still read as absent, and
- * memory is reclaimed only by `kvdb_collect_garbage`).
+ * Turns the background threads for active expiry, garbage collection and
+ * reordering on (non-zero, the default) or off (0: expired keys still read
+ * as absent, memory is reclaimed only by `kvdb_collect_garbage`, and the
+ * index is put back in key order only by `kvdb_reorder`).
  *
  * # Safety
  *

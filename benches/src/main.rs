@@ -227,6 +227,9 @@ fn run_memory_workloads(
         all.push(m.of(name));
     };
     record(workloads::load(&system, env, threads));
+    if let Some(m) = workloads::settle(&system, env) {
+        record(m);
+    }
     let next_insert = AtomicU64::new(env.records);
     for mix in Mix::ALL {
         if workloads::supports(&*system, mix) {

@@ -212,6 +212,15 @@ func (d *DB) CollectGarbage() error {
 	return d.with(func(db *C.kvdb_t) C.kvdb_status_t { return C.kvdb_collect_garbage(db) })
 }
 
+// Reorder puts the ordered index back in key order in memory now, so that
+// scans after random inserts read memory in order. Nothing readers see
+// changes. A background thread in the library does the same
+// when writes of new keys pause; call it after a bulk load to have it done
+// before scanning.
+func (d *DB) Reorder() error {
+	return d.with(func(db *C.kvdb_t) C.kvdb_status_t { return C.kvdb_reorder(db) })
+}
+
 // Backup writes a consistent copy of the database as of one moment into
 // directory dir (created if missing; an existing one must be empty): one
 // snapshot file, which opens as a durable database with Open or loads

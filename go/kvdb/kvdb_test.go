@@ -143,6 +143,7 @@ func TestEveryMethodAfterCloseReturnsErrClosed(t *testing.T) {
 		"Sync":        db.Sync(),
 		"Checkpoint":  db.Checkpoint(),
 		"GC":          db.CollectGarbage(),
+		"Reorder":     db.Reorder(),
 		"Backup":      db.Backup(t.TempDir()),
 		"DropIndex":   db.DropIndex("x"),
 		"CreateIndex": db.CreateIndex(IndexKeyField("x", ':', 0)),
@@ -376,6 +377,27 @@ func TestBatchIsAtomicAndIteratorsSeeIt(t *testing.T) {
 	it2.SeekToFirst()
 	if _, err := it2.NextBatch(buf, 16); !errors.Is(err, ErrBufferTooSmall) {
 		t.Fatalf("a pair larger than the buffer: %v", err)
+	}
+}
+
+func TestReorderKeepsEveryKeyInScanOrder(t *testing.T) {
+	db := mustOpen(t, "", nil)
+	for i := 0; i < 3000; i++ {
+		must(t, db.Put([]byte(fmt.Sprintf("r:%05d", (i*7919)%3000)), []byte("v")))
+	}
+	must(t, db.Reorder())
+	it, err := db.NewIterator([]byte("r:"))
+	must(t, err)
+	defer it.Close()
+	n := 0
+	for it.SeekToFirst(); it.Valid(); it.Next() {
+		if want := fmt.Sprintf("r:%05d", n); string(it.Key()) != want {
+			t.Fatalf("key %d is %q, want %q", n, it.Key(), want)
+		}
+		n++
+	}
+	if n != 3000 {
+		t.Fatalf("scanned %d keys, want 3000", n)
 	}
 }
 

@@ -81,6 +81,7 @@ SIGNATURES = {
     "kvdb_sync": (status_t, [vp]),
     "kvdb_checkpoint": (status_t, [vp]),
     "kvdb_collect_garbage": (status_t, [vp]),
+    "kvdb_reorder": (status_t, [vp]),
     "kvdb_last_error": (c_size_t, [c_char_p, c_size_t]),
     "kvdb_strerror": (c_char_p, [c_int]),
     "kvdb_version": (c_char_p, []),

@@ -133,6 +133,7 @@ class ClosedHandles(unittest.TestCase):
         self.assertTrue(db.closed)
         calls = [
             lambda: db.put(b"k", b"v"),
+            lambda: db.reorder(),
             lambda: db.get(b"k"),
             lambda: db.delete(b"k"),
             lambda: b"k" in db,
@@ -226,6 +227,14 @@ class ScansBatchesSnapshots(unittest.TestCase):
         self.assertEqual(len(pairs), 2001)
         self.assertEqual(pairs[-1], (b"n:big", b"B" * 300000))
         self.assertEqual(pairs[7], (b"n:00007", b"v" * 7))
+
+    def test_reorder_keeps_every_key_in_scan_order(self):
+        db = self.db
+        for i in range(3000):
+            db.put(b"r:%05d" % ((i * 7919) % 3000), b"v")
+        db.reorder()
+        keys = [k for k, _ in db.scan(prefix=b"r:")]
+        self.assertEqual(keys, [b"r:%05d" % i for i in range(3000)])
 
     def test_snapshots_keep_their_view(self):
         db = self.db

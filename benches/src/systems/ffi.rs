@@ -27,6 +27,7 @@ struct Api {
     ) -> Status,
     delete: unsafe extern "C" fn(*mut Db, *const c_void, usize) -> Status,
     sync: unsafe extern "C" fn(*mut Db) -> Status,
+    reorder: unsafe extern "C" fn(*mut Db) -> Status,
     iter_new: unsafe extern "C" fn(*mut Db, *const c_void, *mut *mut c_void) -> Status,
     iter_seek: unsafe extern "C" fn(*mut c_void, *const c_void, usize),
     iter_next_batch: unsafe extern "C" fn(
@@ -97,6 +98,7 @@ impl KvdbC {
             get_into: sym!(lib, "kvdb_get_into"),
             delete: sym!(lib, "kvdb_delete"),
             sync: sym!(lib, "kvdb_sync"),
+            reorder: sym!(lib, "kvdb_reorder"),
             iter_new: sym!(lib, "kvdb_iter_new"),
             iter_seek: sym!(lib, "kvdb_iter_seek"),
             iter_next_batch: sym!(lib, "kvdb_iter_next_batch"),
@@ -198,6 +200,12 @@ impl System for KvdbC {
     fn flush(&self) {
         // SAFETY: valid handle.
         unsafe { (self.api.sync)(self.db) };
+    }
+
+    fn settle(&self) -> bool {
+        // SAFETY: valid handle.
+        assert_eq!(unsafe { (self.api.reorder)(self.db) }, 0, "kvdb_reorder");
+        true
     }
 }
 

@@ -57,6 +57,11 @@ impl System for KvdbRust {
         Some(read)
     }
 
+    fn settle(&self) -> bool {
+        self.db.reorder().expect("reorder");
+        true
+    }
+
     fn flush(&self) {
         self.db.sync().expect("sync");
     }

@@ -81,6 +81,11 @@ pub(crate) trait System: Send + Sync {
     }
     /// Makes everything written durable, where that means anything.
     fn flush(&self) {}
+    /// Finishes, now, the work the store does by itself after a bulk load
+    /// (kvdb: putting its index back in key order); false if it has none.
+    fn settle(&self) -> bool {
+        false
+    }
     /// Stores many pairs in one go (one transaction or batch where the
     /// system has them); used to load durable stores quickly.
     fn load_batch(&self, pairs: &[(&[u8], &[u8])]) {
