@@ -442,12 +442,19 @@ impl Db {
     /// see changes, and reads never wait for it; writers wait for at most
     /// one chunk of 256 keys at a time. The background thread does the same
     /// when writes of new keys pause (see [`Options::reorder_interval`]);
-    /// call this after a bulk load to have it done before going on.
+    /// call this after a bulk load to have it done before going on. Does
+    /// nothing when no key was inserted since the last pass began.
     ///
     /// Fails in a `fork()` child, and on a thread that holds the write lock
     /// (inside a transaction's commit).
     pub fn reorder(&self) -> Result<kvdb_core::ReorderReport> {
         let store = &self.inner.store;
+        if store.is_inherited_across_fork() {
+            return Err(kvdb_core::CoreError::InheritedAcrossFork.into());
+        }
+        if store.scattered_keys() == 0 && !store.reorder_in_progress() {
+            return Ok(kvdb_core::ReorderReport::default());
+        }
         let mut report = store.reorder(usize::MAX)?;
         if store.scattered_keys() > 0 {
             // The pass finished was under way before keys inserted since it

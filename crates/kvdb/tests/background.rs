@@ -164,4 +164,6 @@ fn reorder_on_call_puts_every_key_in_order() {
     assert!(report.pass_completed);
     assert_eq!(db.stats().scattered_keys, 0);
     assert_eq!(db.iter().count(), 5_000);
+    let again = db.reorder().unwrap();
+    assert_eq!(again.keys_moved, 0, "nothing out of place: nothing moved");
 }
