@@ -18,15 +18,17 @@
 
 use std::ops::Bound;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crossbeam_epoch as epoch;
+use crossbeam_skiplist::base::RefEntry;
 use parking_lot::Mutex;
 
 use crate::chain::ChainRef;
 use crate::error::CoreError;
-use crate::index::KeyIndex;
+use crate::index::{KeyIndex, OrderedKey};
 use crate::space::Space;
 use crate::store::Store;
-use crate::writer::Writer;
 
 /// Keys moved per hold of the write lock.
 pub(crate) const CHUNK: usize = 256;
@@ -59,8 +61,14 @@ impl Pass {
 /// The key spaces in the order a pass visits them.
 const SPACES: [Space; 2] = [Space::User, Space::Index];
 
-/// The lock a store's reordering calls share (one pass at a time).
-pub(crate) type ReorderLock = Mutex<ReorderCursor>;
+/// A store's reordering state.
+#[derive(Default)]
+pub(crate) struct Reordering {
+    /// Held for a whole call: one pass at a time.
+    cursor: Mutex<ReorderCursor>,
+    /// True from a pass's first chunk to its end; read without the lock.
+    under_way: AtomicBool,
+}
 
 /// What one call of [`Store::reorder`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +105,7 @@ impl Store {
 
     /// True while a reordering pass is under way (started and not finished).
     pub fn reorder_in_progress(&self) -> bool {
-        self.shared.reorder.lock().pass.is_some()
+        self.shared.reorder.under_way.load(Ordering::Relaxed)
     }
 
     /// Continues the reordering pass under way, or starts one, moving at
@@ -105,18 +113,38 @@ impl Store {
     /// every key held; keys inserted meanwhile behind its position wait for
     /// the next pass.
     ///
+    /// The nodes the call unlinks stay allocated until it returns (about 50
+    /// bytes a key), so that the nodes it allocates come from fresh memory,
+    /// one after the other, and not from the holes of the old ones (which
+    /// lie wherever the keys were first inserted); then this thread frees
+    /// them. A pass run in one call therefore holds one node per key more
+    /// until it ends.
+    ///
     /// Fails only in a `fork()` child or on a thread that holds this store's
     /// write lock.
     pub fn reorder(&self, max_keys: usize) -> Result<ReorderReport, CoreError> {
+        self.reorder_until(max_keys, || false)
+    }
+
+    /// As [`Store::reorder`], also stopping, between chunks, once `stop`
+    /// returns true (the background reorderer stops when new keys come).
+    pub fn reorder_until(
+        &self,
+        max_keys: usize,
+        mut stop: impl FnMut() -> bool,
+    ) -> Result<ReorderReport, CoreError> {
         self.shared.check_process()?;
-        let mut cursor = self.shared.reorder.lock();
+        let mut cursor = self.shared.reorder.cursor.lock();
         let mut report = ReorderReport::default();
-        while report.keys_moved < max_keys.max(1) {
+        let mut retired = Retired::default();
+        while report.keys_moved < max_keys.max(1) && (report.keys_moved == 0 || !stop()) {
             let writer = self.writer()?;
             let pass = cursor
                 .pass
                 .get_or_insert_with(|| Pass::begin(SPACES[0], writer.shared().keys(SPACES[0])));
-            let moved = move_chunk(&writer, pass);
+            self.shared.reorder.under_way.store(true, Ordering::Relaxed);
+            let index = self.shared.keys(pass.space);
+            let moved = move_chunk(index, pass, &mut retired);
             drop(writer);
             report.keys_moved += moved;
             if moved == CHUNK {
@@ -129,20 +157,54 @@ impl Store {
             let next = SPACES.iter().skip_while(|&&s| s != space).nth(1);
             cursor.pass = next.map(|&space| Pass::begin(space, self.shared.keys(space)));
             if cursor.pass.is_none() {
+                self.shared
+                    .reorder
+                    .under_way
+                    .store(false, Ordering::Relaxed);
                 report.pass_completed = true;
                 break;
             }
         }
         report.in_progress = cursor.pass.is_some();
+        drop(retired);
         Ok(report)
+    }
+}
+
+/// The old nodes a reordering call has unlinked, kept allocated until it
+/// ends; dropping this releases them and frees them on this thread.
+#[derive(Default)]
+struct Retired<'a> {
+    nodes: Vec<RefEntry<'a, OrderedKey, ()>>,
+}
+
+impl Drop for Retired<'_> {
+    fn drop(&mut self) {
+        let released = self.nodes.len();
+        {
+            let guard = epoch::pin();
+            for node in self.nodes.drain(..) {
+                node.release(&guard);
+            }
+        }
+        // Each released node (unlinked, its last reference gone) now waits
+        // in crossbeam-epoch's queue for the epoch to move on, and any
+        // thread that pins frees a few from it. Left there, the old nodes of
+        // a pass (884k in one measured store) would be freed by the readers
+        // after it, which then ran at half their usual rate. A flush hands
+        // this thread's batch to the queue, tries to move the epoch on and
+        // frees up to eight batches of 64 that no reader can reach: enough
+        // flushes here free them all unless a reader stays pinned meanwhile.
+        for _ in 0..released / 64 / 4 + 4 {
+            epoch::pin().flush();
+        }
     }
 }
 
 /// Moves up to [`CHUNK`] keys after the pass's position, in key order, and
 /// advances it past them; returns how many were moved (fewer than a chunk
-/// only at the end of the key space).
-fn move_chunk(writer: &Writer<'_>, pass: &mut Pass) -> usize {
-    let index = writer.shared().keys(pass.space);
+/// only at the end of the key space). Callers hold the write lock.
+fn move_chunk<'a>(index: &'a KeyIndex, pass: &mut Pass, retired: &mut Retired<'a>) -> usize {
     let guard = epoch::pin();
     let from = match &pass.after {
         Some(key) => Bound::Excluded(&**key),
@@ -159,28 +221,12 @@ fn move_chunk(writer: &Writer<'_>, pass: &mut Pass) -> usize {
         at = entry.next();
     }
     for chain in &chains {
-        index.relink(chain, &guard);
+        retired.nodes.extend(index.relink(chain, &guard));
     }
     if let Some(last) = chains.last() {
         pass.after = Some(last.key().into());
     }
-    drop(guard);
-    free_unlinked_nodes();
     chains.len()
-}
-
-/// Frees old nodes unlinked by earlier chunks that no reader can reach
-/// any more, here rather than in readers. Unlinked nodes wait in
-/// crossbeam-epoch's queue for the epoch to move on, and any thread that
-/// pins a guard frees a few from it: left there, the old nodes of a pass
-/// (a million in a million-key store) would be freed by the readers that
-/// follow it, which measured at half their usual rate meanwhile. A chunk
-/// leaves 256 nodes; each flush hands this thread's own over to the queue
-/// and frees up to a few hundred that have become unreachable.
-fn free_unlinked_nodes() {
-    for _ in 0..2 {
-        epoch::pin().flush();
-    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use crate::gc::GcQueue;
 use crate::index::KeyIndex;
 use crate::limits::check_key;
 use crate::prepared::{Applied, PreparedBatch};
-use crate::reorder::ReorderLock;
+use crate::reorder::Reordering;
 use crate::space::Space;
 use crate::stats::{Counters, Stats};
 use crate::version::{Version, VersionRef};
@@ -54,7 +54,7 @@ pub(crate) struct Shared {
     /// The process the store was made in (see `fork.rs`).
     pub(crate) process: ProcessToken,
     /// Where the reordering pass stands (see `reorder.rs`).
-    pub(crate) reorder: ReorderLock,
+    pub(crate) reorder: Reordering,
 }
 
 impl Shared {
@@ -212,7 +212,7 @@ impl Store {
                 access: AccessTracker::default(),
                 counters: Counters::new(),
                 process: ProcessToken::current(),
-                reorder: ReorderLock::default(),
+                reorder: Reordering::default(),
             }),
         }
     }

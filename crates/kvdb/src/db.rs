@@ -200,13 +200,18 @@ impl Db {
             )?;
         }
         if let Some(interval) = options.reorder_interval {
-            let store = self.inner.store.clone();
+            let inner = Arc::clone(&self.inner);
             let mut ticks = crate::reorder::ReorderTicks::default();
             spawn(
                 "kvdb-reorder",
                 interval,
                 Box::new(move || {
-                    ticks.tick(&store);
+                    let limit = inner.eviction.limit();
+                    let room = match limit {
+                        0 => u64::MAX,
+                        _ => limit.saturating_sub(inner.store.memory_used()),
+                    };
+                    ticks.tick(&inner.store, room);
                 }),
             )?;
         }

@@ -52,10 +52,12 @@ pub struct Options {
     pub gc_keys_per_pass: usize,
     /// How often the background thread that puts the ordered index's nodes
     /// back in key order in memory checks whether to (see
-    /// [`crate::Db::reorder`]); `None` disables it. It moves nodes only in
-    /// a check that finds no new key written since the one before, once
-    /// keys inserted since its last pass number an eighth of the keys held
-    /// (and at least 4096), and at most 65,536 keys per check.
+    /// [`crate::Db::reorder`]); `None` disables it. A pass starts in a
+    /// check that finds no new key written since the one before, once keys
+    /// inserted since the last pass number an eighth of the keys held (and
+    /// at least 4096), and stops when a new key is written (resuming later).
+    /// It holds about 96 bytes per key until it stops; under a memory limit
+    /// it starts only if that fits.
     pub reorder_interval: Option<Duration>,
     /// The clock that expiry is judged by.
     pub clock: Arc<dyn Clock>,

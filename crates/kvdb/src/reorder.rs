@@ -5,15 +5,20 @@
 //! A pass moves every node, about a microsecond per key, and holds the write
 //! lock a chunk at a time; run during a stream of inserts it would compete
 //! with them for the lock and the CPU, and what it put in order would be
-//! scattered again by the next inserts. So a pass starts, and continues,
-//! only in a tick in which the count of inserted keys did not move since the
-//! tick before. Updates of existing keys do not count: they do not move
-//! nodes.
+//! scattered again by the next inserts. So a pass starts only in a tick in
+//! which the count of inserted keys did not move since the tick before, and
+//! stops (to resume at a later quiet tick) as soon as a new key comes.
+//! Updates of existing keys do not count: they do not move nodes.
+//!
+//! A pass keeps the nodes it unlinks until it stops (see
+//! `Store::reorder`): about [`NODE_BYTES`] a key. Under a memory limit, it
+//! starts only if that fits below the limit.
 
 use kvdb_core::Store;
 
-/// Keys moved per tick at most (tens of milliseconds of work).
-pub(crate) const KEYS_PER_TICK: usize = 64 * 1024;
+/// What a pass holds per key until it stops, rounded up: a skiplist node
+/// at the mean height and the reference to it.
+pub(crate) const NODE_BYTES: u64 = 96;
 
 /// A pass starts when at least this share of the keys held...
 const SCATTERED_SHARE: usize = 8;
@@ -28,26 +33,32 @@ pub(crate) struct ReorderTicks {
 }
 
 impl ReorderTicks {
-    /// One tick: moves up to [`KEYS_PER_TICK`] keys if the store is due for
-    /// it; returns how many it moved.
-    pub(crate) fn tick(&mut self, store: &Store) -> usize {
+    /// One tick: if the store is due for it, runs (or resumes) a pass until
+    /// it ends or a new key is written; returns how many keys it moved.
+    /// `room` is how many bytes the store may still grow by (`u64::MAX`
+    /// without a memory limit).
+    pub(crate) fn tick(&mut self, store: &Store, room: u64) -> usize {
         let inserted = store.keys_inserted();
         let quiet = self.inserted.replace(inserted) == Some(inserted);
-        if !quiet || !due(store) {
+        if !quiet || !due(store, room) {
             return 0;
         }
         store
-            .reorder(KEYS_PER_TICK)
+            .reorder_until(usize::MAX, || store.keys_inserted() != inserted)
             .map_or(0, |report| report.keys_moved)
     }
 }
 
-/// True if a pass is under way or enough keys are out of place to start one.
-fn due(store: &Store) -> bool {
+/// True if a pass is under way or enough keys are out of place to start one,
+/// and the nodes it would hold fit in `room`.
+fn due(store: &Store, room: u64) -> bool {
+    let stats = store.stats();
+    if stats.keys_held.saturating_mul(NODE_BYTES) > room {
+        return false;
+    }
     if store.reorder_in_progress() {
         return true;
     }
-    let stats = store.stats();
     let (scattered, held) = (stats.scattered_keys as usize, stats.keys_held as usize);
     scattered >= MIN_SCATTERED && scattered >= held / SCATTERED_SHARE
 }
@@ -75,13 +86,17 @@ mod tests {
         let store = Store::new();
         let mut ticks = ReorderTicks::default();
         insert(&store, 0, 10_000);
-        assert_eq!(ticks.tick(&store), 0, "the first tick has no earlier count");
+        assert_eq!(
+            ticks.tick(&store, u64::MAX),
+            0,
+            "the first tick has no earlier count"
+        );
         insert(&store, 10_000, 10);
-        assert_eq!(ticks.tick(&store), 0, "keys were inserted since");
-        let moved = ticks.tick(&store);
+        assert_eq!(ticks.tick(&store, u64::MAX), 0, "keys were inserted since");
+        let moved = ticks.tick(&store, u64::MAX);
         assert_eq!(moved, 10_010, "a quiet tick moves every key held");
         assert_eq!(store.scattered_keys(), 0);
-        assert_eq!(ticks.tick(&store), 0, "nothing left to do");
+        assert_eq!(ticks.tick(&store, u64::MAX), 0, "nothing left to do");
     }
 
     #[test]
@@ -89,36 +104,61 @@ mod tests {
         let store = Store::new();
         let mut ticks = ReorderTicks::default();
         insert(&store, 0, 40_000);
-        ticks.tick(&store);
-        ticks.tick(&store);
+        ticks.tick(&store, u64::MAX);
+        ticks.tick(&store, u64::MAX);
         assert_eq!(store.scattered_keys(), 0);
         insert(&store, 40_000, 4_000);
-        ticks.tick(&store);
-        assert_eq!(ticks.tick(&store), 0, "under an eighth of the keys");
+        ticks.tick(&store, u64::MAX);
+        assert_eq!(
+            ticks.tick(&store, u64::MAX),
+            0,
+            "under an eighth of the keys"
+        );
         insert(&store, 44_000, 2_000);
-        ticks.tick(&store);
-        assert_eq!(ticks.tick(&store), 46_000);
+        ticks.tick(&store, u64::MAX);
+        assert_eq!(ticks.tick(&store, u64::MAX), 46_000);
     }
 
     #[test]
-    fn a_pass_longer_than_a_tick_continues_in_quiet_ticks_only() {
+    fn a_pass_stops_when_a_new_key_comes_and_resumes_in_a_quiet_tick() {
+        const KEYS: usize = 100_000;
         let store = Store::new();
         let mut ticks = ReorderTicks::default();
-        let keys = KEYS_PER_TICK as u32 * 2;
-        insert(&store, 0, keys);
-        ticks.tick(&store);
-        let first = ticks.tick(&store);
-        assert!(
-            (KEYS_PER_TICK..2 * KEYS_PER_TICK).contains(&first),
-            "{first}"
-        );
+        insert(&store, 0, KEYS as u32);
+        ticks.tick(&store, u64::MAX);
+        let mut moved = 0;
+        // A new key written while the pass runs stops it.
+        std::thread::scope(|s| {
+            let pass = s.spawn(|| ticks.tick(&store, u64::MAX));
+            while !store.reorder_in_progress() {
+                std::hint::spin_loop();
+            }
+            // The empty key sorts first: behind the pass's position.
+            let new_key = Op::Put {
+                key: b"",
+                value: b"v",
+                expires_at: None,
+            };
+            store.write(&[new_key]).unwrap();
+            moved = pass.join().unwrap();
+        });
+        assert!(moved > 0 && moved < KEYS, "stopped part way: {moved}");
         assert!(store.reorder_in_progress());
-        insert(&store, keys, 1);
-        assert_eq!(ticks.tick(&store), 0, "paused by a new key");
-        let mut rest = 0;
-        while store.reorder_in_progress() {
-            rest += ticks.tick(&store);
-        }
-        assert_eq!(first + rest, keys as usize + 1);
+        assert_eq!(ticks.tick(&store, u64::MAX), 0, "not quiet since");
+        let rest = ticks.tick(&store, u64::MAX);
+        assert!(!store.reorder_in_progress());
+        assert_eq!(moved + rest, KEYS, "the key inserted behind waits");
+        assert_eq!(store.scattered_keys(), 1);
+    }
+
+    #[test]
+    fn no_pass_starts_unless_the_nodes_it_holds_fit_in_the_room_left() {
+        let store = Store::new();
+        let mut ticks = ReorderTicks::default();
+        insert(&store, 0, 10_000);
+        let needs = 10_000 * NODE_BYTES;
+        ticks.tick(&store, needs - 1);
+        assert_eq!(ticks.tick(&store, needs - 1), 0);
+        assert_eq!(ticks.tick(&store, needs), 10_000);
     }
 }

@@ -166,9 +166,18 @@ impl KeyIndex {
     /// a twin of the old one (see `ordered_key.rs`), linked beside it before
     /// the old one is unlinked: a reader finds the key in one or both, never
     /// in neither. Callers hold the write lock; `chain` is in the index.
-    pub(crate) fn relink(&self, chain: &ChainRef, guard: &Guard) {
+    ///
+    /// Returns the old node, unlinked but kept alive until the entry is
+    /// released (`RefEntry::release`), which the caller must do: a pass
+    /// holds its old nodes until it ends, so that its new nodes do not land
+    /// in their holes (see `reorder.rs`).
+    pub(crate) fn relink(
+        &self,
+        chain: &ChainRef,
+        guard: &Guard,
+    ) -> Option<RefEntry<'_, OrderedKey, ()>> {
         self.link_twin(chain, guard);
-        self.unlink_old_twin(chain, guard);
+        self.unlink_old_twin(chain, guard)
     }
 
     /// The first half of [`Self::relink`]: links the new node beside the old
@@ -183,15 +192,17 @@ impl KeyIndex {
     }
 
     /// The second half of [`Self::relink`]: unlinks the old node.
-    fn unlink_old_twin(&self, chain: &ChainRef, guard: &Guard) {
+    fn unlink_old_twin(
+        &self,
+        chain: &ChainRef,
+        guard: &Guard,
+    ) -> Option<RefEntry<'_, OrderedKey, ()>> {
         let old = chain.node_generation() ^ 1;
         let removed = self
             .map
             .remove(&OrderedKey::of_generation(chain.clone(), old), guard);
         debug_assert!(removed.is_some(), "the old node was linked");
-        if let Some(entry) = removed {
-            entry.release(guard);
-        }
+        removed
     }
 
     /// Links a twin beside the node of each of `keys`, as a move does, runs
@@ -208,7 +219,9 @@ impl KeyIndex {
         }
         let result = f();
         for chain in &chains {
-            self.unlink_old_twin(chain, &guard);
+            if let Some(old) = self.unlink_old_twin(chain, &guard) {
+                old.release(&guard);
+            }
         }
         result
     }
