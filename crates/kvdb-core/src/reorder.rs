@@ -118,7 +118,12 @@ impl Store {
     /// one after the other, and not from the holes of the old ones (which
     /// lie wherever the keys were first inserted); then this thread frees
     /// them. A pass run in one call therefore holds one node per key more
-    /// until it ends.
+    /// until it ends. Call it on a thread that inserts no keys (as `kvdb`'s
+    /// `Db::reorder` and background thread do): allocators hand each thread
+    /// memory of its own (glibc's arenas, mimalloc's heaps), so its new
+    /// nodes neither take nor leave holes among the inserting threads'
+    /// records, and the nodes of one pass, freed together by the next, leave
+    /// whole free runs for the pass after.
     ///
     /// Fails only in a `fork()` child or on a thread that holds this store's
     /// write lock.

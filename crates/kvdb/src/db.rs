@@ -448,10 +448,13 @@ impl Db {
     /// one chunk of 256 keys at a time. The background thread does the same
     /// when writes of new keys pause (see [`Options::reorder_interval`]);
     /// call this after a bulk load to have it done before going on. Does
-    /// nothing when no key was inserted since the last pass began.
+    /// nothing when no key was inserted since the last pass began. The pass
+    /// runs on a short-lived thread of its own: the new nodes then come from
+    /// memory the allocator gives that thread alone, one after the other,
+    /// and not from holes the caller's inserts left.
     ///
-    /// Fails in a `fork()` child, and on a thread that holds the write lock
-    /// (inside a transaction's commit).
+    /// Fails in a `fork()` child, on a thread that holds the write lock
+    /// (inside a transaction's commit), and if no thread can be started.
     pub fn reorder(&self) -> Result<kvdb_core::ReorderReport> {
         let store = &self.inner.store;
         if store.is_inherited_across_fork() {
@@ -460,13 +463,30 @@ impl Db {
         if store.scattered_keys() == 0 && !store.reorder_in_progress() {
             return Ok(kvdb_core::ReorderReport::default());
         }
-        let mut report = store.reorder(usize::MAX)?;
-        if store.scattered_keys() > 0 {
-            // The pass finished was under way before keys inserted since it
-            // began (behind its position, perhaps): one begun now covers them.
-            report.keys_moved += store.reorder(usize::MAX)?.keys_moved;
-        }
-        Ok(report)
+        // The pass runs on a thread of its own, which would wait forever for
+        // a write lock this thread holds: refuse that here.
+        drop(store.writer()?);
+        let pass = || -> Result<kvdb_core::ReorderReport> {
+            let mut report = store.reorder(usize::MAX)?;
+            if store.scattered_keys() > 0 {
+                // The pass finished was under way before keys inserted since
+                // it began (behind its position, perhaps): one begun now
+                // covers them.
+                report.keys_moved += store.reorder(usize::MAX)?.keys_moved;
+            }
+            Ok(report)
+        };
+        // On a thread that inserts no keys, the new nodes come one after the
+        // other from memory of that thread's own (see `Store::reorder`).
+        std::thread::scope(|scope| {
+            let helper = std::thread::Builder::new()
+                .name("kvdb-reorder-call".to_owned())
+                .spawn_scoped(scope, pass)
+                .map_err(|e| Error::io("starting the reordering thread", e))?;
+            helper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
     }
 
     /// Runs one active expiry cycle now: expired keys are deleted by

@@ -10,14 +10,17 @@
 //! stops (to resume at a later quiet tick) as soon as a new key comes.
 //! Updates of existing keys do not count: they do not move nodes.
 //!
-//! A pass keeps the nodes it unlinks until it stops (see
-//! `Store::reorder`): about [`NODE_BYTES`] a key. Under a memory limit, it
-//! starts only if that fits below the limit.
+//! A pass runs on this thread, which inserts no keys, so its new nodes come
+//! from memory of its own (see `Store::reorder`), and it holds the old nodes
+//! until it stops: the process holds about [`NODE_BYTES`] a key more
+//! meanwhile, and the old nodes' memory stays with the allocator for later
+//! records. Under a memory limit, a pass starts only if that fits below the
+//! limit.
 
 use kvdb_core::Store;
 
-/// What a pass holds per key until it stops, rounded up: a skiplist node
-/// at the mean height and the reference to it.
+/// What a pass holds per key until it stops, rounded up: a new skiplist
+/// node at the mean height and the reference to the old one.
 pub(crate) const NODE_BYTES: u64 = 96;
 
 /// A pass starts when at least this share of the keys held...
