@@ -27,6 +27,18 @@ impl StopSignal {
     }
 }
 
+/// Wakes a worker to run its job now, from any thread.
+#[derive(Clone)]
+pub(crate) struct Nudge(Arc<StopSignal>);
+
+impl Nudge {
+    /// Runs the job now if the worker is asleep; if it is running the job,
+    /// the next run comes at the usual interval.
+    pub(crate) fn nudge(&self) {
+        self.0.wake.notify_all();
+    }
+}
+
 /// A named thread running a job periodically.
 pub(crate) struct Worker {
     name: String,
@@ -67,6 +79,11 @@ impl Worker {
             signal,
             handle: Some(handle),
         })
+    }
+
+    /// A handle that wakes the thread to run its job now.
+    pub(crate) fn nudge_handle(&self) -> Nudge {
+        Nudge(Arc::clone(&self.signal))
     }
 
     /// Stops the thread and waits for it; reports whether its job panicked.

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use kvdb_core::{Cursor, Iter, Op, PreparedBatch, Stats, Store};
 use parking_lot::Mutex;
 
-use crate::background::Worker;
+use crate::background::{Nudge, Worker};
 use crate::error::{Error, Result};
 use crate::evict::Eviction;
 use crate::index::query::{IndexIter, IndexQuery};
@@ -81,6 +81,9 @@ impl Inner {
 pub struct Db {
     pub(crate) inner: Arc<Inner>,
     workers: Mutex<Vec<Worker>>,
+    /// Where `reorder` asks the background reordering thread for a pass,
+    /// and how it wakes it; `None` without that thread.
+    reorder_requests: std::sync::OnceLock<(Arc<crate::reorder::Requests>, Nudge)>,
 }
 
 impl Db {
@@ -159,6 +162,7 @@ impl Db {
         let db = Db {
             inner: Arc::new(inner),
             workers: Mutex::new(Vec::new()),
+            reorder_requests: std::sync::OnceLock::new(),
         };
         for def in db.inner.options.indexes.clone() {
             db.inner.create_index(def)?;
@@ -175,8 +179,9 @@ impl Db {
         let mut spawn = |name: &str, interval, job: Box<dyn FnMut() + Send>| {
             let worker = Worker::spawn(name, interval, job)
                 .map_err(|e| Error::io(format!("starting background thread {name}"), e))?;
+            let nudge = worker.nudge_handle();
             workers.push(worker);
-            Ok::<(), Error>(())
+            Ok::<Nudge, Error>(nudge)
         };
         if let Some(interval) = options.expire_interval {
             let inner = Arc::clone(&self.inner);
@@ -201,11 +206,16 @@ impl Db {
         }
         if let Some(interval) = options.reorder_interval {
             let inner = Arc::clone(&self.inner);
+            let requests = Arc::new(crate::reorder::Requests::default());
+            let served = Arc::clone(&requests);
             let mut ticks = crate::reorder::ReorderTicks::default();
-            spawn(
+            let nudge = spawn(
                 "kvdb-reorder",
                 interval,
                 Box::new(move || {
+                    if served.serve(&inner.store) {
+                        return;
+                    }
                     let limit = inner.eviction.limit();
                     let room = match limit {
                         0 => u64::MAX,
@@ -214,6 +224,7 @@ impl Db {
                     ticks.tick(&inner.store, room);
                 }),
             )?;
+            let _ = self.reorder_requests.set((requests, nudge));
         }
         if self.inner.persist.is_none() {
             return Ok(());
@@ -449,12 +460,16 @@ impl Db {
     /// when writes of new keys pause (see [`Options::reorder_interval`]);
     /// call this after a bulk load to have it done before going on. Does
     /// nothing when no key was inserted since the last pass began. The pass
-    /// runs on a short-lived thread of its own: the new nodes then come from
-    /// memory the allocator gives that thread alone, one after the other,
-    /// and not from holes the caller's inserts left.
+    /// runs on the background reordering thread (or, with it disabled, a
+    /// short-lived one): the new nodes then come from memory the allocator
+    /// gives that thread alone, one after the other, and not from holes the
+    /// inserting threads left. It holds about 96 bytes per key until it
+    /// ends, and the old nodes' memory then stays with the allocator for
+    /// later records.
     ///
     /// Fails in a `fork()` child, on a thread that holds the write lock
-    /// (inside a transaction's commit), and if no thread can be started.
+    /// (inside a transaction's commit), once the database is closed, and if
+    /// no thread can be started.
     pub fn reorder(&self) -> Result<kvdb_core::ReorderReport> {
         let store = &self.inner.store;
         if store.is_inherited_across_fork() {
@@ -463,29 +478,27 @@ impl Db {
         if store.scattered_keys() == 0 && !store.reorder_in_progress() {
             return Ok(kvdb_core::ReorderReport::default());
         }
-        // The pass runs on a thread of its own, which would wait forever for
-        // a write lock this thread holds: refuse that here.
+        // The pass runs on another thread, which would wait forever for a
+        // write lock this thread holds: refuse that here.
         drop(store.writer()?);
-        let pass = || -> Result<kvdb_core::ReorderReport> {
-            let mut report = store.reorder(usize::MAX)?;
-            if store.scattered_keys() > 0 {
-                // The pass finished was under way before keys inserted since
-                // it began (behind its position, perhaps): one begun now
-                // covers them.
-                report.keys_moved += store.reorder(usize::MAX)?.keys_moved;
-            }
-            Ok(report)
-        };
         // On a thread that inserts no keys, the new nodes come one after the
-        // other from memory of that thread's own (see `Store::reorder`).
+        // other from memory of that thread's own (see `Store::reorder`):
+        // the background reordering thread, or a short-lived one.
+        if let Some((requests, nudge)) = self.reorder_requests.get() {
+            self.inner.check_open()?;
+            let ticket = requests.ask();
+            nudge.nudge();
+            let closed = || self.inner.closed.load(Ordering::Acquire);
+            return requests.wait(ticket, closed).ok_or(Error::Closed);
+        }
         std::thread::scope(|scope| {
             let helper = std::thread::Builder::new()
                 .name("kvdb-reorder-call".to_owned())
-                .spawn_scoped(scope, pass)
+                .spawn_scoped(scope, || crate::reorder::full_pass(store))
                 .map_err(|e| Error::io("starting the reordering thread", e))?;
-            helper
+            Ok(helper
                 .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         })
     }
 

@@ -17,7 +17,10 @@
 //! records. Under a memory limit, a pass starts only if that fits below the
 //! limit.
 
-use kvdb_core::Store;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use kvdb_core::{ReorderReport, Store};
 
 /// What a pass holds per key until it stops, rounded up: a new skiplist
 /// node at the mean height and the reference to the old one.
@@ -50,6 +53,86 @@ impl ReorderTicks {
             .reorder_until(usize::MAX, || store.keys_inserted() != inserted)
             .map_or(0, |report| report.keys_moved)
     }
+}
+
+/// Passes asked for by `Db::reorder`, run by the background thread: the
+/// thread that runs every pass keeps its own memory for the nodes (see
+/// `Store::reorder`), which a short-lived thread would not (a new thread
+/// may be handed the memory of one that inserted keys and exited).
+#[derive(Default)]
+pub(crate) struct Requests {
+    state: Mutex<RequestState>,
+    answered: Condvar,
+}
+
+#[derive(Default)]
+struct RequestState {
+    /// Passes asked for, ever.
+    asked: u64,
+    /// Passes run for them: every request up to this one is answered.
+    answered: u64,
+    /// What the last pass run for a request did.
+    report: ReorderReport,
+}
+
+impl Requests {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RequestState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Asks for a pass; returns the ticket to wait on.
+    pub(crate) fn ask(&self) -> u64 {
+        let mut state = self.lock();
+        state.asked += 1;
+        state.asked
+    }
+
+    /// Runs one pass for every request waiting, if any (on the background
+    /// thread); true if it did.
+    pub(crate) fn serve(&self, store: &Store) -> bool {
+        let asked = self.lock().asked;
+        if asked == self.lock().answered {
+            return false;
+        }
+        let report = full_pass(store);
+        let mut state = self.lock();
+        state.answered = asked;
+        state.report = report;
+        self.answered.notify_all();
+        true
+    }
+
+    /// Waits until `ticket` is answered, checking `closed` every 100 ms;
+    /// `None` if the database closed first.
+    pub(crate) fn wait(&self, ticket: u64, closed: impl Fn() -> bool) -> Option<ReorderReport> {
+        let mut state = self.lock();
+        while state.answered < ticket {
+            if closed() {
+                return None;
+            }
+            state = self
+                .answered
+                .wait_timeout(state, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Some(state.report)
+    }
+}
+
+/// A pass over every key inserted since the last one began: finishes the
+/// pass under way, then runs one more if keys came in behind it.
+pub(crate) fn full_pass(store: &Store) -> ReorderReport {
+    if store.scattered_keys() == 0 && !store.reorder_in_progress() {
+        return ReorderReport::default();
+    }
+    // On the thread running it, a pass fails only in a fork() child (where
+    // this thread does not exist) or under the write lock (never held here).
+    let mut report = store.reorder(usize::MAX).unwrap_or_default();
+    if store.scattered_keys() > 0 {
+        report.keys_moved += store.reorder(usize::MAX).map_or(0, |r| r.keys_moved);
+    }
+    report
 }
 
 /// True if a pass is under way or enough keys are out of place to start one,
@@ -152,6 +235,27 @@ mod tests {
         assert!(!store.reorder_in_progress());
         assert_eq!(moved + rest, KEYS, "the key inserted behind waits");
         assert_eq!(store.scattered_keys(), 1);
+    }
+
+    #[test]
+    fn a_request_is_answered_by_the_thread_that_serves_it() {
+        let store = Store::new();
+        insert(&store, 0, 3_000);
+        let requests = Requests::default();
+        assert!(!requests.serve(&store), "nothing asked");
+        let ticket = requests.ask();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !requests.serve(&store) {
+                    std::thread::yield_now();
+                }
+            });
+            let report = requests.wait(ticket, || false).unwrap();
+            assert_eq!(report.keys_moved, 3_000);
+        });
+        assert_eq!(store.scattered_keys(), 0);
+        let unanswered = requests.ask();
+        assert_eq!(requests.wait(unanswered, || true), None, "closed meanwhile");
     }
 
     #[test]

@@ -167,3 +167,26 @@ fn reorder_on_call_puts_every_key_in_order() {
     let again = db.reorder().unwrap();
     assert_eq!(again.keys_moved, 0, "nothing out of place: nothing moved");
 }
+
+#[test]
+fn reorder_on_call_runs_on_the_background_thread_when_there_is_one() {
+    let mut options = Options::manual_maintenance();
+    // Checks too rare to start a pass by themselves during the test.
+    options.reorder_interval = Some(Duration::from_secs(3600));
+    let db = Db::in_memory_with(options).unwrap();
+    for i in 0..5_000u64 {
+        db.put(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes(), b"v")
+            .unwrap();
+    }
+    let started = Instant::now();
+    let report = db.reorder().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "woken, not left to its hourly check"
+    );
+    assert_eq!(report.keys_moved, 5_000);
+    assert_eq!(db.stats().scattered_keys, 0);
+    let keys: Vec<Vec<u8>> = db.iter().map(|(k, _)| k.to_vec()).collect();
+    assert_eq!(keys.len(), 5_000);
+    assert!(keys.windows(2).all(|w| w[0] < w[1]));
+}
