@@ -132,38 +132,45 @@ fn memory_stays_flat_under_updates_with_snapshots_opened_and_dropped() {
     db.close().unwrap();
 }
 
+/// Inserts `count` keys in an order unrelated to their key order.
+fn insert_scattered(db: &Db, count: u64) {
+    for i in 0..count {
+        db.put(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes(), b"v")
+            .unwrap();
+    }
+}
+
+/// Asserts that a scan sees `count` keys, each once, in order.
+fn assert_scans_in_order(db: &Db, count: u64) {
+    let keys: Vec<Vec<u8>> = db.iter().map(|(k, _)| k.to_vec()).collect();
+    assert_eq!(keys.len() as u64, count);
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "in order, once each");
+}
+
 #[test]
 fn the_index_is_put_back_in_key_order_once_inserts_pause() {
     let mut options = Options::manual_maintenance();
     options.reorder_interval = Some(Duration::from_millis(10));
     let db = Db::in_memory_with(options).unwrap();
     const KEYS: u64 = 20_000;
-    for i in 0..KEYS {
-        db.put(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes(), b"v")
-            .unwrap();
-    }
+    insert_scattered(&db, KEYS);
     let stats = wait_for("the reordering pass", Duration::from_secs(30), &db, |s| {
         s.scattered_keys == 0
     });
     assert_eq!(stats.keys_held, KEYS);
-    let keys: Vec<Vec<u8>> = db.iter().map(|(k, _)| k.to_vec()).collect();
-    assert_eq!(keys.len() as u64, KEYS);
-    assert!(keys.windows(2).all(|w| w[0] < w[1]), "in order, once each");
+    assert_scans_in_order(&db, KEYS);
 }
 
 #[test]
 fn reorder_on_call_puts_every_key_in_order() {
     let db = Db::in_memory_with(Options::manual_maintenance()).unwrap();
-    for i in 0..5_000u64 {
-        db.put(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes(), b"v")
-            .unwrap();
-    }
+    insert_scattered(&db, 5_000);
     assert_eq!(db.stats().scattered_keys, 5_000);
     let report = db.reorder().unwrap();
     assert_eq!(report.keys_moved, 5_000);
     assert!(report.pass_completed);
     assert_eq!(db.stats().scattered_keys, 0);
-    assert_eq!(db.iter().count(), 5_000);
+    assert_scans_in_order(&db, 5_000);
     let again = db.reorder().unwrap();
     assert_eq!(again.keys_moved, 0, "nothing out of place: nothing moved");
 }
@@ -174,10 +181,7 @@ fn reorder_on_call_runs_on_the_background_thread_when_there_is_one() {
     // Checks too rare to start a pass by themselves during the test.
     options.reorder_interval = Some(Duration::from_secs(3600));
     let db = Db::in_memory_with(options).unwrap();
-    for i in 0..5_000u64 {
-        db.put(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes(), b"v")
-            .unwrap();
-    }
+    insert_scattered(&db, 5_000);
     let started = Instant::now();
     let report = db.reorder().unwrap();
     assert!(
@@ -186,7 +190,5 @@ fn reorder_on_call_runs_on_the_background_thread_when_there_is_one() {
     );
     assert_eq!(report.keys_moved, 5_000);
     assert_eq!(db.stats().scattered_keys, 0);
-    let keys: Vec<Vec<u8>> = db.iter().map(|(k, _)| k.to_vec()).collect();
-    assert_eq!(keys.len(), 5_000);
-    assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    assert_scans_in_order(&db, 5_000);
 }
