@@ -113,10 +113,11 @@ impl Store {
     /// every key held; keys inserted meanwhile behind its position wait for
     /// the next pass.
     ///
-    /// The nodes the call unlinks stay allocated until it returns (about 50
-    /// bytes a key), so that the nodes it allocates come from fresh memory,
-    /// one after the other, and not from the holes of the old ones (which
-    /// lie wherever the keys were first inserted); then this thread frees
+    /// The nodes the call unlinks stay allocated until it returns (a node
+    /// and a 16-byte reference to it, 60-90 bytes a key), so that the nodes
+    /// it allocates come from fresh memory, one after the other, and not
+    /// from the holes of the old ones (which lie wherever the keys were
+    /// first inserted); then this thread frees
     /// them. A pass run in one call therefore holds one node per key more
     /// until it ends. Call it on a thread that inserts no keys (as `kvdb`'s
     /// `Db::reorder` and background thread do): allocators hand each thread

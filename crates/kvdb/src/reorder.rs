@@ -90,10 +90,13 @@ impl Requests {
     /// Runs one pass for every request waiting, if any (on the background
     /// thread); true if it did.
     pub(crate) fn serve(&self, store: &Store) -> bool {
-        let asked = self.lock().asked;
-        if asked == self.lock().answered {
-            return false;
-        }
+        let asked = {
+            let state = self.lock();
+            if state.asked == state.answered {
+                return false;
+            }
+            state.asked
+        };
         let report = full_pass(store);
         let mut state = self.lock();
         state.answered = asked;
