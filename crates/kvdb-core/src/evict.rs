@@ -12,20 +12,51 @@ use crate::access::Tracking;
 use crate::chain::{ChainRef, footprint_of_key};
 use crate::store::Store;
 use crate::version::{Version, footprint_of_value};
-use crate::writer::{Op, Writer};
+use crate::writer::Op;
 
-/// A key sampled as a possible victim.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A key sampled as a possible victim: a handle to its record, with what
+/// the policy ranks it by.
+///
+/// Sampling reads only the record (and, if asked, its newest version's
+/// expiry time), not whether the key still holds a live value: that, and
+/// what deleting it would free, is read once the candidate is a victim
+/// ([`Store::judge`]). Holding a candidate keeps its record's memory (not
+/// its versions' beyond the newest few) allocated.
+#[derive(Clone)]
 pub struct Candidate {
-    /// The key.
-    pub key: Vec<u8>,
+    chain: ChainRef,
     /// Its access word (see [`crate::lru_idle`] and [`crate::lfu_counter`]).
     pub access: u32,
-    /// Its expiry time, if it has one.
+    /// Its expiry time, if it has one; read only if the sample or judgement
+    /// asked for it.
     pub expires_at: Option<u64>,
-    /// What deleting it frees once no view needs it: its record and every
-    /// version it holds.
+    /// What deleting it frees once no view needs it, its record and every
+    /// version it holds, as of its judgement (0 before).
     pub bytes: u64,
+}
+
+impl Candidate {
+    /// The key.
+    pub fn key(&self) -> &[u8] {
+        self.chain.key()
+    }
+
+    /// An identity of the key's record, the same for every candidate of it
+    /// and for no other record while one is held.
+    pub fn record_id(&self) -> usize {
+        self.chain.addr()
+    }
+}
+
+impl std::fmt::Debug for Candidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Candidate")
+            .field("key", &self.key())
+            .field("access", &self.access)
+            .field("expires_at", &self.expires_at)
+            .field("bytes", &self.bytes)
+            .finish()
+    }
 }
 
 impl Store {
@@ -74,7 +105,8 @@ impl Store {
     }
 }
 
-fn candidate(chain: &ChainRef, now: u64, guard: &epoch::Guard) -> Option<Candidate> {
+/// `chain` as a candidate now, if its newest version is a live value.
+fn judged(chain: &ChainRef, now: u64, guard: &epoch::Guard) -> Option<Candidate> {
     let head: &Version = chain.head(guard)?;
     if !head.is_live_at(now) || chain.is_removed() {
         return None;
@@ -86,46 +118,82 @@ fn candidate(chain: &ChainRef, now: u64, guard: &epoch::Guard) -> Option<Candida
         current = chain.next(v, guard);
     }
     Some(Candidate {
-        key: chain.key().to_vec(),
+        chain: chain.clone(),
         access: chain.access().load(Ordering::Relaxed),
         expires_at: head.expires_at(),
         bytes: bytes as u64,
     })
 }
 
-impl Writer<'_> {
-    /// `key` as a candidate now, if its newest version is a live value.
-    pub fn eviction_candidate(&self, key: &[u8]) -> Option<Candidate> {
-        let shared = self.shared();
+impl Store {
+    /// `candidate`'s key as it stands now, if it still holds a live value in
+    /// the record sampled: its access word, expiry time and what deleting it
+    /// would free.
+    pub fn judge(&self, candidate: &Candidate) -> Option<Candidate> {
         let guard = epoch::pin();
-        let chain = shared.index.lookup(key, &guard)?;
-        candidate(&chain, shared.clock.now_ms(), &guard)
+        judged(&candidate.chain, self.shared.clock.now_ms(), &guard)
     }
 
-    /// Up to `want` keys of the user key space whose newest version is a
-    /// live value, sampled at random: from every key starting at the hash
-    /// slot `start` (a random number), or with `volatile_only` from the keys
-    /// that have an expiry time.
-    pub fn eviction_sample(&self, want: usize, volatile_only: bool, start: u64) -> Vec<Candidate> {
-        let shared = self.shared();
+    /// Starts loading what judging `candidates` will read, so that their
+    /// misses overlap: each record, then each record's newest version.
+    pub fn prefetch_judgements<'c>(&self, candidates: impl Iterator<Item = &'c Candidate> + Clone) {
+        for candidate in candidates.clone() {
+            crate::prefetch::prefetch(candidate.chain.addr());
+        }
         let guard = epoch::pin();
-        let now = shared.clock.now_ms();
-        let candidate = |chain: &crate::chain::ChainRef| candidate(chain, now, &guard);
-        if volatile_only {
+        for candidate in candidates {
+            crate::prefetch::prefetch(candidate.chain.head_addr(&guard));
+        }
+    }
+
+    /// Up to `want` records of the user key space, sampled at random: from
+    /// every key starting at the hash slot `start` (a random number), or
+    /// with `volatile_only` from the keys that have an expiry time. Only the
+    /// records are read (their access words), which a sample loads all at
+    /// once; `with_expiry` reads each one's newest version too, for its
+    /// expiry time. A key sampled may hold a tombstone or an expired value:
+    /// [`Store::judge`] tells. Neither takes the write lock: a background
+    /// thread may sample and judge while a writer writes.
+    pub fn eviction_sample(
+        &self,
+        want: usize,
+        volatile_only: bool,
+        with_expiry: bool,
+        start: u64,
+    ) -> Vec<Candidate> {
+        let shared = &*self.shared;
+        let guard = epoch::pin();
+        let chains: Vec<ChainRef> = if volatile_only {
             shared
                 .ttl
                 .sample(want)
-                .iter()
+                .into_iter()
                 .filter(|chain| chain.space() == crate::space::Space::User)
-                .filter_map(&candidate)
                 .collect()
         } else {
-            shared
-                .index
-                .sample(start as usize, want, &guard)
-                .iter()
-                .filter_map(|chain| candidate(chain))
-                .collect()
-        }
+            let sample = shared.index.sample(start as usize, want, &guard);
+            // Start every record's miss before reading any.
+            for chain in &sample {
+                crate::prefetch::prefetch(chain.addr());
+            }
+            sample.iter().map(|chain| ChainRef::clone(chain)).collect()
+        };
+        chains
+            .into_iter()
+            .filter(|chain| !chain.is_removed())
+            .map(|chain| {
+                let expires_at = if with_expiry {
+                    chain.head(&guard).and_then(Version::expires_at)
+                } else {
+                    None
+                };
+                Candidate {
+                    access: chain.access().load(Ordering::Relaxed),
+                    expires_at,
+                    bytes: 0,
+                    chain,
+                }
+            })
+            .collect()
     }
 }

@@ -103,6 +103,15 @@ fn prune(chain: &ChainRef, horizon: Horizon, guard: &Guard) -> (Freed, Outcome) 
     (freed, outcome)
 }
 
+/// What a collection does with a dead key's node in the ordered index.
+#[derive(Clone, Copy)]
+enum Removal {
+    /// Unlinks it at once.
+    Unlink,
+    /// Leaves it for the unlinker (`Shared::detach_chain`).
+    Detach,
+}
+
 fn account(shared: &Shared, space: Space, freed: Freed) {
     if freed.versions == 0 {
         return;
@@ -130,7 +139,7 @@ impl Store {
         let queued = std::iter::from_fn(|| shared.gc.queue.pop())
             .take(budget)
             .inspect(|chain| chain.clear_gc_queued());
-        self.collect_chains(queued)
+        self.collect_chains(queued, Removal::Unlink)
     }
 
     /// Collects the keys `keys` of the user key space at once, whether
@@ -138,6 +147,19 @@ impl Store {
     /// runs to free their memory before it returns. Keys an open view may
     /// still read stay queued for the collector.
     pub fn collect_keys(&self, keys: &[Vec<u8>]) -> GcReport {
+        self.collect_keys_as(keys, Removal::Unlink)
+    }
+
+    /// As [`Store::collect_keys`], but a key found dead is only detached:
+    /// taken out of the hash table at once, its ordered-index node left for
+    /// [`Store::unlink_detached`] to unlink on another thread (see
+    /// `unlink.rs`). Its memory stays counted in [`Store::memory_used`]
+    /// until then.
+    pub fn collect_keys_detaching(&self, keys: &[Vec<u8>]) -> GcReport {
+        self.collect_keys_as(keys, Removal::Detach)
+    }
+
+    fn collect_keys_as(&self, keys: &[Vec<u8>], removal: Removal) -> GcReport {
         let guard = epoch::pin();
         let chains: Vec<ChainRef> = keys
             .iter()
@@ -145,10 +167,10 @@ impl Store {
             .map(|chain| ChainRef::clone(&chain))
             .collect();
         drop(guard);
-        self.collect_chains(chains.into_iter())
+        self.collect_chains(chains.into_iter(), removal)
     }
 
-    fn collect_chains(&self, chains: impl Iterator<Item = ChainRef>) -> GcReport {
+    fn collect_chains(&self, chains: impl Iterator<Item = ChainRef>, removal: Removal) -> GcReport {
         let shared = &*self.shared;
         if shared.process.is_inherited() {
             // A fork() child takes no lock a parent thread may hold forever.
@@ -185,7 +207,10 @@ impl Store {
                 // A write since the check means the key is no longer dead;
                 // that write queued it again.
                 if chain.head_addr(&guard) == head && !chain.is_removed() {
-                    shared.remove_chain(&chain, expired, &guard);
+                    match removal {
+                        Removal::Unlink => shared.remove_chain(&chain, expired, &guard),
+                        Removal::Detach => shared.detach_chain(&chain, expired, &guard),
+                    }
                     report.keys_removed += 1;
                 }
             }

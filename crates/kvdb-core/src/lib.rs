@@ -73,6 +73,9 @@ mod scan;
 mod space;
 mod stats;
 mod store;
+#[cfg(test)]
+mod test_scans;
+mod unlink;
 mod version;
 mod view;
 mod writer;

@@ -150,10 +150,10 @@ impl Store {
                 .get_or_insert_with(|| Pass::begin(SPACES[0], writer.shared().keys(SPACES[0])));
             self.shared.reorder.under_way.store(true, Ordering::Relaxed);
             let index = self.shared.keys(pass.space);
-            let moved = move_chunk(index, pass, &mut retired);
+            let (visited, moved) = move_chunk(index, pass, &mut retired);
             drop(writer);
             report.keys_moved += moved;
-            if moved == CHUNK {
+            if visited == CHUNK {
                 continue;
             }
             // The end of a key space: its nodes are in order as of the
@@ -207,16 +207,23 @@ impl Drop for Retired<'_> {
     }
 }
 
-/// Moves up to [`CHUNK`] keys after the pass's position, in key order, and
-/// advances it past them; returns how many were moved (fewer than a chunk
-/// only at the end of the key space). Callers hold the write lock.
-fn move_chunk<'a>(index: &'a KeyIndex, pass: &mut Pass, retired: &mut Retired<'a>) -> usize {
+/// Moves the keys of up to [`CHUNK`] nodes after the pass's position, in
+/// key order, and advances it past them; returns how many nodes were passed
+/// (fewer than a chunk only at the end of the key space) and how many of
+/// them were moved: a detached chain's node (see `KeyIndex::detach`) is
+/// left for its unlinker. Callers hold the write lock.
+fn move_chunk<'a>(
+    index: &'a KeyIndex,
+    pass: &mut Pass,
+    retired: &mut Retired<'a>,
+) -> (usize, usize) {
     let guard = epoch::pin();
     let from = match &pass.after {
         Some(key) => Bound::Excluded(&**key),
         None => Bound::Unbounded,
     };
-    // Under the write lock no chain is being moved, so there are no twins.
+    // Under the write lock no chain is being moved, so there are no twins;
+    // a detached chain's node may sit beside its key's next chain's.
     let mut chains: Vec<ChainRef> = Vec::with_capacity(CHUNK);
     let mut at = index.borrow_at(true, from, &guard);
     while let Some(entry) = at {
@@ -226,27 +233,22 @@ fn move_chunk<'a>(index: &'a KeyIndex, pass: &mut Pass, retired: &mut Retired<'a
         chains.push(entry.key().chain().clone());
         at = entry.next();
     }
-    for chain in &chains {
+    let mut moved = 0;
+    for chain in chains.iter().filter(|chain| !chain.is_removed()) {
         retired.nodes.extend(index.relink(chain, &guard));
+        moved += 1;
     }
     if let Some(last) = chains.last() {
         pass.after = Some(last.key().into());
     }
-    chains.len()
+    (chains.len(), moved)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_scans::{backward, forward, put};
     use crate::writer::Op;
-
-    fn put<'a>(key: &'a [u8], value: &'a [u8]) -> Op<'a> {
-        Op::Put {
-            key,
-            value,
-            expires_at: None,
-        }
-    }
 
     fn store_with(keys: &[&[u8]]) -> Store {
         let store = Store::new();
@@ -255,21 +257,6 @@ mod tests {
             store.write(&[put(key, &value)]).unwrap();
         }
         store
-    }
-
-    fn forward(store: &Store) -> Vec<Vec<u8>> {
-        store.snapshot().iter().map(|(k, _)| k.to_vec()).collect()
-    }
-
-    fn backward(store: &Store) -> Vec<Vec<u8>> {
-        let mut c = store.snapshot().cursor::<&[u8]>(..);
-        c.seek_to_last();
-        let mut keys = Vec::new();
-        while let Some(k) = c.key() {
-            keys.push(k.to_vec());
-            c.prev();
-        }
-        keys
     }
 
     fn batched(store: &Store, forward: bool, per_call: usize) -> Vec<Vec<u8>> {

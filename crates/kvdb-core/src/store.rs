@@ -31,6 +31,7 @@ use crate::prepared::{Applied, PreparedBatch};
 use crate::reorder::Reordering;
 use crate::space::Space;
 use crate::stats::{Counters, Stats};
+use crate::unlink::Detached;
 use crate::version::{Version, VersionRef};
 use crate::view::{Horizon, ReadView, ViewRegistry};
 use crate::writer::{Op, Writer, WriterState};
@@ -55,6 +56,9 @@ pub(crate) struct Shared {
     pub(crate) process: ProcessToken,
     /// Where the reordering pass stands (see `reorder.rs`).
     pub(crate) reorder: Reordering,
+    /// Chains taken out of the index whose nodes are still to be unlinked
+    /// (see `unlink.rs`).
+    pub(crate) detached: Detached,
 }
 
 impl Shared {
@@ -139,32 +143,34 @@ impl Shared {
     /// Removes a chain whose every version is invisible to every reader from
     /// the index and the statistics. Callers hold the write lock.
     pub(crate) fn remove_chain(&self, chain: &ChainRef, expired: bool, guard: &Guard) {
-        let space = chain.space();
-        if !self.keys(space).remove(chain, guard) {
+        if !self.keys(chain.space()).remove(chain, guard) {
             return;
         }
+        self.forget_key(chain, expired, guard);
+        self.release_chain(chain, guard);
+    }
+
+    /// As [`Self::remove_chain`], but leaves the chain's node in the ordered
+    /// index for [`crate::Store::unlink_detached`] to unlink, on another
+    /// thread (see `KeyIndex::detach`). Its memory stays counted until then.
+    /// Callers hold the write lock.
+    pub(crate) fn detach_chain(&self, chain: &ChainRef, expired: bool, guard: &Guard) {
+        self.keys(chain.space()).detach(chain, guard);
+        self.forget_key(chain, expired, guard);
+        self.detached.push(chain, guard);
+    }
+
+    /// The key counts for a chain just taken out of the index.
+    fn forget_key(&self, chain: &ChainRef, expired: bool, guard: &Guard) {
         self.ttl.untrack(chain);
-        let mut versions = 0i64;
-        let mut bytes = chain.footprint() as i64;
-        let mut current = chain.head(guard);
-        let head_is_value = current.is_some_and(Version::is_value);
-        while let Some(v) = current {
-            versions += 1;
-            bytes += v.footprint() as i64;
-            current = chain.next(v, guard);
-        }
+        let head_is_value = chain.head(guard).is_some_and(Version::is_value);
         let c = &self.counters;
-        if space == Space::Index {
-            c.index_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        if chain.space() == Space::Index {
             if head_is_value {
                 c.index_entries.fetch_sub(1, Ordering::Relaxed);
             }
             return;
         }
-        c.versions.fetch_sub(versions, Ordering::Relaxed);
-        c.bytes.fetch_sub(bytes, Ordering::Relaxed);
-        c.versions_reclaimed
-            .fetch_add(versions as u64, Ordering::Relaxed);
         c.keys_removed.fetch_add(1, Ordering::Relaxed);
         if head_is_value {
             c.live_keys.fetch_sub(1, Ordering::Relaxed);
@@ -173,6 +179,37 @@ impl Shared {
             c.expired_reclaimed.fetch_add(1, Ordering::Relaxed);
         }
     }
+
+    /// The memory counts for a chain whose node is unlinked: its record and
+    /// every version it holds are freed once no reader can reach them.
+    /// Returns their bytes.
+    pub(crate) fn release_chain(&self, chain: &ChainRef, guard: &Guard) -> usize {
+        let (versions, bytes) = held_by(chain, guard);
+        let c = &self.counters;
+        if chain.space() == Space::Index {
+            c.index_bytes.fetch_sub(bytes as i64, Ordering::Relaxed);
+            return bytes;
+        }
+        c.versions.fetch_sub(versions as i64, Ordering::Relaxed);
+        c.bytes.fetch_sub(bytes as i64, Ordering::Relaxed);
+        c.versions_reclaimed
+            .fetch_add(versions as u64, Ordering::Relaxed);
+        bytes
+    }
+}
+
+/// The versions `chain` holds, and the bytes of its record and of those
+/// versions.
+pub(crate) fn held_by(chain: &ChainRef, guard: &Guard) -> (usize, usize) {
+    let mut versions = 0;
+    let mut bytes = chain.footprint();
+    let mut current = chain.head(guard);
+    while let Some(v) = current {
+        versions += 1;
+        bytes += v.footprint();
+        current = chain.next(v, guard);
+    }
+    (versions, bytes)
 }
 
 /// A concurrent, versioned, ordered map from byte keys to byte values.
@@ -213,6 +250,7 @@ impl Store {
                 counters: Counters::new(),
                 process: ProcessToken::current(),
                 reorder: Reordering::default(),
+                detached: Detached::default(),
             }),
         }
     }

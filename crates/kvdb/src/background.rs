@@ -16,14 +16,22 @@ use std::time::Duration;
 
 #[derive(Default)]
 struct StopSignal {
-    stopped: Mutex<bool>,
+    state: Mutex<State>,
     wake: Condvar,
 }
 
+#[derive(Default)]
+struct State {
+    stopped: bool,
+    /// A run was asked for since the last one began.
+    nudged: bool,
+}
+
 impl StopSignal {
-    /// The flag; a panic elsewhere while holding it cannot leave it torn.
-    fn lock(&self) -> MutexGuard<'_, bool> {
-        self.stopped.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The flags; a panic elsewhere while holding them cannot leave them
+    /// torn.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -33,9 +41,13 @@ pub(crate) struct Nudge(Arc<StopSignal>);
 
 impl Nudge {
     /// Runs the job now if the worker is asleep; if it is running the job,
-    /// the next run comes at the usual interval.
+    /// runs it again as soon as that run ends.
     pub(crate) fn nudge(&self) {
-        self.0.wake.notify_all();
+        let mut state = self.0.lock();
+        if !state.nudged {
+            state.nudged = true;
+            self.0.wake.notify_all();
+        }
     }
 }
 
@@ -59,19 +71,22 @@ impl Worker {
         let handle = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
-                let mut stopped = thread_signal.lock();
-                while !*stopped {
-                    stopped = thread_signal
-                        .wake
-                        .wait_timeout(stopped, interval)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                    if *stopped {
+                let mut state = thread_signal.lock();
+                while !state.stopped {
+                    if !state.nudged {
+                        state = thread_signal
+                            .wake
+                            .wait_timeout(state, interval)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                    }
+                    if state.stopped {
                         break;
                     }
-                    drop(stopped);
+                    state.nudged = false;
+                    drop(state);
                     job();
-                    stopped = thread_signal.lock();
+                    state = thread_signal.lock();
                 }
             })?;
         Ok(Self {
@@ -88,7 +103,7 @@ impl Worker {
 
     /// Stops the thread and waits for it; reports whether its job panicked.
     pub(crate) fn stop(&mut self) -> Result<(), String> {
-        *self.signal.lock() = true;
+        self.signal.lock().stopped = true;
         self.signal.wake.notify_all();
         match self.handle.take() {
             Some(handle) => handle
@@ -132,6 +147,37 @@ mod tests {
             after,
             "no job runs after stop"
         );
+    }
+
+    #[test]
+    fn a_nudge_while_the_job_runs_runs_it_again_at_once() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let counted = Arc::clone(&runs);
+        let mut w = Worker::spawn("nudged", Duration::from_secs(3600), move || {
+            if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                started_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+            }
+        })
+        .unwrap();
+        let nudge = w.nudge_handle();
+        nudge.nudge();
+        started_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the first nudge ran the job");
+        nudge.nudge(); // while the first run is under way
+        go_tx.send(()).unwrap();
+        let started = Instant::now();
+        while runs.load(Ordering::SeqCst) < 2 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the nudge was lost: no second run within the hour's interval"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        w.stop().unwrap();
     }
 
     #[test]

@@ -173,6 +173,29 @@ impl Db {
         Ok(db)
     }
 
+    /// Starts the thread that unlinks the index nodes of keys evicted ahead
+    /// of need (see `evict`), unless it runs already or background
+    /// maintenance is off (then evictions unlink their victims themselves).
+    pub(crate) fn start_unlinker(&self) -> Result<()> {
+        let Some(interval) = self.inner.options.gc_interval else {
+            return Ok(());
+        };
+        let mut workers = self.workers.lock();
+        if self.inner.eviction.has_unlinker() {
+            return Ok(());
+        }
+        let inner = Arc::clone(&self.inner);
+        let name = "kvdb-unlink";
+        let worker = Worker::spawn(name, interval, move || {
+            inner.store.unlink_detached();
+            inner.prepare_victims();
+        })
+        .map_err(|e| Error::io(format!("starting background thread {name}"), e))?;
+        self.inner.eviction.set_unlinker(worker.nudge_handle());
+        workers.push(worker);
+        Ok(())
+    }
+
     fn start_workers(&self) -> Result<()> {
         let options = &self.inner.options;
         let mut workers = self.workers.lock();

@@ -125,11 +125,22 @@ impl KeyIndex {
     /// the skiplist holds one in such a node already.
     fn insert_absent(&self, key: &[u8], guard: &Guard) -> (ChainRef, bool) {
         let fresh = ChainRef::new_in(self.space, key);
-        let entry = self
-            .map
-            .get_or_insert(OrderedKey::new(fresh.clone()), (), guard);
-        let chain = entry.key().chain().clone();
-        entry.release(guard);
+        let chain = loop {
+            let entry = self
+                .map
+                .get_or_insert(OrderedKey::new(fresh.clone()), (), guard);
+            let chain = entry.key().chain().clone();
+            // A detached chain's node not unlinked yet (see `detach`): no
+            // longer the key's, so unlink it now and insert again.
+            let detached = chain.is_removed();
+            if detached {
+                entry.remove(guard);
+            }
+            entry.release(guard);
+            if !detached {
+                break chain;
+            }
+        };
         let inserted = chain.same(&fresh);
         if inserted {
             self.points.insert(&chain, guard);
@@ -158,6 +169,34 @@ impl KeyIndex {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Takes `chain` out of the hash table and marks it removed, leaving its
+    /// node linked for [`Self::unlink_detached`] to unlink later, on another
+    /// thread: the skiplist search that unlinking costs (as much as an
+    /// insert) then leaves the writer's path. Until then a scan may still
+    /// reach the node, so the caller must have checked that the chain's
+    /// newest version hides the key from every reader (`gc::prune`'s
+    /// `Dead`); nothing else reaches the chain, and an insert of its key
+    /// unlinks the node first. Callers hold the write lock.
+    pub(crate) fn detach(&self, chain: &ChainRef, guard: &Guard) {
+        self.points.remove(chain, guard);
+        chain.mark_removed();
+        self.held.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Unlinks the node of `chain`, detached by [`Self::detach`], unless it
+    /// is gone already (unlinked by an insert of its key, or replaced by a
+    /// reordering move's twin of the key's next chain). Needs no lock: the
+    /// node is found and checked to be `chain`'s before it is removed, and
+    /// removing that very node is atomic.
+    pub(crate) fn unlink_detached(&self, chain: &ChainRef, guard: &Guard) {
+        debug_assert!(chain.is_removed(), "only a detached chain is unlinked");
+        if let Some(entry) = self.map.get(&OrderedKey::new(chain.clone()), guard)
+            && entry.key().chain().same(chain)
+        {
+            entry.remove();
         }
     }
 
@@ -331,6 +370,13 @@ impl KeyIndex {
     /// The number of chains held.
     pub(crate) fn len(&self) -> usize {
         self.held.load(Ordering::Relaxed)
+    }
+
+    /// The number of nodes linked in the skiplist (chains held, detached
+    /// chains not unlinked yet, and twins of chains being moved).
+    #[cfg(test)]
+    pub(crate) fn nodes(&self) -> usize {
+        self.map.len()
     }
 }
 

@@ -9,7 +9,15 @@
 //! [`crate::Change::Evicted`], which removes their index entries and
 //! conflicts with transactions that read them like any write. After the
 //! write is published the victims are collected at once, so the write
-//! returns with usage within the limit. Open snapshots and views keep
+//! returns with usage within the limit.
+//!
+//! With background maintenance on, a write evicts a little ahead of need:
+//! once usage comes within [`headroom`] of the limit, its victims are only
+//! detached (out of the hash table) and a background thread unlinks their
+//! ordered-index nodes (`kvdb_core`'s `unlink.rs`), which costs as much as
+//! the write's own insert. Their memory stays counted until then, within
+//! the headroom; a write that would pass the limit because that thread is
+//! behind unlinks them itself first. Open snapshots and views keep
 //! seeing what they saw: memory they still need stays until they close,
 //! and is counted meanwhile. A write the policy cannot make room for fails
 //! with [`crate::ErrorKind::MemoryLimit`] and applies nothing.
@@ -17,6 +25,7 @@
 pub(crate) mod policy;
 mod pool;
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use kvdb_core::{Op, PreparedBatch, Store, Writer};
@@ -24,6 +33,7 @@ use parking_lot::Mutex;
 
 pub use policy::EvictionPolicy;
 
+use crate::background::Nudge;
 use crate::commit::Step;
 use crate::db::{Db, Inner};
 use crate::error::{Error, Result};
@@ -43,6 +53,9 @@ pub(crate) struct Eviction {
     pool: Mutex<pool::Pool>,
     evicted_keys: AtomicU64,
     evicted_bytes: AtomicU64,
+    /// Wakes the thread that unlinks detached victims, if the database
+    /// runs one.
+    unlinker: OnceLock<Nudge>,
 }
 
 /// A database's memory use and limit ([`Db::memory_usage`]).
@@ -70,6 +83,9 @@ pub(crate) struct Evicted {
     pub(crate) bytes: u64,
     /// Their deletion, applied but not yet published.
     pub(crate) step: Step,
+    /// Evicted ahead of need: detach them and leave their unlinking to the
+    /// background unlinker.
+    ahead: bool,
 }
 
 impl Eviction {
@@ -80,6 +96,7 @@ impl Eviction {
             pool: Mutex::new(pool::Pool::default()),
             evicted_keys: AtomicU64::new(0),
             evicted_bytes: AtomicU64::new(0),
+            unlinker: OnceLock::new(),
         };
         eviction.set(limit, policy, store);
         eviction
@@ -107,6 +124,30 @@ impl Eviction {
     pub(crate) fn limit(&self) -> u64 {
         self.limit.load(Ordering::Relaxed)
     }
+
+    /// From now on, victims evicted ahead of need are detached and `nudge`
+    /// wakes the thread that unlinks them (`Store::unlink_detached`).
+    pub(crate) fn set_unlinker(&self, nudge: Nudge) {
+        let _ = self.unlinker.set(nudge);
+    }
+
+    pub(crate) fn has_unlinker(&self) -> bool {
+        self.unlinker.get().is_some()
+    }
+}
+
+/// An eviction frees a little more than needed (see [`Inner::evict_to`]).
+fn slack(limit: u64) -> u64 {
+    (limit / EVICTION_SLACK_DIVISOR).min(MAX_EVICTION_SLACK)
+}
+
+/// With a background unlinker, writes evict once usage is within this much
+/// of the limit: room for the victims not unlinked yet. Four evictions'
+/// slack (a 256th of the limit, at most 1 MiB) lets the unlinker fall an
+/// eviction or two behind without a write waiting for it, at the cost of
+/// that much capacity.
+fn headroom(limit: u64) -> u64 {
+    4 * slack(limit)
 }
 
 impl Inner {
@@ -124,16 +165,38 @@ impl Inner {
             return Ok(None); // deletions are always allowed, as in Redis
         }
         let needed = self.store.write_cost(ops);
-        self.evict_to(writer, limit.saturating_sub(needed), needed)
+        let room = limit.saturating_sub(needed);
+        if self.eviction.unlinker.get().is_none() {
+            return self.evict_to(writer, room, needed, false);
+        }
+        let ahead = room.saturating_sub(headroom(limit));
+        let mut used = self.store.memory_used();
+        if used <= ahead {
+            return Ok(None);
+        }
+        if used > room && self.store.detached_bytes() > 0 {
+            // The unlinker is behind: catch up here rather than evict more.
+            self.store.unlink_detached();
+            used = self.store.memory_used();
+        }
+        if used > room {
+            return self.evict_to(writer, room, needed, false);
+        }
+        // The write fits: evict ahead of need, into the headroom; nothing
+        // has to be freed before this write returns.
+        self.evict_to(writer, ahead, needed, true)
     }
 
     /// Evicts under `writer` until usage is at most `target`; `needed` is
-    /// what the caller's write adds (for the error).
+    /// what the caller's write adds (for the error). `ahead`: the write fits
+    /// without evicting, which only makes room ahead of need, so the
+    /// victims are detached and the policy finding none is no error.
     fn evict_to(
         &self,
         writer: &mut Writer<'_>,
         target: u64,
         needed: u64,
+        ahead: bool,
     ) -> Result<Option<Evicted>> {
         let used = self.store.memory_used();
         if used <= target {
@@ -146,39 +209,88 @@ impl Inner {
             needed,
         };
         let policy = self.eviction.policy();
+        if ahead && !policy.evicts() {
+            return Ok(None);
+        }
         if !policy.evicts() || needed > limit {
             return Err(refused());
         }
         let now = self.store.applied_seq();
         // A little more than needed, so that the next writes find room and
         // the fixed cost of an eviction is shared between them.
-        let slack = (limit / EVICTION_SLACK_DIVISOR).min(MAX_EVICTION_SLACK);
+        let slack = slack(limit);
         let mut pool = self.eviction.pool.lock();
         let victims = pool
-            .choose(writer, policy, used - target + slack, now)
-            .or_else(|| pool.choose(writer, policy, used - target, now))
-            .ok_or_else(refused)?;
+            .choose(&self.store, policy, used - target + slack, now)
+            .or_else(|| pool.choose(&self.store, policy, used - target, now));
         drop(pool);
+        let victims = match victims {
+            Some(victims) => victims,
+            None if ahead => return Ok(None),
+            None => return Err(refused()),
+        };
         let bytes = victims.iter().map(|c| c.bytes).sum();
-        let keys: Vec<Vec<u8>> = victims.into_iter().map(|c| c.key).collect();
+        let keys: Vec<Vec<u8>> = victims.iter().map(|c| c.key().to_vec()).collect();
         let ops: Vec<Op<'_>> = keys.iter().map(|key| Op::Delete { key }).collect();
         let step = self.log_and_apply(writer, PreparedBatch::new(&ops)?, None, Cause::Eviction)?;
         let Some(step) = step else {
             return Ok(None);
         };
-        Ok(Some(Evicted { keys, bytes, step }))
+        Ok(Some(Evicted {
+            keys,
+            bytes,
+            step,
+            ahead,
+        }))
     }
 
     /// After the write lock is released: counts the evicted keys and frees
-    /// their memory now (what open views still need stays until they close).
+    /// their memory now (what open views still need stays until they
+    /// close), or, for victims evicted ahead of need, detaches them and
+    /// wakes the unlinker.
     pub(crate) fn collect_evicted(&self, evicted: &Evicted) {
-        self.store.collect_keys(&evicted.keys);
+        match self.eviction.unlinker.get() {
+            Some(unlinker) if evicted.ahead => {
+                self.store.collect_keys_detaching(&evicted.keys);
+                unlinker.nudge();
+            }
+            _ => {
+                self.store.collect_keys(&evicted.keys);
+            }
+        }
         self.eviction
             .evicted_keys
             .fetch_add(evicted.keys.len() as u64, Ordering::Relaxed);
         self.eviction
             .evicted_bytes
             .fetch_add(evicted.bytes, Ordering::Relaxed);
+    }
+}
+
+/// Evictions' worth of victims the unlinker chooses ahead.
+const READY_EVICTIONS: u64 = 2;
+
+impl Inner {
+    /// On the unlinker thread, while writes are evicting (usage within
+    /// twice the headroom of the limit): chooses victims ahead until they
+    /// free [`READY_EVICTIONS`] evictions' slack, one at a time so that a
+    /// writer never waits for more than one choice.
+    pub(crate) fn prepare_victims(&self) {
+        let limit = self.eviction.limit();
+        let policy = self.eviction.policy();
+        if limit == 0 || !policy.evicts() || self.store.memory_used() + 2 * headroom(limit) < limit
+        {
+            return;
+        }
+        let wanted = READY_EVICTIONS * slack(limit);
+        loop {
+            let mut pool = self.eviction.pool.lock();
+            if pool.ready_bytes() >= wanted
+                || !pool.prepare(&self.store, policy, self.store.applied_seq())
+            {
+                return;
+            }
+        }
     }
 }
 
@@ -218,11 +330,14 @@ impl Db {
         let inner = &self.inner;
         inner.check_open()?;
         inner.eviction.set(bytes, policy, &inner.store);
+        if bytes > 0 {
+            self.start_unlinker()?;
+        }
         if bytes == 0 || inner.store.memory_used() <= bytes || !policy.evicts() {
             return Ok(());
         }
         let mut writer = inner.begin_write()?;
-        match inner.evict_to(&mut writer, bytes, 0) {
+        match inner.evict_to(&mut writer, bytes, 0, false) {
             Ok(Some(evicted)) => inner.finish_eviction(writer, evicted),
             Ok(None) | Err(Error::MemoryLimit { .. }) => Ok(()),
             Err(e) => Err(e),

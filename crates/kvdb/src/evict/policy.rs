@@ -107,19 +107,30 @@ impl EvictionPolicy {
     /// How much a candidate deserves eviction at sequence `now`: higher is
     /// evicted first (Redis's "idle" score).
     pub(crate) fn score(self, candidate: &Candidate, now: u64) -> u64 {
+        self.score_of(candidate.access, candidate.expires_at, now)
+    }
+
+    /// [`Self::score`] of a key with access word `access` and expiry time
+    /// `expires_at`.
+    fn score_of(self, access: u32, expires_at: Option<u64>, now: u64) -> u64 {
         match self {
             EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru => {
-                u64::from(lru_idle(candidate.access, now))
+                u64::from(lru_idle(access, now))
             }
             EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu => {
                 // The lowest counter first; among equal counters, the key
                 // whose counter last changed longest ago.
-                let rarity = u64::from(u8::MAX - lfu_counter(candidate.access, now));
-                rarity << 32 | u64::from(lfu_idle(candidate.access, now))
+                let rarity = u64::from(u8::MAX - lfu_counter(access, now));
+                rarity << 32 | u64::from(lfu_idle(access, now))
             }
-            EvictionPolicy::VolatileTtl => u64::MAX - candidate.expires_at.unwrap_or(u64::MAX),
+            EvictionPolicy::VolatileTtl => u64::MAX - expires_at.unwrap_or(u64::MAX),
             _ => 0,
         }
+    }
+
+    /// Whether ranking a key needs its expiry time.
+    pub(crate) fn ranks_by_expiry(self) -> bool {
+        self == EvictionPolicy::VolatileTtl
     }
 }
 
@@ -156,21 +167,15 @@ mod tests {
 
     #[test]
     fn sooner_expiry_and_longer_idleness_score_higher() {
-        let at = |expires_at, access| Candidate {
-            key: Vec::new(),
-            access,
-            expires_at,
-            bytes: 0,
-        };
         let ttl = EvictionPolicy::VolatileTtl;
-        assert!(ttl.score(&at(Some(10), 0), 0) > ttl.score(&at(Some(20), 0), 0));
+        assert!(ttl.score_of(0, Some(10), 0) > ttl.score_of(0, Some(20), 0));
         let lru = EvictionPolicy::AllKeysLru;
-        assert!(lru.score(&at(None, 1), 1600) > lru.score(&at(None, 90), 1600));
+        assert!(lru.score_of(1, None, 1600) > lru.score_of(90, None, 1600));
         // LFU: a lower counter first, whatever the idle time; then idleness.
         let lfu = EvictionPolicy::AllKeysLfu;
         let now = 10 * 1024;
         let word = |stamp: u32, counter: u32| (stamp << 8) | counter;
-        assert!(lfu.score(&at(None, word(9, 3)), now) > lfu.score(&at(None, word(0, 9)), now));
-        assert!(lfu.score(&at(None, word(2, 5)), now) > lfu.score(&at(None, word(8, 5)), now));
+        assert!(lfu.score_of(word(9, 3), None, now) > lfu.score_of(word(0, 9), None, now));
+        assert!(lfu.score_of(word(2, 5), None, now) > lfu.score_of(word(8, 5), None, now));
     }
 }

@@ -4,17 +4,23 @@
 //! Each round samples [`SAMPLES`] random keys (from every key, or from the
 //! keys with an expiry time), scores them by the policy, and merges them
 //! into a pool of the [`POOL_SIZE`] highest scores seen. The victim is the
-//! pool's best entry, re-read first: a key deleted, rewritten without an
-//! expiry time, or used since it was pooled is judged again. Keeping the
+//! pool's best entry, judged as it is now first: a key deleted, rewritten
+//! without an expiry time, or used since it was pooled is ranked again.
+//! Sampling reads only each key's record (its access word), whose misses
+//! overlap; the newest version is read only for the victim. Keeping the
 //! pool between evictions lets the sampling of many writes add up to a
 //! good choice, which is what makes sampled LRU come close to true LRU.
 //! Unlike Redis, a victim is taken only from a pool at least half full
 //! (more rounds are sampled first if need be), so that evicting many keys
 //! at once does not degrade into picking among the last few.
+//!
+//! A background thread may choose victims ahead ([`Pool::prepare`]): they
+//! wait, judged, in a ready list that the next eviction takes first (each
+//! judged again), so that a write at the limit mostly skips the sampling.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
-use kvdb_core::{Candidate, Writer};
+use kvdb_core::{Candidate, Store};
 
 use crate::evict::policy::EvictionPolicy;
 
@@ -38,6 +44,15 @@ const ROUNDS_PER_VICTIM: usize = 8;
 pub(crate) struct Pool {
     /// Ascending by score: the best is last.
     entries: Vec<(u64, Candidate)>,
+    /// Victims chosen ahead, judged, oldest first, with their scores then.
+    ready: VecDeque<(u64, Candidate)>,
+    /// Their records' identities.
+    ready_ids: HashSet<usize>,
+    /// The records chosen by the eviction under way (kept to reuse its
+    /// allocation).
+    chosen: HashSet<usize>,
+    /// What the ready victims free.
+    ready_bytes: u64,
     rng: u64,
 }
 
@@ -55,10 +70,13 @@ impl Pool {
     }
 
     fn insert(&mut self, score: u64, candidate: Candidate) {
+        if self.entries.len() == POOL_SIZE && score <= self.entries[0].0 {
+            return;
+        }
         if let Some(at) = self
             .entries
             .iter()
-            .position(|(_, c)| c.key == candidate.key)
+            .position(|(_, c)| c.record_id() == candidate.record_id())
         {
             self.entries.remove(at);
         }
@@ -75,25 +93,110 @@ impl Pool {
     /// Forgets every candidate (the policy changed).
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
+        self.ready.clear();
+        self.ready_ids.clear();
+        self.ready_bytes = 0;
     }
 
-    /// Keys to evict, under `writer`, that free at least `bytes` between
-    /// them, by `policy`'s ranking at sequence `now`; `None` if the keys
-    /// the policy may evict cannot free that much.
+    /// Bytes the victims chosen ahead free between them.
+    pub(crate) fn ready_bytes(&self) -> u64 {
+        self.ready_bytes
+    }
+
+    /// Chooses one more victim ahead, by `policy`'s ranking at sequence
+    /// `now`, for the next eviction to take; false if none was found.
+    pub(crate) fn prepare(&mut self, store: &Store, policy: EvictionPolicy, now: u64) -> bool {
+        let chosen = std::mem::take(&mut self.ready_ids);
+        let victim = self.next_victim(store, policy, now, &chosen);
+        self.ready_ids = chosen;
+        match victim {
+            Some(victim) => {
+                self.ready_bytes += victim.bytes;
+                self.ready_ids.insert(victim.record_id());
+                self.ready.push_back((policy.score(&victim, now), victim));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The oldest victim chosen ahead that still deserves it: still a live
+    /// value (with an expiry time, for the volatile policies), not chosen
+    /// already, and not used since (one that was goes back to the pool).
+    fn take_ready(
+        &mut self,
+        store: &Store,
+        policy: EvictionPolicy,
+        now: u64,
+        chosen: &HashSet<usize>,
+    ) -> Option<Candidate> {
+        while let Some((score, ready)) = self.ready.pop_front() {
+            self.ready_bytes = self.ready_bytes.saturating_sub(ready.bytes);
+            self.ready_ids.remove(&ready.record_id());
+            let Some(current) = store.judge(&ready) else {
+                continue;
+            };
+            if (policy.volatile_only() && current.expires_at.is_none())
+                || chosen.contains(&current.record_id())
+            {
+                continue;
+            }
+            let now_score = policy.score(&current, now);
+            if now_score < score {
+                self.insert(now_score, current); // used since: rank again
+                continue;
+            }
+            return Some(current);
+        }
+        None
+    }
+
+    /// Keys to evict that free at least `bytes` between them, by
+    /// `policy`'s ranking at sequence `now`, those chosen ahead first;
+    /// `None` if the keys the policy may evict cannot free that much.
     pub(crate) fn choose(
         &mut self,
-        writer: &Writer<'_>,
+        store: &Store,
         policy: EvictionPolicy,
         bytes: u64,
         now: u64,
     ) -> Option<Vec<Candidate>> {
-        let mut chosen: HashSet<Vec<u8>> = HashSet::new();
-        let mut victims = Vec::new();
+        let mut chosen = std::mem::take(&mut self.chosen);
+        chosen.clear();
+        let victims = self.choose_into(store, policy, bytes, now, &mut chosen);
+        self.chosen = chosen;
+        victims
+    }
+
+    fn choose_into(
+        &mut self,
+        store: &Store,
+        policy: EvictionPolicy,
+        bytes: u64,
+        now: u64,
+        chosen: &mut HashSet<usize>,
+    ) -> Option<Vec<Candidate>> {
+        // Start loading the ready victims this will likely take.
+        let mut expected = 0u64;
+        let likely = self
+            .ready
+            .iter()
+            .take_while(|(_, c)| {
+                let more = expected < bytes;
+                expected += c.bytes;
+                more
+            })
+            .count();
+        store.prefetch_judgements(self.ready.iter().take(likely).map(|(_, c)| c));
+        let mut victims = Vec::with_capacity(self.ready.len());
         let mut freed = 0u64;
         while freed < bytes {
-            let victim = self.next_victim(writer, policy, now, &chosen)?;
+            let victim = match self.take_ready(store, policy, now, chosen) {
+                Some(victim) => victim,
+                None => self.next_victim(store, policy, now, chosen)?,
+            };
             freed += victim.bytes;
-            chosen.insert(victim.key.clone());
+            chosen.insert(victim.record_id());
             victims.push(victim);
         }
         Some(victims)
@@ -101,19 +204,21 @@ impl Pool {
 
     fn next_victim(
         &mut self,
-        writer: &Writer<'_>,
+        store: &Store,
         policy: EvictionPolicy,
         now: u64,
-        chosen: &HashSet<Vec<u8>>,
+        chosen: &HashSet<usize>,
     ) -> Option<Candidate> {
         let volatile = policy.volatile_only();
         for round in 0..ROUNDS_PER_VICTIM {
             let start = self.random();
-            let sample = writer.eviction_sample(SAMPLES, volatile, start);
-            let fresh = sample.into_iter().filter(|c| !chosen.contains(&c.key));
+            let sample = store.eviction_sample(SAMPLES, volatile, policy.ranks_by_expiry(), start);
+            let mut fresh = sample
+                .into_iter()
+                .filter(|c| !chosen.contains(&c.record_id()));
             if policy.random() {
-                // Random policies take a sampled key as it comes.
-                if let Some(victim) = fresh.into_iter().next() {
+                // Random policies take a sampled key that holds a value.
+                if let Some(victim) = fresh.find_map(|c| store.judge(&c)) {
                     return Some(victim);
                 }
                 continue;
@@ -128,10 +233,12 @@ impl Pool {
             }
             while let Some((score, pooled)) = self.entries.pop() {
                 // Judge it as it is now.
-                let Some(current) = writer.eviction_candidate(&pooled.key) else {
+                let Some(current) = store.judge(&pooled) else {
                     continue;
                 };
-                if (volatile && current.expires_at.is_none()) || chosen.contains(&current.key) {
+                if (volatile && current.expires_at.is_none())
+                    || chosen.contains(&current.record_id())
+                {
                     continue;
                 }
                 let now_score = policy.score(&current, now);
