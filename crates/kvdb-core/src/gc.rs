@@ -201,6 +201,7 @@ impl Store {
                 Outcome::Dead { head, expired } => dead.push((chain, head, expired)),
             }
         }
+        let mut detached = Vec::new();
         if !dead.is_empty() {
             let _writers_wait = shared.writer.lock();
             for (chain, head, expired) in dead {
@@ -209,12 +210,16 @@ impl Store {
                 if chain.head_addr(&guard) == head && !chain.is_removed() {
                     match removal {
                         Removal::Unlink => shared.remove_chain(&chain, expired, &guard),
-                        Removal::Detach => shared.detach_chain(&chain, expired, &guard),
+                        Removal::Detach => {
+                            shared.detach_chain(&chain, expired, &guard);
+                            detached.push(chain);
+                        }
                     }
                     report.keys_removed += 1;
                 }
             }
         }
+        shared.detached.push(detached, &guard);
         for chain in &again {
             shared.gc.enqueue(chain);
         }

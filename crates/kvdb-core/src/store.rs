@@ -153,11 +153,11 @@ impl Shared {
     /// As [`Self::remove_chain`], but leaves the chain's node in the ordered
     /// index for [`crate::Store::unlink_detached`] to unlink, on another
     /// thread (see `KeyIndex::detach`). Its memory stays counted until then.
-    /// Callers hold the write lock.
+    /// Callers hold the write lock, and queue the chain for the unlinker
+    /// (`Detached::push`) once they release it.
     pub(crate) fn detach_chain(&self, chain: &ChainRef, expired: bool, guard: &Guard) {
         self.keys(chain.space()).detach(chain, guard);
         self.forget_key(chain, expired, guard);
-        self.detached.push(chain, guard);
     }
 
     /// The key counts for a chain just taken out of the index.
@@ -182,19 +182,23 @@ impl Shared {
 
     /// The memory counts for a chain whose node is unlinked: its record and
     /// every version it holds are freed once no reader can reach them.
-    /// Returns their bytes.
-    pub(crate) fn release_chain(&self, chain: &ChainRef, guard: &Guard) -> usize {
+    pub(crate) fn release_chain(&self, chain: &ChainRef, guard: &Guard) {
         let (versions, bytes) = held_by(chain, guard);
+        self.release(chain.space(), versions, bytes);
+    }
+
+    /// The memory counts for `versions` versions and `bytes` bytes of
+    /// `space` no longer held.
+    pub(crate) fn release(&self, space: Space, versions: usize, bytes: usize) {
         let c = &self.counters;
-        if chain.space() == Space::Index {
+        if space == Space::Index {
             c.index_bytes.fetch_sub(bytes as i64, Ordering::Relaxed);
-            return bytes;
+            return;
         }
         c.versions.fetch_sub(versions as i64, Ordering::Relaxed);
         c.bytes.fetch_sub(bytes as i64, Ordering::Relaxed);
         c.versions_reclaimed
             .fetch_add(versions as u64, Ordering::Relaxed);
-        bytes
     }
 }
 

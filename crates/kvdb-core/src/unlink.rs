@@ -17,6 +17,7 @@ use crossbeam_epoch::{self as epoch, Guard};
 use parking_lot::Mutex;
 
 use crate::chain::ChainRef;
+use crate::space::Space;
 use crate::store::{Store, held_by};
 
 /// The detached chains and what they hold.
@@ -28,12 +29,14 @@ pub(crate) struct Detached {
 }
 
 impl Detached {
-    /// Queues `chain`, just detached. Callers hold the write lock, so the
-    /// chain's versions no longer change.
-    pub(crate) fn push(&self, chain: &ChainRef, guard: &Guard) {
-        let (_, bytes) = held_by(chain, guard);
+    /// Queues `chains`, just detached (their versions no longer change).
+    pub(crate) fn push(&self, chains: Vec<ChainRef>, guard: &Guard) {
+        if chains.is_empty() {
+            return;
+        }
+        let bytes: usize = chains.iter().map(|chain| held_by(chain, guard).1).sum();
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.chains.lock().push(chain.clone());
+        self.chains.lock().extend(chains);
     }
 }
 
@@ -61,15 +64,26 @@ impl Store {
         // In key order, consecutive searches share most of their path.
         chains.sort_unstable_by(|a, b| a.key().cmp(b.key()));
         let mut guard = epoch::pin();
-        let mut bytes = 0;
+        // Counted once at the end: the writer updates the same counters.
+        let mut released = [(0, 0); 2];
         for (i, chain) in chains.iter().enumerate() {
             if i % 128 == 127 {
                 guard.repin();
             }
-            shared.keys(chain.space()).unlink_detached(chain, &guard);
-            bytes += shared.release_chain(chain, &guard) as u64;
+            let space = chain.space();
+            shared.keys(space).unlink_detached(chain, &guard);
+            let (versions, bytes) = held_by(chain, &guard);
+            let sum = &mut released[usize::from(space == Space::Index)];
+            sum.0 += versions;
+            sum.1 += bytes;
         }
-        shared.detached.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        for (space, (versions, bytes)) in [Space::User, Space::Index].into_iter().zip(released) {
+            shared.release(space, versions, bytes);
+            shared
+                .detached
+                .bytes
+                .fetch_sub(bytes as u64, Ordering::Relaxed);
+        }
         drop(guard);
         // Free the nodes here rather than in the next reader to pin.
         epoch::pin().flush();
