@@ -470,7 +470,7 @@ fn write_report(
         md,
         "{RECORDS} records (16-byte keys, 100-byte values) in memory, one thread; {OPS} random \
          gets of loaded keys, then {OPS} random overwrites of loaded keys, then {OPS} puts of new \
-         keys. Background maintenance (garbage collection) on, as by default. With a limit: set to what the records occupy, policy allkeys-lru, so that every \
+         keys. Background maintenance on, as by default (garbage collection; with a limit, the thread that unlinks evicted keys and chooses victims ahead, on the second core). With a limit: set to what the records occupy, policy allkeys-lru, so that every \
          new key evicts one (without a limit the store grows instead). Medians of {repeats} \
          runs (min in brackets), interleaved; the ratio is the median of the per-round ratios.\n"
     );
