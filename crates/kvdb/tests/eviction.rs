@@ -25,6 +25,25 @@ fn limited(policy: EvictionPolicy, limit: u64) -> Options {
     options
 }
 
+/// As [`limited`], with background maintenance on (the default): writes
+/// near the limit evict ahead of need, a background thread unlinks those
+/// victims and chooses the next ones ahead.
+fn limited_in_background(policy: EvictionPolicy, limit: u64) -> Options {
+    let mut options = Options::default();
+    options.memory_limit = limit;
+    options.eviction = policy;
+    options
+}
+
+/// Options for a policy and a limit.
+type Setup = fn(EvictionPolicy, u64) -> Options;
+
+/// Both ways of running eviction.
+const SETUPS: [(&str, Setup); 2] = [
+    ("on the writer", limited),
+    ("with background unlinking", limited_in_background),
+];
+
 /// Random puts and reads over a key space larger than the limit holds;
 /// after every write, usage is within the limit. Keys `i` with
 /// `i % 10 == 1` get no TTL if `some_without_ttl`, every other key a long
@@ -55,8 +74,16 @@ fn churn(db: &Db, rng: &mut Rng, writes: u64, some_without_ttl: bool) -> BTreeSe
 
 #[test]
 fn the_limit_holds_under_random_churn_for_every_evicting_policy() {
-    for policy in EvictionPolicy::ALL.into_iter().skip(1) {
-        let db = Db::in_memory_with(limited(policy, LIMIT)).unwrap();
+    for (setup, options) in SETUPS {
+        for policy in EvictionPolicy::ALL.into_iter().skip(1) {
+            eprintln!("{policy}, eviction {setup}");
+            limit_holds_under_churn(Db::in_memory_with(options(policy, LIMIT)).unwrap(), policy);
+        }
+    }
+}
+
+fn limit_holds_under_churn(db: Db, policy: EvictionPolicy) {
+    {
         let mut rng = Rng(0x5eed ^ policy.code() as u64);
         churn(&db, &mut rng, 30_000, false);
         let usage = db.memory_usage();
@@ -67,6 +94,37 @@ fn the_limit_holds_under_random_churn_for_every_evicting_policy() {
             usage.used
         );
     }
+}
+
+#[test]
+fn victims_evicted_ahead_are_unlinked_by_the_background_thread_when_woken() {
+    let mut options = limited_in_background(EvictionPolicy::AllKeysLru, LIMIT);
+    // No periodic runs: only the writers' wake-ups drive the thread.
+    options.gc_interval = Some(Duration::from_secs(3600));
+    let db = Db::in_memory_with(options).unwrap();
+    let mut i = 0;
+    while db.memory_usage().evicted_keys < 5_000 {
+        db.put(&key(i), &[b'v'; 100]).unwrap();
+        i += 1;
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let usage = db.memory_usage();
+        assert!(usage.used <= usage.limit);
+        if usage.freeing == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{} bytes of evicted keys never unlinked",
+            usage.freeing
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        db.memory_usage().used > LIMIT - LIMIT / 32,
+        "the headroom is all the store leaves unused once they are"
+    );
 }
 
 #[test]
@@ -104,13 +162,24 @@ fn noeviction_refuses_the_write_that_would_pass_the_limit_and_loses_nothing() {
 
 #[test]
 fn volatile_policies_never_evict_a_key_without_a_ttl() {
-    for policy in [
-        EvictionPolicy::VolatileLru,
-        EvictionPolicy::VolatileLfu,
-        EvictionPolicy::VolatileRandom,
-        EvictionPolicy::VolatileTtl,
-    ] {
-        let db = Db::in_memory_with(limited(policy, LIMIT)).unwrap();
+    for (setup, options) in SETUPS {
+        for policy in [
+            EvictionPolicy::VolatileLru,
+            EvictionPolicy::VolatileLfu,
+            EvictionPolicy::VolatileRandom,
+            EvictionPolicy::VolatileTtl,
+        ] {
+            eprintln!("{policy}, eviction {setup}");
+            volatile_keeps_keys_without_a_ttl(
+                Db::in_memory_with(options(policy, LIMIT)).unwrap(),
+                policy,
+            );
+        }
+    }
+}
+
+fn volatile_keeps_keys_without_a_ttl(db: Db, policy: EvictionPolicy) {
+    {
         let mut rng = Rng(0xfeed ^ policy.code() as u64);
         // A tenth of the keys have no TTL: none of them may go.
         let persistent = churn(&db, &mut rng, 20_000, true);

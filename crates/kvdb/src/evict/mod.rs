@@ -73,6 +73,10 @@ pub struct MemoryUsage {
     pub evicted_keys: u64,
     /// Bytes those keys held when they were evicted.
     pub evicted_bytes: u64,
+    /// Of `used`, the bytes of keys evicted ahead of need whose index
+    /// nodes the background thread has yet to unlink (Redis's
+    /// `lazyfree_pending_objects`, in bytes).
+    pub freeing: u64,
 }
 
 /// Keys deleted by eviction under the write lock, to publish, announce and
@@ -333,7 +337,14 @@ impl Db {
         if bytes > 0 {
             self.start_unlinker()?;
         }
-        if bytes == 0 || inner.store.memory_used() <= bytes || !policy.evicts() {
+        if bytes == 0 || !policy.evicts() {
+            return Ok(());
+        }
+        // Victims evicted ahead and not unlinked yet go first.
+        if inner.store.memory_used() > bytes {
+            inner.store.unlink_detached();
+        }
+        if inner.store.memory_used() <= bytes {
             return Ok(());
         }
         let mut writer = inner.begin_write()?;
@@ -353,6 +364,7 @@ impl Db {
             policy: e.policy(),
             evicted_keys: e.evicted_keys.load(Ordering::Relaxed),
             evicted_bytes: e.evicted_bytes.load(Ordering::Relaxed),
+            freeing: self.inner.store.detached_bytes(),
         }
     }
 }
