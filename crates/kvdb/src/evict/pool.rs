@@ -133,15 +133,9 @@ impl Pool {
         while let Some((score, ready)) = self.ready.pop_front() {
             self.ready_bytes = self.ready_bytes.saturating_sub(ready.bytes);
             self.ready_ids.remove(&ready.record_id());
-            let Some(current) = store.judge(&ready) else {
+            let Some((current, now_score)) = judge_again(store, policy, now, chosen, &ready) else {
                 continue;
             };
-            if (policy.volatile_only() && current.expires_at.is_none())
-                || chosen.contains(&current.record_id())
-            {
-                continue;
-            }
-            let now_score = policy.score(&current, now);
             if now_score < score {
                 self.insert(now_score, current); // used since: rank again
                 continue;
@@ -233,15 +227,10 @@ impl Pool {
             }
             while let Some((score, pooled)) = self.entries.pop() {
                 // Judge it as it is now.
-                let Some(current) = store.judge(&pooled) else {
+                let Some((current, now_score)) = judge_again(store, policy, now, chosen, &pooled)
+                else {
                     continue;
                 };
-                if (volatile && current.expires_at.is_none())
-                    || chosen.contains(&current.record_id())
-                {
-                    continue;
-                }
-                let now_score = policy.score(&current, now);
                 if now_score < score && self.entries.last().is_some_and(|(s, _)| *s > now_score) {
                     self.insert(now_score, current); // used since: rank again
                     continue;
@@ -251,4 +240,24 @@ impl Pool {
         }
         None
     }
+}
+
+/// `candidate` as it is now and its score, if it may still be evicted: a
+/// live value (with an expiry time, for the volatile policies) not chosen
+/// already.
+fn judge_again(
+    store: &Store,
+    policy: EvictionPolicy,
+    now: u64,
+    chosen: &HashSet<usize>,
+    candidate: &Candidate,
+) -> Option<(Candidate, u64)> {
+    let current = store.judge(candidate)?;
+    if (policy.volatile_only() && current.expires_at.is_none())
+        || chosen.contains(&current.record_id())
+    {
+        return None;
+    }
+    let score = policy.score(&current, now);
+    Some((current, score))
 }
