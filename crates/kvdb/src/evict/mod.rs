@@ -178,17 +178,21 @@ impl Inner {
         if used <= ahead {
             return Ok(None);
         }
-        if used > room && self.store.detached_bytes() > 0 {
+        let mut detached = self.store.detached_bytes();
+        if used > room && detached > 0 {
             // The unlinker is behind: catch up here rather than evict more.
             self.store.unlink_detached();
             used = self.store.memory_used();
+            detached = self.store.detached_bytes();
         }
         if used > room {
             return self.evict_to(writer, room, needed, false);
         }
         // The write fits: evict ahead of need, into the headroom; nothing
-        // has to be freed before this write returns.
-        self.evict_to(writer, ahead, needed, true)
+        // has to be freed before this write returns. Victims evicted ahead
+        // before and not unlinked yet are on their way out: counting them
+        // as held would evict as many live keys again.
+        self.evict_to(writer, ahead.saturating_add(detached), needed, true)
     }
 
     /// Evicts under `writer` until usage is at most `target`; `needed` is
