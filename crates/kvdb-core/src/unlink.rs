@@ -23,7 +23,8 @@ use crate::store::{Store, held_by};
 /// The detached chains and what they hold.
 #[derive(Default)]
 pub(crate) struct Detached {
-    chains: Mutex<Vec<ChainRef>>,
+    /// Each chain with its versions and bytes, counted once when queued.
+    chains: Mutex<Vec<(ChainRef, usize, usize)>>,
     /// Bytes of their records and versions.
     bytes: AtomicU64,
 }
@@ -34,9 +35,16 @@ impl Detached {
         if chains.is_empty() {
             return;
         }
-        let bytes: usize = chains.iter().map(|chain| held_by(chain, guard).1).sum();
+        let held: Vec<(ChainRef, usize, usize)> = chains
+            .into_iter()
+            .map(|chain| {
+                let (versions, bytes) = held_by(&chain, guard);
+                (chain, versions, bytes)
+            })
+            .collect();
+        let bytes: usize = held.iter().map(|&(_, _, bytes)| bytes).sum();
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.chains.lock().extend(chains);
+        self.chains.lock().extend(held);
     }
 }
 
@@ -62,17 +70,16 @@ impl Store {
             return 0;
         }
         // In key order, consecutive searches share most of their path.
-        chains.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        chains.sort_unstable_by(|a, b| a.0.key().cmp(b.0.key()));
         let mut guard = epoch::pin();
         // Counted once at the end: the writer updates the same counters.
         let mut released = [(0, 0); 2];
-        for (i, chain) in chains.iter().enumerate() {
+        for (i, (chain, versions, bytes)) in chains.iter().enumerate() {
             if i % 128 == 127 {
                 guard.repin();
             }
             let space = chain.space();
             shared.keys(space).unlink_detached(chain, &guard);
-            let (versions, bytes) = held_by(chain, &guard);
             let sum = &mut released[usize::from(space == Space::Index)];
             sum.0 += versions;
             sum.1 += bytes;
