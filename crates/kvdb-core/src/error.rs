@@ -66,6 +66,19 @@ pub enum CoreError {
         /// Sequence numbers in the range.
         numbers: u64,
     },
+    /// A sorted load ([`crate::Writer::load_sorted`]) was given a key that
+    /// does not come after the key before it.
+    #[error(
+        "operation {position} of a sorted load does not come after the one before it in key order"
+    )]
+    LoadOutOfOrder {
+        /// The operation's position, counting from 0.
+        position: u64,
+    },
+    /// A sorted load ([`crate::Writer::load_sorted`]) was asked of a store
+    /// that holds keys already.
+    #[error("a sorted load needs an empty store")]
+    LoadIntoNonEmptyStore,
     /// An index operation names no operation of its batch, or comes before
     /// one it follows.
     #[error(

@@ -6,6 +6,8 @@
 //! swap, put-if-absent, increment, transaction commit checks) are decided
 //! under it, which makes them atomic against every other writer.
 
+mod load;
+
 use std::cell::RefCell;
 use std::ops::Bound;
 use std::sync::Arc;

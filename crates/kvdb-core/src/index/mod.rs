@@ -149,6 +149,39 @@ impl KeyIndex {
         (chain, inserted)
     }
 
+    /// A new, empty chain for `key`, not yet in either structure: for a
+    /// sorted load into an empty index (see `writer/load.rs`), which gives
+    /// it its first version, then [`Self::hold_in_points`] and
+    /// [`Self::link_ordered`].
+    pub(crate) fn new_chain(&self, key: &[u8]) -> ChainRef {
+        ChainRef::new_in(self.space, key)
+    }
+
+    /// Puts `chain`, made by [`Self::new_chain`] for a key the index does
+    /// not hold, in the hash table (its newest version becomes the slot's
+    /// hint) and counts it held. Until [`Self::link_ordered`] links it too,
+    /// point lookups find it and scans do not. Callers hold the write lock.
+    pub(crate) fn hold_in_points(&self, chain: &ChainRef, guard: &Guard) {
+        self.points.insert(chain, guard);
+        self.held.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Links `chain` in the skiplist, for a key the skiplist does not hold.
+    /// May run on another thread than the holder of the write lock, while
+    /// that holder makes nothing else change the skiplist (the sorted
+    /// load's linking thread: the writer inserts only into the hash table
+    /// meanwhile).
+    pub(crate) fn link_ordered(&self, chain: ChainRef, guard: &Guard) {
+        let addr = chain.addr();
+        let entry = self.map.get_or_insert(OrderedKey::new(chain), (), guard);
+        debug_assert_eq!(
+            entry.key().chain().addr(),
+            addr,
+            "the key was linked already"
+        );
+        entry.release(guard);
+    }
+
     /// Records that `chain`'s newest version changed, so point lookups
     /// start loading the new one early (see `points`). Callers hold the
     /// write lock.
@@ -365,6 +398,12 @@ impl KeyIndex {
             (Bound::Included(k), false) => Bound::Included(probe(k, Among::Last)),
             (Bound::Excluded(k), false) => Bound::Excluded(probe(k, Among::First)),
         }
+    }
+
+    /// True if the skiplist links no node at all (not even a detached
+    /// chain's).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.map.is_empty()
     }
 
     /// The number of chains held.

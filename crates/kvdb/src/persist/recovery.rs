@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kvdb_core::{Applied, Op, PreparedBatch, SeqRange, Store, Writer};
+use kvdb_core::{Applied, Op, PreparedBatch, SeqRange, Store};
 use kvdb_snapshot::{load_newest, parse_snapshot_name, remove_temporaries};
 use kvdb_vfs::Vfs;
 use kvdb_wal::{TornTail, Wal, WalOptions, WalReader};
@@ -20,9 +20,6 @@ use kvdb_wal::{TornTail, Wal, WalOptions, WalReader};
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::persist::record;
-
-/// Entries restored per write-lock hold while loading a snapshot.
-const RESTORE_CHUNK: usize = 4096;
 
 /// What recovery found and did when the database was opened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -149,21 +146,17 @@ fn load_snapshot(
     let seq = snapshot.info().seq;
     let mut writer = store.writer()?;
     writer.reserve(usize::try_from(snapshot.info().entries).unwrap_or(0));
-    let mut chunk = Vec::with_capacity(RESTORE_CHUNK);
-    for entry in snapshot.entries() {
-        chunk.push(Op::Put {
-            key: entry.key,
-            value: entry.value,
-            expires_at: entry.expires_at,
-        });
-        if chunk.len() == RESTORE_CHUNK {
-            // Every chunk is at the snapshot's sequence: the last receipt
-            // covers them all.
-            let _covered_by_the_last = restore_chunk(&mut writer, seq, &chunk)?;
-            chunk.clear();
-        }
-    }
-    let applied = restore_chunk(&mut writer, seq, &chunk)?;
+    // The store is empty and the file's keys were checked to be strictly
+    // ascending when it was read: the load can link the skiplist on a
+    // second thread (see kvdb-core's `writer/load.rs`).
+    let entries = snapshot.entries().map(|entry| Op::Put {
+        key: entry.key,
+        value: entry.value,
+        expires_at: entry.expires_at,
+    });
+    let applied = writer
+        .load_sorted(seq, entries)
+        .map_err(|e| Error::corruption_from("restoring a snapshot entry", e))?;
     report.snapshot_seq = Some(seq);
     report.snapshot_entries = snapshot.info().entries;
     Ok(SnapshotBase {
@@ -171,13 +164,6 @@ fn load_snapshot(
         applied: Some(applied),
         newest_rejected,
     })
-}
-
-/// Installs one chunk of a snapshot's entries at the snapshot's sequence.
-fn restore_chunk(writer: &mut Writer<'_>, seq: u64, chunk: &[Op<'_>]) -> Result<Applied> {
-    let restore_failed = |e| Error::corruption_from("restoring a snapshot entry", e);
-    let batch = PreparedBatch::new(chunk).map_err(restore_failed)?;
-    writer.restore(seq, &batch).map_err(restore_failed)
 }
 
 /// The log replayed into the store, before any repair.

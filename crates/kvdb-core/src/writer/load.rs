@@ -1,0 +1,262 @@
+//! Loading a sorted run of keys into an empty store on two threads.
+//!
+//! Opening a database rebuilds its store from a snapshot file, whose keys
+//! are distinct and in ascending order. Into an empty store every one of
+//! them is new, so no insert has to search for an existing record, and the
+//! two structures a key goes into can be filled apart: the holder of the
+//! write lock builds each record (its chain and first version) and puts it
+//! in the hash table, while a second thread links the same records into the
+//! skiplist, in key order, a batch behind. Each key's skiplist insert, about
+//! a third of a load's time on one thread, leaves the writer's path; and the
+//! nodes, allocated one after another on their own thread, lie in memory in
+//! key order, the order in which scans visit them.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{SyncSender, sync_channel};
+
+use crossbeam_epoch as epoch;
+
+use super::{Op, Writer};
+use crate::chain::ChainRef;
+use crate::error::CoreError;
+use crate::index::KeyIndex;
+use crate::prepared::Applied;
+
+/// Records handed to the linking thread at a time.
+const HANDOFF: usize = 1024;
+/// Hand-offs that may wait for the linking thread before the writer does.
+const HANDOFFS_QUEUED: usize = 4;
+/// Operations read ahead of the one applied, so that each key's hash slot
+/// is loaded a few keys before it is written (a cache miss per key,
+/// overlapped with the others).
+const LOOKAHEAD: usize = 8;
+
+impl Writer<'_> {
+    /// Loads `ops` into this store, which must hold no key, all at sequence
+    /// number `seq`, as [`Writer::restore`] would: for rebuilding a store
+    /// from a snapshot file. Keys must come in strictly ascending order;
+    /// the first that does not fails the load with
+    /// [`CoreError::LoadOutOfOrder`], as does the first key or value over
+    /// its limit, with what came before it loaded. A delete finds nothing
+    /// to delete.
+    ///
+    /// The keys are linked into the skiplist on a second thread while this
+    /// one builds their records (on this one, if that thread cannot be
+    /// started). As with [`Writer::restore`], the load is applied, not
+    /// published: readers see it once the receipt is. A load at a sequence
+    /// number readers see already (`seq` equal to the newest published
+    /// one) may be found by a point read before a scan reaches it, until
+    /// this returns.
+    pub fn load_sorted<'k>(
+        &mut self,
+        seq: u64,
+        ops: impl IntoIterator<Item = Op<'k>>,
+    ) -> Result<Applied, CoreError> {
+        if seq + 1 < self.state.next_seq {
+            return Err(CoreError::SequenceRegression {
+                expected: self.state.next_seq,
+                got: seq,
+            });
+        }
+        let index = &self.shared.index;
+        if !index.is_empty() {
+            return Err(CoreError::LoadIntoNonEmptyStore);
+        }
+        let loaded = std::thread::scope(|scope| {
+            let (sender, receiver) = sync_channel::<Vec<ChainRef>>(HANDOFFS_QUEUED);
+            let linker = std::thread::Builder::new()
+                .name("kvdb-load".into())
+                .spawn_scoped(scope, move || {
+                    let mut guard = epoch::pin();
+                    for records in receiver {
+                        for chain in records {
+                            index.link_ordered(chain, &guard);
+                        }
+                        guard.repin();
+                    }
+                });
+            let mut linking = Linking {
+                index,
+                // Without a thread, the records are linked here.
+                sender: linker.as_ref().ok().map(|_| sender),
+                pending: Vec::with_capacity(HANDOFF),
+            };
+            let loaded = self.load_ops(seq, ops, &mut linking);
+            // Everything put in the hash table is linked before the
+            // thread is joined, whether the load succeeded or not.
+            drop(linking);
+            if let Ok(linker) = linker
+                && let Err(panic) = linker.join()
+            {
+                std::panic::resume_unwind(panic);
+            }
+            loaded
+        });
+        loaded?;
+        self.state.next_seq = seq + 1;
+        self.shared.set_applied(seq);
+        Ok(Applied::through(seq))
+    }
+
+    /// Builds and holds the records of `ops`, handing each to `linking`.
+    fn load_ops<'k>(
+        &self,
+        seq: u64,
+        ops: impl IntoIterator<Item = Op<'k>>,
+        linking: &mut Linking<'_>,
+    ) -> Result<(), CoreError> {
+        let index = &self.shared.index;
+        let mut guard = epoch::pin();
+        let mut ops = ops.into_iter();
+        // Each key lands in a random hash slot: a cache miss, started as
+        // the key enters this window, LOOKAHEAD keys before it is written.
+        let mut window: VecDeque<Op<'k>> = VecDeque::with_capacity(LOOKAHEAD + 1);
+        let mut previous: Option<&'k [u8]> = None;
+        let mut totals = Totals::default();
+        let outcome = loop {
+            while window.len() <= LOOKAHEAD {
+                let Some(op) = ops.next() else { break };
+                index.prefetch_point(op.key(), &guard);
+                window.push_back(op);
+            }
+            let Some(op) = window.pop_front() else {
+                break Ok(());
+            };
+            let key = op.key();
+            let position = totals.puts + totals.deletes;
+            if previous.is_some_and(|p| p >= key) {
+                break Err(CoreError::LoadOutOfOrder { position });
+            }
+            if let Err(e) = op.check() {
+                break Err(e);
+            }
+            previous = Some(key);
+            match op {
+                Op::Put {
+                    value, expires_at, ..
+                } => {
+                    let chain = index.new_chain(key);
+                    let pushed = self.push_value(&chain, true, seq, value, expires_at, &guard);
+                    index.hold_in_points(&chain, &guard);
+                    linking.push(chain);
+                    totals.puts += 1;
+                    totals.bytes += pushed.bytes;
+                }
+                // Nothing to delete in a store that held no key.
+                Op::Delete { .. } => totals.deletes += 1,
+            }
+            if (position + 1).is_multiple_of(REPIN_EVERY) {
+                guard.repin();
+            }
+        };
+        totals.count_in(self);
+        outcome
+    }
+}
+
+/// Operations between two repins of the writer's epoch guard.
+const REPIN_EVERY: u64 = 4096;
+
+/// What a load adds to the store's counters, added once at its end.
+#[derive(Default)]
+struct Totals {
+    puts: u64,
+    deletes: u64,
+    bytes: i64,
+}
+
+impl Totals {
+    fn count_in(&self, writer: &Writer<'_>) {
+        let c = &writer.shared.counters;
+        c.puts.fetch_add(self.puts, Ordering::Relaxed);
+        c.deletes.fetch_add(self.deletes, Ordering::Relaxed);
+        // Every put made a new key live, with its first version.
+        let new_keys = i64::try_from(self.puts).unwrap_or(i64::MAX);
+        c.live_keys.fetch_add(new_keys, Ordering::Relaxed);
+        c.versions.fetch_add(new_keys, Ordering::Relaxed);
+        c.bytes.fetch_add(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// Hands records, in batches, to the linking thread, or links them on this
+/// thread if there is none. Dropping it hands off what is left, and closes
+/// the channel, which ends the thread's loop.
+struct Linking<'a> {
+    index: &'a KeyIndex,
+    sender: Option<SyncSender<Vec<ChainRef>>>,
+    pending: Vec<ChainRef>,
+}
+
+impl Linking<'_> {
+    fn push(&mut self, chain: ChainRef) {
+        self.pending.push(chain);
+        if self.pending.len() == HANDOFF {
+            let records = std::mem::replace(&mut self.pending, Vec::with_capacity(HANDOFF));
+            self.hand_off(records);
+        }
+    }
+
+    fn hand_off(&self, records: Vec<ChainRef>) {
+        // A send fails only if the thread is gone (it panicked, and the
+        // load will report it): link here, so that no held record is left
+        // out of the skiplist.
+        let unsent = match &self.sender {
+            Some(sender) => sender.send(records).err().map(|e| e.0),
+            None => Some(records),
+        };
+        if let Some(records) = unsent {
+            let guard = epoch::pin();
+            for chain in records {
+                self.index.link_ordered(chain, &guard);
+            }
+        }
+    }
+}
+
+impl Drop for Linking<'_> {
+    fn drop(&mut self) {
+        let records = std::mem::take(&mut self.pending);
+        if !records.is_empty() {
+            self.hand_off(records);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::Space;
+
+    #[test]
+    fn without_a_linking_thread_records_are_linked_on_this_one() {
+        let index = KeyIndex::new(Space::User);
+        let mut linking = Linking {
+            index: &index,
+            sender: None,
+            pending: Vec::new(),
+        };
+        let n = HANDOFF + 3;
+        for i in 0..n {
+            linking.push(index.new_chain(format!("{i:06}").as_bytes()));
+        }
+        assert_eq!(index.nodes(), HANDOFF, "one full hand-off linked");
+        drop(linking);
+        assert_eq!(index.nodes(), n, "the rest linked when dropped");
+    }
+
+    #[test]
+    fn records_a_gone_thread_cannot_take_are_linked_on_this_one() {
+        let index = KeyIndex::new(Space::User);
+        let (sender, receiver) = sync_channel(HANDOFFS_QUEUED);
+        drop(receiver);
+        let mut linking = Linking {
+            index: &index,
+            sender: Some(sender),
+            pending: Vec::new(),
+        };
+        linking.push(index.new_chain(b"a"));
+        drop(linking);
+        assert_eq!(index.nodes(), 1);
+    }
+}
