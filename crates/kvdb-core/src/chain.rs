@@ -1,8 +1,9 @@
 //! The per-key record: the key bytes and the key's version list.
 //!
 //! A [`ChainRef`] is a reference-counted pointer to one allocation holding a
-//! small header and the key bytes inline. The ordered index stores `ChainRef`s
-//! as its keys, so comparing keys costs one pointer hop, and any other
+//! small header and the key bytes inline (see [`record`] for its layout).
+//! The ordered index stores `ChainRef`s as its keys, so comparing keys costs
+//! one pointer hop, and any other
 //! structure (expiry sampling, GC queue, a point-lookup accelerator) can hold
 //! the same record.
 //!
@@ -16,10 +17,13 @@ use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use crossbeam_epoch::{self as epoch, Guard, Pointer, Shared};
-use triomphe::ThinArc;
+use crossbeam_epoch::{Guard, Pointer, Shared};
+
+mod record;
+
+use record::{Header, Record};
 
 use crate::space::Space;
 use crate::version::{Version, new_version};
@@ -33,46 +37,10 @@ const INDEX_SPACE: u8 = 8;
 /// `index/ordered_key.rs`); changed only under the write lock.
 const NODE_GENERATION: u8 = 16;
 
-/// The fixed part of a chain; the key bytes follow it in the same allocation.
-pub(crate) struct ChainHeader {
-    head: epoch::Atomic<Version>,
-    flags: AtomicU8,
-    /// Position in the expiry tracker's list while tracked.
-    ttl_slot: AtomicU32,
-    /// Recency or frequency of use, for eviction (see `access.rs`).
-    access: AtomicU32,
-}
-
-impl Drop for ChainHeader {
-    fn drop(&mut self) {
-        // SAFETY: the header is dropped when the last `ChainRef` goes away.
-        // Readers only reach versions through a `ChainRef` they hold, or through
-        // one borrowed from the skiplist under a guard (whose node, and so its
-        // `ChainRef`, is destroyed only after that guard is released). So no
-        // reader can reach these versions any more and they can be freed now.
-        // Tails cut off by GC are no longer linked here, so nothing is freed twice.
-        unsafe {
-            let guard = epoch::unprotected();
-            let mut current = self.head.load(Ordering::Relaxed, guard);
-            while !current.is_null() {
-                let next = current.deref().next.load(Ordering::Relaxed, guard);
-                drop(current.into_owned());
-                current = next;
-            }
-        }
-    }
-}
-
 /// A shared handle to one key's record. Ordered, compared and hashed by key
 /// bytes, so it can be looked up by `&[u8]`.
 #[derive(Clone)]
-pub(crate) struct ChainRef(ThinArc<ChainHeader, u8>);
-
-/// Bytes of a chain's allocation before its key bytes: the reference count,
-/// the header and the key's length.
-const CHAIN_PREFIX: usize = std::mem::size_of::<usize>()
-    + std::mem::size_of::<ChainHeader>()
-    + std::mem::size_of::<usize>();
+pub(crate) struct ChainRef(Record);
 
 /// The mean block of the ordered index's node for a key: its reference
 /// count and `OrderedKey` (the key's leading bytes and a `ChainRef`), plus
@@ -86,7 +54,7 @@ fn skiplist_node() -> usize {
 /// Bytes a record for a key of `key_len` bytes occupies (see
 /// [`ChainRef::footprint`]).
 pub(crate) fn footprint_of_key(key_len: usize) -> usize {
-    crate::alloc_size::block(CHAIN_PREFIX + key_len) + skiplist_node()
+    crate::alloc_size::block(record::request(key_len)) + skiplist_node()
 }
 
 /// What garbage collection freed from one chain.
@@ -109,36 +77,28 @@ impl ChainRef {
             Space::User => 0,
             Space::Index => INDEX_SPACE,
         };
-        Self(ThinArc::from_header_and_slice(
-            ChainHeader {
-                head: epoch::Atomic::null(),
-                flags: AtomicU8::new(flags),
-                ttl_slot: AtomicU32::new(0),
-                access: AtomicU32::new(0),
-            },
-            key,
-        ))
+        Self(Record::new(flags, key))
     }
 
     /// The key bytes.
     #[inline]
     pub(crate) fn key(&self) -> &[u8] {
-        &self.0.slice
+        self.0.key()
     }
 
     #[inline]
-    fn header(&self) -> &ChainHeader {
-        &self.0.header.header
+    fn header(&self) -> &Header {
+        self.0.header()
     }
 
     /// True if both handles point at the same record.
     pub(crate) fn same(&self, other: &ChainRef) -> bool {
-        self.0.ptr() == other.0.ptr()
+        self.0.addr() == other.0.addr()
     }
 
     /// The address of the record, as the point index stores it.
     pub(crate) fn addr(&self) -> usize {
-        self.0.ptr() as usize
+        self.0.addr()
     }
 
     /// A handle to the record at `addr` that does not own a reference.
@@ -150,11 +110,12 @@ impl ChainRef {
     /// guard is pinned).
     pub(crate) unsafe fn borrow_addr<'g>(addr: usize) -> ChainBorrow<'g> {
         ChainBorrow {
-            // SAFETY: `addr` is a ThinArc's address (per the contract); the
-            // ManuallyDrop keeps its reference count untouched.
-            chain: ManuallyDrop::new(ChainRef(unsafe {
-                ThinArc::from_raw(addr as *const std::ffi::c_void)
-            })),
+            // SAFETY: `addr` is a live record's address, kept alive for `'g`
+            // (per the contract); the ManuallyDrop around the handle keeps
+            // its reference count untouched.
+            chain: ManuallyDrop::new(ChainRef(ManuallyDrop::into_inner(unsafe {
+                Record::borrow_addr(addr)
+            }))),
             _guard: PhantomData,
         }
     }
@@ -255,15 +216,15 @@ impl ChainRef {
     }
 
     fn set_flag(&self, flag: u8) -> bool {
-        self.header().flags.fetch_or(flag, Ordering::AcqRel) & flag == 0
+        self.0.set_flag(flag)
     }
 
     fn clear_flag(&self, flag: u8) {
-        self.header().flags.fetch_and(!flag, Ordering::AcqRel);
+        self.0.clear_flag(flag);
     }
 
     fn has_flag(&self, flag: u8) -> bool {
-        self.header().flags.load(Ordering::Acquire) & flag != 0
+        self.0.has_flag(flag)
     }
 
     /// The key space the chain belongs to.
@@ -396,6 +357,7 @@ impl std::fmt::Debug for ChainRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crossbeam_epoch as epoch;
 
     #[test]
     fn version_at_picks_newest_at_or_below() {
