@@ -101,16 +101,23 @@ fn a_sorted_load_counts_what_a_restore_counts() {
     assert_eq!(loaded.memory_used(), restored.memory_used());
 }
 
-#[test]
-fn keys_out_of_order_stop_the_load_with_what_came_before_it_consistent() {
-    let keys: Vec<Vec<u8>> = [5, 6, 7, 3, 8].into_iter().map(key).collect();
-    let values: Vec<Vec<u8>> = (0..5).map(value).collect();
+/// Loads `keys` (each with a value) into a new store at sequence 1,
+/// expecting the load to fail: the store and the error.
+fn failed_load(keys: &[Vec<u8>]) -> (Store, CoreError) {
+    let values: Vec<Vec<u8>> = (0..keys.len() as u32).map(value).collect();
     let store = Store::new();
     let err = store
         .writer()
         .unwrap()
-        .load_sorted(1, puts(&keys, &values))
+        .load_sorted(1, puts(keys, &values))
         .unwrap_err();
+    (store, err)
+}
+
+#[test]
+fn keys_out_of_order_stop_the_load_with_what_came_before_it_consistent() {
+    let keys: Vec<Vec<u8>> = [5, 6, 7, 3, 8].into_iter().map(key).collect();
+    let (store, err) = failed_load(&keys);
     assert_eq!(err, CoreError::LoadOutOfOrder { position: 3 });
     let mut writer = store.writer().unwrap();
     assert_eq!(writer.next_seq(), 1, "a failed load took a sequence number");
@@ -132,28 +139,14 @@ fn keys_out_of_order_stop_the_load_with_what_came_before_it_consistent() {
 
 #[test]
 fn a_repeated_key_is_out_of_order() {
-    let keys = vec![key(1), key(2), key(2)];
-    let values: Vec<Vec<u8>> = (0..3).map(value).collect();
-    let store = Store::new();
-    let err = store
-        .writer()
-        .unwrap()
-        .load_sorted(1, puts(&keys, &values))
-        .unwrap_err();
+    let (store, err) = failed_load(&[key(1), key(2), key(2)]);
     assert_eq!(err, CoreError::LoadOutOfOrder { position: 2 });
     assert_eq!(store.stats().keys_held, 2);
 }
 
 #[test]
 fn an_oversized_key_stops_the_load() {
-    let keys = vec![key(1), vec![b'k'; kvdb_core::MAX_KEY_LEN + 1]];
-    let values = vec![value(1), value(2)];
-    let store = Store::new();
-    let err = store
-        .writer()
-        .unwrap()
-        .load_sorted(1, puts(&keys, &values))
-        .unwrap_err();
+    let (store, err) = failed_load(&[key(1), vec![b'k'; kvdb_core::MAX_KEY_LEN + 1]]);
     assert_eq!(
         err,
         CoreError::KeyTooLarge {
