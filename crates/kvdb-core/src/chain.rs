@@ -3,9 +3,8 @@
 //! A [`ChainRef`] is a reference-counted pointer to one allocation holding a
 //! small header and the key bytes inline (see [`record`] for its layout).
 //! The ordered index stores `ChainRef`s as its keys, so comparing keys costs
-//! one pointer hop, and any other
-//! structure (expiry sampling, GC queue, a point-lookup accelerator) can hold
-//! the same record.
+//! one pointer hop, and any other structure (expiry sampling, GC queue, a
+//! point-lookup accelerator) can hold the same record.
 //!
 //! Versions are linked newest first and managed with epoch-based reclamation:
 //! readers walk them under a [`Guard`]; garbage collection detaches old tails

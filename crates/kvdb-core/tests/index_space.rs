@@ -250,3 +250,23 @@ fn writer_lists_live_keys_of_a_space_in_range() {
     );
     assert_eq!(seen, vec![b"x2".to_vec()]);
 }
+
+#[test]
+fn index_keys_may_be_longer_than_a_user_key() {
+    // An index entry key embeds a primary key of up to MAX_KEY_LEN bytes
+    // after the index key, so it may pass the user key limit.
+    let store = Store::new();
+    let user_key = vec![b'k'; kvdb_core::MAX_KEY_LEN];
+    let mut entry_key = b"\0\0\0\x01index-key\0\x01".to_vec();
+    entry_key.extend_from_slice(&user_key);
+    let ops = [put(&user_key, b"v")];
+    write(
+        &store,
+        &ops,
+        &[IndexOp {
+            at: 0,
+            op: put(&entry_key, b""),
+        }],
+    );
+    assert_eq!(index_keys(&store), vec![entry_key]);
+}

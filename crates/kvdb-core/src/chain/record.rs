@@ -45,14 +45,18 @@ pub(super) struct Header {
 /// Where the key bytes start: right after the header.
 const KEY_AT: usize = std::mem::size_of::<Header>();
 const LEN_SHIFT: u32 = 8;
+/// The longest key a record holds (16 MiB - 1): what the length field's
+/// bits count. Users' keys stop at [`MAX_KEY_LEN`]; keys of the index key
+/// space embed a user key after an index key, and may be longer.
+const MAX_RECORD_KEY_LEN: usize = (1 << (32 - LEN_SHIFT)) - 1;
 /// More handles than this means a leak of handles; stop, as `Arc` does.
 const MAX_REFS: u32 = u32::MAX / 2;
 
 const _: () = {
     assert!(KEY_AT == 24);
     assert!(std::mem::align_of::<Header>() == 8);
-    // Every key the store accepts has a length the header can hold.
-    assert!(MAX_KEY_LEN < 1 << (32 - LEN_SHIFT));
+    // Room for a user key of the largest size and much more beside it.
+    assert!(MAX_KEY_LEN * 64 < MAX_RECORD_KEY_LEN);
 };
 
 /// The layout of a record for a key of `key_len` bytes.
@@ -86,16 +90,21 @@ impl Record {
     ///
     /// # Panics
     ///
-    /// If `key` is longer than [`MAX_KEY_LEN`]: callers check keys first.
+    /// If `key` is longer than [`MAX_RECORD_KEY_LEN`]: user keys are
+    /// checked against [`MAX_KEY_LEN`] first, and an index key is an index
+    /// key of bounded length followed by a user key.
     pub(super) fn new(flags: u8, key: &[u8]) -> Self {
-        assert!(key.len() <= MAX_KEY_LEN, "record key over the key limit");
+        assert!(
+            key.len() <= MAX_RECORD_KEY_LEN,
+            "record key over the length field"
+        );
         let layout = layout(key.len());
         // SAFETY: the layout's size is at least KEY_AT, not zero.
         let ptr = unsafe { alloc(layout) }.cast::<Header>();
         let Some(ptr) = NonNull::new(ptr) else {
             handle_alloc_error(layout)
         };
-        let len = u32::try_from(key.len()).expect("checked against MAX_KEY_LEN");
+        let len = u32::try_from(key.len()).expect("checked against MAX_RECORD_KEY_LEN");
         // SAFETY: `ptr` is a new block of `layout`: aligned for a Header and
         // KEY_AT + key.len() bytes long. The header goes at its start, the
         // key bytes right after it; a new block cannot overlap `key`.
@@ -223,7 +232,7 @@ mod tests {
 
     #[test]
     fn a_record_keeps_its_key_and_flags_apart() {
-        let key = vec![0xAB; MAX_KEY_LEN];
+        let key = vec![0xAB; MAX_RECORD_KEY_LEN];
         let record = Record::new(0x80 | 1, &key);
         assert_eq!(record.key(), &key[..]);
         assert!(record.has_flag(0x80) && record.has_flag(1));
