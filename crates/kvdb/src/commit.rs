@@ -207,16 +207,23 @@ impl Inner {
             })
     }
 
-    /// Under the `always` sync policy, waits until every write up to `seq`
-    /// is visible to readers, or `limit` has passed (a write whose sync
-    /// failed never becomes visible). Under other policies a write is
-    /// published as soon as it releases the write lock, and yielding to it
-    /// costs more than it saves, so this returns at once.
+    /// Waits until every write up to `seq` is visible to readers, or
+    /// `limit` has passed (a write whose sync failed never becomes
+    /// visible). A write is published just after it releases the write
+    /// lock (under the `always` policy, once its group sync is done): the
+    /// wait is usually over at once, but its writer may have been preempted
+    /// in between, so this yields to it rather than spin.
     pub(crate) fn wait_visible(&self, seq: u64, limit: std::time::Duration) {
-        if self.persist.is_none() || self.options.sync != SyncPolicy::Always {
+        if self.store.visible_seq() >= seq {
             return;
         }
         let deadline = std::time::Instant::now() + limit;
+        for _ in 0..64 {
+            if self.store.visible_seq() >= seq {
+                return;
+            }
+            std::hint::spin_loop();
+        }
         while self.store.visible_seq() < seq && std::time::Instant::now() < deadline {
             std::thread::yield_now();
         }

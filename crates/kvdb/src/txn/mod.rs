@@ -35,7 +35,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use kvdb_core::{
-    KeyHash, Op, PreparedBatch, ReadView, Space, check_key, check_value, prefix_bounds,
+    KeyHash, Op, PreparedBatch, ReadView, Space, Writer, check_key, check_value, prefix_bounds,
 };
 use smallvec::SmallVec;
 
@@ -52,7 +52,8 @@ use crate::ttl::ttl_millis;
 /// past it a write fails with [`crate::ErrorKind::TooLarge`].
 pub const MAX_TXN_WRITE_BYTES: usize = 1 << 30;
 
-/// How often [`Db::transaction`] retries a transaction that conflicted.
+/// How often [`Db::transaction`] retries a transaction that conflicted; the
+/// last retry holds the write lock and cannot conflict.
 pub const TRANSACTION_RETRIES: usize = 16;
 
 /// An open transaction. Made by [`Db::begin`]; [`Txn::commit`] applies it,
@@ -319,6 +320,12 @@ impl Txn {
     /// As [`Txn::commit`]; a conflict also reports the newest sequence
     /// number applied when validation failed.
     fn try_commit(self) -> std::result::Result<u64, Failure> {
+        self.try_commit_holding(None)
+    }
+
+    /// As [`Txn::try_commit`], under `held` if the caller already holds
+    /// the write lock (it must be this transaction's database's).
+    fn try_commit_holding(self, held: Option<Writer<'_>>) -> std::result::Result<u64, Failure> {
         self.inner.check_open()?;
         if self.writes.is_empty() {
             return Ok(self.view.seq());
@@ -343,7 +350,10 @@ impl Txn {
             .get()
             .map(Observed::to_validate)
             .unwrap_or_default();
-        let writer = self.inner.begin_write()?;
+        let writer = match held {
+            Some(writer) => writer,
+            None => self.inner.begin_write()?,
+        };
         let seq = self.view.seq();
         let conflict = |error: String| Failure::Conflict {
             error: Error::Conflict(error),
@@ -416,26 +426,44 @@ impl Db {
     }
 
     /// Runs `body` in a transaction and commits it, retrying the whole
-    /// transaction (up to [`TRANSACTION_RETRIES`] times) when the commit
-    /// conflicts. Under the `always` sync policy, before a retry it waits
-    /// (up to 50 ms) until the commits it conflicted with are visible: they
-    /// may still be waiting for their group sync, and a retry that began
-    /// before they are visible would conflict with them again. An error from
-    /// `body` rolls back and is returned as is; so is the last conflict
-    /// once the retries are spent.
+    /// transaction when the commit conflicts, so that it commits however
+    /// busy the keys it touches are.
+    ///
+    /// - Before each retry it waits (up to 50 ms) until the commits it
+    ///   conflicted with are visible: a retry that began before then would
+    ///   conflict with them again.
+    /// - The first attempt and [`TRANSACTION_RETRIES`] − 1 retries are
+    ///   optimistic: other writers go on meanwhile. The last retry runs
+    ///   `body` holding the write lock, as SQLite's `BEGIN IMMEDIATE` does,
+    ///   so that nothing can conflict with it: a transaction is never
+    ///   starved by writers that keep winning. Meanwhile other writes wait,
+    ///   and a write through this `Db` from inside `body` (rather than
+    ///   through the `Txn`) fails with [`crate::ErrorKind::InvalidArgument`].
+    ///
+    /// An error from `body` rolls back and is returned as is. A conflict is
+    /// returned only if the writes it conflicted with never became visible
+    /// (their log sync failed, and the log refuses writes from then on).
     pub fn transaction<R>(&self, mut body: impl FnMut(&mut Txn) -> Result<R>) -> Result<R> {
-        let mut attempt = 0;
-        loop {
+        for _ in 0..TRANSACTION_RETRIES {
             let mut txn = self.begin()?;
             let result = body(&mut txn)?;
             match txn.try_commit() {
                 Ok(_) => return Ok(result),
-                Err(Failure::Conflict { applied, .. }) if attempt < TRANSACTION_RETRIES => {
-                    attempt += 1;
+                Err(Failure::Conflict { applied, .. }) => {
                     self.inner.wait_visible(applied, CONFLICT_WAIT);
                 }
                 Err(failure) => return Err(failure.into_error()),
             }
         }
+        let writer = self.inner.begin_write()?;
+        // Every write applied so far must be visible to the view the
+        // attempt reads at, or it would conflict with them.
+        self.inner
+            .wait_visible(writer.next_seq() - 1, CONFLICT_WAIT);
+        let mut txn = self.begin()?;
+        let result = body(&mut txn)?;
+        txn.try_commit_holding(Some(writer))
+            .map_err(Failure::into_error)?;
+        Ok(result)
     }
 }
