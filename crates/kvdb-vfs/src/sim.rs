@@ -58,6 +58,8 @@ struct State {
     create_faults: Countdown,
     writes: u64,
     syncs: u64,
+    /// How long a file sync takes (none by default).
+    sync_delay: std::time::Duration,
 }
 
 impl State {
@@ -156,6 +158,18 @@ impl WritableFile for SimHandle {
         if fail {
             return Err(injected("sync"));
         }
+        let delay = s.sync_delay;
+        if !delay.is_zero() {
+            // As a disk does: what was written before the sync began is
+            // durable once it returns; other calls go on meanwhile.
+            let written = s.files.get(&self.id).expect("open file exists").data.len();
+            drop(s);
+            std::thread::sleep(delay);
+            s = self.state.lock();
+            let file = s.files.get_mut(&self.id).expect("open file exists");
+            file.synced = file.synced.max(written.min(file.data.len()));
+            return Ok(());
+        }
         let file = s.files.get_mut(&self.id).expect("open file exists");
         file.synced = file.data.len();
         Ok(())
@@ -195,6 +209,13 @@ impl SimFs {
     /// (as when no file descriptor is left) until [`SimFs::clear_faults`].
     pub fn fail_creates_after(&self, n: u64) {
         self.state.lock().create_faults.remaining = Some(n);
+    }
+
+    /// Makes every file sync from now on take `delay`, as a disk's flush
+    /// does (none by default): writers that arrive meanwhile can share the
+    /// next sync, whatever the scheduler does.
+    pub fn set_sync_delay(&self, delay: std::time::Duration) {
+        self.state.lock().sync_delay = delay;
     }
 
     /// Stops injecting failures.

@@ -287,6 +287,9 @@ fn interval_policy_syncs_in_the_background() {
 #[test]
 fn group_commit_shares_syncs_across_sixteen_writers() {
     let fs = Arc::new(SimFs::new());
+    // Syncs that take no time leave nothing to share whenever the scheduler
+    // runs the writers one after another; a disk's flush takes a while.
+    fs.set_sync_delay(Duration::from_millis(1));
     let mut options = quiet();
     options.vfs = fs.clone();
     let db = Arc::new(Db::open("/db", options).unwrap());
@@ -306,7 +309,8 @@ fn group_commit_shares_syncs_across_sixteen_writers() {
         h.join().unwrap();
     }
     let used = fs.syncs() - syncs;
-    assert!(used < 3200, "{used} syncs for 3200 commits");
+    // 220-290 when measured: at least two commits per sync on average.
+    assert!(used < 1600, "{used} syncs for 3200 commits");
     assert_eq!(db.iter().count(), 3200);
 }
 
