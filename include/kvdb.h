@@ -434,6 +434,13 @@ typedef struct {
 } kvdb_stats_t;
 
 /**
+ * A transaction's body for `kvdb_txn_run`: called with a transaction and
+ * `ctx`, it reads and writes through `txn` and returns `KVDB_OK` to commit,
+ * anything else to roll back.
+ */
+typedef kvdb_status_t (*kvdb_txn_body_fn)(kvdb_txn_t *txn, void *ctx);
+
+/**
  * One change, filled by `kvdb_watch_next`. `key` and `val` borrow from the
  * watcher until its next call (or `kvdb_watch_free`).
  */
@@ -1844,6 +1851,32 @@ kvdb_status_t kvdb_txn_iter_new_prefix(kvdb_txn_t *txn,
                                        const void *prefix,
                                        size_t plen,
                                        kvdb_iter_t **out_iter);
+
+/**
+ * Runs `body` in a transaction and commits it, retrying the whole
+ * transaction when the commit conflicts, so that it commits however busy
+ * its keys are: the first attempts are optimistic, and the last retry
+ * (after `TRANSACTION_RETRIES` conflicts) runs holding the write lock, so
+ * nothing can conflict with it. Before each retry it waits for the writes
+ * it conflicted with to become visible.
+ *
+ * Returns `KVDB_OK` once committed. If `body` returns anything else, the
+ * transaction is rolled back and that status is returned as is (with the
+ * thread's last error as the body left it). The body must not commit, roll
+ * back or keep `txn`, which is valid only during its call: ending it
+ * itself fails with `KVDB_INVALID_ARGUMENT`, and so does the run, with
+ * nothing committed. During the last retry other writes wait, and a write
+ * through `db` from inside the body (rather than through `txn`) fails with
+ * `KVDB_INVALID_ARGUMENT`. Other errors (`KVDB_IO_ERROR`,
+ * `KVDB_MEMORY_LIMIT`, ...) are the commit's.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live handle; `body` is NULL (an error) or a
+ * function that may be called with `ctx`, which must not unwind (a C++
+ * exception or a Go panic must be caught inside it).
+ */
+kvdb_status_t kvdb_txn_run(kvdb_t *db, kvdb_txn_body_fn body, void *ctx);
 
 /**
  * The library's version as "MAJOR.MINOR.PATCH" (static; never NULL).

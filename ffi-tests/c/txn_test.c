@@ -3,7 +3,8 @@
  * prefix scan, a phantom in an empty range), commit and rollback always
  * releasing the handle, a transaction outliving kvdb_close, and the bank:
  * 8 threads move money between 100 accounts in transactions while readers
- * sum them in snapshots, iterators and read-only transactions.
+ * sum them in snapshots, iterators and read-only transactions; and
+ * kvdb_txn_run, the library's retrying runner.
  * Usage: txn_test [DIR|:memory: [TRANSFERS]] */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -141,6 +142,99 @@ static void bank(void) {
     kvdb_iter_free(it);
 }
 
+/* kvdb_txn_run: threads increment one counter through the library's
+ * retrying runner, which must commit every increment however often the
+ * others win; a body's own status, a body that ends its transaction
+ * itself, and a body that writes through the db are reported. */
+#define RUNNERS 4
+#define INCREMENTS 300
+
+static kvdb_status_t increment(kvdb_txn_t *t, void *ctx) {
+    (void)ctx;
+    int ok = 1;
+    long n = get_long(t, "counter", &ok);
+    if (!ok) return KVDB_INTERNAL;
+    char v[32];
+    snprintf(v, sizeof v, "%ld", n + 1);
+    return kvdb_txn_put(t, KEY("counter"), KEY(v));
+}
+
+static void *runner(void *arg) {
+    int *failed = arg;
+    for (int i = 0; i < INCREMENTS; i++)
+        if (kvdb_txn_run(db, increment, NULL) != KVDB_OK) (*failed)++;
+    return NULL;
+}
+
+static kvdb_status_t write_then_fail(kvdb_txn_t *t, void *ctx) {
+    (void)ctx;
+    kvdb_status_t st = kvdb_txn_put(t, KEY("run/never"), KEY("x"));
+    return st == KVDB_OK ? KVDB_NOT_FOUND : st;
+}
+
+static kvdb_status_t commit_itself(kvdb_txn_t *t, void *ctx) {
+    kvdb_txn_put(t, KEY("run/never"), KEY("x"));
+    *(kvdb_status_t *)ctx = kvdb_txn_commit(t);
+    return KVDB_OK;
+}
+
+static kvdb_status_t roll_back_itself(kvdb_txn_t *t, void *ctx) {
+    (void)ctx;
+    kvdb_txn_put(t, KEY("run/never"), KEY("x"));
+    kvdb_txn_rollback(t);
+    return KVDB_OK;
+}
+
+/* Reads a key, then writes it through the db behind the transaction's
+ * back: every optimistic attempt conflicts, and in the last one, which
+ * holds the write lock, the write through the db fails instead of waiting
+ * for ever. */
+static kvdb_status_t write_through_db(kvdb_txn_t *t, void *ctx) {
+    int *calls = ctx;
+    (*calls)++;
+    int ok = 1;
+    get_long(t, "run/busy", &ok);
+    kvdb_status_t st = kvdb_put(db, KEY("run/busy"), KEY("2"));
+    if (st != KVDB_OK) return st;
+    return kvdb_txn_put(t, KEY("run/never"), KEY("x"));
+}
+
+static void run_helper(void) {
+    CHECK_OK(kvdb_put(db, KEY("counter"), KEY("0")));
+    pthread_t r[RUNNERS];
+    int failed[RUNNERS] = {0};
+    for (int i = 0; i < RUNNERS; i++) pthread_create(&r[i], NULL, runner, &failed[i]);
+    for (int i = 0; i < RUNNERS; i++) pthread_join(r[i], NULL);
+    for (int i = 0; i < RUNNERS; i++) CHECK(failed[i] == 0);
+    kvdb_txn_t *t;
+    CHECK_OK(kvdb_txn_begin(db, &t));
+    int ok = 1;
+    CHECK(get_long(t, "counter", &ok) == (long)RUNNERS * INCREMENTS);
+    CHECK(ok);
+    kvdb_txn_rollback(t);
+
+    void *val;
+    size_t vlen;
+    CHECK_STATUS(kvdb_txn_run(db, write_then_fail, NULL), KVDB_NOT_FOUND);
+    kvdb_status_t inner = KVDB_OK;
+    CHECK_STATUS(kvdb_txn_run(db, commit_itself, &inner), KVDB_INVALID_ARGUMENT);
+    CHECK(inner == KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_txn_run(db, roll_back_itself, NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_get(db, KEY("run/never"), &val, &vlen), KVDB_NOT_FOUND);
+
+    CHECK_OK(kvdb_put(db, KEY("run/busy"), KEY("1")));
+    int calls = 0;
+    CHECK_STATUS(kvdb_txn_run(db, write_through_db, &calls), KVDB_INVALID_ARGUMENT);
+    CHECK(calls > 1);
+    CHECK_STATUS(kvdb_get(db, KEY("run/never"), &val, &vlen), KVDB_NOT_FOUND);
+    CHECK_OK(kvdb_put(db, KEY("run/busy"), KEY("3"))); /* the lock was released */
+
+    CHECK_STATUS(kvdb_txn_run(db, NULL, NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_txn_run(NULL, increment, NULL), KVDB_INVALID_ARGUMENT);
+    CHECK_OK(kvdb_delete(db, KEY("counter")));
+    CHECK_OK(kvdb_delete(db, KEY("run/busy")));
+}
+
 static void semantics(void) {
     void *val;
     size_t vlen;
@@ -263,6 +357,7 @@ int main(int argc, char **argv) {
     CHECK_OK(kvdb_open(path, NULL, &db));
     semantics();
     bank();
+    run_helper();
     /* A transaction outliving its database gets errors, and frees safely. */
     kvdb_txn_t *t;
     CHECK_OK(kvdb_txn_begin(db, &t));

@@ -3,11 +3,12 @@
 //! which always release it.
 
 use std::ffi::c_void;
+use std::ptr::NonNull;
 
 use engine::{ErrorKind, Txn};
 
 use crate::boundary::{
-    Handle, bytes, engine, guard, handle, handle_mut, key_value, out, status, write,
+    Handle, bytes, engine, handle, handle_mut, key_value, out, status, void, write,
 };
 use crate::db::kvdb_t;
 use crate::error::FfiError;
@@ -23,12 +24,87 @@ use crate::value_out::{
 /// A transaction (opaque). Used by one thread at a time; may move between
 /// threads.
 pub struct kvdb_txn_t {
-    pub(crate) txn: Txn,
+    pub(crate) txn: TxnSlot,
 }
 
 impl Handle for kvdb_txn_t {
     fn inherited_across_fork(&self) -> bool {
         self.txn.is_inherited_across_fork()
+    }
+}
+
+/// The transaction behind a handle: owned by the caller (`kvdb_txn_begin`),
+/// or lent by `kvdb_txn_run` to its body for the length of one call.
+// The owned handle is boxed once, by `kvdb_txn_begin`: boxing its `Txn`
+// again to even out the variants would cost every transaction a second
+// allocation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum TxnSlot {
+    Owned(Txn),
+    Lent {
+        /// The transaction `kvdb_txn_run` holds a `&mut` to while its body
+        /// runs.
+        txn: NonNull<Txn>,
+        /// The body tried to commit or roll back the handle itself.
+        misused: bool,
+    },
+}
+
+impl TxnSlot {
+    /// A slot lending `txn`; the handle holding it must not outlive the
+    /// borrow (`kvdb_txn_run` drops it before its closure returns).
+    pub(crate) fn lend(txn: &mut Txn) -> Self {
+        TxnSlot::Lent {
+            txn: NonNull::from(txn),
+            misused: false,
+        }
+    }
+
+    /// Whether the body tried to end a lent transaction itself.
+    pub(crate) fn misused(&self) -> bool {
+        matches!(self, TxnSlot::Lent { misused: true, .. })
+    }
+
+    /// For a lent transaction, records that the body tried to end it and
+    /// returns the error to report; `None` for an owned one.
+    fn refuse_end(&mut self, call: &str) -> Option<FfiError> {
+        match self {
+            TxnSlot::Owned(_) => None,
+            TxnSlot::Lent { misused, .. } => {
+                *misused = true;
+                Some(FfiError::invalid(format!(
+                    "{call} on a transaction run by kvdb_txn_run: return KVDB_OK from the body to commit it, anything else to roll it back"
+                )))
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for TxnSlot {
+    type Target = Txn;
+
+    fn deref(&self) -> &Txn {
+        match self {
+            TxnSlot::Owned(txn) => txn,
+            // SAFETY: a lent slot is made by `TxnSlot::lend` from a `&mut Txn`
+            // that `kvdb_txn_run` holds for as long as the handle exists (it
+            // drops the handle before its closure returns, and the body may
+            // not keep the handle past its call). The handle is used by one
+            // thread at a time, so this shared borrow of `self` is the only
+            // access to the transaction meanwhile.
+            TxnSlot::Lent { txn, .. } => unsafe { txn.as_ref() },
+        }
+    }
+}
+
+impl std::ops::DerefMut for TxnSlot {
+    fn deref_mut(&mut self) -> &mut Txn {
+        match self {
+            TxnSlot::Owned(txn) => txn,
+            // SAFETY: as for `deref`; the exclusive borrow of `self` makes
+            // this the only reference to the transaction while it lives.
+            TxnSlot::Lent { txn, .. } => unsafe { txn.as_mut() },
+        }
     }
 }
 
@@ -47,8 +123,11 @@ pub unsafe extern "C" fn kvdb_txn_begin(
         let out_txn = out(out_txn, "out")?;
         // SAFETY: per the contract.
         let txn = unsafe { handle(db, "db") }?.db.begin()?;
+        let handle = kvdb_txn_t {
+            txn: TxnSlot::Owned(txn),
+        };
         // SAFETY: checked non-NULL.
-        unsafe { write(out_txn, Box::into_raw(Box::new(kvdb_txn_t { txn }))) };
+        unsafe { write(out_txn, Box::into_raw(Box::new(handle))) };
         Ok(())
     })
 }
@@ -196,13 +275,20 @@ pub unsafe extern "C" fn kvdb_txn_commit(txn: *mut kvdb_txn_t) -> kvdb_status_t 
         return status("kvdb_txn_commit", || Err(FfiError::invalid("txn is NULL")));
     }
     status("kvdb_txn_commit", || {
-        // SAFETY: per the contract, `txn` came from Box::into_raw in
-        // kvdb_txn_begin; it is released here whatever happens.
+        // SAFETY: per the contract, `txn` is a live handle.
+        if let Some(refused) = unsafe { &mut *txn }.txn.refuse_end("kvdb_txn_commit") {
+            return Err(refused);
+        }
+        // SAFETY: an owned handle (checked above) came from Box::into_raw
+        // in kvdb_txn_begin; it is released here whatever happens.
         let t = unsafe { Box::from_raw(txn) };
         if t.inherited_across_fork() {
             return Err(engine::Error::inherited_across_fork().into());
         }
-        t.txn.commit()?;
+        let TxnSlot::Owned(owned) = t.txn else {
+            unreachable!("checked above: the handle owns its transaction");
+        };
+        owned.commit()?;
         Ok(())
     })
 }
@@ -214,11 +300,18 @@ pub unsafe extern "C" fn kvdb_txn_commit(txn: *mut kvdb_txn_t) -> kvdb_status_t 
 /// `txn` is NULL or a live transaction, not used again after this call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kvdb_txn_rollback(txn: *mut kvdb_txn_t) {
-    guard("kvdb_txn_rollback", || {
-        if !txn.is_null() {
-            // SAFETY: per the contract, `txn` came from Box::into_raw.
-            drop(unsafe { Box::from_raw(txn) });
+    void("kvdb_txn_rollback", || {
+        if txn.is_null() {
+            return Ok(());
         }
+        // SAFETY: per the contract, `txn` is a live handle.
+        if let Some(refused) = unsafe { &mut *txn }.txn.refuse_end("kvdb_txn_rollback") {
+            // kvdb_txn_run rolls it back once the body returns.
+            return Err(refused);
+        }
+        // SAFETY: an owned handle (checked above) came from Box::into_raw.
+        drop(unsafe { Box::from_raw(txn) });
+        Ok(())
     });
 }
 
