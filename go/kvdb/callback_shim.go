@@ -16,5 +16,15 @@ static void kvdbgo_free(void *ctx) { kvdbgoIndexFree((uintptr_t)ctx); }
 kvdb_status_t kvdbgo_index_def_callback(const char *name, uintptr_t handle, kvdb_index_def_t **out) {
 	return kvdb_index_def_new_callback(name, kvdbgo_extract, (void *)handle, kvdbgo_free, out);
 }
+
+extern kvdb_status_t kvdbgoTxnBody(kvdb_txn_t *txn, uintptr_t handle);
+
+static kvdb_status_t kvdbgo_txn_body(kvdb_txn_t *txn, void *ctx) {
+	return kvdbgoTxnBody(txn, (uintptr_t)ctx);
+}
+
+kvdb_status_t kvdbgo_txn_run(kvdb_t *db, uintptr_t handle) {
+	return kvdb_txn_run(db, kvdbgo_txn_body, (void *)handle);
+}
 */
 import "C"

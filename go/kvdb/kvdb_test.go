@@ -571,6 +571,98 @@ func TestTransactionConflictsAndSavepoints(t *testing.T) {
 	}
 }
 
+// increment adds one to the decimal counter under key in txn.
+func increment(txn *Txn, key []byte) error {
+	v, err := txn.Get(key)
+	if err != nil {
+		return err
+	}
+	var n int
+	fmt.Sscan(string(v), &n)
+	return txn.Put(key, []byte(fmt.Sprint(n+1)))
+}
+
+func TestTransactionCommitsEveryIncrementOfOneHotKey(t *testing.T) {
+	db := mustOpen(t, "", nil)
+	must(t, db.Put([]byte("n"), []byte("0")))
+	const goroutines, each = 4, 300
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := db.Transaction(func(txn *Txn) error { return increment(txn, []byte("n")) }); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := get(t, db, "n"); got != fmt.Sprint(goroutines*each) {
+		t.Fatalf("n = %s after %d increments", got, goroutines*each)
+	}
+}
+
+func TestTransactionReportsWhatItsFunctionDid(t *testing.T) {
+	db := mustOpen(t, "", nil)
+	sentinel := errors.New("stop")
+	if err := db.Transaction(func(txn *Txn) error {
+		if err := txn.Put([]byte("never"), []byte("x")); err != nil {
+			t.Error(err)
+		}
+		return sentinel
+	}); err != sentinel {
+		t.Fatalf("Transaction returned %v, want the function's error", err)
+	}
+	var commitErr error
+	if err := db.Transaction(func(txn *Txn) error {
+		if err := txn.Put([]byte("never"), []byte("x")); err != nil {
+			t.Error(err)
+		}
+		commitErr = txn.Commit()
+		return nil
+	}); !errors.Is(err, ErrInvalidArgument) || !errors.Is(commitErr, ErrInvalidArgument) {
+		t.Fatalf("a function that commits itself: run %v, commit %v", err, commitErr)
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != "boom" {
+				t.Fatalf("recovered %v, want the function's panic", p)
+			}
+		}()
+		_ = db.Transaction(func(txn *Txn) error {
+			if err := txn.Put([]byte("never"), []byte("x")); err != nil {
+				t.Error(err)
+			}
+			panic("boom")
+		})
+	}()
+	if got := get(t, db, "never"); got != "<absent>" {
+		t.Fatal("a transaction that did not commit wrote")
+	}
+	// Writing through the DB behind the transaction's back makes every
+	// optimistic attempt conflict; in the last, which holds the write
+	// lock, that write fails instead of waiting for ever.
+	must(t, db.Put([]byte("busy"), []byte("0")))
+	calls := 0
+	err := db.Transaction(func(txn *Txn) error {
+		calls++
+		if _, err := txn.Get([]byte("busy")); err != nil {
+			return err
+		}
+		if err := db.Put([]byte("busy"), []byte(fmt.Sprint(calls))); err != nil {
+			return err
+		}
+		return txn.Put([]byte("never"), []byte("x"))
+	})
+	if !errors.Is(err, ErrInvalidArgument) || calls < 2 {
+		t.Fatalf("writing through the DB inside: %v after %d calls", err, calls)
+	}
+	must(t, db.Put([]byte("busy"), []byte("free")))
+}
+
 func TestGetIntoReportsTheSizeNeeded(t *testing.T) {
 	db := mustOpen(t, "", nil)
 	must(t, db.Put([]byte("k"), []byte("0123456789")))

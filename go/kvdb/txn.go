@@ -1,12 +1,16 @@
 package kvdb
 
 /*
+#include <stdint.h>
 #include "kvdb.h"
+
+kvdb_status_t kvdbgo_txn_run(kvdb_t *db, uintptr_t handle);
 */
 import "C"
 
 import (
 	"runtime"
+	"runtime/cgo"
 	"sync"
 	"time"
 	"unsafe"
@@ -34,9 +38,35 @@ func (d *DB) Begin() (*Txn, error) {
 	return txn, nil
 }
 
+// Transaction runs f in a transaction and commits it, retrying the whole
+// transaction when the commit conflicts, until it commits: before each
+// retry it waits for the writes it lost to to become visible, and the last
+// retry (the 17th attempt) runs f holding the database's write lock, so
+// writers that keep winning cannot starve it (kvdb_txn_run). An error from
+// f rolls the transaction back and is returned as is; a panic in f rolls it
+// back and is raised again. f must not call Commit or Rollback on its Txn
+// (the run then fails with ErrInvalidArgument, committing nothing), nor keep
+// it past its return. During the last retry other writes wait, and a write
+// through the DB from inside f (instead of through the Txn) fails with
+// ErrInvalidArgument.
+func (d *DB) Transaction(f func(t *Txn) error) error {
+	run := &txnRun{f: f}
+	h := cgo.NewHandle(run)
+	defer h.Delete()
+	err := d.with(func(db *C.kvdb_t) C.kvdb_status_t { return C.kvdbgo_txn_run(db, C.uintptr_t(h)) })
+	if run.panicked {
+		panic(run.panicVal)
+	}
+	if run.err != nil {
+		return run.err
+	}
+	return err
+}
+
 // Update runs f in a transaction and commits it, retrying up to attempts
 // times while the commit fails with ErrConflict. An error from f rolls the
-// transaction back and is returned as is.
+// transaction back and is returned as is. Writers that keep winning can
+// make every attempt conflict; Transaction cannot be starved that way.
 func (d *DB) Update(attempts int, f func(t *Txn) error) error {
 	var err error
 	for a := 0; a < attempts; a++ {
