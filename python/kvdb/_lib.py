@@ -25,6 +25,7 @@ psize = POINTER(c_size_t)
 
 EXTRACT_FN = CFUNCTYPE(None, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t, c_void_p)
 FREE_FN = CFUNCTYPE(None, c_void_p)
+TXN_BODY_FN = CFUNCTYPE(c_int, c_void_p, c_void_p)
 
 
 class Pair(Structure):
@@ -150,6 +151,7 @@ SIGNATURES = {
     "kvdb_txn_put_ttl": (status_t, [vp, c_char_p, c_size_t, c_char_p, c_size_t, c_uint64]),
     "kvdb_txn_delete": (status_t, [vp, c_char_p, c_size_t]),
     "kvdb_txn_commit": (status_t, [vp]),
+    "kvdb_txn_run": (status_t, [vp, TXN_BODY_FN, vp]),
     "kvdb_txn_rollback": (None, [vp]),
     "kvdb_txn_savepoint": (status_t, [vp]),
     "kvdb_txn_rollback_to_savepoint": (status_t, [vp]),

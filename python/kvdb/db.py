@@ -5,7 +5,7 @@ from ctypes import byref, c_char_p, c_int64, c_size_t, c_uint64, c_void_p, creat
 
 from . import _lib
 from ._handle import Closing, Guard, b, take, ttl_ms
-from .errors import BUFFER_TOO_SMALL, CONFLICT, EXISTS, NOT_FOUND, ClosedError, check
+from .errors import BUFFER_TOO_SMALL, CONFLICT, EXISTS, INTERNAL, NOT_FOUND, ClosedError, check
 from .index import LOWER_EXCLUSIVE, UPPER_INCLUSIVE, IndexIterator
 
 L = _lib.lib
@@ -263,6 +263,9 @@ class Transaction:
     and rolls back on an exception."""
 
     def __init__(self, handle):
+        # A transaction lent to a run_transaction function is the library's:
+        # ending it there only marks the run as misused, which the library
+        # reports once the function returns.
         self._g = Guard(handle, L.kvdb_txn_rollback, "transaction")
 
     def get(self, key, default=None):
@@ -518,6 +521,40 @@ class DB(_Reads):
             t = c_void_p()
             check(L.kvdb_txn_begin(h, byref(t)))
         return Transaction(t)
+
+    def run_transaction(self, fn):
+        """Calls ``fn(txn)`` in a transaction and commits it, retrying the
+        whole transaction when the commit conflicts, until it commits; returns
+        what ``fn`` returned. Before each retry the library waits for the
+        writes it lost to, and its last retry (the 17th attempt) runs ``fn``
+        holding the write lock, so writers that keep winning cannot starve it
+        (``kvdb_txn_run``). An exception from ``fn`` rolls back and is raised
+        as is. ``fn`` must not commit, roll back or keep ``txn`` (the run then
+        raises InvalidArgumentError, committing nothing). During the last
+        retry other writes wait, and a write through this database from
+        inside ``fn`` (instead of through ``txn``) raises
+        InvalidArgumentError."""
+        outcome = {}
+
+        @_lib.TXN_BODY_FN
+        def body(handle, _ctx):
+            txn = Transaction(c_void_p(handle))
+            outcome.clear()
+            try:
+                outcome["value"] = fn(txn)
+                return 0
+            except BaseException as e:  # raised again once the run returns
+                outcome["error"] = e
+                return INTERNAL
+            finally:
+                txn._g.detach()  # the handle is the library's again
+
+        with self._g as h:
+            status = L.kvdb_txn_run(h, body, None)
+        if "error" in outcome:
+            raise outcome["error"]
+        check(status)
+        return outcome.get("value")
 
     def backup(self, path):
         """Writes a consistent copy of the database as of one moment into the

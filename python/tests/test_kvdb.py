@@ -318,6 +318,74 @@ class Transactions(unittest.TestCase):
         self.assertEqual(sum(int(v) for _, v in db.scan(prefix=b"acct/")), 1000)
 
 
+    def test_run_transaction_commits_every_increment_of_one_hot_key(self):
+        db = self.db
+        db.put(b"n", b"0")
+
+        def increment(t):
+            t.put(b"n", str(int(t.get(b"n")) + 1))
+
+        def worker():
+            for _ in range(200):
+                db.run_transaction(increment)
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(db.get(b"n"), b"800")
+        self.assertEqual(db.run_transaction(lambda t: t.get(b"n")), b"800")
+
+    def test_run_transaction_reports_what_its_function_did(self):
+        db = self.db
+
+        def fails(t):
+            t.put(b"never", b"x")
+            raise ValueError("abort")
+
+        with self.assertRaises(ValueError):
+            db.run_transaction(fails)
+
+        def commits_itself(t):
+            t.put(b"never", b"x")
+            t.commit()
+
+        with self.assertRaises(kvdb.InvalidArgumentError):
+            db.run_transaction(commits_itself)
+
+        def rolls_back_itself(t):
+            t.put(b"never", b"x")
+            t.rollback()
+
+        with self.assertRaises(kvdb.InvalidArgumentError):
+            db.run_transaction(rolls_back_itself)
+        self.assertIsNone(db.get(b"never"))
+
+        kept = []
+        db.run_transaction(kept.append)
+        with self.assertRaises(kvdb.ClosedError):
+            kept[0].get(b"n")
+
+        # Writing through the database behind the transaction's back makes
+        # every optimistic attempt conflict; in the last, which holds the
+        # write lock, that write raises instead of waiting for ever.
+        db.put(b"busy", b"0")
+        calls = []
+
+        def writes_through_db(t):
+            calls.append(1)
+            t.get(b"busy")
+            db.put(b"busy", str(len(calls)))
+            t.put(b"never", b"x")
+
+        with self.assertRaises(kvdb.InvalidArgumentError):
+            db.run_transaction(writes_through_db)
+        self.assertGreater(len(calls), 1)
+        self.assertIsNone(db.get(b"never"))
+        db.put(b"busy", b"free")
+
+
 class Indexes(unittest.TestCase):
     def test_every_kind_of_index_and_query(self):
         with tempfile.TemporaryDirectory() as d:
