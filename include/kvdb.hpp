@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <iterator>
 #include <memory>
@@ -29,6 +30,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -609,10 +611,13 @@ class txn {
     bool active() const noexcept { return t_ != nullptr; }
 
   private:
+    friend class db;
     kvdb_txn_t *live() const {
         if (t_ == nullptr) throw error(KVDB_INVALID_ARGUMENT, "the transaction is over");
         return t_;
     }
+    /// Gives a handle lent by kvdb_txn_run back without ending it.
+    void release_lent() noexcept { t_ = nullptr; }
     kvdb_txn_t *t_;
 };
 
@@ -753,6 +758,42 @@ class db {
         kvdb_txn_t *t = nullptr;
         detail::check(kvdb_txn_begin(live(), &t));
         return txn(t);
+    }
+    /// Calls `f(kvdb::txn &)` in a transaction and commits it, retrying the
+    /// whole transaction when the commit conflicts, until it commits
+    /// (kvdb_txn_run): before each retry the library waits for the writes
+    /// it lost to, and its last retry runs `f` holding the write lock, so
+    /// writers that keep winning cannot starve it. An exception from `f`
+    /// rolls back and is rethrown. `f` must not commit, roll back or keep
+    /// its txn (the run then throws KVDB_INVALID_ARGUMENT, committing
+    /// nothing). During the last retry other writes wait, and a write
+    /// through this db from inside `f` throws KVDB_INVALID_ARGUMENT.
+    template <class F>
+    void run_transaction(F &&f) {
+        using fn_type = std::remove_reference_t<F>;
+        struct run_state {
+            fn_type *f;
+            std::exception_ptr error;
+        } state{&f, nullptr};
+        kvdb_status_t status = kvdb_txn_run(
+            live(),
+            [](kvdb_txn_t *t, void *p) -> kvdb_status_t {
+                auto *state = static_cast<run_state *>(p);
+                txn lent(t);
+                kvdb_status_t result = KVDB_OK;
+                state->error = nullptr;
+                try {
+                    (*state->f)(lent);
+                } catch (...) {  // must not unwind through the library
+                    state->error = std::current_exception();
+                    result = KVDB_INTERNAL;
+                }
+                lent.release_lent();
+                return result;
+            },
+            &state);
+        if (state.error) std::rethrow_exception(state.error);
+        detail::check(status);
     }
     /// An iterator over keys starting with `prefix` (all keys if empty), as
     /// of now.

@@ -205,6 +205,40 @@ void transactions() {
     t2.commit();
     CHECK(status_of([&] { t1.commit(); }) == KVDB_CONFLICT);
     CHECK(db.get("a") == std::optional<std::string>("t2"));
+
+    // run_transaction: four threads increment one key; every increment
+    // commits however often the others win.
+    db.put("n", "0");
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; i++)
+        threads.emplace_back([&] {
+            for (int j = 0; j < 200; j++)
+                db.run_transaction([](kvdb::txn &t) { t.put("n", std::to_string(std::stoi(*t.get("n")) + 1)); });
+        });
+    for (auto &th : threads) th.join();
+    CHECK(db.get("n") == std::optional<std::string>("800"));
+    bool thrown = false;
+    try {
+        db.run_transaction([](kvdb::txn &t) {
+            t.put("never", "x");
+            throw std::runtime_error("abort");
+        });
+    } catch (const std::runtime_error &e) {
+        thrown = std::string(e.what()) == "abort";
+    }
+    CHECK(thrown);
+    // A function that ends its transaction itself: nothing is committed.
+    auto commits_itself = [](kvdb::txn &t) {
+        t.put("never", "x");
+        t.commit();
+    };
+    auto rolls_back_itself = [](kvdb::txn &t) {
+        t.put("never", "x");
+        t.rollback();
+    };
+    CHECK(status_of([&] { db.run_transaction(commits_itself); }) == KVDB_INVALID_ARGUMENT);
+    CHECK(status_of([&] { db.run_transaction(rolls_back_itself); }) == KVDB_INVALID_ARGUMENT);
+    CHECK(!db.get("never").has_value());
 }
 
 void indexes(const std::string &dir) {
