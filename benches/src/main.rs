@@ -313,8 +313,9 @@ fn main() {
             }
         }
         if a.systems.contains(&Kind::Kvdb) {
-            for m in memory::kvdb_recovery(&env) {
-                eprintln!("  kvdb {} {:.3} s", m.workload, m.value);
+            let with_c_abi = a.systems.contains(&Kind::KvdbC);
+            for m in memory::kvdb_recovery(&env, with_c_abi) {
+                eprintln!("  {} {} {:.3} s", m.system, m.workload, m.value);
                 all.push(m);
             }
         }

@@ -78,8 +78,9 @@ pub(crate) fn measure_disk(kind: Kind, env: &Env) -> Measurement {
 }
 
 /// kvdb's recovery: reopening `env.records` records from the log alone and
-/// from a snapshot.
-pub(crate) fn kvdb_recovery(env: &Env) -> Vec<Measurement> {
+/// from a snapshot, and with `with_c_abi` from the same snapshot through
+/// the C library too (`kvdb_open`, timed without loading the library).
+pub(crate) fn kvdb_recovery(env: &Env, with_c_abi: bool) -> Vec<Measurement> {
     use kvdb::{Batch, Db, Options, SyncPolicy};
     let dir = tempfile::tempdir_in(&env.data_dir).expect("temporary directory");
     let mut options = Options::manual_maintenance();
@@ -106,7 +107,23 @@ pub(crate) fn kvdb_recovery(env: &Env) -> Vec<Measurement> {
     let db = Db::open(dir.path(), options).expect("reopen");
     let from_snapshot = t.elapsed().as_secs_f64();
     assert_eq!(db.stats().live_keys, env.records);
-    vec![
+    db.close().expect("close");
+    let mut found = Vec::new();
+    let c_reopen = with_c_abi.then(|| {
+        use crate::systems::System;
+        let c = crate::systems::ffi::KvdbC::open(
+            &env.ffi_lib,
+            crate::systems::Mode::Durable,
+            dir.path(),
+        );
+        let last = env.load_order[env.load_order.len() - 1];
+        assert!(
+            c.get(&crate::keys::key(last, env.key_len), &mut found),
+            "a reopened key"
+        );
+        c.opened_in
+    });
+    let mut measured = vec![
         Measurement::simple(
             "reopen-from-log",
             1,
@@ -125,5 +142,19 @@ pub(crate) fn kvdb_recovery(env: &Env) -> Vec<Measurement> {
             from_snapshot,
         )
         .of("kvdb"),
-    ]
+    ];
+    if let Some(seconds) = c_reopen {
+        measured.push(
+            Measurement::simple(
+                "reopen-from-snapshot",
+                1,
+                seconds,
+                "seconds",
+                env.records,
+                seconds,
+            )
+            .of("kvdb-c-abi"),
+        );
+    }
+    measured
 }

@@ -66,6 +66,8 @@ impl Pair {
 pub(crate) struct KvdbC {
     api: Api,
     db: *mut Db,
+    /// Seconds the `kvdb_open` call took (the library's loading excluded).
+    pub(crate) opened_in: f64,
     _lib: Library,
 }
 
@@ -108,6 +110,7 @@ impl KvdbC {
             options_set_sync: sym!(lib, "kvdb_options_set_sync"),
         };
         let mut db = std::ptr::null_mut();
+        let started = std::time::Instant::now();
         // SAFETY: the C API's contract: a NUL-terminated path or NULL, an
         // options handle or NULL, a writable out-pointer.
         unsafe {
@@ -124,7 +127,13 @@ impl KvdbC {
             };
             assert_eq!(status, 0, "kvdb_open failed");
         }
-        Self { api, db, _lib: lib }
+        let opened_in = started.elapsed().as_secs_f64();
+        Self {
+            api,
+            db,
+            opened_in,
+            _lib: lib,
+        }
     }
 }
 
