@@ -1855,9 +1855,9 @@ kvdb_status_t kvdb_txn_iter_new_prefix(kvdb_txn_t *txn,
 /**
  * Runs `body` in a transaction and commits it, retrying the whole
  * transaction when the commit conflicts, so that it commits however busy
- * its keys are: the first attempts are optimistic, and the last retry
- * (after `TRANSACTION_RETRIES` conflicts) runs holding the write lock, so
- * nothing can conflict with it. Before each retry it waits for the writes
+ * its keys are: the first 16 attempts are optimistic, and the last retry
+ * (the 17th attempt) runs holding the write lock, so nothing can conflict
+ * with it. Before each retry it waits for the writes
  * it conflicted with to become visible.
  *
  * Returns `KVDB_OK` once committed. If `body` returns anything else, the

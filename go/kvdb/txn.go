@@ -46,9 +46,9 @@ func (d *DB) Begin() (*Txn, error) {
 // f rolls the transaction back and is returned as is; a panic in f rolls it
 // back and is raised again. f must not call Commit or Rollback on its Txn
 // (the run then fails with ErrInvalidArgument, committing nothing), nor keep
-// it past its return. During the last retry other writes wait, and a write
-// through the DB from inside f (instead of through the Txn) fails with
-// ErrInvalidArgument.
+// it past its return, nor close the DB. During the last retry other writes
+// wait, and a write through the DB from inside f (instead of through the
+// Txn) fails with ErrInvalidArgument.
 func (d *DB) Transaction(f func(t *Txn) error) error {
 	run := &txnRun{f: f}
 	h := cgo.NewHandle(run)
