@@ -66,6 +66,7 @@ mod iter;
 mod key_hash;
 mod limits;
 mod located;
+mod many;
 mod prefetch;
 mod prepared;
 mod reorder;

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-use crossbeam_epoch as epoch;
+use crossbeam_epoch::{self as epoch, Guard};
 use parking_lot::Mutex;
 
 use crate::cursor::Cursor;
@@ -255,13 +255,23 @@ impl ReadView {
     fn read<R>(&self, key: &[u8], hash: u64, f: impl FnOnce(Option<VersionRef<'_>>) -> R) -> R {
         self.shared.counters.gets.add(1);
         let guard = epoch::pin();
-        let chain = self
-            .shared
-            .keys(self.space)
-            .lookup_hashed(key, hash, &guard);
+        self.read_pinned(key, hash, &guard, f)
+    }
+
+    /// Calls `f` with the live value of `key`, whose hash is `hash`, as of
+    /// this view, read under `guard` (the caller counts the read).
+    #[inline]
+    pub(crate) fn read_pinned<R>(
+        &self,
+        key: &[u8],
+        hash: u64,
+        guard: &Guard,
+        f: impl FnOnce(Option<VersionRef<'_>>) -> R,
+    ) -> R {
+        let chain = self.shared.keys(self.space).lookup_hashed(key, hash, guard);
         let found = chain.as_deref().and_then(|chain| {
             let found = chain
-                .version_at(self.seq, &guard)
+                .version_at(self.seq, guard)
                 .filter(|v| v.is_live_at(self.time));
             if found.is_some() && self.space == Space::User {
                 let access = &self.shared.access;

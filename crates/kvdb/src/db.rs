@@ -367,6 +367,31 @@ impl Db {
         Ok(self.inner.store.get_with(key, |v| f(v.map(|v| v.value)))?)
     }
 
+    /// The current values of `keys`, copied, in the same order (`None` for
+    /// a key absent or expired). Every key is read at the same moment, as
+    /// through a snapshot taken for the call, and the reads overlap their
+    /// memory accesses: once the database outgrows the CPU's caches this
+    /// is several times faster than a get per key. Fails, reading nothing,
+    /// if any key is longer than [`crate::MAX_KEY_LEN`].
+    pub fn get_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut values = Vec::with_capacity(keys.len());
+        self.get_many_with(keys, |_, v| values.push(v.map(<[u8]>::to_vec)))?;
+        Ok(values)
+    }
+
+    /// As [`Db::get_many`], calling `f(i, value)` with each value borrowed
+    /// (no copy), in order of `i`, the key's position in `keys`.
+    pub fn get_many_with<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+        mut f: impl FnMut(usize, Option<&[u8]>),
+    ) -> Result<()> {
+        Ok(self
+            .inner
+            .store
+            .get_many_with(keys, |i, v| f(i, v.map(|v| v.value)))?)
+    }
+
     /// True if `key` holds a live value.
     pub fn exists(&self, key: &[u8]) -> Result<bool> {
         Ok(self.inner.store.get_with(key, |v| v.is_some())?)

@@ -54,6 +54,26 @@ impl Snapshot {
         Ok(self.view.get_with(key, |v| f(v.map(|v| v.value)))?)
     }
 
+    /// The values of `keys` at the snapshot's moment, copied, in the same
+    /// order: as [`crate::Db::get_many`].
+    pub fn get_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut values = Vec::with_capacity(keys.len());
+        self.get_many_with(keys, |_, v| values.push(v.map(<[u8]>::to_vec)))?;
+        Ok(values)
+    }
+
+    /// As [`Snapshot::get_many`], calling `f(i, value)` with each value
+    /// borrowed, in order of `i`, the key's position in `keys`.
+    pub fn get_many_with<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+        mut f: impl FnMut(usize, Option<&[u8]>),
+    ) -> Result<()> {
+        Ok(self
+            .view
+            .get_many_with(keys, |i, v| f(i, v.map(|v| v.value)))?)
+    }
+
     /// True if `key` held a live value at the snapshot's moment.
     pub fn exists(&self, key: &[u8]) -> Result<bool> {
         Ok(self.view.get_with(key, |v| v.is_some())?)

@@ -29,6 +29,49 @@ fn put_get_delete_exists() {
 }
 
 #[test]
+fn get_many_returns_each_keys_value_in_order() {
+    let (db, clock) = manual_db();
+    db.put(b"a", b"1").unwrap();
+    db.put(b"b", b"2").unwrap();
+    db.put_with_ttl(b"brief", b"3", Duration::from_millis(10))
+        .unwrap();
+    db.delete(b"b").unwrap();
+    let keys: [&[u8]; 5] = [b"a", b"b", b"missing", b"brief", b"a"];
+    let one = |v: &[u8]| Some(v.to_vec());
+    assert_eq!(
+        db.get_many(&keys).unwrap(),
+        [one(b"1"), None, None, one(b"3"), one(b"1")]
+    );
+    let snapshot = db.snapshot();
+    db.put(b"a", b"new").unwrap();
+    clock.advance(20);
+    assert_eq!(
+        db.get_many(&keys).unwrap(),
+        [one(b"new"), None, None, None, one(b"new")],
+        "the brief key expired"
+    );
+    assert_eq!(
+        snapshot.get_many(&keys).unwrap(),
+        [one(b"1"), None, None, one(b"3"), one(b"1")],
+        "a snapshot keeps its moment"
+    );
+    let mut lengths = Vec::new();
+    db.get_many_with(&keys, |i, v| lengths.push((i, v.map(<[u8]>::len))))
+        .unwrap();
+    assert_eq!(
+        lengths,
+        [(0, Some(3)), (1, None), (2, None), (3, None), (4, Some(3))]
+    );
+    assert_eq!(
+        db.get_many::<&[u8]>(&[]).unwrap(),
+        Vec::<Option<Vec<u8>>>::new()
+    );
+    let big_key = vec![0u8; MAX_KEY_LEN + 1];
+    let err = db.get_many(&[&b"a"[..], &big_key]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooLarge);
+}
+
+#[test]
 fn empty_keys_and_values_are_ordinary() {
     let db = Db::in_memory().unwrap();
     db.put(b"", b"").unwrap();

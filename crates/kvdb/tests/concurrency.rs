@@ -1,9 +1,10 @@
 //! Concurrency stress: at least eight threads at once, with garbage
 //! collection and active expiry running in the background every millisecond.
 //!
-//! Checks batch atomicity (sums preserved in every view), snapshot stability,
-//! linearizable compare-and-swap and increment (exact totals, no duplicate
-//! results), and that no acknowledged update is lost.
+//! Checks batch atomicity (sums preserved in every view and every
+//! multi-get), snapshot stability, linearizable compare-and-swap and
+//! increment (exact totals, no duplicate results), and that no acknowledged
+//! update is lost.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -81,14 +82,21 @@ fn batches_are_atomic_to_every_reader() {
             thread::spawn(move || {
                 let mut views = 0u64;
                 while !stop.load(Ordering::Relaxed) || views < 50 {
-                    let sum: i64 = if r % 2 == 0 {
-                        db.prefix(b"acct/").map(|(_, v)| balance(&v)).sum()
-                    } else {
-                        let snap = db.snapshot();
-                        (0..WRITERS)
-                            .flat_map(|w| ["a", "b"].map(|s| format!("acct/{w}/{s}")))
-                            .map(|k| balance(&snap.get(k.as_bytes()).unwrap().unwrap()))
-                            .sum()
+                    let accounts =
+                        (0..WRITERS).flat_map(|w| ["a", "b"].map(|s| format!("acct/{w}/{s}")));
+                    let sum: i64 = match r % 3 {
+                        0 => db.prefix(b"acct/").map(|(_, v)| balance(&v)).sum(),
+                        1 => {
+                            let snap = db.snapshot();
+                            accounts
+                                .map(|k| balance(&snap.get(k.as_bytes()).unwrap().unwrap()))
+                                .sum()
+                        }
+                        _ => {
+                            let keys: Vec<String> = accounts.collect();
+                            let values = db.get_many(&keys).unwrap();
+                            values.iter().map(|v| balance(v.as_ref().unwrap())).sum()
+                        }
                     };
                     assert_eq!(sum, total, "a reader saw part of a batch");
                     views += 1;

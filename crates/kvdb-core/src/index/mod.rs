@@ -66,6 +66,19 @@ impl KeyIndex {
         self.points.prefetch(key, guard);
     }
 
+    /// Starts loading the hash slot a lookup of `hash` starts at.
+    #[inline]
+    pub(crate) fn prefetch_slot(&self, hash: u64, guard: &Guard) {
+        self.points.prefetch_slot(hash, guard);
+    }
+
+    /// Starts loading the chain a lookup of `hash` would find first (see
+    /// `PointIndex::prefetch_chain`).
+    #[inline]
+    pub(crate) fn prefetch_chain(&self, hash: u64, guard: &Guard) {
+        self.points.prefetch_chain(hash, guard);
+    }
+
     /// The point-lookup hash of `key` (seeded per store: meaningless to
     /// any other store).
     #[inline]

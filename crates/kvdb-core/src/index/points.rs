@@ -208,9 +208,25 @@ impl PointIndex {
     /// later insert or lookup of `key` finds it in the cache.
     #[inline]
     pub(crate) fn prefetch(&self, key: &[u8], guard: &Guard) {
+        self.prefetch_slot(self.hash(key), guard);
+    }
+
+    /// As [`Self::prefetch`], given `hash` = [`Self::hash`] of the key.
+    #[inline]
+    pub(crate) fn prefetch_slot(&self, hash: u64, guard: &Guard) {
         let table = self.current(guard);
-        let slot: *const Slot = &table.slots[table.home(self.hash(key))];
+        let slot: *const Slot = &table.slots[table.home(hash)];
         crate::prefetch::prefetch(slot as usize);
+    }
+
+    /// Starts loading the first chain a lookup of `hash` would compare, and
+    /// its newest version. It reads the slot: call [`Self::prefetch_slot`]
+    /// well before, or this waits for the slot as a lookup would.
+    #[inline]
+    pub(crate) fn prefetch_chain(&self, hash: u64, guard: &Guard) {
+        if let Some(chain) = self.probe(hash, guard).next() {
+            crate::prefetch::prefetch(chain.addr());
+        }
     }
 
     fn current<'g>(&self, guard: &'g Guard) -> &'g Table {
