@@ -299,6 +299,37 @@ typedef struct {
 } kvdb_pair_t;
 
 /**
+ * One key of a `kvdb_multi_get`: the key to read (filled in by the caller)
+ * and what was found (filled in by the call).
+ */
+typedef struct {
+  /**
+   * In: the key's first byte (NULL only with `klen` 0).
+   */
+  const void *key;
+  /**
+   * In: the key's length in bytes.
+   */
+  size_t klen;
+  /**
+   * Out: the value's first byte, in the caller's buffer; NULL unless
+   * `status` is `KVDB_OK` and the value is not empty.
+   */
+  const void *val;
+  /**
+   * Out: the value's length in bytes, also when it did not fit; 0 if
+   * the key was not found.
+   */
+  size_t vlen;
+  /**
+   * Out: `KVDB_OK` (the value is at `val`), `KVDB_NOT_FOUND` (absent,
+   * deleted or expired) or `KVDB_BUFFER_TOO_SMALL` (the value did not
+   * fit in what was left of the buffer; `vlen` says how long it is).
+   */
+  kvdb_status_t status;
+} kvdb_lookup_t;
+
+/**
  * What recovery found and did when the database was opened, filled in by
  * `kvdb_recovery_info`. All zero for an in-memory database.
  *
@@ -1531,6 +1562,46 @@ kvdb_status_t kvdb_memory_usage(kvdb_t *db,
                                 uint64_t *used,
                                 uint64_t *limit,
                                 uint64_t *evicted_keys);
+
+/**
+ * Reads the current values of the `n` keys in `lookups`, all at the same
+ * moment (as through a snapshot taken for the call), and copies them back
+ * to back (unaligned) into `buf`; each lookup's `val`, `vlen` and `status`
+ * say what was found. A value that does not fit in what is left of the
+ * `cap` bytes is not copied (its status is `KVDB_BUFFER_TOO_SMALL` and its
+ * `vlen` its length); later values that fit still are. The reads overlap
+ * their memory accesses: once the database outgrows the CPU's caches this
+ * is several times faster than a `kvdb_get_into` per key.
+ *
+ * Returns `KVDB_OK` when every key was looked up, whatever each found.
+ * Fails, looking up no key and filling in no lookup, with
+ * `KVDB_INVALID_ARGUMENT` for a NULL `db`, a NULL `lookups` with `n` > 0,
+ * a NULL key with a non-zero `klen`, a NULL `buf` with a non-zero `cap`,
+ * or a key or the lookups overlapping `buf` (or a key lying in the
+ * lookups); and with `KVDB_TOO_LARGE` if a key is longer than
+ * `KVDB_MAX_KEY_LEN`.
+ *
+ * # Safety
+ *
+ * `db` is NULL (an error) or a live handle; `lookups` is NULL or valid for
+ * reading and writing `n` lookups, each key NULL or valid for `klen`
+ * bytes; `buf` is NULL or writable memory of the caller's, valid for `cap`
+ * bytes.
+ */
+kvdb_status_t kvdb_multi_get(kvdb_t *db, kvdb_lookup_t *lookups, size_t n, void *buf, size_t cap);
+
+/**
+ * As `kvdb_multi_get`, reading the values as of the snapshot's moment.
+ *
+ * # Safety
+ *
+ * As for `kvdb_multi_get`, with `s` NULL (an error) or a live snapshot.
+ */
+kvdb_status_t kvdb_snapshot_multi_get(const kvdb_snapshot_t *s,
+                                      kvdb_lookup_t *lookups,
+                                      size_t n,
+                                      void *buf,
+                                      size_t cap);
 
 /**
  * New options with the defaults: `KVDB_SYNC_ALWAYS`, background expiry,

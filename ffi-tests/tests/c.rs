@@ -134,6 +134,11 @@ fn memory_limit_plain_asan_and_valgrind() {
 }
 
 #[test]
+fn multi_get_plain_asan_and_valgrind() {
+    plain_asan_and_valgrind("multi_get_test.c");
+}
+
+#[test]
 fn many_threads_share_one_handle() {
     let dir = tmp();
     let exe = compile(
