@@ -20,10 +20,12 @@
 #ifndef KVDB_HPP
 #define KVDB_HPP
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -86,6 +88,46 @@ inline uint64_t ttl_ms(std::chrono::nanoseconds ttl) {
     if (ttl.count() <= 0) return 0;  // the library rejects it
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(ttl);
     return static_cast<uint64_t>(ms.count());
+}
+
+/// Runs a kvdb_multi_get-like `call(lookups, n, buf, cap)` over `keys`
+/// (any range of what converts to std::string_view): their values in
+/// order, nullopt for a key not found. If a value did not fit in the
+/// buffer, the whole call is made again with room for every value, so that
+/// all of them come from one moment.
+template <class Call, class Keys>
+std::vector<std::optional<std::string>> get_many(Call &&call, const Keys &keys) {
+    std::vector<kvdb_lookup_t> lookups;
+    for (const auto &key : keys) {
+        std::string_view k(key);
+        kvdb_lookup_t lookup{};
+        lookup.key = k.data();
+        lookup.klen = k.size();
+        lookups.push_back(lookup);
+    }
+    std::vector<char> buf(std::max<size_t>(4096, 128 * lookups.size()));
+    for (;;) {
+        check(call(lookups.data(), lookups.size(), buf.data(), buf.size()));
+        size_t need = 0;
+        bool fits = true;
+        for (const auto &l : lookups) {
+            fits = fits && l.status != KVDB_BUFFER_TOO_SMALL;
+            need += l.vlen;
+        }
+        if (fits) break;
+        buf.resize(need + 4096);
+    }
+    std::vector<std::optional<std::string>> values;
+    values.reserve(lookups.size());
+    for (const auto &l : lookups) {
+        if (!check_or(l.status, KVDB_NOT_FOUND))
+            values.emplace_back(std::nullopt);
+        else if (l.vlen == 0)
+            values.emplace_back(std::string());
+        else
+            values.emplace_back(std::string(static_cast<const char *>(l.val), l.vlen));
+    }
+    return values;
 }
 
 template <class T, void (*Free)(T *)>
@@ -502,6 +544,19 @@ class snapshot {
             return std::nullopt;
         return detail::take(v, n);
     }
+    /// The values of `keys` at the snapshot's moment, in order (nullopt
+    /// for a key not found): as db::get_many.
+    template <class Keys>
+    std::vector<std::optional<std::string>> get_many(const Keys &keys) const {
+        return detail::get_many(
+            [&](kvdb_lookup_t *l, size_t n, char *buf, size_t cap) {
+                return kvdb_snapshot_multi_get(s_.get(), l, n, buf, cap);
+            },
+            keys);
+    }
+    std::vector<std::optional<std::string>> get_many(std::initializer_list<std::string_view> keys) const {
+        return get_many<std::initializer_list<std::string_view>>(keys);
+    }
     /// An iterator over keys starting with `prefix` (all keys if empty).
     kvdb::iterator iterate(std::string_view prefix = {}) const {
         kvdb_iter_t *it = nullptr;
@@ -666,6 +721,20 @@ class db {
         if (!detail::check_or(kvdb_get(live(), key.data(), key.size(), &v, &n), KVDB_NOT_FOUND))
             return std::nullopt;
         return detail::take(v, n);
+    }
+    /// The values of `keys` (any range of what converts to
+    /// std::string_view) in order, nullopt for a key absent or expired:
+    /// all read at one moment in one call (kvdb_multi_get), which overlaps
+    /// the reads' memory accesses.
+    template <class Keys>
+    std::vector<std::optional<std::string>> get_many(const Keys &keys) {
+        kvdb_t *h = live();
+        return detail::get_many(
+            [h](kvdb_lookup_t *l, size_t n, char *buf, size_t cap) { return kvdb_multi_get(h, l, n, buf, cap); },
+            keys);
+    }
+    std::vector<std::optional<std::string>> get_many(std::initializer_list<std::string_view> keys) {
+        return get_many<std::initializer_list<std::string_view>>(keys);
     }
     /// Copies the value into `buf` without allocating; the value's size, or
     /// nullopt if absent. If the value is larger than `buf`, nothing is

@@ -60,6 +60,24 @@ void point_operations() {
     CHECK(db.get_into("long", buf, sizeof buf) == std::optional<size_t>(10));
     CHECK(!db.get_into("missing", buf, sizeof buf).has_value());
 
+    using values = std::vector<std::optional<std::string>>;
+    db.put("empty", "");
+    db.put("big", std::string(100000, 'B'));  // larger than the first buffer
+    CHECK(db.get_many({"lang", "missing", "empty", "big"}) ==
+          values({"c++", std::nullopt, "", std::string(100000, 'B')}));
+    std::vector<std::string> owned{"long", "lang"};
+    CHECK(db.get_many(owned) == values({"0123456789", "c++"}));
+    CHECK(db.get_many(std::vector<std::string_view>{}).empty());
+    {
+        auto snap = db.snap();
+        db.put("lang", "rust");
+        CHECK(snap.get_many({"lang", "long"}) == values({"c++", "0123456789"}));
+        CHECK(db.get_many({"lang"}) == values({"rust"}));
+        db.put("lang", "c++");
+    }
+    const std::string huge(KVDB_MAX_KEY_LEN + 1, 'k');
+    CHECK(status_of([&] { db.get_many({std::string_view("k"), std::string_view(huge)}); }) == KVDB_TOO_LARGE);
+
     CHECK(db.del("lang"));
     CHECK(!db.del("lang"));  // absent: an answer, not an error
     CHECK(!db.get("lang").has_value());

@@ -32,6 +32,16 @@ class Pair(Structure):
     _fields_ = [("key", c_void_p), ("klen", c_size_t), ("val", c_void_p), ("vlen", c_size_t)]
 
 
+class Lookup(Structure):
+    _fields_ = [
+        ("key", c_void_p),
+        ("klen", c_size_t),
+        ("val", c_void_p),
+        ("vlen", c_size_t),
+        ("status", c_int),
+    ]
+
+
 class Stats(Structure):
     _fields_ = [
         (name, c_uint64)
@@ -131,6 +141,8 @@ SIGNATURES = {
     "kvdb_snapshot_new": (status_t, [vp, pvp]),
     "kvdb_snapshot_free": (None, [vp]),
     "kvdb_snapshot_get": (status_t, [vp, c_char_p, c_size_t, pvp, psize]),
+    "kvdb_multi_get": (status_t, [vp, POINTER(Lookup), c_size_t, vp, c_size_t]),
+    "kvdb_snapshot_multi_get": (status_t, [vp, POINTER(Lookup), c_size_t, vp, c_size_t]),
     "kvdb_snapshot_seq": (status_t, [vp, POINTER(c_uint64)]),
     "kvdb_iter_new_prefix": (status_t, [vp, vp, c_char_p, c_size_t, pvp]),
     "kvdb_iter_free": (None, [vp]),

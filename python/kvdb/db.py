@@ -1,7 +1,7 @@
 """The database handle and what it makes: snapshots, scans, batches and
 transactions."""
 
-from ctypes import byref, c_char_p, c_int64, c_size_t, c_uint64, c_void_p, create_string_buffer, sizeof, string_at
+from ctypes import byref, c_char_p, cast, c_int64, c_size_t, c_uint64, c_void_p, create_string_buffer, sizeof, string_at
 
 from . import _lib
 from ._handle import Closing, Guard, b, take, ttl_ms
@@ -33,6 +33,33 @@ def _found(status, absent=NOT_FOUND):
         return False
     check(status)
     return True
+
+
+def _get_many(call, keys):
+    """Runs a ``kvdb_multi_get``-like ``call(lookups, n, buf, cap)`` over
+    ``keys``: their values in order, None for a key not found. If a value
+    did not fit in the buffer, the whole call is made again with room for
+    every value, so that all of them come from one moment."""
+    keys = [b(k) for k in keys]
+    n = len(keys)
+    if n == 0:
+        return []
+    lookups = (_lib.Lookup * n)()
+    for lookup, key in zip(lookups, keys):
+        # The pointer is into the bytes object, which ``keys`` keeps alive.
+        lookup.key = cast(c_char_p(key), c_void_p)
+        lookup.klen = len(key)
+    cap = max(4096, 128 * n)
+    while True:
+        buf = create_string_buffer(cap)
+        check(call(lookups, n, buf, cap))
+        if all(lookup.status != BUFFER_TOO_SMALL for lookup in lookups):
+            break
+        cap = sum(lookup.vlen for lookup in lookups) + 4096
+    return [
+        (string_at(lookup.val, lookup.vlen) if lookup.vlen else b"") if _found(lookup.status) else None
+        for lookup in lookups
+    ]
 
 
 class Batch:
@@ -254,6 +281,12 @@ class Snapshot(_Reads, Closing):
             status, value = take(lambda p, n: L.kvdb_snapshot_get(s, key, len(key), p, n))
         return value if _found(status) else default
 
+    def get_many(self, keys):
+        """The values of ``keys`` at the snapshot's moment, in order (None
+        for a key not found)."""
+        with self._g as s:
+            return _get_many(lambda ls, n, buf, cap: L.kvdb_snapshot_multi_get(s, ls, n, buf, cap), keys)
+
 
 
 class Transaction:
@@ -428,6 +461,13 @@ class DB(_Reads):
         with self._g as h:
             status, value = take(lambda p, n: L.kvdb_get(h, key, len(key), p, n))
         return value if _found(status) else default
+
+    def get_many(self, keys):
+        """The values of ``keys`` in order (None for a key absent or
+        expired), all read at one moment in one call into the library:
+        much cheaper than a get per key, above all from Python."""
+        with self._g as h:
+            return _get_many(lambda ls, n, buf, cap: L.kvdb_multi_get(h, ls, n, buf, cap), keys)
 
     def delete(self, key):
         """Deletes ``key``; False if it held no live value."""

@@ -249,6 +249,27 @@ class ScansBatchesSnapshots(unittest.TestCase):
                 self.assertEqual(newer.seq, snap.seq + 2)
 
 
+    def test_get_many_reads_every_key_at_one_moment(self):
+        db = self.db
+        db.put(b"a", b"1")
+        db.put(b"empty", b"")
+        db.put(b"big", b"B" * 100000)  # larger than the first buffer
+        keys = [b"a", "missing", b"empty", b"big", b"a"]
+        self.assertEqual(db.get_many(keys), [b"1", None, b"", b"B" * 100000, b"1"])
+        self.assertEqual(db.get_many([]), [])
+        with db.snapshot() as snap:
+            db.put(b"a", b"2")
+            db.delete(b"big")
+            self.assertEqual(snap.get_many([b"a", b"big"]), [b"1", b"B" * 100000])
+            self.assertEqual(db.get_many([b"a", b"big"]), [b"2", None])
+        many = [b"m:%03d" % i for i in range(100)]
+        for k in many[::2]:
+            db.put(k, k)
+        self.assertEqual(db.get_many(many), [k if i % 2 == 0 else None for i, k in enumerate(many)])
+        with self.assertRaises(kvdb.TooLargeError):
+            db.get_many([b"a", b"x" * 70000])
+
+
 class Transactions(unittest.TestCase):
     def setUp(self):
         self.db = kvdb.open()
