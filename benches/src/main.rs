@@ -239,6 +239,8 @@ fn run_memory_workloads(
             record(workloads::timed(&system, env, mix, threads, &next_insert));
         }
     }
+    system.settle();
+    record(workloads::multi_get(&system, env, threads));
     if threads == 1
         && let Some(m) = workloads::full_scan(&system)
     {

@@ -160,6 +160,18 @@ fn targets(r: &report::Results) -> String {
             Goal::Below(1.0),
         ),
         (
+            "multi-get of 32 keys, 1 thread, C API: kvdb / LMDB gets in one read txn (keys/s)",
+            m("multi-get-32", 1, "kvdb-c-abi"),
+            m("multi-get-32", 1, "lmdb"),
+            Goal::AtLeast(3.0),
+        ),
+        (
+            "multi-get of 32 keys, 1 thread, C API: kvdb / RocksDB MultiGet (keys/s)",
+            m("multi-get-32", 1, "kvdb-c-abi"),
+            m("multi-get-32", 1, "rocksdb"),
+            Goal::AtLeast(2.0),
+        ),
+        (
             "C ABI get time: Rust-API throughput / C-ABI throughput",
             get,
             m("get-uniform", 1, "kvdb-c-abi"),
@@ -184,7 +196,7 @@ fn targets(r: &report::Results) -> String {
         ));
     }
     out.push_str(
-        "\nEvery ratio is kvdb's figure over the other column. \"Reopen: snapshot / log replay\" at most 0.2x means reopening from a snapshot is at least 5x faster than replaying the log alone. The C ABI row divides Rust-API get throughput by C-ABI get throughput: how much longer a get through the C ABI takes.\n",
+        "\nEvery ratio is kvdb's figure over the other column. \"Reopen: snapshot / log replay\" at most 0.2x means reopening from a snapshot is at least 5x faster than replaying the log alone. The C ABI row divides Rust-API get throughput by C-ABI get throughput: how much longer a get through the C ABI takes. The multi-get rows read 32 random keys per call: kvdb through `kvdb_multi_get`, RocksDB through its batched MultiGet, LMDB (which has no batched read) one get after another in one read transaction; their goals are the single-get goals of 3x LMDB and 2x RocksDB, reached by a different route, so they say what batching gives, not that the single-get goal is met.\n",
     );
     out
 }

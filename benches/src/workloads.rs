@@ -254,6 +254,52 @@ pub(crate) fn timed(
     )
 }
 
+/// Keys one multi-get reads.
+pub(crate) const MULTI_GET_KEYS: usize = 32;
+
+/// Runs `threads` threads reading [`MULTI_GET_KEYS`] uniformly random
+/// loaded keys per call of [`System::get_many`] for `env.duration`;
+/// measures keys read per second (latency: per key, of the sampled calls).
+pub(crate) fn multi_get(system: &Arc<dyn System>, env: &Env, threads: usize) -> Measurement {
+    let (seconds, runs) = on_threads(threads, |t, barrier| {
+        let mut rng = Rng::new(env.seed ^ (t as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut keys = vec![vec![0u8; env.key_len]; MULTI_GET_KEYS];
+        let mut out = Vec::with_capacity(4096);
+        let mut latency = new_histogram();
+        let (mut ops, mut round) = (0u64, 0u64);
+        barrier.wait();
+        let deadline = Instant::now() + env.duration;
+        loop {
+            for k in keys.iter_mut() {
+                key_into(rng.below(env.records), k);
+            }
+            let refs: [&[u8]; MULTI_GET_KEYS] = std::array::from_fn(|i| &keys[i][..]);
+            let t0 = round.is_multiple_of(SAMPLE_EVERY).then(Instant::now);
+            let found = system.get_many(&refs, &mut out);
+            if let Some(t0) = t0 {
+                let per_key = t0.elapsed().as_nanos() as u64 / MULTI_GET_KEYS as u64;
+                latency
+                    .record_n(per_key.max(1), MULTI_GET_KEYS as u64)
+                    .expect("record latency");
+            }
+            assert_eq!(found, MULTI_GET_KEYS, "a loaded key was not found");
+            ops += MULTI_GET_KEYS as u64;
+            round += 1;
+            if round.is_multiple_of(16) && Instant::now() >= deadline {
+                break;
+            }
+        }
+        ThreadRun { ops, latency }
+    });
+    Measurement::from_runs(
+        "multi-get-32",
+        threads,
+        seconds,
+        runs.iter().map(|r| (r.ops, &r.latency)),
+        "keys/s",
+    )
+}
+
 /// Whether `mix` makes sense for `system` (scans need an ordered store).
 pub(crate) fn supports(system: &dyn System, mix: Mix) -> bool {
     !mix.scans() || system.scan(b"", 1, &mut Vec::new()).is_some()

@@ -25,6 +25,7 @@ struct Api {
         usize,
         *mut usize,
     ) -> Status,
+    multi_get: unsafe extern "C" fn(*mut Db, *mut Lookup, usize, *mut c_void, usize) -> Status,
     delete: unsafe extern "C" fn(*mut Db, *const c_void, usize) -> Status,
     sync: unsafe extern "C" fn(*mut Db) -> Status,
     reorder: unsafe extern "C" fn(*mut Db) -> Status,
@@ -63,6 +64,30 @@ impl Pair {
     };
 }
 
+/// `kvdb_lookup_t`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Lookup {
+    key: *const c_void,
+    klen: usize,
+    val: *const c_void,
+    vlen: usize,
+    status: Status,
+}
+
+impl Lookup {
+    const EMPTY: Lookup = Lookup {
+        key: std::ptr::null(),
+        klen: 0,
+        val: std::ptr::null(),
+        vlen: 0,
+        status: 0,
+    };
+}
+
+/// Keys one `kvdb_multi_get` call of the benchmark reads at most.
+const MULTI_GET_MAX: usize = 64;
+
 pub(crate) struct KvdbC {
     api: Api,
     db: *mut Db,
@@ -98,6 +123,7 @@ impl KvdbC {
             close: sym!(lib, "kvdb_close"),
             put: sym!(lib, "kvdb_put"),
             get_into: sym!(lib, "kvdb_get_into"),
+            multi_get: sym!(lib, "kvdb_multi_get"),
             delete: sym!(lib, "kvdb_delete"),
             sync: sym!(lib, "kvdb_sync"),
             reorder: sym!(lib, "kvdb_reorder"),
@@ -157,6 +183,41 @@ impl System for KvdbC {
             )
         };
         assert_eq!(s, 0, "kvdb_put");
+    }
+
+    fn get_many(&self, keys: &[&[u8]], out: &mut Vec<u8>) -> usize {
+        const ROOM: usize = 64 << 10;
+        let mut found = 0;
+        for chunk in keys.chunks(MULTI_GET_MAX) {
+            let mut lookups = [Lookup::EMPTY; MULTI_GET_MAX];
+            for (lookup, key) in lookups.iter_mut().zip(chunk) {
+                (lookup.key, lookup.klen) = (key.as_ptr().cast(), key.len());
+            }
+            out.clear();
+            out.reserve(ROOM);
+            // SAFETY: `chunk.len()` lookups with valid keys, and `out` has
+            // `capacity` writable bytes, apart from the keys and lookups.
+            let s = unsafe {
+                (self.api.multi_get)(
+                    self.db,
+                    lookups.as_mut_ptr(),
+                    chunk.len(),
+                    out.as_mut_ptr().cast(),
+                    out.capacity(),
+                )
+            };
+            assert_eq!(s, 0, "kvdb_multi_get");
+            for (lookup, key) in lookups[..chunk.len()].iter().zip(chunk) {
+                found += match lookup.status {
+                    0 => 1,
+                    1 => 0,
+                    // Did not fit in what was left: read it alone.
+                    8 => usize::from(self.get(key, &mut Vec::new())),
+                    other => panic!("kvdb_multi_get: lookup status {other}"),
+                };
+            }
+        }
+        found
     }
 
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> bool {

@@ -33,6 +33,14 @@ impl System for KvdbRust {
         self.db.get_with(key, |v| copy_out(v, out)).expect("get")
     }
 
+    fn get_many(&self, keys: &[&[u8]], out: &mut Vec<u8>) -> usize {
+        let mut found = 0;
+        self.db
+            .get_many_with(keys, |_, v| found += usize::from(copy_out(v, out)))
+            .expect("get_many");
+        found
+    }
+
     fn delete(&self, key: &[u8]) -> bool {
         self.db.delete(key).expect("delete")
     }

@@ -61,6 +61,15 @@ impl System for Lmdb {
         copy_out(self.db.get(&rtxn, key).expect("get"), out)
     }
 
+    /// LMDB has no batched read: the keys are read one by one in one read
+    /// transaction, as an LMDB user would.
+    fn get_many(&self, keys: &[&[u8]], out: &mut Vec<u8>) -> usize {
+        let rtxn = self.env.read_txn().expect("read txn");
+        keys.iter()
+            .filter(|k| copy_out(self.db.get(&rtxn, k).expect("get"), out))
+            .count()
+    }
+
     fn delete(&self, key: &[u8]) -> bool {
         let mut wtxn = self.env.write_txn().expect("write txn");
         let removed = self.db.delete(&mut wtxn, key).expect("delete");

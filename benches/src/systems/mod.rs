@@ -51,6 +51,12 @@ pub(crate) trait System: Send + Sync {
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> bool;
     /// Removes `key`; true if it was present.
     fn delete(&self, key: &[u8]) -> bool;
+    /// Reads the values of `keys`, copying each one found into `out` as
+    /// `get` does; returns how many were found. Systems with a batched read
+    /// (a multi-get, MGET) use it; the others read the keys one by one.
+    fn get_many(&self, keys: &[&[u8]], out: &mut Vec<u8>) -> usize {
+        keys.iter().filter(|k| self.get(k, out)).count()
+    }
     /// Reads (copies) up to `n` entries from the first key at or after
     /// `start`; `None` if the store is unordered.
     fn scan(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize>;

@@ -122,6 +122,21 @@ impl System for Redis {
         }
     }
 
+    /// One MGET for all the keys.
+    fn get_many(&self, keys: &[&[u8]], out: &mut Vec<u8>) -> usize {
+        let mut mget = redis::cmd("MGET");
+        for key in keys {
+            mget.arg(*key);
+        }
+        let values: Vec<Option<Vec<u8>>> = self.with(|c| mget.query(c)).expect("MGET");
+        let mut found = 0;
+        for value in values.into_iter().flatten() {
+            *out = value;
+            found += 1;
+        }
+        found
+    }
+
     fn delete(&self, key: &[u8]) -> bool {
         let n: i64 = self
             .with(|c| redis::cmd("DEL").arg(key).query(c))

@@ -30,7 +30,9 @@ impl RocksDb {
             }
             Mode::Durable => write.set_sync(true),
         }
-        let db = DB::open(&options, dir).expect("open RocksDB");
+        // The default column family opened by name, so that MultiGet can
+        // be given its handle.
+        let db = DB::open_cf(&options, dir, ["default"]).expect("open RocksDB");
         Self {
             db,
             write,
@@ -46,6 +48,17 @@ impl System for RocksDb {
 
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> bool {
         copy_out(self.db.get_pinned(key).expect("get").as_deref(), out)
+    }
+
+    /// RocksDB's MultiGet (the batched form, which sorts the keys and
+    /// reads the memtable for them together).
+    fn get_many(&self, keys: &[&[u8]], out: &mut Vec<u8>) -> usize {
+        let cf = self.db.cf_handle("default").expect("default column family");
+        self.db
+            .batched_multi_get_cf(cf, keys, false)
+            .into_iter()
+            .filter(|v| copy_out(v.as_ref().expect("multi_get").as_deref(), out))
+            .count()
     }
 
     fn delete(&self, key: &[u8]) -> bool {
