@@ -151,6 +151,7 @@ func TestEveryMethodAfterCloseReturnsErrClosed(t *testing.T) {
 	_, calls["Watch"] = db.Watch(nil, WatchFromNow)
 	_, calls["WatchRange"] = db.WatchRange(nil, nil, WatchFromNow)
 	_, calls["Get"] = db.Get([]byte("k"))
+	_, calls["GetMany"] = db.GetMany([][]byte{[]byte("k")})
 	_, calls["GetInto"] = db.GetInto([]byte("k"), make([]byte, 8))
 	_, calls["Exists"] = db.Exists([]byte("k"))
 	_, _, calls["TTL"] = db.TTL([]byte("k"))
@@ -436,6 +437,52 @@ func TestSnapshotsKeepTheirView(t *testing.T) {
 	must(t, err)
 	if st.LiveKeys != 2 || st.OpenViews < 2 {
 		t.Fatalf("stats: %+v", st)
+	}
+}
+
+func TestGetManyReadsEveryKeyAtOneMoment(t *testing.T) {
+	db := mustOpen(t, "", nil)
+	must(t, db.Put([]byte("a"), []byte("1")))
+	must(t, db.Put([]byte("empty"), nil))
+	big := bytes.Repeat([]byte("B"), 100000) // larger than the first buffer
+	must(t, db.Put([]byte("big"), big))
+	got, err := db.GetMany([][]byte{[]byte("a"), []byte("missing"), []byte("empty"), []byte("big")})
+	must(t, err)
+	if len(got) != 4 || string(got[0]) != "1" || got[1] != nil || got[2] == nil || len(got[2]) != 0 || !bytes.Equal(got[3], big) {
+		t.Fatalf("GetMany = %q", got)
+	}
+	if none, err := db.GetMany(nil); err != nil || len(none) != 0 {
+		t.Fatalf("GetMany(nil) = %q, %v", none, err)
+	}
+	snap, err := db.NewSnapshot()
+	must(t, err)
+	defer snap.Close()
+	must(t, db.Put([]byte("a"), []byte("2")))
+	must(t, db.Delete([]byte("big")))
+	then, err := snap.GetMany([][]byte{[]byte("a"), []byte("big")})
+	must(t, err)
+	now, err := db.GetMany([][]byte{[]byte("a"), []byte("big")})
+	must(t, err)
+	if string(then[0]) != "1" || !bytes.Equal(then[1], big) || string(now[0]) != "2" || now[1] != nil {
+		t.Fatalf("snapshot %q, now %q", then, now)
+	}
+	keys := make([][]byte, 100)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprintf("m:%03d", i))
+		if i%2 == 0 {
+			must(t, db.Put(keys[i], keys[i]))
+		}
+	}
+	many, err := db.GetMany(keys)
+	must(t, err)
+	for i, v := range many {
+		if (i%2 == 0) != bytes.Equal(v, keys[i]) || (i%2 == 1 && v != nil) {
+			t.Fatalf("key %s: %q", keys[i], v)
+		}
+	}
+	_, err = db.GetMany([][]byte{[]byte("a"), make([]byte, 70000)})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a key too large: %v", err)
 	}
 }
 
