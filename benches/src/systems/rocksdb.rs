@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rocksdb::{DB, Options, WriteBatch, WriteOptions};
+use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
 
 use super::{Mode, System, copy_out};
 
@@ -30,9 +30,11 @@ impl RocksDb {
             }
             Mode::Durable => write.set_sync(true),
         }
-        // The default column family opened by name, so that MultiGet can
-        // be given its handle.
-        let db = DB::open_cf(&options, dir, ["default"]).expect("open RocksDB");
+        // The default column family opened by name, with these options, so
+        // that MultiGet can be given its handle (`open_cf` would give it
+        // default options: a small memtable flushed to files).
+        let default_cf = ColumnFamilyDescriptor::new("default", options.clone());
+        let db = DB::open_cf_descriptors(&options, dir, [default_cf]).expect("open RocksDB");
         Self {
             db,
             write,
