@@ -4,6 +4,11 @@
 pub(crate) const COMMANDS: &[(&str, &str, &str)] = &[
     ("get", "KEY", "the value of KEY, or (absent)"),
     (
+        "mget",
+        "KEY...",
+        "the value of each KEY, or (absent), all read at one moment",
+    ),
+    (
         "put",
         "KEY VALUE [TTL]",
         "store VALUE under KEY, expiring after TTL if given",

@@ -28,6 +28,8 @@ pub(crate) enum Reply {
     Value(Option<Vec<u8>>),
     /// Key/value pairs in order.
     Pairs(Vec<(Vec<u8>, Vec<u8>)>),
+    /// Keys asked for, each with its value or absence, in the order asked.
+    Lookups(Vec<(Vec<u8>, Option<Vec<u8>>)>),
     /// Records found through an index: index key, key, value.
     IndexRows(Vec<IndexRow>),
     /// A number.
@@ -66,6 +68,20 @@ fn table(out: &mut dyn Write, reply: &Reply) -> io::Result<()> {
                 writeln!(out, "{key:<width$}  {}", quote(value))?;
             }
             writeln!(out, "({} {})", pairs.len(), plural(pairs.len(), "pair"))
+        }
+        Reply::Lookups(lookups) => {
+            let keys: Vec<String> = lookups.iter().map(|(k, _)| quote(k)).collect();
+            let width = keys
+                .iter()
+                .map(|k| k.chars().count())
+                .max()
+                .unwrap_or(0)
+                .min(40);
+            for (key, (_, value)) in keys.iter().zip(lookups) {
+                let shown = value.as_deref().map_or_else(|| "(absent)".into(), quote);
+                writeln!(out, "{key:<width$}  {shown}")?;
+            }
+            Ok(())
         }
         Reply::IndexRows(rows) => {
             for (ikey, key, value) in rows {
@@ -109,6 +125,12 @@ pub(crate) fn json_of(reply: &Reply) -> Value {
                 .map(|(k, v)| json!({"key": to_json(k), "value": to_json(v)}))
                 .collect(),
         ),
+        Reply::Lookups(lookups) => Value::Array(
+            lookups
+                .iter()
+                .map(|(k, v)| json!({"key": to_json(k), "value": v.as_deref().map_or(Value::Null, to_json)}))
+                .collect(),
+        ),
         Reply::IndexRows(rows) => Value::Array(
             rows.iter()
                 .map(|(i, k, v)| {
@@ -136,6 +158,14 @@ fn raw(out: &mut dyn Write, reply: &Reply) -> io::Result<()> {
                 out.write_all(k)?;
                 out.write_all(b"\t")?;
                 out.write_all(v)?;
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+        Reply::Lookups(lookups) => {
+            // One line per key asked for, empty for an absent one.
+            for (_, v) in lookups {
+                out.write_all(v.as_deref().unwrap_or_default())?;
                 writeln!(out)?;
             }
             Ok(())

@@ -103,6 +103,17 @@ impl Session {
                 };
                 Ok(Reply::Value(value.map_err(e)?))
             }
+            "mget" => {
+                if args.is_empty() {
+                    return Err("usage: mget KEY...".into());
+                }
+                let values = match &mut self.txn {
+                    Some(txn) => args.iter().map(|k| txn.get(k)).collect(),
+                    None => self.db.get_many(args),
+                }
+                .map_err(e)?;
+                Ok(Reply::Lookups(args.iter().cloned().zip(values).collect()))
+            }
             "put" | "putnx" => {
                 let (key, value, ttl) = match args {
                     [k, v] => (k, v, None),

@@ -59,6 +59,29 @@ fn point_commands() {
 }
 
 #[test]
+fn mget_answers_each_key_in_order_in_every_format() {
+    let out = script("put a 1\nput b 2\nmget a missing b\n");
+    assert_eq!(out, "OK\nOK\na        1\nmissing  (absent)\nb        2\n");
+    let json = kvdb(&["shell", "--format", "json"], "put a 1\nmget a missing\n");
+    assert_eq!(
+        stdout(&json),
+        "{\"ok\":true}\n[{\"key\":\"a\",\"value\":\"1\"},{\"key\":\"missing\",\"value\":null}]\n"
+    );
+    let raw = kvdb(&["shell", "--format", "raw"], "put a 1\nmget missing a\n");
+    assert_eq!(stdout(&raw), "\n1\n", "one line per key, empty if absent");
+    let in_txn = script("put a 1\nbegin\nput a 2\nmget a b\nrollback\nmget a\n");
+    assert!(in_txn.contains("a  2\nb  (absent)\n"), "{in_txn}");
+    assert!(in_txn.ends_with("a  1\n"), "{in_txn}");
+    let bare = kvdb(&["shell"], "mget\n");
+    assert!(!bare.status.success());
+    assert!(
+        stderr(&bare).contains("usage: mget KEY..."),
+        "{}",
+        stderr(&bare)
+    );
+}
+
+#[test]
 fn ttl_commands() {
     let out = script(
         "put s v 1h\nttl s\npersist s\nttl s\nexpire s 10m\nttl s\nttl nope\nexpire nope 1s\nput gone v 50ms\n",
