@@ -27,6 +27,13 @@
 // DB is closed, but new ones cannot be made from it; a transaction's calls
 // fail with ErrInvalidArgument ("the database is closed").
 //
+// # Reading many keys
+//
+// Every call into C costs the cgo crossing. DB.GetMany (and
+// Snapshot.GetMany) reads a slice of keys in one call, all at one moment,
+// with the library overlapping the reads' memory accesses: the way to read
+// a batch of keys.
+//
 // # Errors
 //
 // Failures are *Error values carrying the library's status and detail;
