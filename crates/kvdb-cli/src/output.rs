@@ -58,12 +58,7 @@ fn table(out: &mut dyn Write, reply: &Reply) -> io::Result<()> {
         Reply::Value(None) => writeln!(out, "(absent)"),
         Reply::Pairs(pairs) => {
             let keys: Vec<String> = pairs.iter().map(|(k, _)| quote(k)).collect();
-            let width = keys
-                .iter()
-                .map(|k| k.chars().count())
-                .max()
-                .unwrap_or(0)
-                .min(40);
+            let width = key_width(&keys);
             for (key, (_, value)) in keys.iter().zip(pairs) {
                 writeln!(out, "{key:<width$}  {}", quote(value))?;
             }
@@ -71,12 +66,7 @@ fn table(out: &mut dyn Write, reply: &Reply) -> io::Result<()> {
         }
         Reply::Lookups(lookups) => {
             let keys: Vec<String> = lookups.iter().map(|(k, _)| quote(k)).collect();
-            let width = keys
-                .iter()
-                .map(|k| k.chars().count())
-                .max()
-                .unwrap_or(0)
-                .min(40);
+            let width = key_width(&keys);
             for (key, (_, value)) in keys.iter().zip(lookups) {
                 let shown = value.as_deref().map_or_else(|| "(absent)".into(), quote);
                 writeln!(out, "{key:<width$}  {shown}")?;
@@ -104,6 +94,15 @@ fn table(out: &mut dyn Write, reply: &Reply) -> io::Result<()> {
         }
         Reply::Text(text) => writeln!(out, "{text}"),
     }
+}
+
+/// The width of a column of quoted keys: the longest, up to 40 characters.
+fn key_width(keys: &[String]) -> usize {
+    keys.iter()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(40)
 }
 
 fn plural(n: usize, word: &str) -> String {
