@@ -49,6 +49,13 @@ static int child(kvdb_t *db, kvdb_snapshot_t *snap, kvdb_iter_t *it, kvdb_txn_t 
     kvdb_last_error(detail, sizeof detail);
     CHECK(strstr(detail, "fork()") != NULL);
     CHECK_STATUS(kvdb_get(db, KEY("a"), &val, &vlen), KVDB_INVALID_ARGUMENT);
+    /* The get into a buffer too, leaving buffer and length untouched. */
+    char into[8] = "unset";
+    size_t into_len = 77;
+    CHECK_STATUS(kvdb_get_into(db, KEY("a"), into, sizeof into, &into_len), KVDB_INVALID_ARGUMENT);
+    kvdb_last_error(detail, sizeof detail);
+    CHECK(strstr(detail, "kvdb_get_into") != NULL && strstr(detail, "fork()") != NULL);
+    CHECK(into_len == 77 && strcmp(into, "unset") == 0);
     CHECK_STATUS(kvdb_delete(db, KEY("a")), KVDB_INVALID_ARGUMENT);
     kvdb_batch_t *b = kvdb_batch_new();
     CHECK_OK(kvdb_batch_put(b, KEY("child"), KEY("y")));

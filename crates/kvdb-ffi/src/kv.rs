@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use engine::{CasOutcome, Ttl};
 
-use crate::boundary::{bytes, engine, handle, key_value, out, status, write};
+use crate::boundary::{bytes, engine, guard, handle, key_value, out, status, write};
 use crate::db::kvdb_t;
 use crate::error::{FfiError, FfiResult};
 use crate::status::kvdb_status_t;
 use crate::value_out::{
-    check_alloc_outs, check_into_args, copy_found, copy_into, deliver_copy, finish_into,
-    key_not_found,
+    check_alloc_outs, check_into_args, copy_found, copy_into, deliver_copy, deliver_copy_fast,
+    finish_into, finish_into_fast, key_not_found, plain_alloc_args, plain_into_args,
 };
 
 /// A TTL in milliseconds; 0 is an invalid argument.
@@ -134,6 +134,37 @@ pub unsafe extern "C" fn kvdb_get(
     val: *mut *mut c_void,
     vlen: *mut usize,
 ) -> kvdb_status_t {
+    guard("kvdb_get", || {
+        if !plain_alloc_args(db, key, klen, val, vlen) {
+            // SAFETY: forwarded contract.
+            return unsafe { get_checked(db, key, klen, val, vlen) };
+        }
+        // SAFETY: `plain_alloc_args` saw `db` and `key` non-NULL and `klen`
+        // within `isize::MAX`; per the contract `db` is then a live handle
+        // and `key` is valid for `klen` bytes. A handle inherited across
+        // fork() is refused by the read itself.
+        let (db, key) = unsafe { (&*db, std::slice::from_raw_parts(key.cast::<u8>(), klen)) };
+        let found = db.db.get_with(key, copy_found);
+        // SAFETY: both out-parameters were seen non-NULL.
+        unsafe { deliver_copy_fast("kvdb_get", found, val, vlen) }
+    })
+}
+
+/// `kvdb_get` for arguments `plain_alloc_args` did not pass: every check
+/// is made in turn and the first that fails is reported.
+///
+/// # Safety
+///
+/// As for `kvdb_get`.
+#[cold]
+#[inline(never)]
+unsafe fn get_checked(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    val: *mut *mut c_void,
+    vlen: *mut usize,
+) -> kvdb_status_t {
     status("kvdb_get", || {
         let (val, vlen) = check_alloc_outs(val, vlen)?;
         // SAFETY: per the contract.
@@ -158,6 +189,42 @@ pub unsafe extern "C" fn kvdb_get(
 /// is `KVDB_INVALID_ARGUMENT` (copy the key elsewhere first).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kvdb_get_into(
+    db: *mut kvdb_t,
+    key: *const c_void,
+    klen: usize,
+    buf: *mut c_void,
+    cap: usize,
+    vlen: *mut usize,
+) -> kvdb_status_t {
+    guard("kvdb_get_into", || {
+        if !plain_into_args(db, key, klen, buf, cap, vlen) {
+            // SAFETY: forwarded contract.
+            return unsafe { get_into_checked(db, key, klen, buf, cap, vlen) };
+        }
+        // SAFETY: `plain_into_args` saw `db` and `key` non-NULL and `klen`
+        // within `isize::MAX`; per the contract `db` is then a live handle
+        // and `key` is valid for `klen` bytes. A handle inherited across
+        // fork() is refused by the read itself.
+        let (db, key) = unsafe { (&*db, std::slice::from_raw_parts(key.cast::<u8>(), klen)) };
+        // SAFETY: `buf` is valid for `cap` bytes per the contract and, seen
+        // by `plain_into_args`, does not overlap the key.
+        let found = db
+            .db
+            .get_with(key, |v| v.map(|v| unsafe { copy_into(v, buf, cap) }));
+        // SAFETY: `vlen` was seen non-NULL; valid per the contract.
+        unsafe { finish_into_fast("kvdb_get_into", found, cap, vlen) }
+    })
+}
+
+/// `kvdb_get_into` for arguments `plain_into_args` did not pass: every
+/// check is made in turn and the first that fails is reported.
+///
+/// # Safety
+///
+/// As for `kvdb_get_into`.
+#[cold]
+#[inline(never)]
+unsafe fn get_into_checked(
     db: *mut kvdb_t,
     key: *const c_void,
     klen: usize,
