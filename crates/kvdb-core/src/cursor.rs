@@ -2,6 +2,7 @@
 //! iterator: seek, step forward and back, and borrow the current key and
 //! value without copying them.
 
+use std::collections::VecDeque;
 use std::ops::Bound;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -18,6 +19,13 @@ use crate::view::ReadView;
 /// How many nodes a batch walks ahead of the pair it hands over, loading
 /// their chains and versions together.
 const PREFETCH_WINDOW: usize = 16;
+
+/// How many keys the first read-ahead of [`Cursor::next`] after a seek
+/// takes: a scan of a few keys reads few more than it uses.
+const FIRST_READ_AHEAD: usize = 4;
+
+/// The most keys one read-ahead of [`Cursor::next`] takes.
+const MAX_READ_AHEAD: usize = 32;
 
 /// The version of `chain` that `view` sees, if it is a live one.
 fn visible<'g>(
@@ -48,12 +56,20 @@ pub struct Cursor {
     upper: Bound<Box<[u8]>>,
     scanner: Option<Scanner>,
     current: Option<Position>,
+    /// The positions after `current` going forward, read ahead together
+    /// (see [`Cursor::next`]).
+    ahead: VecDeque<Position>,
+    /// True if the range ends after the last position in `ahead`.
+    ahead_ends: bool,
+    /// How many positions the next read-ahead takes.
+    ahead_len: usize,
 }
 
-// SAFETY: the only non-thread-safe field is the `NonNull<Version>` in
-// `Position`; it points at an immutable `Version` (whose contents are
-// `Send + Sync`) kept alive by the `ChainRef` beside it and the registered
-// view, whichever thread the cursor is on.
+// SAFETY: the only non-thread-safe field is the `NonNull<Version>` in each
+// `Position` (the current one and those read ahead); it points at an
+// immutable `Version` (whose contents are `Send + Sync`) kept alive by the
+// `ChainRef` beside it and the registered view, whichever thread the cursor
+// is on.
 unsafe impl Send for Cursor {}
 // SAFETY: shared access only reads through that pointer; see above.
 unsafe impl Sync for Cursor {}
@@ -77,7 +93,17 @@ impl Cursor {
             upper,
             scanner: None,
             current: None,
+            ahead: VecDeque::new(),
+            ahead_ends: false,
+            ahead_len: FIRST_READ_AHEAD,
         }
+    }
+
+    /// Drops what was read ahead: the cursor is about to stand elsewhere.
+    fn forget_ahead(&mut self) {
+        self.ahead.clear();
+        self.ahead_ends = false;
+        self.ahead_len = FIRST_READ_AHEAD;
     }
 
     /// The view the cursor reads.
@@ -94,6 +120,7 @@ impl Cursor {
     }
 
     fn start(&mut self, dir: Direction, from: Bound<Box<[u8]>>) {
+        self.forget_ahead();
         self.scanner = Some(Scanner::new(
             Arc::clone(&self.view.shared),
             self.view.space(),
@@ -126,6 +153,7 @@ impl Cursor {
 
     /// Leaves the cursor unpositioned (invalid) until the next seek.
     pub fn reset(&mut self) {
+        self.forget_ahead();
         self.scanner = None;
         self.current = None;
     }
@@ -155,25 +183,53 @@ impl Cursor {
     }
 
     /// Steps to the next key; does nothing on an invalid cursor.
+    ///
+    /// Steps forward are read ahead: the keys after the current one are
+    /// found a few at a time ([`FIRST_READ_AHEAD`], doubling up to
+    /// [`MAX_READ_AHEAD`] while the cursor keeps stepping), their chains and
+    /// versions loaded together as [`Cursor::take_batch`] loads them, and
+    /// handed out one per step. A step that found each key on its own would
+    /// wait for two cache misses in a row (its chain, then its version);
+    /// read ahead, those misses overlap. The cursor's view is fixed, so a
+    /// key read ahead is what a step would have found.
     pub fn next(&mut self) {
         let Some(pos) = &self.current else { return };
-        if self.scanner.as_ref().map(Scanner::direction) != Some(Direction::Forward) {
-            let from = to_owned_bound(tighter_lower(
-                Bound::Excluded(pos.chain.key()),
-                self.lower(),
-            ));
-            self.scanner = Some(Scanner::new(
-                Arc::clone(&self.view.shared),
-                self.view.space(),
-                Direction::Forward,
-                from,
-            ));
+        if self.ahead.is_empty() && !self.ahead_ends {
+            let from = ChainRef::clone(&pos.chain);
+            self.scanner = None;
+            self.read_ahead(&from);
         }
-        self.advance();
+        self.current = self.ahead.pop_front();
+    }
+
+    /// Fills `ahead` with the positions after `from` going forward.
+    fn read_ahead(&mut self, from: &ChainRef) {
+        let want = self.ahead_len;
+        self.ahead_len = (want * 2).min(MAX_READ_AHEAD);
+        let mut ahead = std::mem::take(&mut self.ahead);
+        let stop = {
+            let guard = epoch::pin();
+            self.walk(true, from, want, &guard, |chain, version| {
+                if ahead.len() == want {
+                    return false;
+                }
+                ahead.push_back(Position {
+                    chain: ChainRef::clone(chain),
+                    version: NonNull::from(version),
+                });
+                true
+            })
+        };
+        match stop {
+            Some(stop) => ahead.push_back(stop),
+            None => self.ahead_ends = true,
+        }
+        self.ahead = ahead;
     }
 
     /// Steps to the previous key; does nothing on an invalid cursor.
     pub fn prev(&mut self) {
+        self.forget_ahead();
         let Some(pos) = &self.current else { return };
         if self.scanner.as_ref().map(Scanner::direction) != Some(Direction::Backward) {
             let from = to_owned_bound(tighter_upper(
@@ -212,63 +268,23 @@ impl Cursor {
         if max == 0 || !take(key, value) {
             return 0;
         }
-        let limit = if forward { self.upper() } else { self.lower() };
         let mut taken = 1;
         // Where to stand afterwards: the first pair not taken.
-        let stop: Option<Position> = {
+        let stop = {
             let guard = epoch::pin();
-            let mut next = self.view.shared.keys(self.view.space()).borrow_at(
-                forward,
-                Bound::Excluded(key),
-                &guard,
-            );
-            // Nodes are found one after the other (each holds the link to
-            // the next), but their chains and versions are loaded a window
-            // at a time, so those misses overlap. The twin of the node just
-            // passed (its chain being moved: see `index/ordered_key.rs`) is
-            // skipped, as is the current pair's if it comes first.
-            let mut passed = self.current.as_ref().map(|p| p.chain.addr());
-            let mut window: SmallVec<[_; PREFETCH_WINDOW]> = SmallVec::new();
-            'walk: loop {
-                window.clear();
-                while window.len() < PREFETCH_WINDOW {
-                    let Some(at) = next else { break };
-                    next = if forward { at.next() } else { at.prev() };
-                    let chain = at.key().chain().addr();
-                    if passed == Some(chain) {
-                        continue;
-                    }
-                    passed = Some(chain);
-                    prefetch(chain);
-                    window.push(at);
+            let from = self.current.as_ref().map(|p| &p.chain).expect("positioned");
+            self.walk(forward, from, max - taken, &guard, |chain, version| {
+                let Some(value) = version.bytes() else {
+                    return true;
+                };
+                if taken == max || !take(chain.key(), value) {
+                    return false;
                 }
-                if window.is_empty() {
-                    break None;
-                }
-                for at in &window {
-                    prefetch(at.key().chain().head_addr(&guard));
-                }
-                for at in &window {
-                    let chain = at.key().chain();
-                    if !within(chain.key(), limit, forward) {
-                        break 'walk None;
-                    }
-                    let Some(version) = visible(&self.view, chain, &guard) else {
-                        continue;
-                    };
-                    let Some(value) = version.bytes() else {
-                        continue;
-                    };
-                    if taken == max || !take(chain.key(), value) {
-                        break 'walk Some(Position {
-                            chain: ChainRef::clone(chain),
-                            version: NonNull::from(version),
-                        });
-                    }
-                    taken += 1;
-                }
-            }
+                taken += 1;
+                true
+            })
         };
+        self.forget_ahead();
         // The cursor stands on that pair with no scanner: a step from here
         // starts one after its key, in the step's direction (as after a
         // change of direction). The version stays valid as for any position:
@@ -277,6 +293,73 @@ impl Cursor {
         self.scanner = None;
         self.current = stop;
         taken
+    }
+
+    /// Walks the live pairs after `from` (a chain this cursor stood on)
+    /// going `forward` or backward, within the range, calling `visit` with
+    /// each until it returns false; returns the pair it refused, or `None`
+    /// if the range ended first. `hint` is how many pairs the caller
+    /// expects to visit.
+    ///
+    /// The walk holds one epoch guard and borrows each skiplist node
+    /// instead of counting references to it, so a step costs no atomic
+    /// write. Nodes are found one after the other (each holds the link to
+    /// the next), but their chains and versions are loaded a window at a
+    /// time, so those misses overlap. The twin of the node just passed (its
+    /// chain being moved: see `index/ordered_key.rs`) is skipped, as is
+    /// `from`'s if it comes first.
+    fn walk(
+        &self,
+        forward: bool,
+        from: &ChainRef,
+        hint: usize,
+        guard: &epoch::Guard,
+        mut visit: impl FnMut(&ChainRef, &Version) -> bool,
+    ) -> Option<Position> {
+        let limit = if forward { self.upper() } else { self.lower() };
+        let window_len = hint.clamp(1, PREFETCH_WINDOW);
+        let mut next = self.view.shared.keys(self.view.space()).borrow_at(
+            forward,
+            Bound::Excluded(from.key()),
+            guard,
+        );
+        let mut passed = Some(from.addr());
+        let mut window: SmallVec<[_; PREFETCH_WINDOW]> = SmallVec::new();
+        loop {
+            window.clear();
+            while window.len() < window_len {
+                let Some(at) = next else { break };
+                next = if forward { at.next() } else { at.prev() };
+                let chain = at.key().chain().addr();
+                if passed == Some(chain) {
+                    continue;
+                }
+                passed = Some(chain);
+                prefetch(chain);
+                window.push(at);
+            }
+            if window.is_empty() {
+                return None;
+            }
+            for at in &window {
+                prefetch(at.key().chain().head_addr(guard));
+            }
+            for at in &window {
+                let chain = at.key().chain();
+                if !within(chain.key(), limit, forward) {
+                    return None;
+                }
+                let Some(version) = visible(&self.view, chain, guard) else {
+                    continue;
+                };
+                if !visit(chain, version) {
+                    return Some(Position {
+                        chain: ChainRef::clone(chain),
+                        version: NonNull::from(version),
+                    });
+                }
+            }
+        }
     }
 
     /// True when the cursor is positioned on a key.

@@ -143,3 +143,172 @@ fn cursor_value_stays_readable_while_the_key_is_overwritten_and_collected() {
     store.collect_garbage(usize::MAX);
     assert_eq!(c.value(), Some(&b"v-k"[..]));
 }
+
+/// A small deterministic generator (xorshift), so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn key_of(i: u64) -> Vec<u8> {
+    (i as u16).to_be_bytes().to_vec()
+}
+
+/// What a cursor over `model` (the view's live pairs within its range)
+/// stands on after each movement.
+struct ModelCursor<'a> {
+    model: &'a std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    at: Option<Vec<u8>>,
+}
+
+impl ModelCursor<'_> {
+    fn after(&self, key: &[u8], forward: bool) -> Option<Vec<u8>> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let found = if forward {
+            self.model
+                .range::<[u8], _>((Excluded(key), Unbounded))
+                .next()
+        } else {
+            self.model
+                .range::<[u8], _>((Unbounded, Excluded(key)))
+                .next_back()
+        };
+        found.map(|(k, _)| k.clone())
+    }
+
+    fn step(&mut self, forward: bool) {
+        self.at = self.at.take().and_then(|k| self.after(&k, forward));
+    }
+}
+
+/// Steps, seeks and batches of a cursor, interleaved with writes, garbage
+/// collection and reordering of the store after the cursor's view was
+/// taken, land where they would over a sorted map of the view: the keys
+/// a step reads ahead are those it would have found one by one.
+#[test]
+fn cursor_movements_match_a_model_of_its_view_under_later_writes() {
+    use std::ops::Bound::{self, Excluded, Included, Unbounded};
+    for seed in 1..=6u64 {
+        let store = Store::new();
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut model = std::collections::BTreeMap::new();
+        for i in (0..600).step_by(2) {
+            let value = format!("v{i}").into_bytes();
+            put(&store, &key_of(i), &value);
+            model.insert(key_of(i), value);
+        }
+        // Dead before the view: deleted, or expired.
+        let past = store.now_ms() - 1;
+        for _ in 0..60 {
+            let k = key_of(rng.below(300) * 2);
+            if rng.below(2) == 0 {
+                store.write(&[Op::Delete { key: &k }]).unwrap();
+            } else {
+                let op = Op::Put {
+                    key: &k,
+                    value: b"gone",
+                    expires_at: Some(past),
+                };
+                store.write(&[op]).unwrap();
+            }
+            model.remove(&k);
+        }
+        let bound = |rng: &mut Rng| match rng.below(3) {
+            0 => Unbounded,
+            1 => Included(key_of(rng.below(640))),
+            _ => Excluded(key_of(rng.below(640))),
+        };
+        let (lower, upper): (Bound<Vec<u8>>, Bound<Vec<u8>>) = (bound(&mut rng), bound(&mut rng));
+        model.retain(|k, _| {
+            use std::ops::RangeBounds;
+            (lower.clone(), upper.clone()).contains(k)
+        });
+        let view = store.snapshot();
+        let mut cursor = view.cursor::<Vec<u8>>((lower.clone(), upper.clone()));
+        let mut expected = ModelCursor {
+            model: &model,
+            at: None,
+        };
+        for round in 0..3000 {
+            match rng.below(10) {
+                0 => {
+                    let k = key_of(rng.below(640));
+                    cursor.seek(&k);
+                    expected.at = model
+                        .range::<[u8], _>((Included(k.as_slice()), Unbounded))
+                        .next()
+                        .map(|(k, _)| k.clone());
+                }
+                1 => {
+                    let k = key_of(rng.below(640));
+                    cursor.seek_for_prev(&k);
+                    expected.at = model
+                        .range::<[u8], _>((Unbounded, Included(k.as_slice())))
+                        .next_back()
+                        .map(|(k, _)| k.clone());
+                }
+                2 => {
+                    cursor.seek_to_first();
+                    expected.at = model.keys().next().cloned();
+                }
+                3 => {
+                    let forward = rng.below(2) == 0;
+                    let max = rng.below(40) as usize;
+                    let refuse_at = rng.below(50) as usize;
+                    let mut seen = Vec::new();
+                    let taken = cursor.take_batch(forward, max, |k, v| {
+                        if seen.len() == refuse_at {
+                            return false;
+                        }
+                        assert_eq!(Some(&v.to_vec()), model.get(k), "seed {seed} round {round}");
+                        seen.push(k.to_vec());
+                        true
+                    });
+                    assert_eq!(taken, seen.len());
+                    let mut want = Vec::new();
+                    if max > 0 && refuse_at > 0 {
+                        while let Some(k) = expected.at.clone() {
+                            want.push(k);
+                            expected.step(forward);
+                            if want.len() == max.min(refuse_at) {
+                                break;
+                            }
+                        }
+                    }
+                    assert_eq!(seen, want, "seed {seed} round {round}: batch");
+                }
+                4 => {
+                    cursor.prev();
+                    expected.step(false);
+                }
+                _ => {
+                    cursor.next();
+                    expected.step(true);
+                }
+            }
+            assert_eq!(
+                cursor.key().map(<[u8]>::to_vec),
+                expected.at,
+                "seed {seed} round {round}"
+            );
+            if let Some(k) = &expected.at {
+                assert_eq!(cursor.value(), model.get(k).map(Vec::as_slice));
+            }
+            // Later writes the view must not see, and maintenance under it.
+            let k = key_of(rng.below(640));
+            match rng.below(8) {
+                0 => store.write(&[Op::Delete { key: &k }]).map(drop).unwrap(),
+                1 => put(&store, &k, b"later"),
+                2 => drop(store.collect_garbage(usize::MAX)),
+                3 if round % 200 == 0 => drop(store.reorder(usize::MAX).unwrap()),
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! Concurrency stress: at least eight threads at once, with garbage
 //! collection and active expiry running in the background every millisecond.
 //!
-//! Checks batch atomicity (sums preserved in every view and every
-//! multi-get), snapshot stability, linearizable compare-and-swap and
+//! Checks batch atomicity (sums preserved in every view, every multi-get
+//! and every cursor stepped key by key), snapshot stability, linearizable compare-and-swap and
 //! increment (exact totals, no duplicate results), and that no acknowledged
 //! update is lost.
 
@@ -84,8 +84,19 @@ fn batches_are_atomic_to_every_reader() {
                 while !stop.load(Ordering::Relaxed) || views < 50 {
                     let accounts =
                         (0..WRITERS).flat_map(|w| ["a", "b"].map(|s| format!("acct/{w}/{s}")));
-                    let sum: i64 = match r % 3 {
+                    let sum: i64 = match r % 4 {
                         0 => db.prefix(b"acct/").map(|(_, v)| balance(&v)).sum(),
+                        3 => {
+                            // A cursor stepped key by key (read ahead).
+                            let mut cursor = db.cursor(b"acct/".as_slice()..b"acct0".as_slice());
+                            cursor.seek_to_first();
+                            let mut sum = 0;
+                            while let Some(v) = cursor.value() {
+                                sum += balance(v);
+                                cursor.next();
+                            }
+                            sum
+                        }
                         1 => {
                             let snap = db.snapshot();
                             accounts
@@ -145,13 +156,26 @@ fn snapshots_stay_fixed_under_concurrent_writes() {
             })
         })
         .collect();
-    for round in 0..30 {
-        let again: Vec<_> = if round % 2 == 0 {
-            snap.iter().collect()
-        } else {
-            let mut v: Vec<_> = snap.iter().rev().collect();
-            v.reverse();
-            v
+    for round in 0..45 {
+        let again: Vec<_> = match round % 3 {
+            0 => snap.iter().collect(),
+            1 => {
+                let mut v: Vec<_> = snap.iter().rev().collect();
+                v.reverse();
+                v
+            }
+            _ => {
+                // Step by step: each step reads ahead while the writers
+                // overwrite and delete the keys read ahead.
+                let mut cursor = snap.cursor::<&[u8]>(..);
+                cursor.seek_to_first();
+                let mut v = Vec::new();
+                while let (Some(k), Some(val)) = (cursor.key(), cursor.value()) {
+                    v.push((k.to_vec(), val.to_vec()));
+                    cursor.next();
+                }
+                v
+            }
         };
         assert_eq!(again, expected, "snapshot changed in round {round}");
         for i in (0..500u32).step_by(37) {
