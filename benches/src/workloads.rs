@@ -19,6 +19,7 @@ enum Req {
     Get(u64),
     Put(u64),
     Scan(u64, usize),
+    ScanSteps(u64, usize),
     Rmw(u64),
 }
 
@@ -75,6 +76,8 @@ pub(crate) enum Mix {
     YcsbF,
     /// 100-entry range scans from uniform random keys.
     Range100,
+    /// The same, stepping an iterator one entry at a time.
+    Range100Steps,
 }
 
 impl Mix {
@@ -90,10 +93,11 @@ impl Mix {
             Mix::YcsbE => "ycsb-e",
             Mix::YcsbF => "ycsb-f",
             Mix::Range100 => "scan-100",
+            Mix::Range100Steps => "scan-100-steps",
         }
     }
 
-    pub(crate) const ALL: [Mix; 10] = [
+    pub(crate) const ALL: [Mix; 11] = [
         Mix::GetUniform,
         Mix::GetZipfian,
         Mix::Update,
@@ -104,10 +108,11 @@ impl Mix {
         Mix::YcsbE,
         Mix::YcsbF,
         Mix::Range100,
+        Mix::Range100Steps,
     ];
 
     fn scans(self) -> bool {
-        matches!(self, Mix::YcsbE | Mix::Range100)
+        matches!(self, Mix::YcsbE | Mix::Range100 | Mix::Range100Steps)
     }
 
     fn next(self, g: &mut Gen<'_>) -> Req {
@@ -152,6 +157,7 @@ impl Mix {
                 }
             }
             Mix::Range100 => Req::Scan(g.uniform(), 100),
+            Mix::Range100Steps => Req::ScanSteps(g.uniform(), 100),
         }
     }
 }
@@ -177,6 +183,7 @@ fn to_op<'a>(env: &'a Env, r: Req, k: &'a [u8]) -> Op<'a> {
         Req::Get(_) => Op::Get(k),
         Req::Put(i) => Op::Put(k, env.value_for(i)),
         Req::Scan(_, n) => Op::Scan(k, n),
+        Req::ScanSteps(_, n) => Op::ScanSteps(k, n),
         Req::Rmw(i) => Op::ReadModifyWrite(k, env.value_for(i ^ 1)),
     }
 }
@@ -213,7 +220,11 @@ pub(crate) fn timed(
             for buf in keys.iter_mut() {
                 let r = mix.next(&mut g);
                 let index = match r {
-                    Req::Get(i) | Req::Put(i) | Req::Scan(i, _) | Req::Rmw(i) => i,
+                    Req::Get(i)
+                    | Req::Put(i)
+                    | Req::Scan(i, _)
+                    | Req::ScanSteps(i, _)
+                    | Req::Rmw(i) => i,
                 };
                 crate::keys::key_into(index, buf);
                 reqs.push(r);

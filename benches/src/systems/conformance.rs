@@ -158,6 +158,18 @@ fn conforms(name: &str, ordered: bool, system: &dyn System) {
         let all = system.scan(b"", usize::MAX, &mut out);
         assert_eq!(all, Some(live.len()), "{name}: full scan count");
         assert!(out == live[live.len() - 1].1, "{name}: full scan ends last");
+        let stepped = system.scan_steps(&live[10].0, 25, &mut out);
+        assert_eq!(stepped, Some(25), "{name}: stepped scan count");
+        assert!(
+            out == live[34].1,
+            "{name}: stepped scan ends on the 25th entry"
+        );
+        let all = system.scan_steps(b"", usize::MAX, &mut out);
+        assert_eq!(all, Some(live.len()), "{name}: full stepped scan count");
+        assert!(
+            out == live[live.len() - 1].1,
+            "{name}: full stepped scan ends last"
+        );
     } else {
         assert_eq!(scanned, None, "{name}: unordered store cannot scan");
     }

@@ -40,6 +40,9 @@ struct Api {
         *mut usize,
     ) -> Status,
     iter_free: unsafe extern "C" fn(*mut c_void),
+    iter_valid: unsafe extern "C" fn(*const c_void) -> bool,
+    iter_value: unsafe extern "C" fn(*const c_void, *mut *const c_void, *mut usize) -> Status,
+    iter_next: unsafe extern "C" fn(*mut c_void),
     options_new: unsafe extern "C" fn() -> *mut c_void,
     options_free: unsafe extern "C" fn(*mut c_void),
     options_set_sync: unsafe extern "C" fn(*mut c_void, c_int, u32) -> Status,
@@ -131,6 +134,9 @@ impl KvdbC {
             iter_seek: sym!(lib, "kvdb_iter_seek"),
             iter_next_batch: sym!(lib, "kvdb_iter_next_batch"),
             iter_free: sym!(lib, "kvdb_iter_free"),
+            iter_valid: sym!(lib, "kvdb_iter_valid"),
+            iter_value: sym!(lib, "kvdb_iter_value"),
+            iter_next: sym!(lib, "kvdb_iter_next"),
             options_new: sym!(lib, "kvdb_options_new"),
             options_free: sym!(lib, "kvdb_options_free"),
             options_set_sync: sym!(lib, "kvdb_options_set_sync"),
@@ -265,6 +271,31 @@ impl System for KvdbC {
             static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 16 << 10]);
         }
         BUF.with_borrow_mut(|buf| self.scan_into(start, n, out, &mut [Pair::EMPTY; PAIRS], buf))
+    }
+
+    /// Steps an iterator as a C program iterating the classic way does:
+    /// `kvdb_iter_valid`, `kvdb_iter_value`, `kvdb_iter_next` per entry.
+    fn scan_steps(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let mut it = std::ptr::null_mut();
+        let mut read = 0;
+        // SAFETY: the iterator functions' contracts; the borrowed value is
+        // copied before the iterator moves; `it` is freed once.
+        unsafe {
+            assert_eq!((self.api.iter_new)(self.db, std::ptr::null(), &mut it), 0);
+            (self.api.iter_seek)(it, start.as_ptr().cast(), start.len());
+            while read < n && (self.api.iter_valid)(it) {
+                let (mut val, mut vlen) = (std::ptr::null(), 0usize);
+                assert_eq!((self.api.iter_value)(it, &mut val, &mut vlen), 0);
+                out.clear();
+                if vlen > 0 {
+                    out.extend_from_slice(std::slice::from_raw_parts(val.cast::<u8>(), vlen));
+                }
+                read += 1;
+                (self.api.iter_next)(it);
+            }
+            (self.api.iter_free)(it);
+        }
+        Some(read)
     }
 
     fn flush(&self) {

@@ -65,6 +65,20 @@ impl System for KvdbRust {
         Some(read)
     }
 
+    fn scan_steps(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let mut cursor = self.db.cursor::<&[u8]>(..);
+        cursor.seek(start);
+        let mut read = 0;
+        while read < n {
+            let Some(value) = cursor.value() else { break };
+            out.clear();
+            out.extend_from_slice(value);
+            read += 1;
+            cursor.next();
+        }
+        Some(read)
+    }
+
     fn settle(&self) -> bool {
         self.db.reorder().expect("reorder");
         true

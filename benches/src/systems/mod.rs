@@ -24,6 +24,8 @@ pub(crate) enum Op<'a> {
     Delete(&'a [u8]),
     /// Read up to this many entries from the first key at or after the key.
     Scan(&'a [u8], usize),
+    /// The same, one entry per iterator step.
+    ScanSteps(&'a [u8], usize),
     /// Read the key, then write a new value (YCSB F).
     ReadModifyWrite(&'a [u8], &'a [u8]),
 }
@@ -60,6 +62,12 @@ pub(crate) trait System: Send + Sync {
     /// Reads (copies) up to `n` entries from the first key at or after
     /// `start`; `None` if the store is unordered.
     fn scan(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize>;
+    /// As `scan`, through an iterator stepped one entry at a time (next,
+    /// key, value), as most programs iterate. Only kvdb's `scan` reads
+    /// whole batches per call; every other system's `scan` already steps.
+    fn scan_steps(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+        self.scan(start, n, out)
+    }
     /// Requests sent together (1 for embedded stores; a server pipelines).
     fn pipeline(&self) -> usize {
         1
@@ -77,6 +85,9 @@ pub(crate) trait System: Send + Sync {
                 }
                 Op::Scan(k, n) => {
                     self.scan(k, n, out);
+                }
+                Op::ScanSteps(k, n) => {
+                    self.scan_steps(k, n, out);
                 }
                 Op::ReadModifyWrite(k, v) => {
                     self.get(k, out);
