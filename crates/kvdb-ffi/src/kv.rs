@@ -139,15 +139,30 @@ pub unsafe extern "C" fn kvdb_get(
             // SAFETY: forwarded contract.
             return unsafe { get_checked(db, key, klen, val, vlen) };
         }
-        // SAFETY: `plain_alloc_args` saw `db` and `key` non-NULL and `klen`
-        // within `isize::MAX`; per the contract `db` is then a live handle
-        // and `key` is valid for `klen` bytes. A handle inherited across
-        // fork() is refused by the read itself.
-        let (db, key) = unsafe { (&*db, std::slice::from_raw_parts(key.cast::<u8>(), klen)) };
+        // SAFETY: `plain_alloc_args` passed; per the contract.
+        let (db, key) = unsafe { plain_db_key(db, key, klen) };
         let found = db.db.get_with(key, copy_found);
         // SAFETY: both out-parameters were seen non-NULL.
         unsafe { deliver_copy_fast("kvdb_get", found, val, vlen) }
     })
+}
+
+/// The handle and key of a hot getter whose arguments passed
+/// `plain_alloc_args` or `plain_into_args`. A handle inherited across
+/// fork() is not refused here: the read itself refuses it.
+///
+/// # Safety
+///
+/// `db` is a non-NULL live handle and `key` is non-NULL and valid for
+/// `klen <= isize::MAX` bytes for `'a`.
+#[inline(always)]
+unsafe fn plain_db_key<'a>(
+    db: *const kvdb_t,
+    key: *const c_void,
+    klen: usize,
+) -> (&'a kvdb_t, &'a [u8]) {
+    // SAFETY: per the contract above.
+    unsafe { (&*db, std::slice::from_raw_parts(key.cast::<u8>(), klen)) }
 }
 
 /// `kvdb_get` for arguments `plain_alloc_args` did not pass: every check
@@ -201,11 +216,8 @@ pub unsafe extern "C" fn kvdb_get_into(
             // SAFETY: forwarded contract.
             return unsafe { get_into_checked(db, key, klen, buf, cap, vlen) };
         }
-        // SAFETY: `plain_into_args` saw `db` and `key` non-NULL and `klen`
-        // within `isize::MAX`; per the contract `db` is then a live handle
-        // and `key` is valid for `klen` bytes. A handle inherited across
-        // fork() is refused by the read itself.
-        let (db, key) = unsafe { (&*db, std::slice::from_raw_parts(key.cast::<u8>(), klen)) };
+        // SAFETY: `plain_into_args` passed; per the contract.
+        let (db, key) = unsafe { plain_db_key(db, key, klen) };
         // SAFETY: `buf` is valid for `cap` bytes per the contract and, seen
         // by `plain_into_args`, does not overlap the key.
         let found = db
