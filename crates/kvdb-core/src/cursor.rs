@@ -8,11 +8,15 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crossbeam_epoch as epoch;
+use crossbeam_skiplist::base::Entry;
 use smallvec::SmallVec;
 
 use crate::chain::ChainRef;
+use crate::index::OrderedKey;
 use crate::prefetch::prefetch;
-use crate::scan::{Direction, Scanner, tighter_lower, tighter_upper, to_owned_bound, within};
+use crate::scan::{
+    Direction, HeldNode, Pinned, Scanner, tighter_lower, tighter_upper, to_owned_bound, within,
+};
 use crate::version::Version;
 use crate::view::ReadView;
 
@@ -63,6 +67,10 @@ pub struct Cursor {
     ahead_ends: bool,
     /// How many positions the next read-ahead takes.
     ahead_len: usize,
+    /// The skiplist node of the last position in `ahead`, where the next
+    /// read-ahead continues. (Until the first read-ahead after a seek, the
+    /// scanner holds the current position's node, and hands it over.)
+    held: Option<HeldNode>,
 }
 
 // SAFETY: the only non-thread-safe field is the `NonNull<Version>` in each
@@ -96,6 +104,7 @@ impl Cursor {
             ahead: VecDeque::new(),
             ahead_ends: false,
             ahead_len: FIRST_READ_AHEAD,
+            held: None,
         }
     }
 
@@ -104,6 +113,7 @@ impl Cursor {
         self.ahead.clear();
         self.ahead_ends = false;
         self.ahead_len = FIRST_READ_AHEAD;
+        self.held = None;
     }
 
     /// The view the cursor reads.
@@ -191,40 +201,81 @@ impl Cursor {
     /// handed out one per step. A step that found each key on its own would
     /// wait for two cache misses in a row (its chain, then its version);
     /// read ahead, those misses overlap. The cursor's view is fixed, so a
-    /// key read ahead is what a step would have found.
+    /// key read ahead is what a step would have found. Each read-ahead
+    /// continues from the skiplist node where the last one stopped (or where
+    /// the seek landed), held by a counted reference, instead of searching
+    /// the index for the current key again.
     pub fn next(&mut self) {
         let Some(pos) = &self.current else { return };
         if self.ahead.is_empty() && !self.ahead_ends {
             let from = ChainRef::clone(&pos.chain);
-            self.scanner = None;
+            if let Some(scanner) = self.scanner.take() {
+                // Its node is the current position's.
+                self.held = Some(scanner.into_held());
+            }
             self.read_ahead(&from);
         }
         self.current = self.ahead.pop_front();
     }
 
-    /// Fills `ahead` with the positions after `from` going forward.
+    /// Fills `ahead` with the positions after `from` (the current one) going
+    /// forward, starting from the node `held` if there is one (`from`'s: a
+    /// position's node is held from when it is read ahead until the next
+    /// read-ahead), and leaves `held` on the node of the last position.
     fn read_ahead(&mut self, from: &ChainRef) {
         let want = self.ahead_len;
         self.ahead_len = (want * 2).min(MAX_READ_AHEAD);
         let mut ahead = std::mem::take(&mut self.ahead);
-        let stop = {
+        let mut held = self
+            .held
+            .take()
+            .unwrap_or_else(|| HeldNode::new(Arc::clone(&self.view.shared)));
+        let (view, space, limit) = (&self.view, self.view.space(), self.upper());
+        let stop = held.with(|shared, slot| {
             let guard = epoch::pin();
-            self.walk(true, from, want, &guard, |chain, version| {
-                if ahead.len() == want {
-                    return false;
-                }
-                ahead.push_back(Position {
-                    chain: ChainRef::clone(chain),
-                    version: NonNull::from(version),
-                });
-                true
-            })
-        };
+            let left = slot.take();
+            let first = match &left {
+                Some(node) => node.entry().borrow(&guard).next(),
+                None => shared
+                    .keys(space)
+                    .borrow_at(true, Bound::Excluded(from.key()), &guard),
+            };
+            let stop = walk(
+                view,
+                limit,
+                true,
+                first,
+                from,
+                want,
+                &guard,
+                |chain, version| {
+                    if ahead.len() == want {
+                        return false;
+                    }
+                    ahead.push_back(Position {
+                        chain: ChainRef::clone(chain),
+                        version: NonNull::from(version),
+                    });
+                    true
+                },
+            );
+            let stop = stop.map(|(position, node)| {
+                // `None` if the node is being removed: the next read-ahead
+                // then searches for the position's key.
+                *slot = node.pin().map(Pinned::new);
+                position
+            });
+            if let Some(left) = left {
+                left.release(&guard);
+            }
+            stop
+        });
         match stop {
             Some(stop) => ahead.push_back(stop),
             None => self.ahead_ends = true,
         }
         self.ahead = ahead;
+        self.held = Some(held);
     }
 
     /// Steps to the previous key; does nothing on an invalid cursor.
@@ -273,16 +324,32 @@ impl Cursor {
         let stop = {
             let guard = epoch::pin();
             let from = self.current.as_ref().map(|p| &p.chain).expect("positioned");
-            self.walk(forward, from, max - taken, &guard, |chain, version| {
-                let Some(value) = version.bytes() else {
-                    return true;
-                };
-                if taken == max || !take(chain.key(), value) {
-                    return false;
-                }
-                taken += 1;
-                true
-            })
+            let first = self.view.shared.keys(self.view.space()).borrow_at(
+                forward,
+                Bound::Excluded(from.key()),
+                &guard,
+            );
+            let limit = if forward { self.upper() } else { self.lower() };
+            let stop = walk(
+                &self.view,
+                limit,
+                forward,
+                first,
+                from,
+                max - taken,
+                &guard,
+                |chain, version| {
+                    let Some(value) = version.bytes() else {
+                        return true;
+                    };
+                    if taken == max || !take(chain.key(), value) {
+                        return false;
+                    }
+                    taken += 1;
+                    true
+                },
+            );
+            stop.map(|(position, _)| position)
         };
         self.forget_ahead();
         // The cursor stands on that pair with no scanner: a step from here
@@ -293,73 +360,6 @@ impl Cursor {
         self.scanner = None;
         self.current = stop;
         taken
-    }
-
-    /// Walks the live pairs after `from` (a chain this cursor stood on)
-    /// going `forward` or backward, within the range, calling `visit` with
-    /// each until it returns false; returns the pair it refused, or `None`
-    /// if the range ended first. `hint` is how many pairs the caller
-    /// expects to visit.
-    ///
-    /// The walk holds one epoch guard and borrows each skiplist node
-    /// instead of counting references to it, so a step costs no atomic
-    /// write. Nodes are found one after the other (each holds the link to
-    /// the next), but their chains and versions are loaded a window at a
-    /// time, so those misses overlap. The twin of the node just passed (its
-    /// chain being moved: see `index/ordered_key.rs`) is skipped, as is
-    /// `from`'s if it comes first.
-    fn walk(
-        &self,
-        forward: bool,
-        from: &ChainRef,
-        hint: usize,
-        guard: &epoch::Guard,
-        mut visit: impl FnMut(&ChainRef, &Version) -> bool,
-    ) -> Option<Position> {
-        let limit = if forward { self.upper() } else { self.lower() };
-        let window_len = hint.clamp(1, PREFETCH_WINDOW);
-        let mut next = self.view.shared.keys(self.view.space()).borrow_at(
-            forward,
-            Bound::Excluded(from.key()),
-            guard,
-        );
-        let mut passed = Some(from.addr());
-        let mut window: SmallVec<[_; PREFETCH_WINDOW]> = SmallVec::new();
-        loop {
-            window.clear();
-            while window.len() < window_len {
-                let Some(at) = next else { break };
-                next = if forward { at.next() } else { at.prev() };
-                let chain = at.key().chain().addr();
-                if passed == Some(chain) {
-                    continue;
-                }
-                passed = Some(chain);
-                prefetch(chain);
-                window.push(at);
-            }
-            if window.is_empty() {
-                return None;
-            }
-            for at in &window {
-                prefetch(at.key().chain().head_addr(guard));
-            }
-            for at in &window {
-                let chain = at.key().chain();
-                if !within(chain.key(), limit, forward) {
-                    return None;
-                }
-                let Some(version) = visible(&self.view, chain, guard) else {
-                    continue;
-                };
-                if !visit(chain, version) {
-                    return Some(Position {
-                        chain: ChainRef::clone(chain),
-                        version: NonNull::from(version),
-                    });
-                }
-            }
-        }
     }
 
     /// True when the cursor is positioned on a key.
@@ -392,6 +392,71 @@ impl Cursor {
     /// The current key's expiry time (ms since the Unix epoch), if it has one.
     pub fn expires_at(&self) -> Option<u64> {
         self.version().and_then(Version::expires_at)
+    }
+}
+
+/// Walks the live pairs of `view` from `first` on (the node after `from`,
+/// the chain the caller stood on), going `forward` or backward, up to
+/// `limit`, calling `visit` with each until it returns false; returns the
+/// pair it refused with its node, or `None` if the range ended first. `hint`
+/// is how many pairs the caller expects to visit.
+///
+/// The walk holds one epoch guard and borrows each skiplist node instead of
+/// counting references to it, so a step costs no atomic write. Nodes are
+/// found one after the other (each holds the link to the next), but their
+/// chains and versions are loaded a window at a time, so those misses
+/// overlap. The twin of the node just passed (its chain being moved: see
+/// `index/ordered_key.rs`) is skipped, as is `from`'s if it comes first.
+#[allow(clippy::too_many_arguments)]
+fn walk<'a, 'g>(
+    view: &ReadView,
+    limit: Bound<&[u8]>,
+    forward: bool,
+    first: Option<Entry<'a, 'g, OrderedKey, ()>>,
+    from: &ChainRef,
+    hint: usize,
+    guard: &'g epoch::Guard,
+    mut visit: impl FnMut(&ChainRef, &Version) -> bool,
+) -> Option<(Position, Entry<'a, 'g, OrderedKey, ()>)> {
+    let window_len = hint.clamp(1, PREFETCH_WINDOW);
+    let mut next = first;
+    let mut passed = Some(from.addr());
+    let mut window: SmallVec<[_; PREFETCH_WINDOW]> = SmallVec::new();
+    loop {
+        window.clear();
+        while window.len() < window_len {
+            let Some(at) = next else { break };
+            next = if forward { at.next() } else { at.prev() };
+            let chain = at.key().chain().addr();
+            if passed == Some(chain) {
+                continue;
+            }
+            passed = Some(chain);
+            prefetch(chain);
+            window.push(at);
+        }
+        if window.is_empty() {
+            return None;
+        }
+        for at in &window {
+            prefetch(at.key().chain().head_addr(guard));
+        }
+        for at in &window {
+            let chain = at.key().chain();
+            if !within(chain.key(), limit, forward) {
+                return None;
+            }
+            let Some(version) = visible(view, chain, guard) else {
+                continue;
+            };
+            if !visit(chain, version) {
+                let position = Position {
+                    chain: ChainRef::clone(chain),
+                    version: NonNull::from(version),
+                };
+                return Some((position, at.clone()));
+            }
+        }
     }
 }
 

@@ -15,7 +15,10 @@
 //! an early return, a panic) can leak one. The entry borrows the skiplist;
 //! [`Position`] keeps the entry and the `Arc` that owns the skiplist
 //! together in one self-referential cell (`self_cell`), which drops the
-//! entry before the `Arc` — no lifetime is widened by hand.
+//! entry before the `Arc` — no lifetime is widened by hand. A [`HeldNode`]
+//! is the same cell on its own: where a cursor's read-ahead stopped (or its
+//! scanner stood), so the next read-ahead continues from that node instead
+//! of searching the index from its head.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -41,11 +44,11 @@ pub(crate) enum Direction {
 pub(crate) struct Pinned<'a>(Option<RefEntry<'a, OrderedKey, ()>>);
 
 impl<'a> Pinned<'a> {
-    fn new(entry: RefEntry<'a, OrderedKey, ()>) -> Self {
+    pub(crate) fn new(entry: RefEntry<'a, OrderedKey, ()>) -> Self {
         Self(Some(entry))
     }
 
-    fn entry(&self) -> &RefEntry<'a, OrderedKey, ()> {
+    pub(crate) fn entry(&self) -> &RefEntry<'a, OrderedKey, ()> {
         self.0.as_ref().expect("held until drop")
     }
 
@@ -60,7 +63,7 @@ impl<'a> Pinned<'a> {
 
     /// Releases the entry under a guard the caller already holds (cheaper
     /// than the fresh pin `Drop` takes).
-    fn release(mut self, guard: &epoch::Guard) {
+    pub(crate) fn release(mut self, guard: &epoch::Guard) {
         if let Some(entry) = self.0.take() {
             entry.release(guard);
         }
@@ -76,7 +79,7 @@ impl Drop for Pinned<'_> {
 }
 
 /// The node a scan stands on, if any.
-type Slot<'a> = Option<Pinned<'a>>;
+pub(crate) type Slot<'a> = Option<Pinned<'a>>;
 
 self_cell::self_cell!(
     /// The store's shared state, and the skiplist entry a scan stands on,
@@ -87,6 +90,23 @@ self_cell::self_cell!(
         dependent: Slot,
     }
 );
+
+/// A skiplist node held by a counted reference, with the store state that
+/// owns the skiplist; or no node. Releases the node when dropped.
+pub(crate) struct HeldNode(Position);
+
+impl HeldNode {
+    /// Holds no node yet.
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self(Position::new(shared, |_| None))
+    }
+
+    /// Runs `f` with the store's state and the slot of the node held, which
+    /// `f` may take, release or fill with another node of that store.
+    pub(crate) fn with<R>(&mut self, f: impl for<'a> FnOnce(&'a Shared, &mut Slot<'a>) -> R) -> R {
+        self.0.with_dependent_mut(|shared, slot| f(shared, slot))
+    }
+}
 
 /// A one-directional walk over the index from a starting bound.
 pub(crate) struct Scanner {
@@ -117,6 +137,12 @@ impl Scanner {
 
     pub(crate) fn direction(&self) -> Direction {
         self.dir
+    }
+
+    /// The node the scanner stands on (the one of the chain
+    /// [`Scanner::next_chain`] returned last), if any, kept alive.
+    pub(crate) fn into_held(self) -> HeldNode {
+        HeldNode(self.at)
     }
 
     /// The next chain in scan order that lies within `limit` (the upper bound

@@ -385,12 +385,12 @@ impl KeyIndex {
     /// (going backward), borrowed for as long as `guard` is held: no count is
     /// taken, so walking on from it with [`Entry::next`] / [`Entry::prev`]
     /// costs no atomic write per node.
-    pub(crate) fn borrow_at<'g>(
-        &'g self,
+    pub(crate) fn borrow_at<'a: 'g, 'g>(
+        &'a self,
         forward: bool,
         from: Bound<&[u8]>,
         guard: &'g Guard,
-    ) -> Option<Entry<'g, 'g, OrderedKey, ()>> {
+    ) -> Option<Entry<'a, 'g, OrderedKey, ()>> {
         let from = self.probe(forward, from);
         if forward {
             self.map.lower_bound(from.as_ref(), guard)
