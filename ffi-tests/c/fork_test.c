@@ -76,6 +76,15 @@ static int child(kvdb_t *db, kvdb_snapshot_t *snap, kvdb_iter_t *it, kvdb_txn_t 
     kvdb_txn_t *t2;
     CHECK_STATUS(kvdb_txn_begin(db, &t2), KVDB_INVALID_ARGUMENT);
     CHECK_STATUS(kvdb_txn_get(txn, KEY("a"), &val, &vlen), KVDB_INVALID_ARGUMENT);
+    /* Its own pending write too, and into a buffer, left untouched. */
+    CHECK_STATUS(kvdb_txn_get(txn, KEY("from-txn"), &val, &vlen), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_txn_get_into(txn, KEY("a"), into, sizeof into, &into_len),
+                 KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_txn_get_into(txn, KEY("from-txn"), into, sizeof into, &into_len),
+                 KVDB_INVALID_ARGUMENT);
+    kvdb_last_error(detail, sizeof detail);
+    CHECK(strstr(detail, "kvdb_txn_get_into") != NULL && strstr(detail, "fork()") != NULL);
+    CHECK(into_len == 77 && strcmp(into, "unset") == 0);
     CHECK_STATUS(kvdb_txn_put(txn, KEY("child"), KEY("z")), KVDB_INVALID_ARGUMENT);
     CHECK_STATUS(kvdb_txn_commit(txn), KVDB_INVALID_ARGUMENT); /* and released */
     /* Freeing is safe and touches nothing of the parent's. */

@@ -12,7 +12,7 @@ use crate::error::{FfiError, FfiResult};
 use crate::status::kvdb_status_t;
 use crate::value_out::{
     check_alloc_outs, check_into_args, copy_found, copy_into, deliver_copy, deliver_copy_fast,
-    finish_into, finish_into_fast, key_not_found, plain_alloc_args, plain_into_args,
+    finish_into, finish_into_fast, key_not_found, plain_alloc_args, plain_into_args, plain_key,
 };
 
 /// A TTL in milliseconds; 0 is an invalid argument.
@@ -162,7 +162,7 @@ unsafe fn plain_db_key<'a>(
     klen: usize,
 ) -> (&'a kvdb_t, &'a [u8]) {
     // SAFETY: per the contract above.
-    unsafe { (&*db, std::slice::from_raw_parts(key.cast::<u8>(), klen)) }
+    unsafe { (&*db, plain_key(key, klen)) }
 }
 
 /// `kvdb_get` for arguments `plain_alloc_args` did not pass: every check

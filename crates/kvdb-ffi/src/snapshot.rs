@@ -9,7 +9,9 @@ use engine::Snapshot;
 use crate::boundary::{bytes, engine, guard, handle, out, status, write};
 use crate::db::kvdb_t;
 use crate::status::kvdb_status_t;
-use crate::value_out::{check_alloc_outs, copy_found, deliver_copy};
+use crate::value_out::{
+    check_alloc_outs, copy_found, deliver_copy, deliver_copy_fast, plain_alloc_args, plain_key,
+};
 
 /// A read view (opaque). Versions it can see stay in memory until it is
 /// freed.
@@ -71,6 +73,36 @@ pub unsafe extern "C" fn kvdb_snapshot_free(s: *mut kvdb_snapshot_t) {
 /// `klen` bytes; `val` and `vlen` are valid for writing.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kvdb_snapshot_get(
+    s: *const kvdb_snapshot_t,
+    key: *const c_void,
+    klen: usize,
+    val: *mut *mut c_void,
+    vlen: *mut usize,
+) -> kvdb_status_t {
+    guard("kvdb_snapshot_get", || {
+        if !plain_alloc_args(s, key, klen, val, vlen) {
+            // SAFETY: forwarded contract.
+            return unsafe { snapshot_get_checked(s, key, klen, val, vlen) };
+        }
+        // SAFETY: `plain_alloc_args` passed, so `s` is a live snapshot and
+        // `key` is valid for `klen` bytes per the contract. A snapshot
+        // inherited across fork() is refused by the read itself.
+        let (s, key) = unsafe { (&*s, plain_key(key, klen)) };
+        let found = s.snapshot.get_with(key, copy_found);
+        // SAFETY: both out-parameters were seen non-NULL.
+        unsafe { deliver_copy_fast("kvdb_snapshot_get", found, val, vlen) }
+    })
+}
+
+/// `kvdb_snapshot_get` for arguments `plain_alloc_args` did not pass: every
+/// check is made in turn and the first that fails is reported.
+///
+/// # Safety
+///
+/// As for `kvdb_snapshot_get`.
+#[cold]
+#[inline(never)]
+unsafe fn snapshot_get_checked(
     s: *const kvdb_snapshot_t,
     key: *const c_void,
     klen: usize,

@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 use engine::{ErrorKind, Txn};
 
 use crate::boundary::{
-    Handle, bytes, engine, handle, handle_mut, key_value, out, status, void, write,
+    Handle, bytes, engine, guard, handle, handle_mut, key_value, out, status, void, write,
 };
 use crate::db::kvdb_t;
 use crate::error::FfiError;
@@ -17,8 +17,8 @@ use crate::iter_cursor::IterCursor;
 use crate::kv::ttl;
 use crate::status::kvdb_status_t;
 use crate::value_out::{
-    check_alloc_outs, check_into_args, copy_found, copy_into, deliver_copy, finish_into,
-    key_not_found,
+    check_alloc_outs, check_into_args, copy_found, copy_into, deliver_copy, deliver_copy_fast,
+    finish_into, finish_into_fast, key_not_found, plain_alloc_args, plain_into_args, plain_key,
 };
 
 /// A transaction (opaque). Used by one thread at a time; may move between
@@ -148,6 +148,37 @@ pub unsafe extern "C" fn kvdb_txn_get(
     val: *mut *mut c_void,
     vlen: *mut usize,
 ) -> kvdb_status_t {
+    guard("kvdb_txn_get", || {
+        if !plain_alloc_args(txn, key, klen, val, vlen) {
+            // SAFETY: forwarded contract.
+            return unsafe { txn_get_checked(txn, key, klen, val, vlen) };
+        }
+        // SAFETY: `txn` is a live transaction no other thread uses and `key`
+        // is valid for `klen` bytes, per the contract (both seen non-NULL).
+        // One inherited across fork() is refused by the read itself
+        // (`Txn::get_with` checks the process before its pending writes).
+        let (t, key) = unsafe { (&mut *txn, plain_key(key, klen)) };
+        let found = t.txn.get_with(key, copy_found);
+        // SAFETY: both out-parameters were seen non-NULL.
+        unsafe { deliver_copy_fast("kvdb_txn_get", found, val, vlen) }
+    })
+}
+
+/// `kvdb_txn_get` for arguments the hot path did not take: every check is
+/// made in turn and the first that fails is reported.
+///
+/// # Safety
+///
+/// As for `kvdb_txn_get`.
+#[cold]
+#[inline(never)]
+unsafe fn txn_get_checked(
+    txn: *mut kvdb_txn_t,
+    key: *const c_void,
+    klen: usize,
+    val: *mut *mut c_void,
+    vlen: *mut usize,
+) -> kvdb_status_t {
     status("kvdb_txn_get", || {
         let (val, vlen) = check_alloc_outs(val, vlen)?;
         // SAFETY: per the contract.
@@ -168,6 +199,42 @@ pub unsafe extern "C" fn kvdb_txn_get(
 /// is valid for writing.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kvdb_txn_get_into(
+    txn: *mut kvdb_txn_t,
+    key: *const c_void,
+    klen: usize,
+    buf: *mut c_void,
+    cap: usize,
+    vlen: *mut usize,
+) -> kvdb_status_t {
+    guard("kvdb_txn_get_into", || {
+        if !plain_into_args(txn, key, klen, buf, cap, vlen) {
+            // SAFETY: forwarded contract.
+            return unsafe { txn_get_into_checked(txn, key, klen, buf, cap, vlen) };
+        }
+        // SAFETY: `txn` is a live transaction no other thread uses and `key`
+        // is valid for `klen` bytes, per the contract (both seen non-NULL).
+        // One inherited across fork() is refused by the read itself
+        // (`Txn::get_with` checks the process before its pending writes).
+        let (t, key) = unsafe { (&mut *txn, plain_key(key, klen)) };
+        // SAFETY: `buf` is valid for `cap` bytes per the contract and, seen
+        // by `plain_into_args`, does not overlap the key.
+        let found = t
+            .txn
+            .get_with(key, |v| v.map(|v| unsafe { copy_into(v, buf, cap) }));
+        // SAFETY: `vlen` was seen non-NULL; valid per the contract.
+        unsafe { finish_into_fast("kvdb_txn_get_into", found, cap, vlen) }
+    })
+}
+
+/// `kvdb_txn_get_into` for arguments the hot path did not take: every
+/// check is made in turn and the first that fails is reported.
+///
+/// # Safety
+///
+/// As for `kvdb_txn_get_into`.
+#[cold]
+#[inline(never)]
+unsafe fn txn_get_into_checked(
     txn: *mut kvdb_txn_t,
     key: *const c_void,
     klen: usize,

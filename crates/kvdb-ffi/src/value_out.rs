@@ -2,7 +2,8 @@
 //! library-allocated copy (`kvdb_get`, `kvdb_snapshot_get`, `kvdb_txn_get`)
 //! or a copy into the caller's buffer (`kvdb_get_into`, `kvdb_txn_get_into`).
 //!
-//! `kvdb_get` and `kvdb_get_into` run a short inline path when every
+//! The getters (`kvdb_get`, `kvdb_get_into`, `kvdb_snapshot_get`,
+//! `kvdb_txn_get`, `kvdb_txn_get_into`) run a short inline path when every
 //! argument is plain and the value is found, and leave every other case
 //! (a check to report, not found, a buffer too small, a failure) to
 //! functions out of line that report exactly as the checked path does.
@@ -66,6 +67,19 @@ pub(crate) fn plain_alloc_args<D>(
     vlen: *mut usize,
 ) -> bool {
     !(db.is_null() | key.is_null() | val.is_null() | vlen.is_null() | (klen > isize::MAX as usize))
+}
+
+/// The key of a hot getter whose arguments passed [`plain_alloc_args`] or
+/// [`plain_into_args`].
+///
+/// # Safety
+///
+/// `key` is non-NULL and valid for reads of `klen <= isize::MAX` bytes for
+/// `'a`.
+#[inline(always)]
+pub(crate) unsafe fn plain_key<'a>(key: *const c_void, klen: usize) -> &'a [u8] {
+    // SAFETY: per the contract above.
+    unsafe { std::slice::from_raw_parts(key.cast::<u8>(), klen) }
 }
 
 /// [`deliver_copy`] with the common case, a copy made, handled inline and
