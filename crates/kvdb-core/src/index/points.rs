@@ -68,29 +68,41 @@ struct Table {
     shift: u32,
     /// Slots carry a hash tag above a 48-bit address.
     tagged: bool,
+    #[cfg_attr(not(test), expect(dead_code, reason = "read in test builds only"))]
+    live: LiveTables,
 }
 
-/// Tables alive in this process (tests check that retired ones are freed).
-#[cfg(test)]
-static LIVE_TABLES: AtomicUsize = AtomicUsize::new(0);
+/// How many of one index's tables are alive, counted in test builds only
+/// (tests check that retired tables are freed); empty otherwise. Per index,
+/// so that tests running side by side do not see each other's tables.
+#[derive(Clone, Default)]
+struct LiveTables(#[cfg(test)] std::sync::Arc<AtomicUsize>);
+
+impl LiveTables {
+    #[cfg(test)]
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
 
 #[cfg(test)]
 impl Drop for Table {
     fn drop(&mut self) {
-        LIVE_TABLES.fetch_sub(1, Ordering::SeqCst);
+        self.live.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Table {
-    fn new(capacity: usize, tagged: bool) -> Self {
+    fn new(capacity: usize, tagged: bool, live: LiveTables) -> Self {
         let capacity = capacity.next_power_of_two().max(MIN_CAPACITY);
         #[cfg(test)]
-        LIVE_TABLES.fetch_add(1, Ordering::SeqCst);
+        live.0.fetch_add(1, Ordering::SeqCst);
         Self {
             slots: ZeroedArray::new(capacity),
             mask: capacity - 1,
             shift: 64 - capacity.trailing_zeros(),
             tagged,
+            live,
         }
     }
 
@@ -169,6 +181,7 @@ pub(crate) struct PointIndex {
     /// Slots not empty (chains and tombstones): what bounds probe length.
     used: AtomicUsize,
     hasher: foldhash::fast::FixedState,
+    live: LiveTables,
 }
 
 /// The slots a rebuilt table for `len` chains asks for: half again as
@@ -189,11 +202,13 @@ impl PointIndex {
         let seed = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish();
+        let live = LiveTables::default();
         Self {
-            table: epoch::Atomic::new(Table::new(MIN_CAPACITY, true)),
+            table: epoch::Atomic::new(Table::new(MIN_CAPACITY, true, live.clone())),
             len: AtomicUsize::new(0),
             used: AtomicUsize::new(0),
             hasher: foldhash::fast::FixedState::with_seed(seed),
+            live,
         }
     }
 
@@ -384,7 +399,7 @@ impl PointIndex {
     /// only.
     fn rebuild(&self, len: usize, tagged: bool, guard: &Guard) {
         let old = self.current(guard);
-        let new = Table::new(rebuilt_capacity(len), tagged);
+        let new = Table::new(rebuilt_capacity(len), tagged, self.live.clone());
         let mut placed = 0;
         for slot in old.slots.iter() {
             let hint = slot.hint.load(Ordering::Relaxed) as usize;
@@ -635,13 +650,18 @@ mod tests {
         });
         done_rx.recv().unwrap();
         // Eleven tables were retired; let the epoch move on from this thread.
+        // Tests running beside this one may hold guards for a while, so
+        // give the collector up to ten seconds rather than a fixed number
+        // of tries.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let mut live = usize::MAX;
-        for _ in 0..10_000 {
+        while std::time::Instant::now() < deadline {
             epoch::pin().flush();
-            live = LIVE_TABLES.load(Ordering::SeqCst);
+            live = index.live.count();
             if live <= 3 {
                 break;
             }
+            std::thread::yield_now();
         }
         exit_tx.send(()).unwrap();
         writer.join().unwrap();
