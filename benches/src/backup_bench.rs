@@ -94,7 +94,7 @@ fn round(root: &Path, n: usize) -> ([f64; 4], u64) {
 
 fn main() {
     let run = run_info::RunInfo::now();
-    let repeats = run_info::repeats_from_args("kvdb-backup-bench [--repeats N]");
+    let repeats = run_info::parse_args("kvdb-backup-bench [--repeats N]", false).0;
     let root = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
     let mut bytes = 0;

@@ -19,6 +19,8 @@
 //! them on and installs redis-server if missing). The machine is shared and
 //! has 2 cores: compare ratios within one run.
 
+#[path = "evict_c.rs"]
+mod evict_c;
 #[path = "run_info.rs"]
 mod run_info;
 #[path = "sample.rs"]
@@ -79,29 +81,76 @@ struct Rates {
     insert: f64,
 }
 
-fn loaded(limit: bool) -> Db {
-    // Background maintenance on, as by default: old versions are collected
-    // in both runs.
-    let db = Db::in_memory_with(Options::default()).unwrap();
+/// What a throughput round does to a database, through the Rust API or the
+/// C library.
+trait Store {
+    fn put(&self, key: &[u8], value: &[u8]);
+    fn contains(&self, key: &[u8]) -> bool;
+    fn reorder(&self);
+    /// Sets an allkeys-lru limit of `bytes`.
+    fn limit_lru(&self, bytes: u64);
+    /// Bytes used, the limit and the keys evicted.
+    fn usage(&self) -> (u64, u64, u64);
+}
+
+impl Store for Db {
+    fn put(&self, key: &[u8], value: &[u8]) {
+        Db::put(self, key, value).unwrap();
+    }
+    fn contains(&self, key: &[u8]) -> bool {
+        self.get(key).unwrap().is_some()
+    }
+    fn reorder(&self) {
+        Db::reorder(self).unwrap();
+    }
+    fn limit_lru(&self, bytes: u64) {
+        self.set_memory_limit(bytes, EvictionPolicy::AllKeysLru)
+            .unwrap();
+    }
+    fn usage(&self) -> (u64, u64, u64) {
+        let u = self.memory_usage();
+        (u.used, u.limit, u.evicted_keys)
+    }
+}
+
+impl Store for evict_c::CDb<'_> {
+    fn put(&self, key: &[u8], value: &[u8]) {
+        evict_c::CDb::put(self, key, value);
+    }
+    fn contains(&self, key: &[u8]) -> bool {
+        self.get(key)
+    }
+    fn reorder(&self) {
+        evict_c::CDb::reorder(self);
+    }
+    fn limit_lru(&self, bytes: u64) {
+        self.set_memory_limit(bytes, evict_c::ALLKEYS_LRU);
+    }
+    fn usage(&self) -> (u64, u64, u64) {
+        self.memory_usage()
+    }
+}
+
+/// Loads `db` (opened with background maintenance on, as by default: old
+/// versions are collected in both runs) and, with `limit`, caps it at what
+/// the records occupy.
+fn load(db: &impl Store, limit: bool) {
     for i in 0..RECORDS {
-        db.put(&key(i), &VALUE).unwrap();
+        db.put(&key(i), &VALUE);
     }
     // The reordering pass the load makes due, now: in the run without a
     // limit the background thread would run it during the measurements,
     // and under a limit set at the usage it would not start at all.
-    db.reorder().unwrap();
+    db.reorder();
     if limit {
-        let used = db.memory_usage().used;
-        db.set_memory_limit(used, EvictionPolicy::AllKeysLru)
-            .unwrap();
+        db.limit_lru(db.usage().0);
     }
-    db
 }
 
 /// Gets of loaded keys, overwrites of loaded keys, then puts of new keys
 /// (at the limit, each of these evicts).
-fn throughput(limit: bool, seed: u64) -> Rates {
-    let db = loaded(limit);
+fn throughput(db: &impl Store, limit: bool, seed: u64) -> Rates {
+    load(db, limit);
     let mut rng = Rng(seed | 1);
     let rate = |f: &mut dyn FnMut()| {
         let started = Instant::now();
@@ -112,18 +161,18 @@ fn throughput(limit: bool, seed: u64) -> Rates {
     };
     let mut hits = 0u64;
     let get = rate(&mut || {
-        hits += u64::from(db.get(&key(rng.below(RECORDS))).unwrap().is_some());
+        hits += u64::from(db.contains(&key(rng.below(RECORDS))));
     });
     assert!(hits > OPS / 2);
-    let overwrite = rate(&mut || db.put(&key(rng.below(RECORDS)), &VALUE).unwrap());
+    let overwrite = rate(&mut || db.put(&key(rng.below(RECORDS)), &VALUE));
     let mut next = RECORDS;
     let insert = rate(&mut || {
-        db.put(&key(next), &VALUE).unwrap();
+        db.put(&key(next), &VALUE);
         next += 1;
     });
     if limit {
-        let usage = db.memory_usage();
-        assert!(usage.used <= usage.limit && usage.evicted_keys >= OPS);
+        let (used, limit, evicted) = db.usage();
+        assert!(used <= limit && evicted >= OPS);
     }
     Rates {
         get,
@@ -392,20 +441,43 @@ fn redis_hit_ratio(policy: EvictionPolicy, trace: &[u64]) -> f64 {
 
 // ------------------------------------------------------------------ report
 
+/// Throughput without a limit (`[0]`) and at the limit (`[1]`), a round
+/// each per repeat.
+type RateRuns = [Vec<Rates>; 2];
+
 fn main() {
     let run = run_info::RunInfo::now();
-    let repeats = run_info::repeats_from_args("kvdb-evict-bench [--repeats N]");
-    let mut rates: [Vec<Rates>; 2] = [Vec::new(), Vec::new()];
+    let (repeats, ffi_lib) = run_info::parse_args(
+        "kvdb-evict-bench [--repeats N] [--ffi-lib PATH/libkvdb.so]",
+        true,
+    );
+    let c_library = ffi_lib.as_deref().map(evict_c::CLibrary::load);
+    let mut rates: RateRuns = [Vec::new(), Vec::new()];
+    let mut c_rates: RateRuns = [Vec::new(), Vec::new()];
+    let show = |api: &str, r: usize, limit: bool, rate: &Rates| {
+        eprintln!(
+            "round {r}: {api}: limit {limit}: get {:.0}/s overwrite {:.0}/s insert {:.0}/s",
+            rate.get, rate.overwrite, rate.insert
+        );
+    };
     for r in 0..repeats {
         for (i, limit) in [false, true].into_iter().enumerate() {
-            let rate = throughput(limit, 0x1234 + r as u64);
-            eprintln!(
-                "round {r}: limit {limit}: get {:.0}/s overwrite {:.0}/s insert {:.0}/s",
-                rate.get, rate.overwrite, rate.insert
+            let seed = 0x1234 + r as u64;
+            let rate = throughput(
+                &Db::in_memory_with(Options::default()).unwrap(),
+                limit,
+                seed,
             );
+            show("Rust API", r, limit, &rate);
             rates[i].push(rate);
+            if let Some(library) = &c_library {
+                let rate = throughput(&library.open_in_memory(), limit, seed);
+                show("C library", r, limit, &rate);
+                c_rates[i].push(rate);
+            }
         }
     }
+    let c_rates = c_library.is_some().then_some(&c_rates);
     let traces: Vec<(&str, Vec<u64>)> = vec![
         ("zipfian s=0.99", zipf_trace(0.99, 7)),
         ("zipfian s=0.8", zipf_trace(0.8, 11)),
@@ -442,7 +514,7 @@ fn main() {
         eprintln!("{name}: kvdb {kvdb:?} redis {redis:?} moka {moka:?} exact LRU {exact}");
         table.push((name.to_string(), kvdb, redis, moka, exact));
     }
-    write_report(&run, repeats, &rates, limit, &policies, &table);
+    write_report(&run, repeats, &rates, c_rates, limit, &policies, &table);
 }
 
 type Row = (String, Vec<f64>, Option<[f64; 2]>, Option<f64>, f64);
@@ -450,7 +522,8 @@ type Row = (String, Vec<f64>, Option<[f64; 2]>, Option<f64>, f64);
 fn write_report(
     run: &run_info::RunInfo,
     repeats: usize,
-    rates: &[Vec<Rates>; 2],
+    rates: &RateRuns,
+    c_rates: Option<&RateRuns>,
     limit: u64,
     policies: &[EvictionPolicy],
     table: &[Row],
@@ -472,27 +545,38 @@ fn write_report(
          gets of loaded keys, then {OPS} random overwrites of loaded keys, then {OPS} puts of new \
          keys. Background maintenance on, as by default (garbage collection; with a limit, the thread that unlinks evicted keys and chooses victims ahead, on the second core). With a limit: set to what the records occupy, policy allkeys-lru, so that every \
          new key evicts one (without a limit the store grows instead). Medians of {repeats} \
-         runs (min in brackets), interleaved; the ratio is the median of the per-round ratios.\n"
+         runs (min in brackets), interleaved; the ratio is the median of the per-round ratios. \
+         Rust API: `kvdb::Db` on the system allocator (glibc here). C library: `libkvdb.so` \
+         loaded in the same process and called as a C program calls it (`kvdb_put`, \
+         `kvdb_get_into`, `kvdb_set_memory_limit`), on the allocator it brings (mimalloc).{}\n",
+        if c_rates.is_some() {
+            ""
+        } else {
+            " The C library's rows were not run (pass `--ffi-lib`)."
+        }
     );
-    let _ = writeln!(md, "| | no limit | at the limit | ratio | target |");
-    let _ = writeln!(md, "|---|---|---|---|---|");
+    let _ = writeln!(md, "| | API | no limit | at the limit | ratio | target |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
     for (what, pick, target) in [
         ("get/s", (|r: &Rates| r.get) as fn(&Rates) -> f64, "≥ 0.9x"),
         ("overwrite put/s", |r: &Rates| r.overwrite, "≥ 0.7x"),
         ("new-key put/s", |r: &Rates| r.insert, "≥ 0.7x"),
     ] {
-        let free: Vec<f64> = rates[0].iter().map(pick).collect();
-        let capped: Vec<f64> = rates[1].iter().map(pick).collect();
-        let ratios: Vec<f64> = free.iter().zip(&capped).map(|(f, c)| c / f).collect();
-        let _ = writeln!(
-            md,
-            "| {what} | {:.0}k ({:.0}k) | {:.0}k ({:.0}k) | **{:.2}x** | {target} |",
-            median(free.clone()) / 1e3,
-            min(&free) / 1e3,
-            median(capped.clone()) / 1e3,
-            min(&capped) / 1e3,
-            median(ratios)
-        );
+        for (api, runs) in [("Rust", Some(rates)), ("C", c_rates)] {
+            let Some(runs) = runs else { continue };
+            let free: Vec<f64> = runs[0].iter().map(pick).collect();
+            let capped: Vec<f64> = runs[1].iter().map(pick).collect();
+            let ratios: Vec<f64> = free.iter().zip(&capped).map(|(f, c)| c / f).collect();
+            let _ = writeln!(
+                md,
+                "| {what} | {api} | {:.0}k ({:.0}k) | {:.0}k ({:.0}k) | **{:.2}x** | {target} |",
+                median(free.clone()) / 1e3,
+                min(&free) / 1e3,
+                median(capped.clone()) / 1e3,
+                min(&capped) / 1e3,
+                median(ratios)
+            );
+        }
     }
     let _ = writeln!(md, "\n## Hit ratios\n");
     let _ = writeln!(
@@ -544,9 +628,11 @@ fn write_report(
     );
     let _ = writeln!(
         md,
-        "Reproduce: `benches/evict.sh` (installs redis-server if missing; builds with the \
-         `redis` and `moka` features) or `cargo run --release -p kvdb-bench --bin \
-         kvdb-evict-bench --features redis,moka -- --repeats {repeats}`."
+        "Reproduce: `benches/evict.sh` (installs redis-server if missing; builds the C \
+         library, and the driver with the `redis` and `moka` features) or \
+         `scripts/build-lib.sh release && cargo run --release -p kvdb-bench --bin \
+         kvdb-evict-bench --features redis,moka -- --repeats {repeats} --ffi-lib \
+         target/release/libkvdb.so`."
     );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("EVICT_RESULTS.md");
     std::fs::write(&path, md).expect("writing EVICT_RESULTS.md");

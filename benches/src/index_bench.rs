@@ -134,7 +134,7 @@ fn reads(db: &Db, records: u64, ops: u64) -> [f64; 5] {
 
 fn main() {
     let run = run_info::RunInfo::now();
-    let repeats = run_info::repeats_from_args("kvdb-index-bench [--repeats N]");
+    let repeats = run_info::parse_args("kvdb-index-bench [--repeats N]", false).0;
     const PUTS: u64 = 300_000;
     let configs = [0usize, 1, 3];
     let mut puts: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];

@@ -54,10 +54,11 @@ impl RunInfo {
     }
 }
 
-/// The `--repeats N` argument of a benchmark that takes no other (3 if
-/// absent); panics with `usage` on anything else.
-pub(crate) fn repeats_from_args(usage: &str) -> usize {
+/// `--repeats N` (3 if absent) and, if `with_ffi_lib`, `--ffi-lib PATH`;
+/// panics with `usage` on anything else.
+pub(crate) fn parse_args(usage: &str, with_ffi_lib: bool) -> (usize, Option<std::path::PathBuf>) {
     let mut repeats = 3;
+    let mut ffi_lib = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -67,8 +68,11 @@ pub(crate) fn repeats_from_args(usage: &str) -> usize {
                     .and_then(|s| s.parse().ok())
                     .expect("--repeats N")
             }
+            "--ffi-lib" if with_ffi_lib => {
+                ffi_lib = Some(args.next().expect("--ffi-lib PATH").into())
+            }
             _ => panic!("usage: {usage}"),
         }
     }
-    repeats
+    (repeats, ffi_lib)
 }

@@ -151,7 +151,7 @@ fn catch_up_rate(root: &Path, n: usize, from_log: bool) -> f64 {
 
 fn main() {
     let run = run_info::RunInfo::now();
-    let repeats = run_info::repeats_from_args("kvdb-watch-bench [--repeats N]");
+    let repeats = run_info::parse_args("kvdb-watch-bench [--repeats N]", false).0;
     let configs: [(&str, Option<usize>); 4] = [
         ("change streams off", None),
         ("on, 0 watchers", Some(0)),
