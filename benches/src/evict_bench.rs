@@ -19,6 +19,12 @@
 //! them on and installs redis-server if missing). The machine is shared and
 //! has 2 cores: compare ratios within one run.
 
+#[path = "c_api.rs"]
+#[allow(
+    dead_code,
+    reason = "this benchmark calls a few of the library's functions"
+)]
+mod c_api;
 #[path = "evict_c.rs"]
 mod evict_c;
 #[path = "run_info.rs"]

@@ -5,37 +5,17 @@
 //! callers get at the limit beside what Rust callers get on the system
 //! allocator.
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::c_int;
 use std::path::Path;
 
 use libloading::Library;
 
-type Status = c_int;
-type Db = c_void;
+use crate::c_api::{self, Api, Db, Status};
 
 const KVDB_OK: Status = 0;
 const KVDB_NOT_FOUND: Status = 1;
 /// `KVDB_EVICT_ALLKEYS_LRU` in kvdb.h.
 pub(crate) const ALLKEYS_LRU: c_int = 1;
-
-/// The C functions the benchmark calls.
-#[derive(Clone, Copy)]
-struct Api {
-    open: unsafe extern "C" fn(*const c_char, *const c_void, *mut *mut Db) -> Status,
-    close: unsafe extern "C" fn(*mut Db) -> Status,
-    put: unsafe extern "C" fn(*mut Db, *const c_void, usize, *const c_void, usize) -> Status,
-    get_into: unsafe extern "C" fn(
-        *mut Db,
-        *const c_void,
-        usize,
-        *mut c_void,
-        usize,
-        *mut usize,
-    ) -> Status,
-    reorder: unsafe extern "C" fn(*mut Db) -> Status,
-    set_memory_limit: unsafe extern "C" fn(*mut Db, u64, c_int) -> Status,
-    memory_usage: unsafe extern "C" fn(*mut Db, *mut u64, *mut u64, *mut u64) -> Status,
-}
 
 /// The loaded library; opens databases.
 pub(crate) struct CLibrary {
@@ -43,31 +23,9 @@ pub(crate) struct CLibrary {
     _lib: Library,
 }
 
-macro_rules! sym {
-    ($lib:expr, $name:literal) => {
-        // SAFETY: the symbol has the signature the field declares (kvdb.h).
-        *unsafe { $lib.get(concat!($name, "\0").as_bytes()) }.expect(concat!("symbol ", $name))
-    };
-}
-
 impl CLibrary {
     pub(crate) fn load(path: &Path) -> Self {
-        // SAFETY: loading libkvdb runs no initialisers with requirements.
-        let lib = unsafe { Library::new(path) }.unwrap_or_else(|e| {
-            panic!(
-                "loading {}: {e} (build it with scripts/build-lib.sh)",
-                path.display()
-            )
-        });
-        let api = Api {
-            open: sym!(lib, "kvdb_open"),
-            close: sym!(lib, "kvdb_close"),
-            put: sym!(lib, "kvdb_put"),
-            get_into: sym!(lib, "kvdb_get_into"),
-            reorder: sym!(lib, "kvdb_reorder"),
-            set_memory_limit: sym!(lib, "kvdb_set_memory_limit"),
-            memory_usage: sym!(lib, "kvdb_memory_usage"),
-        };
+        let (lib, api) = c_api::load(path);
         Self { api, _lib: lib }
     }
 

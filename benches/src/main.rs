@@ -5,6 +5,11 @@
 //! `cargo run --release -p kvdb-bench --features peers -- --help`
 //! (`benches/run.sh` does everything, peers included).
 
+#[allow(
+    dead_code,
+    reason = "the memory-limit functions are the memory-limit benchmark's"
+)]
+mod c_api;
 mod keys;
 mod memory;
 mod report;

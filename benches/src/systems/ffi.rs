@@ -2,91 +2,13 @@
 //! called exactly as a C program would, in this same process.
 
 use std::cell::RefCell;
-use std::ffi::{CString, c_char, c_int, c_void};
+use std::ffi::CString;
 use std::path::Path;
 
 use libloading::Library;
 
 use super::{Mode, System};
-
-type Status = c_int;
-type Db = c_void;
-
-/// The C functions the benchmark calls.
-struct Api {
-    open: unsafe extern "C" fn(*const c_char, *const c_void, *mut *mut Db) -> Status,
-    close: unsafe extern "C" fn(*mut Db) -> Status,
-    put: unsafe extern "C" fn(*mut Db, *const c_void, usize, *const c_void, usize) -> Status,
-    get_into: unsafe extern "C" fn(
-        *mut Db,
-        *const c_void,
-        usize,
-        *mut c_void,
-        usize,
-        *mut usize,
-    ) -> Status,
-    multi_get: unsafe extern "C" fn(*mut Db, *mut Lookup, usize, *mut c_void, usize) -> Status,
-    delete: unsafe extern "C" fn(*mut Db, *const c_void, usize) -> Status,
-    sync: unsafe extern "C" fn(*mut Db) -> Status,
-    reorder: unsafe extern "C" fn(*mut Db) -> Status,
-    iter_new: unsafe extern "C" fn(*mut Db, *const c_void, *mut *mut c_void) -> Status,
-    iter_seek: unsafe extern "C" fn(*mut c_void, *const c_void, usize),
-    iter_next_batch: unsafe extern "C" fn(
-        *mut c_void,
-        *mut Pair,
-        usize,
-        *mut c_void,
-        usize,
-        *mut usize,
-    ) -> Status,
-    iter_free: unsafe extern "C" fn(*mut c_void),
-    iter_valid: unsafe extern "C" fn(*const c_void) -> bool,
-    iter_value: unsafe extern "C" fn(*const c_void, *mut *const c_void, *mut usize) -> Status,
-    iter_next: unsafe extern "C" fn(*mut c_void),
-    options_new: unsafe extern "C" fn() -> *mut c_void,
-    options_free: unsafe extern "C" fn(*mut c_void),
-    options_set_sync: unsafe extern "C" fn(*mut c_void, c_int, u32) -> Status,
-}
-
-/// `kvdb_pair_t`.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Pair {
-    key: *const c_void,
-    klen: usize,
-    val: *const c_void,
-    vlen: usize,
-}
-
-impl Pair {
-    const EMPTY: Pair = Pair {
-        key: std::ptr::null(),
-        klen: 0,
-        val: std::ptr::null(),
-        vlen: 0,
-    };
-}
-
-/// `kvdb_lookup_t`.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Lookup {
-    key: *const c_void,
-    klen: usize,
-    val: *const c_void,
-    vlen: usize,
-    status: Status,
-}
-
-impl Lookup {
-    const EMPTY: Lookup = Lookup {
-        key: std::ptr::null(),
-        klen: 0,
-        val: std::ptr::null(),
-        vlen: 0,
-        status: 0,
-    };
-}
+use crate::c_api::{self, Api, Db, Lookup, Pair};
 
 /// Keys one `kvdb_multi_get` call of the benchmark reads at most.
 const MULTI_GET_MAX: usize = 64;
@@ -105,42 +27,9 @@ unsafe impl Send for KvdbC {}
 // SAFETY: as above.
 unsafe impl Sync for KvdbC {}
 
-macro_rules! sym {
-    ($lib:expr, $name:literal) => {
-        // SAFETY: the symbol has the signature the field declares (kvdb.h).
-        *unsafe { $lib.get(concat!($name, "\0").as_bytes()) }.expect(concat!("symbol ", $name))
-    };
-}
-
 impl KvdbC {
     pub(crate) fn open(lib_path: &Path, mode: Mode, dir: &Path) -> Self {
-        // SAFETY: loading libkvdb runs no initialisers with requirements.
-        let lib = unsafe { Library::new(lib_path) }.unwrap_or_else(|e| {
-            panic!(
-                "loading {}: {e} (build it with scripts/build-lib.sh)",
-                lib_path.display()
-            )
-        });
-        let api = Api {
-            open: sym!(lib, "kvdb_open"),
-            close: sym!(lib, "kvdb_close"),
-            put: sym!(lib, "kvdb_put"),
-            get_into: sym!(lib, "kvdb_get_into"),
-            multi_get: sym!(lib, "kvdb_multi_get"),
-            delete: sym!(lib, "kvdb_delete"),
-            sync: sym!(lib, "kvdb_sync"),
-            reorder: sym!(lib, "kvdb_reorder"),
-            iter_new: sym!(lib, "kvdb_iter_new"),
-            iter_seek: sym!(lib, "kvdb_iter_seek"),
-            iter_next_batch: sym!(lib, "kvdb_iter_next_batch"),
-            iter_free: sym!(lib, "kvdb_iter_free"),
-            iter_valid: sym!(lib, "kvdb_iter_valid"),
-            iter_value: sym!(lib, "kvdb_iter_value"),
-            iter_next: sym!(lib, "kvdb_iter_next"),
-            options_new: sym!(lib, "kvdb_options_new"),
-            options_free: sym!(lib, "kvdb_options_free"),
-            options_set_sync: sym!(lib, "kvdb_options_set_sync"),
-        };
+        let (lib, api) = c_api::load(lib_path);
         let mut db = std::ptr::null_mut();
         let started = std::time::Instant::now();
         // SAFETY: the C API's contract: a NUL-terminated path or NULL, an
