@@ -86,7 +86,8 @@ const HELP: &str = "kvdb-bench [options]
   --out DIR              where RESULTS.md, results.json, chart.svg go (default benches)
   --ffi-lib PATH         libkvdb.so for kvdb-c-abi (default target/release/libkvdb.so)
   --redis-server PATH    redis-server binary (default redis-server)
-  --data-dir DIR         where durable stores keep files (default the system temp dir)";
+  --data-dir DIR         where durable stores keep files, created if missing
+                         (default the system temp dir)";
 
 /// Reports a bad command line and exits with status 2, as usage errors do.
 fn usage_error(message: &str) -> ! {
@@ -153,6 +154,9 @@ fn parse_args() -> Args {
             }
             other => usage_error(&format!("unknown option {other}")),
         }
+    }
+    if let Err(e) = std::fs::create_dir_all(&a.data_dir) {
+        usage_error(&format!("--data-dir {}: {e}", a.data_dir.display()));
     }
     a
 }
