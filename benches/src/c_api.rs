@@ -100,7 +100,9 @@ macro_rules! sym {
 }
 
 /// Loads the library at `path` and resolves every function of [`Api`];
-/// panics naming the library or the symbol if either is missing.
+/// panics naming the library or the symbol if either is missing. The
+/// function pointers are valid only while the returned [`Library`] is
+/// loaded: callers keep it beside them (and drop it after their database).
 pub(crate) fn load(path: &Path) -> (Library, Api) {
     // SAFETY: loading libkvdb runs no initialisers with requirements.
     let lib = unsafe { Library::new(path) }.unwrap_or_else(|e| {
