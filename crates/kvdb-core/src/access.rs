@@ -211,7 +211,11 @@ mod tests {
             hot_count > warm_count && warm_count > LFU_INIT,
             "{hot_count} {warm_count}"
         );
-        assert!(hot_count < 60, "growth is logarithmic: {hot_count}");
+        // 10,000 reads raise the counter to about 50 (36-66 in 20,000
+        // simulated runs): the draws are random, so the bound sits well
+        // clear of that, and far below the 255 a counter raised on every
+        // read would saturate at.
+        assert!(hot_count < 100, "growth is logarithmic: {hot_count}");
         let later = u64::from(LFU_DECAY_UNITS) * LFU_UNIT * 3;
         assert_eq!(
             lfu_counter(hot.load(Ordering::Relaxed), later),
