@@ -41,6 +41,11 @@ impl Candidate {
         self.chain.key()
     }
 
+    /// The key's record.
+    pub(crate) fn chain(&self) -> &ChainRef {
+        &self.chain
+    }
+
     /// An identity of the key's record, the same for every candidate of it
     /// and for no other record while one is held.
     pub fn record_id(&self) -> usize {

@@ -21,6 +21,7 @@ use crossbeam_queue::SegQueue;
 use parking_lot::Mutex;
 
 use crate::chain::{ChainRef, Freed};
+use crate::evict::Candidate;
 use crate::space::Space;
 use crate::store::{Shared, Store};
 use crate::view::Horizon;
@@ -157,6 +158,18 @@ impl Store {
     /// until then.
     pub fn collect_keys_detaching(&self, keys: &[Vec<u8>]) -> GcReport {
         self.collect_keys_as(keys, Removal::Detach)
+    }
+
+    /// As [`Store::collect_keys`], for keys chosen as eviction victims:
+    /// their records are at hand, so no key is looked up again.
+    pub fn collect_candidates(&self, victims: &[Candidate]) -> GcReport {
+        self.collect_chains(victims.iter().map(|c| c.chain().clone()), Removal::Unlink)
+    }
+
+    /// As [`Store::collect_keys_detaching`], for eviction victims (see
+    /// [`Store::collect_candidates`]).
+    pub fn collect_candidates_detaching(&self, victims: &[Candidate]) -> GcReport {
+        self.collect_chains(victims.iter().map(|c| c.chain().clone()), Removal::Detach)
     }
 
     fn collect_keys_as(&self, keys: &[Vec<u8>], removal: Removal) -> GcReport {

@@ -113,8 +113,7 @@ impl Inner {
 
     fn publish_eviction(&self, evicted: &Evicted) -> Result<()> {
         self.publish_step(&evicted.step)?;
-        let ops: Vec<Op<'_>> = evicted.keys.iter().map(|key| Op::Delete { key }).collect();
-        self.feed.notify(&ops);
+        self.feed.notify(&crate::evict::deletions(&evicted.victims));
         Ok(())
     }
 

@@ -28,7 +28,7 @@ mod pool;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use kvdb_core::{Op, PreparedBatch, Store, Writer};
+use kvdb_core::{Candidate, Op, PreparedBatch, Store, Writer};
 use parking_lot::Mutex;
 
 pub use policy::EvictionPolicy;
@@ -82,7 +82,8 @@ pub struct MemoryUsage {
 /// Keys deleted by eviction under the write lock, to publish, announce and
 /// collect once the lock is released.
 pub(crate) struct Evicted {
-    pub(crate) keys: Vec<Vec<u8>>,
+    /// The victims, as chosen (their keys are the deletion's keys).
+    pub(crate) victims: Vec<Candidate>,
     /// What they held when chosen (records and versions).
     pub(crate) bytes: u64,
     /// Their deletion, applied but not yet published.
@@ -138,6 +139,14 @@ impl Eviction {
     pub(crate) fn has_unlinker(&self) -> bool {
         self.unlinker.get().is_some()
     }
+}
+
+/// The deletion of `victims`, borrowing their keys.
+pub(crate) fn deletions(victims: &[Candidate]) -> Vec<Op<'_>> {
+    victims
+        .iter()
+        .map(|c| Op::Delete { key: c.key() })
+        .collect()
 }
 
 /// An eviction frees a little more than needed (see [`Inner::evict_to`]).
@@ -238,14 +247,13 @@ impl Inner {
             None => return Err(refused()),
         };
         let bytes = victims.iter().map(|c| c.bytes).sum();
-        let keys: Vec<Vec<u8>> = victims.iter().map(|c| c.key().to_vec()).collect();
-        let ops: Vec<Op<'_>> = keys.iter().map(|key| Op::Delete { key }).collect();
+        let ops = deletions(&victims);
         let step = self.log_and_apply(writer, PreparedBatch::new(&ops)?, None, Cause::Eviction)?;
         let Some(step) = step else {
             return Ok(None);
         };
         Ok(Some(Evicted {
-            keys,
+            victims,
             bytes,
             step,
             ahead,
@@ -259,16 +267,16 @@ impl Inner {
     pub(crate) fn collect_evicted(&self, evicted: &Evicted) {
         match self.eviction.unlinker.get() {
             Some(unlinker) if evicted.ahead => {
-                self.store.collect_keys_detaching(&evicted.keys);
+                self.store.collect_candidates_detaching(&evicted.victims);
                 unlinker.nudge();
             }
             _ => {
-                self.store.collect_keys(&evicted.keys);
+                self.store.collect_candidates(&evicted.victims);
             }
         }
         self.eviction
             .evicted_keys
-            .fetch_add(evicted.keys.len() as u64, Ordering::Relaxed);
+            .fetch_add(evicted.victims.len() as u64, Ordering::Relaxed);
         self.eviction
             .evicted_bytes
             .fetch_add(evicted.bytes, Ordering::Relaxed);

@@ -18,7 +18,12 @@
 //! wait, judged, in a ready list that the next eviction takes first (each
 //! judged again), so that a write at the limit mostly skips the sampling.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+
+// Sets of record identities (addresses) hash with foldhash: they gain and
+// lose an entry per victim on the writer's path, where SipHash showed in
+// profiles, and an address needs no defence against chosen collisions.
+use foldhash::HashSet;
 
 use kvdb_core::{Candidate, Store};
 
