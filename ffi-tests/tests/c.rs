@@ -129,6 +129,11 @@ fn change_streams_plain_asan_and_valgrind() {
 }
 
 #[test]
+fn iterator_positions_survive_deletion_collection_and_moves() {
+    plain_asan_and_valgrind("iter_churn_test.c");
+}
+
+#[test]
 fn memory_limit_plain_asan_and_valgrind() {
     plain_asan_and_valgrind("memory_limit_test.c");
 }

@@ -315,6 +315,38 @@ impl Deref for ChainBorrow<'_> {
     }
 }
 
+/// A handle to a record that does not count itself among the record's
+/// owners: it is usable like a [`ChainRef`] for as long as something else
+/// keeps the record alive, which whoever makes one must argue (see
+/// [`UncountedChain::new`]). Making and dropping one touches no reference
+/// count, so no atomic write.
+pub(crate) struct UncountedChain(ManuallyDrop<ChainRef>);
+
+impl UncountedChain {
+    /// A handle to `chain`'s record that does not own a reference.
+    ///
+    /// # Safety
+    ///
+    /// The record stays alive for as long as the handle is used: some other
+    /// owner (an index node, a counted handle) holds it for that long.
+    pub(crate) unsafe fn new(chain: &ChainRef) -> Self {
+        // SAFETY: `chain` is a live record's handle; the caller keeps the
+        // record alive while the handle is used, and the ManuallyDrop keeps
+        // the handle from giving up a reference it never took.
+        Self(ManuallyDrop::new(ChainRef(ManuallyDrop::into_inner(
+            unsafe { Record::borrow_addr(chain.addr()) },
+        ))))
+    }
+}
+
+impl Deref for UncountedChain {
+    type Target = ChainRef;
+
+    fn deref(&self) -> &ChainRef {
+        &self.0
+    }
+}
+
 impl Borrow<[u8]> for ChainRef {
     fn borrow(&self) -> &[u8] {
         self.key()

@@ -144,6 +144,56 @@ fn cursor_value_stays_readable_while_the_key_is_overwritten_and_collected() {
     assert_eq!(c.value(), Some(&b"v-k"[..]));
 }
 
+/// The positions a cursor has read ahead hold no reference counts: they
+/// stay readable because the cursor's view keeps their keys in the index.
+/// Deleting, overwriting, collecting and reordering the keys ahead of the
+/// cursor at every step changes nothing it reads.
+#[test]
+fn positions_read_ahead_stay_readable_while_their_keys_are_deleted_and_collected() {
+    let store = Store::new();
+    for i in 0..300 {
+        put(&store, &key_of(i), &key_of(i + 1000));
+    }
+    let view = store.snapshot();
+    let mut cursor = view.cursor::<&[u8]>(..);
+    cursor.seek_to_first();
+    let mut i = 0;
+    while cursor.valid() {
+        assert_eq!(cursor.key(), Some(key_of(i).as_slice()));
+        for j in i..(i + 40).min(300) {
+            if j % 3 == 0 {
+                put(&store, &key_of(j), b"later");
+            } else {
+                store.write(&[Op::Delete { key: &key_of(j) }]).unwrap();
+            }
+        }
+        store.collect_garbage(usize::MAX);
+        if i % 100 == 0 {
+            store.reorder(usize::MAX).unwrap();
+        }
+        assert_eq!(cursor.key(), Some(key_of(i).as_slice()));
+        assert_eq!(cursor.value(), Some(key_of(i + 1000).as_slice()));
+        cursor.next();
+        i += 1;
+    }
+    assert_eq!(i, 300);
+    drop(cursor);
+    drop(view);
+    store.collect_garbage(usize::MAX);
+    assert_eq!(forward_keys(&store).len(), 100, "the deleted keys leave");
+}
+
+fn forward_keys(store: &Store) -> Vec<Vec<u8>> {
+    let mut cursor = store.snapshot().cursor::<&[u8]>(..);
+    let mut keys = Vec::new();
+    cursor.seek_to_first();
+    while let Some(k) = cursor.key() {
+        keys.push(k.to_vec());
+        cursor.next();
+    }
+    keys
+}
+
 /// A small deterministic generator (xorshift), so a failure replays.
 struct Rng(u64);
 
