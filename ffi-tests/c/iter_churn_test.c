@@ -12,10 +12,10 @@
 
 #include "check.h"
 
-#define KEYS 3000
+#define KEYS 600
 /* Keys deleted or rewritten after the iterator's position at each step:
- * more than one read-ahead holds. */
-#define CHURN_AHEAD 48
+ * more than one read-ahead holds (32). */
+#define CHURN_AHEAD 40
 
 static kvdb_t *db;
 static atomic_int stop;
@@ -46,7 +46,7 @@ static void churn(int from, int step) {
         CHECK(s == KVDB_OK || s == KVDB_NOT_FOUND); /* deleted at an earlier step */
     }
     CHECK_OK(kvdb_collect_garbage(db));
-    if (step % 500 == 0) CHECK_OK(kvdb_reorder(db));
+    if (step % 150 == 0) CHECK_OK(kvdb_reorder(db));
 }
 
 static void reload(void) {
@@ -71,7 +71,7 @@ static void *churner(void *arg) {
         else
             kvdb_put(db, key, strlen(key), "churn", 5);
         if ((x >> 4) % 64 == 0) kvdb_collect_garbage(db);
-        if ((x >> 4) % 4096 == 1) kvdb_reorder(db);
+        if ((x >> 4) % 1024 == 1) kvdb_reorder(db);
     }
     return NULL;
 }
@@ -96,7 +96,7 @@ int main(void) {
     reload();
     pthread_t thread;
     CHECK(pthread_create(&thread, NULL, churner, NULL) == 0);
-    for (int pass = 0; pass < 3; pass++) {
+    for (int pass = 0; pass < 2; pass++) {
         kvdb_snapshot_t *snap = NULL;
         CHECK_OK(kvdb_snapshot_new(db, &snap));
         /* What the snapshot holds, read once by point reads. */
