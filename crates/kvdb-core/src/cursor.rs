@@ -227,8 +227,8 @@ impl Cursor {
     /// Steps to the next key; does nothing on an invalid cursor.
     ///
     /// Steps forward are read ahead: the keys after the current one are
-    /// found a few at a time ([`FIRST_READ_AHEAD`], doubling up to
-    /// [`MAX_READ_AHEAD`] while the cursor keeps stepping), their chains and
+    /// found a few at a time (4 after a seek, doubling up to 32 while the
+    /// cursor keeps stepping), their chains and
     /// versions loaded together as [`Cursor::take_batch`] loads them, and
     /// handed out one per step. A step that found each key on its own would
     /// wait for two cache misses in a row (its chain, then its version);

@@ -143,36 +143,28 @@ impl Store {
         self.collect_chains(queued, Removal::Unlink)
     }
 
-    /// Collects the keys `keys` of the user key space at once, whether
-    /// queued or not: what a caller that just deleted them (an eviction)
-    /// runs to free their memory before it returns. Keys an open view may
-    /// still read stay queued for the collector.
-    pub fn collect_keys(&self, keys: &[Vec<u8>]) -> GcReport {
-        self.collect_keys_as(keys, Removal::Unlink)
-    }
-
-    /// As [`Store::collect_keys`], but a key found dead is only detached:
-    /// taken out of the hash table at once, its ordered-index node left for
-    /// [`Store::unlink_detached`] to unlink on another thread (see
-    /// `unlink.rs`). Its memory stays counted in [`Store::memory_used`]
-    /// until then.
-    pub fn collect_keys_detaching(&self, keys: &[Vec<u8>]) -> GcReport {
-        self.collect_keys_as(keys, Removal::Detach)
-    }
-
-    /// As [`Store::collect_keys`], for keys chosen as eviction victims:
-    /// their records are at hand, so no key is looked up again.
+    /// Collects the eviction victims `victims` at once, whether queued or
+    /// not: what an eviction that just deleted them runs to free their
+    /// memory before it returns. Their records are at hand, so no key is
+    /// looked up again. Keys an open view may still read stay queued for
+    /// the collector.
     pub fn collect_candidates(&self, victims: &[Candidate]) -> GcReport {
         self.collect_chains(victims.iter().map(|c| c.chain().clone()), Removal::Unlink)
     }
 
-    /// As [`Store::collect_keys_detaching`], for eviction victims (see
-    /// [`Store::collect_candidates`]).
+    /// As [`Store::collect_candidates`], but a key found dead is only
+    /// detached: taken out of the hash table at once, its ordered-index node
+    /// left for [`Store::unlink_detached`] to unlink on another thread (see
+    /// `unlink.rs`). Its memory stays counted in [`Store::memory_used`]
+    /// until then.
     pub fn collect_candidates_detaching(&self, victims: &[Candidate]) -> GcReport {
         self.collect_chains(victims.iter().map(|c| c.chain().clone()), Removal::Detach)
     }
 
-    fn collect_keys_as(&self, keys: &[Vec<u8>], removal: Removal) -> GcReport {
+    /// As [`Store::collect_candidates_detaching`], for the keys `keys`
+    /// (tests, which have keys rather than candidates).
+    #[cfg(test)]
+    pub(crate) fn collect_keys_detaching(&self, keys: &[Vec<u8>]) -> GcReport {
         let guard = epoch::pin();
         let chains: Vec<ChainRef> = keys
             .iter()
@@ -180,7 +172,7 @@ impl Store {
             .map(|chain| ChainRef::clone(&chain))
             .collect();
         drop(guard);
-        self.collect_chains(chains.into_iter(), removal)
+        self.collect_chains(chains.into_iter(), Removal::Detach)
     }
 
     fn collect_chains(&self, chains: impl Iterator<Item = ChainRef>, removal: Removal) -> GcReport {

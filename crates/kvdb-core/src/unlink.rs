@@ -49,7 +49,7 @@ impl Detached {
 }
 
 impl Store {
-    /// Bytes held by chains detached by [`Store::collect_keys_detaching`]
+    /// Bytes held by chains detached by [`Store::collect_candidates_detaching`]
     /// whose nodes are not unlinked yet (counted in [`Store::memory_used`]).
     pub fn detached_bytes(&self) -> u64 {
         self.shared.detached.bytes.load(Ordering::Relaxed)
