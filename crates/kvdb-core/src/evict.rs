@@ -169,12 +169,9 @@ impl Store {
         let shared = &*self.shared;
         let guard = epoch::pin();
         let chains: Vec<ChainRef> = if volatile_only {
-            shared
-                .ttl
-                .sample(want)
-                .into_iter()
-                .filter(|chain| chain.space() == crate::space::Space::User)
-                .collect()
+            let mut chains = shared.ttl.sample(want);
+            chains.retain(|chain| chain.space() == crate::space::Space::User);
+            chains
         } else {
             let sample = shared.index.sample(start as usize, want, &guard);
             // Start every record's miss before reading any.
@@ -183,22 +180,27 @@ impl Store {
             }
             sample.iter().map(|chain| ChainRef::clone(chain)).collect()
         };
-        chains
-            .into_iter()
-            .filter(|chain| !chain.is_removed())
-            .map(|chain| {
-                let expires_at = if with_expiry {
-                    chain.head(&guard).and_then(Version::expires_at)
-                } else {
-                    None
-                };
-                Candidate {
-                    access: chain.access().load(Ordering::Relaxed),
-                    expires_at,
-                    bytes: 0,
-                    chain,
-                }
-            })
-            .collect()
+        // Sized up front: a filtered collect grows by reallocation, which
+        // glibc's allocator serves slowly on the writer's path.
+        let mut candidates = Vec::with_capacity(chains.len());
+        candidates.extend(
+            chains
+                .into_iter()
+                .filter(|chain| !chain.is_removed())
+                .map(|chain| {
+                    let expires_at = if with_expiry {
+                        chain.head(&guard).and_then(Version::expires_at)
+                    } else {
+                        None
+                    };
+                    Candidate {
+                        access: chain.access().load(Ordering::Relaxed),
+                        expires_at,
+                        bytes: 0,
+                        chain,
+                    }
+                }),
+        );
+        candidates
     }
 }

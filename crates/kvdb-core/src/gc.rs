@@ -11,7 +11,9 @@
 //! - if the base is also the newest version and reads as absent to every
 //!   reader (a deletion marker, or a value expired before the horizon's
 //!   time), removes the key from the index altogether, under the write lock so
-//!   no writer is adding to it at the same moment;
+//!   no writer is adding to it at the same moment. An eviction's pass, which
+//!   only detaches such keys (`unlink.rs`), leaves their older versions in
+//!   place: the record frees them with itself once its node is unlinked;
 //! - requeues keys that still hold versions newer than the horizon.
 
 use std::sync::atomic::Ordering;
@@ -31,7 +33,36 @@ use crate::view::Horizon;
 pub(crate) struct GcQueue {
     queue: SegQueue<ChainRef>,
     /// Held for a whole collection pass: one collector at a time.
-    running: Mutex<()>,
+    running: Mutex<Lists>,
+}
+
+/// A pass's lists of keys, empty between passes and kept for their
+/// allocations: an eviction runs a pass on the writer's path for every
+/// batch of victims, and glibc's allocator serves blocks of this size
+/// slowly there. A list that grew past [`KEPT_LIST_LEN`] entries for a
+/// large pass shrinks back to it afterwards.
+#[derive(Default)]
+struct Lists {
+    /// Keys to queue again.
+    again: Vec<ChainRef>,
+    /// Keys dead for every reader, with the head version found dead and
+    /// whether it is an expired value.
+    dead: Vec<(ChainRef, usize, bool)>,
+    /// Dead keys detached, for the unlinker.
+    detached: Vec<ChainRef>,
+}
+
+/// The most entries a list kept between passes has room for: an
+/// eviction's batch of victims fits (at most a few thousand keys).
+pub(crate) const KEPT_LIST_LEN: usize = 4096;
+
+impl Lists {
+    /// Gives back what a large pass grew the (empty) lists to.
+    fn trim(&mut self) {
+        self.again.shrink_to(KEPT_LIST_LEN);
+        self.dead.shrink_to(KEPT_LIST_LEN);
+        self.detached.shrink_to(KEPT_LIST_LEN);
+    }
 }
 
 impl GcQueue {
@@ -70,7 +101,12 @@ enum Outcome {
     Dead { head: usize, expired: bool },
 }
 
-fn prune(chain: &ChainRef, horizon: Horizon, guard: &Guard) -> (Freed, Outcome) {
+/// Cuts off the versions of `chain` no reader can see and tells what is
+/// left to do. With `removal` [`Removal::Detach`], a key found dead keeps
+/// them: its record frees them with itself once unlinked, on the
+/// unlinker's thread, and the caller is spared reading them and handing
+/// each to the epoch collector.
+fn prune(chain: &ChainRef, horizon: Horizon, removal: Removal, guard: &Guard) -> (Freed, Outcome) {
     let head = chain.head(guard);
     let mut current = head;
     let mut newer_than_horizon = false;
@@ -90,10 +126,18 @@ fn prune(chain: &ChainRef, horizon: Horizon, guard: &Guard) -> (Freed, Outcome) 
         };
         return (Freed::default(), outcome);
     };
+    let dead = !newer_than_horizon && base.is_dead_at(horizon.time);
+    if dead && removal == Removal::Detach {
+        let outcome = Outcome::Dead {
+            head: base.addr(),
+            expired: base.is_value(),
+        };
+        return (Freed::default(), outcome);
+    }
     let freed = chain.cut_after(base, guard);
     let outcome = if newer_than_horizon {
         Outcome::Again
-    } else if base.is_dead_at(horizon.time) {
+    } else if dead {
         Outcome::Dead {
             head: base.addr(),
             expired: base.is_value(),
@@ -105,7 +149,7 @@ fn prune(chain: &ChainRef, horizon: Horizon, guard: &Guard) -> (Freed, Outcome) 
 }
 
 /// What a collection does with a dead key's node in the ordered index.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Removal {
     /// Unlinks it at once.
     Unlink,
@@ -181,11 +225,18 @@ impl Store {
             // A fork() child takes no lock a parent thread may hold forever.
             return GcReport::default();
         }
-        let _one_collector = shared.gc.running.lock();
+        let mut lists = shared.gc.running.lock();
+        let Lists {
+            again,
+            dead,
+            detached,
+        } = &mut *lists;
+        // Empty unless a pass unwound midway: what it left is stale.
+        again.clear();
+        dead.clear();
+        detached.clear();
         let horizon = shared.horizon();
         let mut report = GcReport::default();
-        let mut again = Vec::new();
-        let mut dead = Vec::new();
         let mut guard = epoch::pin();
         for (i, chain) in chains.enumerate() {
             report.keys_examined += 1;
@@ -195,7 +246,7 @@ impl Store {
             if chain.is_removed() {
                 continue;
             }
-            let (freed, outcome) = prune(&chain, horizon, &guard);
+            let (freed, outcome) = prune(&chain, horizon, removal, &guard);
             if chain.space() == Space::User {
                 report.versions_reclaimed += freed.versions;
             }
@@ -206,10 +257,9 @@ impl Store {
                 Outcome::Dead { head, expired } => dead.push((chain, head, expired)),
             }
         }
-        let mut detached = Vec::new();
         if !dead.is_empty() {
             let _writers_wait = shared.writer.lock();
-            for (chain, head, expired) in dead {
+            for (chain, head, expired) in dead.drain(..) {
                 // A write since the check means the key is no longer dead;
                 // that write queued it again.
                 if chain.head_addr(&guard) == head && !chain.is_removed() {
@@ -224,11 +274,13 @@ impl Store {
                 }
             }
         }
-        shared.detached.push(detached, &guard);
-        for chain in &again {
-            shared.gc.enqueue(chain);
+        shared.detached.push(detached.drain(..), &guard);
+        for chain in again.drain(..) {
+            shared.gc.enqueue(&chain);
         }
         drop(guard);
+        lists.trim();
+        drop(lists);
         epoch::pin().flush();
         report.pending = shared.gc.len();
         report

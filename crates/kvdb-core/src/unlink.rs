@@ -17,34 +17,62 @@ use crossbeam_epoch::{self as epoch, Guard};
 use parking_lot::Mutex;
 
 use crate::chain::ChainRef;
+use crate::gc::KEPT_LIST_LEN;
 use crate::space::Space;
 use crate::store::{Store, held_by};
+
+/// A detached chain, with the versions and bytes it holds (counted once,
+/// when queued).
+type Queued = (ChainRef, usize, usize);
 
 /// The detached chains and what they hold.
 #[derive(Default)]
 pub(crate) struct Detached {
-    /// Each chain with its versions and bytes, counted once when queued.
-    chains: Mutex<Vec<(ChainRef, usize, usize)>>,
+    chains: Mutex<Vec<Queued>>,
+    /// The list an unlinking pass last worked through, emptied and kept for
+    /// its allocation, to become the next queue: writers queue here on
+    /// their path, where growing a list costs a reallocation glibc's
+    /// allocator serves slowly.
+    spare: Mutex<Vec<Queued>>,
+    /// Held through an unlinking pass: a caller that needs the memory of
+    /// every detached chain released (a writer at the limit) waits for a
+    /// pass under way on another thread rather than find nothing queued.
+    pass: Mutex<()>,
     /// Bytes of their records and versions.
     bytes: AtomicU64,
 }
 
 impl Detached {
     /// Queues `chains`, just detached (their versions no longer change).
-    pub(crate) fn push(&self, chains: Vec<ChainRef>, guard: &Guard) {
-        if chains.is_empty() {
-            return;
-        }
-        let held: Vec<(ChainRef, usize, usize)> = chains
-            .into_iter()
-            .map(|chain| {
-                let (versions, bytes) = held_by(&chain, guard);
-                (chain, versions, bytes)
-            })
-            .collect();
-        let bytes: usize = held.iter().map(|&(_, _, bytes)| bytes).sum();
+    pub(crate) fn push(&self, chains: impl Iterator<Item = ChainRef>, guard: &Guard) {
+        let mut queued = self.chains.lock();
+        let mut bytes = 0;
+        queued.extend(chains.map(|chain| {
+            let (versions, held) = held_by(&chain, guard);
+            bytes += held;
+            (chain, versions, held)
+        }));
+        // Under the lock: an unlinking pass that takes these chains
+        // subtracts their bytes after this adds them.
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.chains.lock().extend(held);
+    }
+
+    /// Takes every queued chain, leaving the spare list in their place.
+    fn take(&self) -> Vec<Queued> {
+        let mut taken = std::mem::take(&mut *self.spare.lock());
+        std::mem::swap(&mut taken, &mut *self.chains.lock());
+        taken
+    }
+
+    /// Keeps `list`, worked through, as the spare (with room for at most
+    /// [`KEPT_LIST_LEN`] chains).
+    fn give_back(&self, mut list: Vec<Queued>) {
+        list.clear();
+        list.shrink_to(KEPT_LIST_LEN);
+        let mut spare = self.spare.lock();
+        if list.capacity() > spare.capacity() {
+            *spare = list;
+        }
     }
 }
 
@@ -65,8 +93,10 @@ impl Store {
             // A fork() child takes no lock a parent thread may hold forever.
             return 0;
         }
-        let mut chains = std::mem::take(&mut *shared.detached.chains.lock());
+        let _one_pass = shared.detached.pass.lock();
+        let mut chains = shared.detached.take();
         if chains.is_empty() {
+            shared.detached.give_back(chains);
             return 0;
         }
         // In key order, consecutive searches share most of their path.
@@ -92,9 +122,11 @@ impl Store {
                 .fetch_sub(bytes as u64, Ordering::Relaxed);
         }
         drop(guard);
+        let unlinked = chains.len();
+        shared.detached.give_back(chains);
         // Free the nodes here rather than in the next reader to pin.
         epoch::pin().flush();
-        chains.len()
+        unlinked
     }
 }
 

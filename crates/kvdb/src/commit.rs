@@ -95,8 +95,9 @@ impl Inner {
         };
         self.publish_step(&step)?;
         self.feed.notify(ops);
-        if let Some(evicted) = &evicted {
-            self.collect_evicted(evicted);
+        if let Some(evicted) = evicted {
+            self.collect_evicted(&evicted);
+            self.eviction.recycle(evicted.victims);
         }
         self.collect_near_limit();
         Ok(step.range.last())
@@ -108,12 +109,14 @@ impl Inner {
         drop(writer);
         self.publish_eviction(&evicted)?;
         self.collect_evicted(&evicted);
+        self.eviction.recycle(evicted.victims);
         Ok(())
     }
 
     fn publish_eviction(&self, evicted: &Evicted) -> Result<()> {
         self.publish_step(&evicted.step)?;
-        self.feed.notify(&crate::evict::deletions(&evicted.victims));
+        self.feed
+            .notify_keys(evicted.victims.iter().map(kvdb_core::Candidate::key));
         Ok(())
     }
 

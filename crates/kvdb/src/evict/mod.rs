@@ -46,6 +46,11 @@ const EVICTION_SLACK_DIVISOR: u64 = 1024;
 /// ...but no more than this.
 const MAX_EVICTION_SLACK: u64 = 256 * 1024;
 
+/// The most entries the lists kept between evictions have room for: an
+/// eviction's slack is a few thousand keys at most; a larger eviction
+/// (a limit lowered at run time) does not leave its lists behind.
+const KEPT_LIST_LEN: usize = 4096;
+
 /// The limit, the policy, the victim pool and the counters of one database.
 pub(crate) struct Eviction {
     limit: AtomicU64,
@@ -56,6 +61,9 @@ pub(crate) struct Eviction {
     /// Wakes the thread that unlinks detached victims, if the database
     /// runs one.
     unlinker: OnceLock<Nudge>,
+    /// The last eviction's lists of victims and of deletions, emptied and
+    /// kept for their allocations (see [`reuse`]).
+    lists: Mutex<(Vec<Candidate>, Vec<Op<'static>>)>,
 }
 
 /// A database's memory use and limit ([`Db::memory_usage`]).
@@ -102,6 +110,7 @@ impl Eviction {
             evicted_keys: AtomicU64::new(0),
             evicted_bytes: AtomicU64::new(0),
             unlinker: OnceLock::new(),
+            lists: Mutex::new((Vec::new(), Vec::new())),
         };
         eviction.set(limit, policy, store);
         eviction
@@ -141,12 +150,17 @@ impl Eviction {
     }
 }
 
-/// The deletion of `victims`, borrowing their keys.
-pub(crate) fn deletions(victims: &[Candidate]) -> Vec<Op<'_>> {
-    victims
-        .iter()
-        .map(|c| Op::Delete { key: c.key() })
-        .collect()
+/// `ops`'s allocation, emptied, for operations that borrow for another
+/// lifetime. The lists of an eviction's victims and deletions are reused
+/// from one eviction to the next: they take several kilobytes, and glibc's
+/// allocator serves blocks that size slowly on a writer that also frees
+/// many small ones (each such request first consolidates the freed small
+/// blocks). Collecting a vector's emptied iterator into a vector of an
+/// element of the same size and alignment reuses its allocation.
+fn reuse<'b>(mut ops: Vec<Op<'_>>) -> Vec<Op<'b>> {
+    ops.clear();
+    // The vector is empty: the closure never runs.
+    ops.into_iter().map(|_| Op::Delete { key: &[] }).collect()
 }
 
 /// An eviction frees a little more than needed (see [`Inner::evict_to`]).
@@ -236,10 +250,11 @@ impl Inner {
         // A little more than needed, so that the next writes find room and
         // the fixed cost of an eviction is shared between them.
         let slack = slack(limit);
+        let (list, deletions) = std::mem::take(&mut *self.eviction.lists.lock());
         let mut pool = self.eviction.pool.lock();
         let victims = pool
-            .choose(&self.store, policy, used - target + slack, now)
-            .or_else(|| pool.choose(&self.store, policy, used - target, now));
+            .choose(&self.store, policy, used - target + slack, now, list)
+            .or_else(|| pool.choose(&self.store, policy, used - target, now, Vec::new()));
         drop(pool);
         let victims = match victims {
             Some(victims) => victims,
@@ -247,9 +262,14 @@ impl Inner {
             None => return Err(refused()),
         };
         let bytes = victims.iter().map(|c| c.bytes).sum();
-        let ops = deletions(&victims);
+        let mut ops = reuse(deletions);
+        ops.extend(victims.iter().map(|c| Op::Delete { key: c.key() }));
         let step = self.log_and_apply(writer, PreparedBatch::new(&ops)?, None, Cause::Eviction)?;
+        let mut ops = reuse(ops);
+        ops.shrink_to(KEPT_LIST_LEN);
+        self.eviction.lists.lock().1 = ops;
         let Some(step) = step else {
+            self.eviction.recycle(victims);
             return Ok(None);
         };
         Ok(Some(Evicted {
@@ -268,7 +288,14 @@ impl Inner {
         match self.eviction.unlinker.get() {
             Some(unlinker) if evicted.ahead => {
                 self.store.collect_candidates_detaching(&evicted.victims);
-                unlinker.nudge();
+                if self.store.memory_used() > self.eviction.limit() {
+                    // Detached victims keep their bytes counted until
+                    // unlinked, and their deletions added tombstones: with
+                    // the write close to the limit, that can pass it.
+                    self.store.unlink_detached();
+                } else {
+                    unlinker.nudge();
+                }
             }
             _ => {
                 self.store.collect_candidates(&evicted.victims);
@@ -280,6 +307,15 @@ impl Inner {
         self.eviction
             .evicted_bytes
             .fetch_add(evicted.bytes, Ordering::Relaxed);
+    }
+}
+
+impl Eviction {
+    /// Keeps `victims`' list, emptied, for the next eviction to fill.
+    pub(crate) fn recycle(&self, mut victims: Vec<Candidate>) {
+        victims.clear(); // drops the records' handles outside the lock
+        victims.shrink_to(KEPT_LIST_LEN);
+        self.lists.lock().0 = victims;
     }
 }
 

@@ -151,7 +151,8 @@ impl Pool {
     }
 
     /// Keys to evict that free at least `bytes` between them, by
-    /// `policy`'s ranking at sequence `now`, those chosen ahead first;
+    /// `policy`'s ranking at sequence `now`, those chosen ahead first,
+    /// in `victims` (emptied first; passed in to reuse its allocation);
     /// `None` if the keys the policy may evict cannot free that much.
     pub(crate) fn choose(
         &mut self,
@@ -159,10 +160,11 @@ impl Pool {
         policy: EvictionPolicy,
         bytes: u64,
         now: u64,
+        victims: Vec<Candidate>,
     ) -> Option<Vec<Candidate>> {
         let mut chosen = std::mem::take(&mut self.chosen);
         chosen.clear();
-        let victims = self.choose_into(store, policy, bytes, now, &mut chosen);
+        let victims = self.choose_into(store, policy, bytes, now, &mut chosen, victims);
         self.chosen = chosen;
         victims
     }
@@ -174,6 +176,7 @@ impl Pool {
         bytes: u64,
         now: u64,
         chosen: &mut HashSet<usize>,
+        mut victims: Vec<Candidate>,
     ) -> Option<Vec<Candidate>> {
         // Start loading the ready victims this will likely take.
         let mut expected = 0u64;
@@ -187,7 +190,8 @@ impl Pool {
             })
             .count();
         store.prefetch_judgements(self.ready.iter().take(likely).map(|(_, c)| c));
-        let mut victims = Vec::with_capacity(self.ready.len());
+        victims.clear();
+        victims.reserve(self.ready.len());
         let mut freed = 0u64;
         while freed < bytes {
             let victim = match self.take_ready(store, policy, now, chosen) {

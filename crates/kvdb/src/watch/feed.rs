@@ -217,11 +217,17 @@ impl Feed {
     /// Wakes the watchers that want a key `ops` wrote. Called after the
     /// batch is published.
     pub(crate) fn notify(&self, ops: &[Op<'_>]) {
+        self.notify_keys(ops.iter().map(Op::key));
+    }
+
+    /// Wakes the watchers that want one of `keys`, just written. Called
+    /// after the batch that wrote them is published.
+    pub(crate) fn notify_keys<'k>(&self, keys: impl Iterator<Item = &'k [u8]> + Clone) {
         if self.subscribed.load(Ordering::SeqCst) == 0 {
             return;
         }
         for subscriber in self.subscribers.read().iter() {
-            if ops.iter().any(|op| subscriber.wants(op.key())) {
+            if keys.clone().any(|key| subscriber.wants(key)) {
                 subscriber.signal.raise();
             }
         }
