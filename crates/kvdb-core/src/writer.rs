@@ -457,6 +457,10 @@ impl<'a> Writer<'a> {
         }
         if expires_at.is_some() {
             self.shared.ttl.track(chain);
+        } else if chain.is_ttl_tracked() {
+            // The put cleared the key's TTL: volatile eviction samples the
+            // tracked keys, and one left there would cost it a sample.
+            self.shared.ttl.untrack(chain);
         }
         if replaced {
             self.shared.gc.enqueue(chain);

@@ -213,6 +213,89 @@ fn volatile_keeps_keys_without_a_ttl(db: Db, policy: EvictionPolicy) {
 }
 
 #[test]
+fn volatile_policies_never_evict_a_key_whose_ttl_an_overwrite_removed() {
+    for (setup, options) in SETUPS {
+        for policy in [
+            EvictionPolicy::VolatileLru,
+            EvictionPolicy::VolatileLfu,
+            EvictionPolicy::VolatileRandom,
+            EvictionPolicy::VolatileTtl,
+        ] {
+            eprintln!("{policy}, eviction {setup}");
+            let db = Db::in_memory_with(options(policy, LIMIT)).unwrap();
+            // A thousand keys get a TTL, then puts without one replace it
+            // (well under the limit): no key has a TTL now.
+            let value = [b'p'; 300];
+            for i in 0..1000 {
+                db.put_with_ttl(&key(i), &value, LONG).unwrap();
+            }
+            for i in 0..1000 {
+                db.put(&key(i), &value).unwrap();
+            }
+            // So writes up to the limit must be refused, evicting nothing.
+            let mut i = 1000;
+            let refused = loop {
+                if let Err(e) = db.put(&key(i), &value) {
+                    break e;
+                }
+                i += 1;
+                assert!(i < 1_000_000, "{policy}: the limit never bit");
+            };
+            assert_eq!(refused.kind(), ErrorKind::MemoryLimit, "{policy}");
+            let usage = db.memory_usage();
+            assert_eq!(usage.evicted_keys, 0, "{policy} evicted keys without a TTL");
+            for k in 0..i {
+                assert!(db.get(&key(k)).unwrap().is_some(), "{policy} lost key {k}");
+            }
+        }
+    }
+}
+
+#[test]
+fn volatile_policies_refuse_only_once_no_key_with_a_ttl_is_left() {
+    for (setup, options) in SETUPS {
+        for policy in [
+            EvictionPolicy::VolatileLru,
+            EvictionPolicy::VolatileLfu,
+            EvictionPolicy::VolatileRandom,
+            EvictionPolicy::VolatileTtl,
+        ] {
+            eprintln!("{policy}, eviction {setup}");
+            let db = Db::in_memory_with(options(policy, LIMIT)).unwrap();
+            let value = [b'p'; 300];
+            // Many keys whose TTL a put cleared, then a few with one: a
+            // policy that looked for the few among the many by sampling
+            // would give up before finding them.
+            for i in 0..2000 {
+                db.put_with_ttl(&key(i), &value, LONG).unwrap();
+                db.put(&key(i), &value).unwrap();
+            }
+            let volatile: Vec<u64> = (2000..2010).collect();
+            for &i in &volatile {
+                db.put_with_ttl(&key(i), &value, LONG).unwrap();
+            }
+            let mut i = 3000;
+            let refused = loop {
+                if let Err(e) = db.put(&key(i), &value) {
+                    break e;
+                }
+                i += 1;
+                assert!(i < 1_000_000, "{policy}: the limit never bit");
+            };
+            assert_eq!(refused.kind(), ErrorKind::MemoryLimit, "{policy}");
+            for &k in &volatile {
+                assert_eq!(
+                    db.get(&key(k)).unwrap(),
+                    None,
+                    "{policy} refused a write while key {k} with a TTL was left"
+                );
+            }
+            assert_eq!(db.memory_usage().evicted_keys, volatile.len() as u64);
+        }
+    }
+}
+
+#[test]
 fn lru_keeps_a_hot_set_that_is_read_while_cold_keys_go() {
     let db = Db::in_memory_with(limited(EvictionPolicy::AllKeysLru, LIMIT)).unwrap();
     let value = [b'v'; 100];

@@ -220,9 +220,13 @@ impl Pool {
                 .into_iter()
                 .filter(|c| !chosen.contains(&c.record_id()));
             if policy.random() {
-                // Random policies take a sampled key that holds a value.
-                if let Some(victim) = fresh.find_map(|c| store.judge(&c)) {
-                    return Some(victim);
+                // Random policies take a sampled key that holds a value
+                // (with an expiry time, for volatile-random: a key sampled
+                // from the tracked ones may have lost its TTL since).
+                let victim =
+                    fresh.find_map(|c| judge_again(store, policy, now, chosen, &c).map(|(c, _)| c));
+                if victim.is_some() {
+                    return victim;
                 }
                 continue;
             }
