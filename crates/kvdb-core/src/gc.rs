@@ -20,13 +20,14 @@ use std::sync::atomic::Ordering;
 
 use crossbeam_epoch::{self as epoch, Guard};
 use crossbeam_queue::SegQueue;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::chain::{ChainRef, Freed};
 use crate::evict::Candidate;
 use crate::space::Space;
 use crate::store::{Shared, Store};
 use crate::view::Horizon;
+use crate::writer::Writer;
 
 /// Keys waiting for the collector.
 #[derive(Default)]
@@ -157,6 +158,14 @@ enum Removal {
     Detach,
 }
 
+/// Whether a pass takes the write lock to remove dead keys, or runs on
+/// the thread that holds it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WriteLock {
+    Take,
+    Held,
+}
+
 fn account(shared: &Shared, space: Space, freed: Freed) {
     if freed.versions == 0 {
         return;
@@ -219,13 +228,43 @@ impl Store {
         self.collect_chains(chains.into_iter(), Removal::Detach)
     }
 
-    fn collect_chains(&self, chains: impl Iterator<Item = ChainRef>, removal: Removal) -> GcReport {
+    /// As [`Store::collect_garbage`], on the thread that holds `writer`,
+    /// the store's write lock: removing a dead key needs that lock, which
+    /// this pass uses instead of taking it again. `None`, having collected
+    /// nothing, if another thread's pass is under way (it may be waiting
+    /// for this very lock) or `writer` is another store's.
+    pub fn collect_garbage_under(&self, writer: &Writer<'_>, max_keys: usize) -> Option<GcReport> {
         let shared = &*self.shared;
-        if shared.process.is_inherited() {
+        if shared.process.is_inherited() || !writer.is_of(&self.shared) {
+            return None;
+        }
+        let lists = shared.gc.running.try_lock()?;
+        let budget = shared.gc.len().min(max_keys);
+        let queued = std::iter::from_fn(|| shared.gc.queue.pop())
+            .take(budget)
+            .inspect(|chain| chain.clear_gc_queued());
+        Some(self.collect_in(lists, queued, Removal::Unlink, WriteLock::Held))
+    }
+
+    fn collect_chains(&self, chains: impl Iterator<Item = ChainRef>, removal: Removal) -> GcReport {
+        if self.shared.process.is_inherited() {
             // A fork() child takes no lock a parent thread may hold forever.
             return GcReport::default();
         }
-        let mut lists = shared.gc.running.lock();
+        let lists = self.shared.gc.running.lock();
+        self.collect_in(lists, chains, removal, WriteLock::Take)
+    }
+
+    /// One pass over `chains`, with the pass's `lists` (the lock that
+    /// makes it the only pass).
+    fn collect_in(
+        &self,
+        mut lists: MutexGuard<'_, Lists>,
+        chains: impl Iterator<Item = ChainRef>,
+        removal: Removal,
+        write_lock: WriteLock,
+    ) -> GcReport {
+        let shared = &*self.shared;
         let Lists {
             again,
             dead,
@@ -258,7 +297,7 @@ impl Store {
             }
         }
         if !dead.is_empty() {
-            let _writers_wait = shared.writer.lock();
+            let _writers_wait = (write_lock == WriteLock::Take).then(|| shared.writer.lock());
             for (chain, head, expired) in dead.drain(..) {
                 // A write since the check means the key is no longer dead;
                 // that write queued it again.

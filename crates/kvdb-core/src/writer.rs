@@ -108,6 +108,11 @@ impl<'a> Writer<'a> {
         self.shared
     }
 
+    /// True if this is the write lock of the store `shared`.
+    pub(crate) fn is_of(&self, shared: &Arc<Shared>) -> bool {
+        Arc::ptr_eq(self.shared, shared)
+    }
+
     /// Which hold of the lock this is.
     pub(crate) fn hold(&self) -> u64 {
         self.state.holds

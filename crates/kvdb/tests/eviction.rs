@@ -296,6 +296,58 @@ fn volatile_policies_refuse_only_once_no_key_with_a_ttl_is_left() {
 }
 
 #[test]
+fn a_write_at_the_limit_frees_what_a_closed_snapshot_kept_before_refusing() {
+    for policy in [EvictionPolicy::NoEviction, EvictionPolicy::VolatileLru] {
+        // No background collector: only the write itself can free the
+        // versions the snapshot kept.
+        let db = Db::in_memory_with(limited(policy, LIMIT)).unwrap();
+        let value = [b'v'; 300];
+        for i in 0..1000 {
+            db.put(&key(i), &value).unwrap();
+        }
+        let snapshot = db.snapshot();
+        // Overwrites keep every old version for the snapshot until the
+        // limit refuses them (no key has a TTL, so nothing is evicted).
+        let mut i = 0;
+        let refused = loop {
+            if let Err(e) = db.put(&key(i % 1000), &value) {
+                break e;
+            }
+            i += 1;
+            assert!(i < 1_000_000, "{policy}: the limit never bit");
+        };
+        assert_eq!(refused.kind(), ErrorKind::MemoryLimit, "{policy}");
+        drop(snapshot);
+        db.put(&key(0), &value)
+            .unwrap_or_else(|e| panic!("{policy}: refused with collectable garbage: {e}"));
+        assert!(db.memory_usage().used <= LIMIT);
+        assert_eq!(db.memory_usage().evicted_keys, 0);
+    }
+}
+
+#[test]
+fn lowering_the_limit_frees_old_versions_before_evicting_live_keys() {
+    let db = Db::in_memory_with(limited(EvictionPolicy::NoEviction, 0)).unwrap();
+    let value = [b'v'; 300];
+    for i in 0..1000 {
+        db.put(&key(i), &value).unwrap();
+    }
+    let live = db.memory_usage().used;
+    let snapshot = db.snapshot();
+    for i in 0..1000 {
+        db.put(&key(i), &value).unwrap();
+    }
+    drop(snapshot);
+    assert!(db.memory_usage().used > live + 1000 * 300);
+    // Collecting the old versions is enough to get under this limit.
+    db.set_memory_limit(live + 4096, EvictionPolicy::AllKeysLru)
+        .unwrap();
+    let usage = db.memory_usage();
+    assert_eq!(usage.evicted_keys, 0, "live keys went before garbage");
+    assert!(usage.used <= live + 4096, "{} used", usage.used);
+}
+
+#[test]
 fn lru_keeps_a_hot_set_that_is_read_while_cold_keys_go() {
     let db = Db::in_memory_with(limited(EvictionPolicy::AllKeysLru, LIMIT)).unwrap();
     let value = [b'v'; 100];

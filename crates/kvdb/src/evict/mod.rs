@@ -163,6 +163,12 @@ fn reuse<'b>(mut ops: Vec<Op<'_>>) -> Vec<Op<'b>> {
     ops.into_iter().map(|_| Op::Delete { key: &[] }).collect()
 }
 
+/// The most queued keys a write collects, holding the write lock, before
+/// it is refused for memory: bounded work for a write, and enough for the
+/// old versions a closed snapshot left (many more are a background
+/// collector's job).
+const GC_BEFORE_REFUSING: usize = 4096;
+
 /// An eviction frees a little more than needed (see [`Inner::evict_to`]).
 fn slack(limit: u64) -> u64 {
     (limit / EVICTION_SLACK_DIVISOR).min(MAX_EVICTION_SLACK)
@@ -187,6 +193,19 @@ impl Inner {
         writer: &mut Writer<'_>,
         ops: &[Op<'_>],
     ) -> Result<Option<Evicted>> {
+        match self.make_room_once(writer, ops) {
+            Err(Error::MemoryLimit { .. }) if self.store.gc_pending() > 0 => {
+                // Old versions no reader needs any more (those a snapshot
+                // kept until it closed, say) may give the room the policy
+                // could not: collect them, then try once more.
+                self.store.collect_garbage_under(writer, GC_BEFORE_REFUSING);
+                self.make_room_once(writer, ops)
+            }
+            made => made,
+        }
+    }
+
+    fn make_room_once(&self, writer: &mut Writer<'_>, ops: &[Op<'_>]) -> Result<Option<Evicted>> {
         let limit = self.eviction.limit();
         if limit == 0 || !ops.iter().any(|op| matches!(op, Op::Put { .. })) {
             return Ok(None); // deletions are always allowed, as in Redis
@@ -388,9 +407,13 @@ impl Db {
         if bytes == 0 || !policy.evicts() {
             return Ok(());
         }
-        // Victims evicted ahead and not unlinked yet go first.
+        // Victims evicted ahead and not unlinked yet go first, then old
+        // versions no reader needs, and only then live keys.
         if inner.store.memory_used() > bytes {
             inner.store.unlink_detached();
+        }
+        if inner.store.memory_used() > bytes {
+            inner.store.collect_garbage(usize::MAX);
         }
         if inner.store.memory_used() <= bytes {
             return Ok(());
