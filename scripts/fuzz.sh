@@ -5,6 +5,8 @@
 #   snapshot_loader  snapshot files, raw and structure-aware
 #   recovery         whole database directories, every recovery mode
 #   api_model        random API call sequences against a BTreeMap model
+#   evict_model      the same under a small memory limit and a random
+#                    eviction policy, told evictions by the change feed
 #
 # cargo-fuzz builds with unstable compiler flags (sanitizer coverage,
 # AddressSanitizer). This machine has one stable toolchain, so the build
@@ -12,7 +14,7 @@
 # cargo-fuzz itself is installed from crates.io when missing.
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-#   default: 60 seconds for each of the four targets. Corpora grow in
+#   default: 60 seconds for each of the five targets. Corpora grow in
 #   fuzz/corpus/<target> (not checked in); a crash is saved under
 #   fuzz/artifacts/<target> and fails the run.
 set -euo pipefail
@@ -21,7 +23,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(wal_reader snapshot_loader recovery api_model)
+[ "${#targets[@]}" -gt 0 ] || targets=(wal_reader snapshot_loader recovery api_model evict_model)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz from crates.io"
