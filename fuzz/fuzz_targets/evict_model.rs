@@ -10,6 +10,9 @@
 //! - with no snapshot open, usage is within the limit after every write;
 //! - the eviction counter counts the announced evictions;
 //! - snapshots keep reading their moment through evictions.
+//!
+//! Either with eviction and collection on the writer only, or with
+//! background maintenance on.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -25,6 +28,10 @@ use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
 struct Input {
+    /// Background maintenance on: evictions ahead of need, their victims
+    /// unlinked and the next ones chosen by a background thread, which
+    /// races the calls (a failure may not reproduce exactly).
+    background: bool,
     policy: u8,
     /// The limit, above the empty database's usage, in 64-byte steps.
     room: u8,
@@ -171,7 +178,11 @@ impl Checker {
 
 fuzz_target!(|input: Input| {
     let clock = Arc::new(ManualClock::new(1_000_000));
-    let mut options = Options::manual_maintenance();
+    let mut options = if input.background {
+        Options::default()
+    } else {
+        Options::manual_maintenance()
+    };
     options.clock = clock.clone();
     let db = Db::in_memory_with(options).unwrap();
     let base = db.memory_usage().used;
