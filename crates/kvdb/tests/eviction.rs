@@ -44,6 +44,27 @@ const SETUPS: [(&str, Setup); 2] = [
     ("with background unlinking", limited_in_background),
 ];
 
+/// The policies that evict only keys with a TTL.
+const VOLATILE: [EvictionPolicy; 4] = [
+    EvictionPolicy::VolatileLru,
+    EvictionPolicy::VolatileLfu,
+    EvictionPolicy::VolatileRandom,
+    EvictionPolicy::VolatileTtl,
+];
+
+/// Puts `value` under new keys from `first` on until a put fails; returns
+/// the first key not written and the error.
+fn put_until_refused(db: &Db, first: u64, value: &[u8]) -> (u64, kvdb::Error) {
+    let mut i = first;
+    loop {
+        if let Err(e) = db.put(&key(i), value) {
+            return (i, e);
+        }
+        i += 1;
+        assert!(i < first + 1_000_000, "the limit never bit");
+    }
+}
+
 /// Random puts and reads over a key space larger than the limit holds;
 /// after every write, usage is within the limit. Keys `i` with
 /// `i % 10 == 1` get no TTL if `some_without_ttl`, every other key a long
@@ -131,14 +152,7 @@ fn victims_evicted_ahead_are_unlinked_by_the_background_thread_when_woken() {
 fn noeviction_refuses_the_write_that_would_pass_the_limit_and_loses_nothing() {
     let db = Db::in_memory_with(limited(EvictionPolicy::NoEviction, LIMIT)).unwrap();
     let value = [b'v'; 200];
-    let mut written = 0;
-    let refused = loop {
-        match db.put(&key(written), &value) {
-            Ok(()) => written += 1,
-            Err(e) => break e,
-        }
-        assert!(written < 1_000_000, "the limit never bit");
-    };
+    let (written, refused) = put_until_refused(&db, 0, &value);
     assert_eq!(refused.kind(), ErrorKind::MemoryLimit);
     assert!(refused.to_string().contains("memory limit"), "{refused}");
     assert_eq!(
@@ -163,12 +177,7 @@ fn noeviction_refuses_the_write_that_would_pass_the_limit_and_loses_nothing() {
 #[test]
 fn volatile_policies_never_evict_a_key_without_a_ttl() {
     for (setup, options) in SETUPS {
-        for policy in [
-            EvictionPolicy::VolatileLru,
-            EvictionPolicy::VolatileLfu,
-            EvictionPolicy::VolatileRandom,
-            EvictionPolicy::VolatileTtl,
-        ] {
+        for policy in VOLATILE {
             eprintln!("{policy}, eviction {setup}");
             volatile_keeps_keys_without_a_ttl(
                 Db::in_memory_with(options(policy, LIMIT)).unwrap(),
@@ -194,14 +203,7 @@ fn volatile_keeps_keys_without_a_ttl(db: Db, policy: EvictionPolicy) {
             "{policy} evicted nothing"
         );
         // With no key with a TTL left, it behaves like noeviction.
-        let mut i = 1_000_000;
-        let refused = loop {
-            match db.put(&key(i), &[b'p'; 300]) {
-                Ok(()) => i += 1,
-                Err(e) => break e,
-            }
-            assert!(i < 2_000_000, "{policy}: the limit never bit");
-        };
+        let (_, refused) = put_until_refused(&db, 1_000_000, &[b'p'; 300]);
         assert_eq!(refused.kind(), ErrorKind::MemoryLimit, "{policy}");
         for i in &persistent {
             assert!(
@@ -215,12 +217,7 @@ fn volatile_keeps_keys_without_a_ttl(db: Db, policy: EvictionPolicy) {
 #[test]
 fn volatile_policies_never_evict_a_key_whose_ttl_an_overwrite_removed() {
     for (setup, options) in SETUPS {
-        for policy in [
-            EvictionPolicy::VolatileLru,
-            EvictionPolicy::VolatileLfu,
-            EvictionPolicy::VolatileRandom,
-            EvictionPolicy::VolatileTtl,
-        ] {
+        for policy in VOLATILE {
             eprintln!("{policy}, eviction {setup}");
             let db = Db::in_memory_with(options(policy, LIMIT)).unwrap();
             // A thousand keys get a TTL, then puts without one replace it
@@ -233,14 +230,7 @@ fn volatile_policies_never_evict_a_key_whose_ttl_an_overwrite_removed() {
                 db.put(&key(i), &value).unwrap();
             }
             // So writes up to the limit must be refused, evicting nothing.
-            let mut i = 1000;
-            let refused = loop {
-                if let Err(e) = db.put(&key(i), &value) {
-                    break e;
-                }
-                i += 1;
-                assert!(i < 1_000_000, "{policy}: the limit never bit");
-            };
+            let (i, refused) = put_until_refused(&db, 1000, &value);
             assert_eq!(refused.kind(), ErrorKind::MemoryLimit, "{policy}");
             let usage = db.memory_usage();
             assert_eq!(usage.evicted_keys, 0, "{policy} evicted keys without a TTL");
@@ -254,12 +244,7 @@ fn volatile_policies_never_evict_a_key_whose_ttl_an_overwrite_removed() {
 #[test]
 fn volatile_policies_refuse_only_once_no_key_with_a_ttl_is_left() {
     for (setup, options) in SETUPS {
-        for policy in [
-            EvictionPolicy::VolatileLru,
-            EvictionPolicy::VolatileLfu,
-            EvictionPolicy::VolatileRandom,
-            EvictionPolicy::VolatileTtl,
-        ] {
+        for policy in VOLATILE {
             eprintln!("{policy}, eviction {setup}");
             let db = Db::in_memory_with(options(policy, LIMIT)).unwrap();
             let value = [b'p'; 300];
@@ -274,14 +259,7 @@ fn volatile_policies_refuse_only_once_no_key_with_a_ttl_is_left() {
             for &i in &volatile {
                 db.put_with_ttl(&key(i), &value, LONG).unwrap();
             }
-            let mut i = 3000;
-            let refused = loop {
-                if let Err(e) = db.put(&key(i), &value) {
-                    break e;
-                }
-                i += 1;
-                assert!(i < 1_000_000, "{policy}: the limit never bit");
-            };
+            let (_, refused) = put_until_refused(&db, 3000, &value);
             assert_eq!(refused.kind(), ErrorKind::MemoryLimit, "{policy}");
             for &k in &volatile {
                 assert_eq!(
