@@ -5,12 +5,12 @@
 //! collection and the active expiry cycle.
 #![no_main]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use kvdb::{Batch, CasOutcome, Db, ManualClock, Options, Snapshot};
+use kvdb_fuzz::{Model, Pairs, get, live};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
@@ -32,33 +32,12 @@ enum Call {
     ExpireCycle,
 }
 
-/// value and expiry time
-type Model = BTreeMap<Vec<u8>, (Vec<u8>, Option<u64>)>;
-
-/// The live pairs, in key order.
-type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
-
 fn key(k: u8) -> Vec<u8> {
     vec![b'k', k % 16]
 }
 
 fn value(v: u8) -> Vec<u8> {
     vec![v; (v % 5) as usize]
-}
-
-fn live(model: &Model, now: u64) -> Pairs {
-    model
-        .iter()
-        .filter(|(_, (_, exp))| exp.is_none_or(|e| e > now))
-        .map(|(k, (v, _))| (k.clone(), v.clone()))
-        .collect()
-}
-
-fn get(model: &Model, k: &[u8], now: u64) -> Option<Vec<u8>> {
-    model
-        .get(k)
-        .filter(|(_, exp)| exp.is_none_or(|e| e > now))
-        .map(|(v, _)| v.clone())
 }
 
 fuzz_target!(|calls: Vec<Call>| {

@@ -15,7 +15,6 @@
 //! background maintenance on.
 #![no_main]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +23,7 @@ use kvdb::{
     Batch, Change, Db, ErrorKind, EvictionPolicy, ManualClock, Options, Snapshot, WATCH_FROM_NOW,
     Watcher,
 };
+use kvdb_fuzz::{Model, Pairs, get, live};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
@@ -55,12 +55,6 @@ enum Call {
     ExpireCycle,
 }
 
-/// value and expiry time
-type Model = BTreeMap<Vec<u8>, (Vec<u8>, Option<u64>)>;
-
-/// The live pairs, in key order.
-type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
-
 fn key(k: u8) -> Vec<u8> {
     vec![b'k', k % 32]
 }
@@ -84,21 +78,6 @@ fn is_volatile(policy: EvictionPolicy) -> bool {
     )
 }
 
-fn live(model: &Model, now: u64) -> Pairs {
-    model
-        .iter()
-        .filter(|(_, (_, exp))| exp.is_none_or(|e| e > now))
-        .map(|(k, (v, _))| (k.clone(), v.clone()))
-        .collect()
-}
-
-fn get(model: &Model, k: &[u8], now: u64) -> Option<Vec<u8>> {
-    model
-        .get(k)
-        .filter(|(_, exp)| exp.is_none_or(|e| e > now))
-        .map(|(v, _)| v.clone())
-}
-
 struct Checker {
     db: Db,
     watcher: Watcher,
@@ -119,7 +98,11 @@ impl Checker {
             if event.change != Change::Evicted {
                 continue;
             }
-            assert_ne!(self.policy, EvictionPolicy::NoEviction, "noeviction evicted");
+            assert_ne!(
+                self.policy,
+                EvictionPolicy::NoEviction,
+                "noeviction evicted"
+            );
             let held = self.model.remove(&event.key);
             if is_volatile(self.policy) {
                 assert!(
@@ -140,12 +123,7 @@ impl Checker {
     /// `puts`: the write stored a value (deletions are always allowed,
     /// whatever the usage, so only a write that stores is held to the
     /// limit).
-    fn wrote<T>(
-        &mut self,
-        puts: bool,
-        result: kvdb::Result<T>,
-        apply: impl FnOnce(&mut Model, T),
-    ) {
+    fn wrote<T>(&mut self, puts: bool, result: kvdb::Result<T>, apply: impl FnOnce(&mut Model, T)) {
         let evicted = self.take_evictions();
         match result {
             Ok(out) => {
@@ -210,9 +188,8 @@ fuzz_target!(|input: Input| {
             }
             Call::PutTtl(k, v, ttl) => {
                 let ttl = u64::from(ttl) + 1;
-                let r = c
-                    .db
-                    .put_with_ttl(&key(k), &value(v), Duration::from_millis(ttl));
+                let r =
+                    c.db.put_with_ttl(&key(k), &value(v), Duration::from_millis(ttl));
                 c.wrote(true, r, |m, ()| {
                     m.insert(key(k), (value(v), Some(now + ttl)));
                 });

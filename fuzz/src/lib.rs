@@ -3,7 +3,8 @@
 //! fuzzer reaches the checks behind the checksums (sequence continuity,
 //! entry order and counts, batch payloads, recovery's cross-file checks)
 //! instead of stopping at a CRC mismatch; plus byte-level damage applied
-//! *before* the checksums are computed.
+//! *before* the checksums are computed; and the model the API targets
+//! check the database against.
 
 use arbitrary::Arbitrary;
 use kvdb_snapshot::format::{Header, encode_entry, encode_footer, encode_header};
@@ -204,4 +205,28 @@ pub fn encode_snapshot(spec: &SnapshotSpec) -> Vec<u8> {
         d.apply(&mut file);
     }
     file
+}
+
+/// A key-value model of the database for the API targets: each key's value
+/// and expiry time (ms, by the test's manual clock).
+pub type Model = std::collections::BTreeMap<Vec<u8>, (Vec<u8>, Option<u64>)>;
+
+/// Live pairs, in key order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The pairs of `model` live at `now`.
+pub fn live(model: &Model, now: u64) -> Pairs {
+    model
+        .iter()
+        .filter(|(_, (_, exp))| exp.is_none_or(|e| e > now))
+        .map(|(k, (v, _))| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The value of `k` in `model` at `now`, if live.
+pub fn get(model: &Model, k: &[u8], now: u64) -> Option<Vec<u8>> {
+    model
+        .get(k)
+        .filter(|(_, exp)| exp.is_none_or(|e| e > now))
+        .map(|(v, _)| v.clone())
 }
