@@ -68,16 +68,6 @@ fn policy_of(p: u8) -> EvictionPolicy {
     EvictionPolicy::ALL[usize::from(p) % EvictionPolicy::ALL.len()]
 }
 
-fn is_volatile(policy: EvictionPolicy) -> bool {
-    matches!(
-        policy,
-        EvictionPolicy::VolatileLru
-            | EvictionPolicy::VolatileLfu
-            | EvictionPolicy::VolatileRandom
-            | EvictionPolicy::VolatileTtl
-    )
-}
-
 struct Checker {
     db: Db,
     watcher: Watcher,
@@ -104,7 +94,7 @@ impl Checker {
                 "noeviction evicted"
             );
             let held = self.model.remove(&event.key);
-            if is_volatile(self.policy) {
+            if self.policy.volatile_only() {
                 assert!(
                     held.is_none_or(|(_, exp)| exp.is_some()),
                     "{} evicted a key without a TTL",

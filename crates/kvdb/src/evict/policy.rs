@@ -71,8 +71,9 @@ impl EvictionPolicy {
         }
     }
 
-    /// True if only keys with an expiry time may be evicted.
-    pub(crate) fn volatile_only(self) -> bool {
+    /// True if only keys with an expiry time may be evicted (the
+    /// `volatile-*` policies).
+    pub fn volatile_only(self) -> bool {
         matches!(
             self,
             EvictionPolicy::VolatileLru
