@@ -232,13 +232,20 @@ impl Store {
     /// the store's write lock: removing a dead key needs that lock, which
     /// this pass uses instead of taking it again. `None`, having collected
     /// nothing, if another thread's pass is under way (it may be waiting
-    /// for this very lock) or `writer` is another store's.
-    pub fn collect_garbage_under(&self, writer: &Writer<'_>, max_keys: usize) -> Option<GcReport> {
+    /// for this very lock) or `writer` is another store's. Chains
+    /// `writer` located before ([`Writer::locate`]) are looked up again by
+    /// the write that uses them: the pass may have removed them.
+    pub fn collect_garbage_under(
+        &self,
+        writer: &mut Writer<'_>,
+        max_keys: usize,
+    ) -> Option<GcReport> {
         let shared = &*self.shared;
         if shared.process.is_inherited() || !writer.is_of(&self.shared) {
             return None;
         }
         let lists = shared.gc.running.try_lock()?;
+        writer.forget_located();
         let budget = shared.gc.len().min(max_keys);
         let queued = std::iter::from_fn(|| shared.gc.queue.pop())
             .take(budget)

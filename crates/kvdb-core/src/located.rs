@@ -13,8 +13,9 @@ use crate::writer::Writer;
 
 /// Where the chain of each operation's key in one batch was (0: the store
 /// did not hold the key), found under one hold of the write lock, and each
-/// key's [`KeyHash`]. The addresses are used only under that same hold:
-/// [`Writer::apply_located`] looks the keys up again under any other.
+/// key's [`KeyHash`]. The addresses are used only under that same hold and
+/// while no chain has left the index under it: [`Writer::apply_located`]
+/// looks the keys up again otherwise.
 pub struct Located {
     /// Which hold of the write lock found the chains.
     hold: u64,
@@ -65,8 +66,10 @@ impl Writer<'_> {
                 // SAFETY: `addr` is a chain that was in the index under this
                 // same hold of the write lock (checked above). Chains leave
                 // the index only under the write lock, which this writer
-                // still holds, so the chain is still there, kept alive by its
-                // skiplist node; the borrow cannot outlive `self`.
+                // still holds, and a removal under it moves the hold on
+                // (`Writer::forget_located`), so the chain is still there,
+                // kept alive by its skiplist node; the borrow cannot outlive
+                // `self`.
                 (addr != 0).then(|| unsafe { ChainRef::borrow_addr(addr) })
             })
         })

@@ -68,7 +68,9 @@ impl<'a> Op<'a> {
 /// State owned by the holder of the write lock.
 pub(crate) struct WriterState {
     next_seq: u64,
-    /// How many times the lock has been taken: tells one hold from another.
+    /// How many times the lock has been taken, or chains left the index
+    /// under it: a [`crate::Located`] made under one value of this counter
+    /// is not used under another.
     holds: u64,
 }
 
@@ -113,9 +115,16 @@ impl<'a> Writer<'a> {
         Arc::ptr_eq(self.shared, shared)
     }
 
-    /// Which hold of the lock this is.
+    /// Which hold of the lock this is (moved on by [`Writer::forget_located`]).
     pub(crate) fn hold(&self) -> u64 {
         self.state.holds
+    }
+
+    /// Invalidates every [`crate::Located`] made so far under this hold:
+    /// called when chains leave the index while it is held (a collection
+    /// on the writer's own lock), since a located chain may be among them.
+    pub(crate) fn forget_located(&mut self) {
+        self.state.holds += 1;
     }
 
     /// The sequence number the next applied operation will get.

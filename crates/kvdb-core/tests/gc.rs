@@ -152,16 +152,22 @@ fn the_writer_collects_under_its_own_lock_and_removes_dead_keys() {
     store.write(&[Op::Delete { key: b"b" }]).unwrap();
     put(&store, b"c", b"3");
     store.write(&[Op::Delete { key: b"c" }]).unwrap();
-    let writer = store.writer().unwrap();
+    let mut writer = store.writer().unwrap();
     // Taking the lock again would deadlock: the pass uses this one.
-    let report = store.collect_garbage_under(&writer, usize::MAX).unwrap();
+    let report = store
+        .collect_garbage_under(&mut writer, usize::MAX)
+        .unwrap();
     assert_eq!(report.keys_removed, 1, "{report:?}");
     assert_eq!(report.versions_reclaimed, 2, "{report:?}");
     // Another store's lock does not protect this store's index.
     let other = Store::new();
     put(&other, b"x", b"1");
     put(&other, b"x", b"2");
-    assert!(other.collect_garbage_under(&writer, usize::MAX).is_none());
+    assert!(
+        other
+            .collect_garbage_under(&mut writer, usize::MAX)
+            .is_none()
+    );
     assert_eq!(other.gc_pending(), 1);
     drop(writer);
     assert_eq!(store.stats().keys_held, 1);

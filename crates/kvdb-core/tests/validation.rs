@@ -137,6 +137,29 @@ fn chains_located_under_an_earlier_hold_of_the_lock_are_not_used() {
 }
 
 #[test]
+fn chains_located_before_the_writer_collects_under_its_own_lock_are_not_used() {
+    let store = Store::new();
+    put(&store, b"a");
+    store.write(&[Op::Delete { key: b"a" }]).unwrap();
+    let ops = put_batch(b"a");
+    let batch = PreparedBatch::new(&ops).unwrap();
+    let mut writer = store.writer().unwrap();
+    let located = writer.locate(&batch);
+    // The same hold of the lock collects the dead key's chain (as a write
+    // at the memory limit does before refusing).
+    let report = store
+        .collect_garbage_under(&mut writer, usize::MAX)
+        .unwrap();
+    assert_eq!(report.keys_removed, 1);
+    let range = writer.assign(&batch).unwrap();
+    let applied = writer.apply_located(&batch, range, located).unwrap();
+    drop(writer);
+    store.publish(applied);
+    assert_eq!(store.get(b"a").unwrap(), Some(b"new".to_vec()));
+    assert_eq!(store.stats().keys_held, 1);
+}
+
+#[test]
 fn chains_located_for_another_batch_are_not_used() {
     let store = Store::new();
     put(&store, b"a");

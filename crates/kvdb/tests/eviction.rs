@@ -304,6 +304,26 @@ fn a_write_at_the_limit_frees_what_a_closed_snapshot_kept_before_refusing() {
 }
 
 #[test]
+fn a_transaction_keeps_its_write_to_a_deleted_key_the_limit_makes_it_collect() {
+    // The commit finds the deleted key's record, then, at the limit,
+    // collects garbage to make room: that record among it. The value must
+    // land in a record the store still holds.
+    let db = Db::in_memory_with(limited(EvictionPolicy::NoEviction, LIMIT)).unwrap();
+    let value = [b'v'; 300];
+    let (written, refused) = put_until_refused(&db, 0, &value);
+    assert_eq!(refused.kind(), ErrorKind::MemoryLimit);
+    let deleted = key(written / 2);
+    assert!(db.delete(&deleted).unwrap());
+    let mut txn = db.begin().unwrap();
+    txn.put(&deleted, b"again").unwrap();
+    txn.commit().unwrap();
+    assert_eq!(db.get(&deleted).unwrap().as_deref(), Some(&b"again"[..]));
+    db.collect_garbage(usize::MAX);
+    assert_eq!(db.get(&deleted).unwrap().as_deref(), Some(&b"again"[..]));
+    assert_eq!(db.iter().count() as u64, written);
+}
+
+#[test]
 fn lowering_the_limit_frees_old_versions_before_evicting_live_keys() {
     let db = Db::in_memory_with(limited(EvictionPolicy::NoEviction, 0)).unwrap();
     let value = [b'v'; 300];
