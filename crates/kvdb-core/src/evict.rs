@@ -10,6 +10,7 @@ use crossbeam_epoch as epoch;
 
 use crate::access::Tracking;
 use crate::chain::{ChainRef, footprint_of_key};
+use crate::prepared::IndexOp;
 use crate::store::Store;
 use crate::version::{Version, footprint_of_value};
 use crate::writer::Op;
@@ -84,30 +85,42 @@ impl Store {
         u64::try_from(records).unwrap_or(0) + (tables + tracked) as u64
     }
 
-    /// The most the operations `ops` can add to [`Store::memory_used`]:
-    /// each put counted as a new key, with the hash table's growth if new
-    /// keys would make it double.
-    pub fn write_cost(&self, ops: &[Op<'_>]) -> u64 {
-        let puts = ops.iter().filter(|op| matches!(op, Op::Put { .. })).count();
-        let records: usize = ops
-            .iter()
-            .map(|op| match *op {
-                Op::Put {
-                    key,
-                    value,
-                    expires_at,
-                } => {
-                    // The key's record, its version, and a tracker entry
-                    // if it expires.
-                    footprint_of_key(key.len())
-                        + footprint_of_value(value.len(), expires_at.is_some())
-                        + if expires_at.is_some() { 8 } else { 0 }
-                }
-                Op::Delete { .. } => footprint_of_value(0, false),
-            })
-            .sum();
-        (records + self.shared.index.points_growth(puts)) as u64
+    /// The most the operations `ops`, with the index writes `index_ops`
+    /// that go with them, can add to [`Store::memory_used`]: each put
+    /// counted as a new key, each deletion as a tombstone, with either key
+    /// space's hash table's growth if its new keys can make it grow.
+    pub fn write_cost(&self, ops: &[Op<'_>], index_ops: &[IndexOp<'_>]) -> u64 {
+        let (records, puts) = cost_of(ops.iter());
+        let (entries, entry_puts) = cost_of(index_ops.iter().map(|i| &i.op));
+        let s = &*self.shared;
+        let tables = s.index.points_growth(puts) + s.index_entries.points_growth(entry_puts);
+        (records + entries + tables) as u64
     }
+}
+
+/// The bytes `ops` can add to a key space's records (each put as a new
+/// key: its record, its version, and a tracker entry if it expires), and
+/// how many puts there are.
+fn cost_of<'a, 'o: 'a>(ops: impl Iterator<Item = &'a Op<'o>>) -> (usize, usize) {
+    ops.fold((0, 0), |(bytes, puts), op| match *op {
+        Op::Put {
+            key,
+            value,
+            expires_at,
+        } => {
+            let tracked = if expires_at.is_some() {
+                std::mem::size_of::<usize>()
+            } else {
+                0
+            };
+            let bytes = bytes
+                + footprint_of_key(key.len())
+                + footprint_of_value(value.len(), expires_at.is_some())
+                + tracked;
+            (bytes, puts + 1)
+        }
+        Op::Delete { .. } => (bytes + footprint_of_value(0, false), puts),
+    })
 }
 
 /// `chain` as a candidate now, if its newest version is a live value.

@@ -24,6 +24,7 @@ use kvdb_wal::LogPosition;
 use crate::db::Inner;
 use crate::error::{Error, Result};
 use crate::evict::Evicted;
+use crate::index::maintain::{Planned, plan};
 use crate::options::SyncPolicy;
 use crate::persist::record::{self, Cause};
 
@@ -78,11 +79,17 @@ impl Inner {
         cause: Cause,
     ) -> Result<u64> {
         let ops = batch.ops();
+        let mut planned = plan(&writer, &self.indexes, ops)?;
         let evicted = match cause {
-            Cause::Write => self.make_room(&mut writer, ops)?,
+            Cause::Write => self.make_room(&mut writer, ops, planned.as_ref())?,
             _ => None,
         };
-        let step = self.log_and_apply(&mut writer, batch, located, cause);
+        if evicted.is_some() {
+            // The victims' index entries are gone, and a victim may be a
+            // key this batch writes: its plan read the old value.
+            planned = plan(&writer, &self.indexes, ops)?;
+        }
+        let step = self.log_and_apply_planned(&mut writer, batch, planned, located, cause);
         let newest = writer.next_seq() - 1;
         drop(writer);
         // Evictions were logged and applied before the write: they are
@@ -130,7 +137,20 @@ impl Inner {
         located: Option<Located>,
         cause: Cause,
     ) -> Result<Option<Step>> {
-        let planned = crate::index::maintain::plan(writer, &self.indexes, batch.ops())?;
+        let planned = plan(writer, &self.indexes, batch.ops())?;
+        self.log_and_apply_planned(writer, batch, planned, located, cause)
+    }
+
+    /// As [`Inner::log_and_apply`], with the index writes `planned` under
+    /// `writer` for `batch`, with nothing written since.
+    fn log_and_apply_planned(
+        &self,
+        writer: &mut Writer<'_>,
+        batch: PreparedBatch<'_>,
+        planned: Option<Planned>,
+        located: Option<Located>,
+        cause: Cause,
+    ) -> Result<Option<Step>> {
         let index_ops = planned.as_ref().map(|p| p.index_ops()).unwrap_or_default();
         let batch = batch.with_index_ops(&index_ops)?;
         let Some(range) = writer.assign(&batch) else {

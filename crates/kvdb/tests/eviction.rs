@@ -459,6 +459,50 @@ fn an_eviction_removes_the_keys_secondary_index_entries() {
 }
 
 #[test]
+fn the_limit_holds_when_writes_add_secondary_index_entries() {
+    // Each put also writes an index entry (and deletes the one its old
+    // value had): room made for the put alone is not enough.
+    for (setup, options) in SETUPS {
+        for policy in [EvictionPolicy::AllKeysLru, EvictionPolicy::VolatileTtl] {
+            eprintln!("{policy}, eviction {setup}");
+            let db = Db::in_memory_with(options(policy, LIMIT)).unwrap();
+            db.create_index(IndexDef::value_bytes("tag", 0, 8).unwrap())
+                .unwrap();
+            limit_holds_under_churn(db, policy);
+        }
+    }
+}
+
+#[test]
+fn a_key_evicted_to_make_room_for_its_own_overwrite_keeps_its_index_entry() {
+    // volatile-ttl with one key with a TTL: the overwrite of that key at
+    // the limit evicts the key itself, then writes it again. Its index
+    // entry, unchanged by the overwrite, was removed by the eviction and
+    // must be written back.
+    let clock = std::sync::Arc::new(kvdb::ManualClock::new(1_000));
+    let mut options = limited(EvictionPolicy::VolatileTtl, LIMIT);
+    options.clock = clock.clone();
+    let db = Db::in_memory_with(options).unwrap();
+    db.create_index(IndexDef::value_bytes("tag", 0, 1).unwrap())
+        .unwrap();
+    let (written, _) = put_until_refused(&db, 0, &[b'b'; 300]);
+    // Room for one more record, once the write collects these two.
+    db.delete(&key(0)).unwrap();
+    db.delete(&key(1)).unwrap();
+    db.put_with_ttl(b"only-ttl", &[b'a'; 300], LONG).unwrap();
+    db.put_with_ttl(b"only-ttl", &[b'a'; 900], LONG).unwrap();
+    assert_eq!(db.memory_usage().evicted_keys, 1, "it evicted itself");
+    assert_eq!(db.get(b"only-ttl").unwrap(), Some(vec![b'a'; 900]));
+    let tagged: Vec<Vec<u8>> = db
+        .index("tag", IndexQuery::Equal(b"a"))
+        .unwrap()
+        .map(|entry| entry.key)
+        .collect();
+    assert_eq!(tagged, [b"only-ttl".to_vec()]);
+    assert_eq!(db.iter().count() as u64, written - 2 + 1);
+}
+
+#[test]
 fn lowering_the_limit_at_run_time_evicts_down_to_it() {
     let db = Db::in_memory_with(limited(EvictionPolicy::NoEviction, 0)).unwrap();
     for i in 0..20_000 {

@@ -37,6 +37,7 @@ use crate::background::Nudge;
 use crate::commit::Step;
 use crate::db::{Db, Inner};
 use crate::error::{Error, Result};
+use crate::index::maintain::Planned;
 use crate::persist::record::Cause;
 
 /// An eviction frees this fraction of the limit more than the write
@@ -184,33 +185,37 @@ fn headroom(limit: u64) -> u64 {
 }
 
 impl Inner {
-    /// Makes room under `writer` for a write of `ops`, evicting if the
-    /// policy allows; `Ok(None)` if no room was needed. Fails with
-    /// [`Error::MemoryLimit`], having evicted nothing, if the policy cannot
-    /// free enough.
+    /// Makes room under `writer` for a write of `ops` and the index writes
+    /// `planned` for it, evicting if the policy allows; `Ok(None)` if no
+    /// room was needed. Fails with [`Error::MemoryLimit`], having evicted
+    /// nothing, if the policy cannot free enough.
     pub(crate) fn make_room(
         &self,
         writer: &mut Writer<'_>,
         ops: &[Op<'_>],
+        planned: Option<&Planned>,
     ) -> Result<Option<Evicted>> {
-        match self.make_room_once(writer, ops) {
+        if self.eviction.limit() == 0 || !ops.iter().any(|op| matches!(op, Op::Put { .. })) {
+            return Ok(None); // deletions are always allowed, as in Redis
+        }
+        let index_ops = planned.map(Planned::index_ops).unwrap_or_default();
+        let needed = self.store.write_cost(ops, &index_ops);
+        match self.make_room_once(writer, needed) {
             Err(Error::MemoryLimit { .. }) if self.store.gc_pending() > 0 => {
                 // Old versions no reader needs any more (those a snapshot
                 // kept until it closed, say) may give the room the policy
                 // could not: collect them, then try once more.
                 self.store.collect_garbage_under(writer, GC_BEFORE_REFUSING);
-                self.make_room_once(writer, ops)
+                self.make_room_once(writer, needed)
             }
             made => made,
         }
     }
 
-    fn make_room_once(&self, writer: &mut Writer<'_>, ops: &[Op<'_>]) -> Result<Option<Evicted>> {
+    /// One try of [`Inner::make_room`], for a write that adds at most
+    /// `needed` bytes.
+    fn make_room_once(&self, writer: &mut Writer<'_>, needed: u64) -> Result<Option<Evicted>> {
         let limit = self.eviction.limit();
-        if limit == 0 || !ops.iter().any(|op| matches!(op, Op::Put { .. })) {
-            return Ok(None); // deletions are always allowed, as in Redis
-        }
-        let needed = self.store.write_cost(ops);
         let room = limit.saturating_sub(needed);
         if self.eviction.unlinker.get().is_none() {
             return self.evict_to(writer, room, needed, false);
