@@ -214,6 +214,30 @@ impl Store {
         self.collect_chains(victims.iter().map(|c| c.chain().clone()), Removal::Detach)
     }
 
+    /// Collects the index entries `entries` (keys of the index key space)
+    /// at once, as [`Store::collect_candidates`] does the victims whose
+    /// deletion removed them; detaching them (see
+    /// [`Store::collect_candidates_detaching`]) if `detach`. Entries the
+    /// store no longer holds are skipped.
+    pub fn collect_index_entries(&self, entries: &[Vec<u8>], detach: bool) -> GcReport {
+        if entries.is_empty() {
+            return GcReport::default();
+        }
+        let guard = epoch::pin();
+        let chains: Vec<ChainRef> = entries
+            .iter()
+            .filter_map(|key| self.shared.index_entries.lookup(key, &guard))
+            .map(|chain| ChainRef::clone(&chain))
+            .collect();
+        drop(guard);
+        let removal = if detach {
+            Removal::Detach
+        } else {
+            Removal::Unlink
+        };
+        self.collect_chains(chains.into_iter(), removal)
+    }
+
     /// As [`Store::collect_candidates_detaching`], for the keys `keys`
     /// (tests, which have keys rather than candidates).
     #[cfg(test)]

@@ -89,7 +89,7 @@ impl Inner {
             // key this batch writes: its plan read the old value.
             planned = plan(&writer, &self.indexes, ops)?;
         }
-        let step = self.log_and_apply_planned(&mut writer, batch, planned, located, cause);
+        let step = self.log_and_apply(&mut writer, batch, planned, located, cause);
         let newest = writer.next_seq() - 1;
         drop(writer);
         // Evictions were logged and applied before the write: they are
@@ -127,23 +127,11 @@ impl Inner {
         Ok(())
     }
 
-    /// Steps 2 to 4 under `writer`: numbers, logs and applies `batch` (with
-    /// the secondary index entries it implies) and adds it to the change
-    /// feed; `None` for a batch that writes nothing.
+    /// Steps 2 to 4 under `writer`: numbers, logs and applies `batch` with
+    /// the secondary index writes `planned` for it under `writer` (with
+    /// nothing written since; see `index::maintain::plan`) and adds it to
+    /// the change feed; `None` for a batch that writes nothing.
     pub(crate) fn log_and_apply(
-        &self,
-        writer: &mut Writer<'_>,
-        batch: PreparedBatch<'_>,
-        located: Option<Located>,
-        cause: Cause,
-    ) -> Result<Option<Step>> {
-        let planned = plan(writer, &self.indexes, batch.ops())?;
-        self.log_and_apply_planned(writer, batch, planned, located, cause)
-    }
-
-    /// As [`Inner::log_and_apply`], with the index writes `planned` under
-    /// `writer` for `batch`, with nothing written since.
-    fn log_and_apply_planned(
         &self,
         writer: &mut Writer<'_>,
         batch: PreparedBatch<'_>,

@@ -474,6 +474,30 @@ fn the_limit_holds_when_writes_add_secondary_index_entries() {
 }
 
 #[test]
+fn the_limit_holds_when_one_write_evicts_many_indexed_keys() {
+    // Every victim's index entry is deleted with it: the entries' records
+    // must be freed along with the victims', or a write that evicts
+    // hundreds of small keys returns over the limit by their sum.
+    for (setup, options) in SETUPS {
+        let db = Db::in_memory_with(options(EvictionPolicy::NoEviction, LIMIT)).unwrap();
+        db.create_index(IndexDef::value_bytes("tag", 0, 8).unwrap())
+            .unwrap();
+        put_until_refused(&db, 0, b"small-value");
+        db.set_memory_limit(LIMIT, EvictionPolicy::AllKeysRandom)
+            .unwrap();
+        db.put(b"large", &[b'x'; 200_000]).unwrap();
+        let usage = db.memory_usage();
+        assert!(usage.evicted_keys > 1000, "{setup}: {usage:?}");
+        assert!(
+            usage.used <= LIMIT,
+            "{setup}: {} bytes used after evicting {} keys",
+            usage.used,
+            usage.evicted_keys
+        );
+    }
+}
+
+#[test]
 fn a_key_evicted_to_make_room_for_its_own_overwrite_keeps_its_index_entry() {
     // volatile-ttl with one key with a TTL: the overwrite of that key at
     // the limit evicts the key itself, then writes it again. Its index

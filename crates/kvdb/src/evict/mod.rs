@@ -37,7 +37,7 @@ use crate::background::Nudge;
 use crate::commit::Step;
 use crate::db::{Db, Inner};
 use crate::error::{Error, Result};
-use crate::index::maintain::Planned;
+use crate::index::maintain::{Planned, plan};
 use crate::persist::record::Cause;
 
 /// An eviction frees this fraction of the limit more than the write
@@ -93,6 +93,8 @@ pub struct MemoryUsage {
 pub(crate) struct Evicted {
     /// The victims, as chosen (their keys are the deletion's keys).
     pub(crate) victims: Vec<Candidate>,
+    /// The secondary index entries their deletion removed.
+    entries: Vec<Vec<u8>>,
     /// What they held when chosen (records and versions).
     pub(crate) bytes: u64,
     /// Their deletion, applied but not yet published.
@@ -288,7 +290,15 @@ impl Inner {
         let bytes = victims.iter().map(|c| c.bytes).sum();
         let mut ops = reuse(deletions);
         ops.extend(victims.iter().map(|c| Op::Delete { key: c.key() }));
-        let step = self.log_and_apply(writer, PreparedBatch::new(&ops)?, None, Cause::Eviction)?;
+        let planned = plan(writer, &self.indexes, &ops)?;
+        // Removed with the victims, and to be freed with them.
+        let entries: Vec<Vec<u8>> = planned
+            .iter()
+            .flat_map(Planned::entry_keys)
+            .map(<[u8]>::to_vec)
+            .collect();
+        let batch = PreparedBatch::new(&ops)?;
+        let step = self.log_and_apply(writer, batch, planned, None, Cause::Eviction)?;
         let mut ops = reuse(ops);
         ops.shrink_to(KEPT_LIST_LEN);
         self.eviction.lists.lock().1 = ops;
@@ -298,6 +308,7 @@ impl Inner {
         };
         Ok(Some(Evicted {
             victims,
+            entries,
             bytes,
             step,
             ahead,
@@ -312,6 +323,7 @@ impl Inner {
         match self.eviction.unlinker.get() {
             Some(unlinker) if evicted.ahead => {
                 self.store.collect_candidates_detaching(&evicted.victims);
+                self.store.collect_index_entries(&evicted.entries, true);
                 if self.store.memory_used() > self.eviction.limit() {
                     // Detached victims keep their bytes counted until
                     // unlinked, and their deletions added tombstones: with
@@ -323,6 +335,7 @@ impl Inner {
             }
             _ => {
                 self.store.collect_candidates(&evicted.victims);
+                self.store.collect_index_entries(&evicted.entries, false);
             }
         }
         self.eviction

@@ -32,6 +32,12 @@ pub(crate) struct Planned {
 }
 
 impl Planned {
+    /// The entry keys the writes touch (an eviction's: the entries it
+    /// removes).
+    pub(crate) fn entry_keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.changes.iter().map(|(key, _)| key.as_slice())
+    }
+
     /// The writes, as the store takes them.
     pub(crate) fn index_ops(&self) -> Vec<IndexOp<'_>> {
         self.changes
