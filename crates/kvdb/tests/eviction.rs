@@ -324,6 +324,29 @@ fn a_transaction_keeps_its_write_to_a_deleted_key_the_limit_makes_it_collect() {
 }
 
 #[test]
+fn a_transaction_that_evicts_returns_within_the_limit() {
+    // The transaction's own read view, older than the eviction, must not
+    // keep the victims from being freed before the commit returns.
+    for (setup, options) in SETUPS {
+        let db = Db::in_memory_with(options(EvictionPolicy::AllKeysLru, LIMIT)).unwrap();
+        for i in 0..10_000 {
+            db.put(&key(i), &[b'v'; 300]).unwrap();
+        }
+        let before = db.memory_usage().evicted_keys;
+        let mut txn = db.begin().unwrap();
+        txn.put(b"large", &[b'x'; 100_000]).unwrap();
+        txn.commit().unwrap();
+        let usage = db.memory_usage();
+        assert!(usage.evicted_keys > before + 100, "{setup}: {usage:?}");
+        assert!(
+            usage.used <= LIMIT,
+            "{setup}: {} bytes used after the commit",
+            usage.used
+        );
+    }
+}
+
+#[test]
 fn lowering_the_limit_frees_old_versions_before_evicting_live_keys() {
     let db = Db::in_memory_with(limited(EvictionPolicy::NoEviction, 0)).unwrap();
     let value = [b'v'; 300];

@@ -402,6 +402,10 @@ impl Txn {
                 )));
             }
         }
+        // Validated: nothing reads through the view any more, and a view
+        // older than the eviction the commit may make would keep its
+        // victims from being freed before the commit returns.
+        drop(self.view);
         Ok(self.inner.commit_located(writer, batch, Some(located))?)
     }
 
