@@ -1,15 +1,16 @@
-//! Random sequences of API calls on an in-memory database with a small
-//! memory limit and a random eviction policy, checked call by call against
-//! a BTreeMap model. The change feed names every evicted key, so the model
-//! knows exactly what the database should still hold; the checks are the
-//! eviction contract:
+//! Random sequences of API calls (transactions among them) on an in-memory
+//! database with a small memory limit and a random eviction policy, checked
+//! call by call against a BTreeMap model. The change feed names every
+//! evicted key, so the model knows exactly what the database should still
+//! hold; the checks are the eviction contract:
 //! - every key the database holds has the model's value, and every key the
 //!   model holds that the database lacks was announced as evicted;
 //! - `noeviction` evicts nothing; `volatile-*` evicts only keys with a TTL;
 //! - a write refused with `MemoryLimit` applied nothing and evicted nothing;
 //! - with no snapshot open, usage is within the limit after every write;
 //! - the eviction counter counts the announced evictions;
-//! - snapshots keep reading their moment through evictions.
+//! - snapshots keep reading their moment through evictions;
+//! - with a secondary index kept, it lists exactly the live keys.
 //!
 //! Either with eviction and collection on the writer only, or with
 //! background maintenance on.
@@ -20,8 +21,8 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use kvdb::{
-    Batch, Change, Db, ErrorKind, EvictionPolicy, ManualClock, Options, Snapshot, WATCH_FROM_NOW,
-    Watcher,
+    Batch, Change, Db, ErrorKind, EvictionPolicy, IndexDef, IndexQuery, ManualClock, Options,
+    Snapshot, WATCH_FROM_NOW, Watcher,
 };
 use kvdb_fuzz::{Model, Pairs, get, live};
 use libfuzzer_sys::fuzz_target;
@@ -32,6 +33,9 @@ struct Input {
     /// unlinked and the next ones chosen by a background thread, which
     /// races the calls (a failure may not reproduce exactly).
     background: bool,
+    /// A secondary index on each value's first byte, so that writes and
+    /// evictions also write index entries.
+    indexed: bool,
     policy: u8,
     /// The limit, above the empty database's usage, in 64-byte steps.
     room: u8,
@@ -53,6 +57,8 @@ enum Call {
     SetLimit(u8, u8),
     Collect,
     ExpireCycle,
+    /// Puts (Some) and deletes (None) in one transaction.
+    Transaction(Vec<(u8, Option<u8>)>),
 }
 
 fn key(k: u8) -> Vec<u8> {
@@ -63,6 +69,9 @@ fn key(k: u8) -> Vec<u8> {
 fn value(v: u8) -> Vec<u8> {
     vec![v; usize::from(v % 16) * 16]
 }
+
+/// The secondary index's name.
+const INDEX: &str = "first-byte";
 
 fn policy_of(p: u8) -> EvictionPolicy {
     EvictionPolicy::ALL[usize::from(p) % EvictionPolicy::ALL.len()]
@@ -77,6 +86,7 @@ struct Checker {
     /// Evictions announced so far.
     evicted: u64,
     snapshots: Vec<(Snapshot, Pairs)>,
+    indexed: bool,
 }
 
 impl Checker {
@@ -137,7 +147,25 @@ impl Checker {
     }
 
     fn check_all(&self, now: u64) {
-        assert_eq!(self.db.iter().collect::<Vec<_>>(), live(&self.model, now));
+        let live = live(&self.model, now);
+        if self.indexed {
+            // Ordered by index key (the value's first byte), then key; an
+            // empty value is too short to be indexed.
+            let mut expected: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = live
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (v[..1].to_vec(), k.clone(), v.clone()))
+                .collect();
+            expected.sort();
+            let listed: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = self
+                .db
+                .index(INDEX, IndexQuery::All)
+                .unwrap()
+                .map(|e| (e.index_key, e.key, e.value))
+                .collect();
+            assert_eq!(listed, expected, "the index does not list the live keys");
+        }
+        assert_eq!(self.db.iter().collect::<Vec<_>>(), live);
         for (s, seen) in &self.snapshots {
             assert_eq!(&s.iter().collect::<Vec<_>>(), seen, "a snapshot changed");
         }
@@ -153,6 +181,10 @@ fuzz_target!(|input: Input| {
     };
     options.clock = clock.clone();
     let db = Db::in_memory_with(options).unwrap();
+    if input.indexed {
+        db.create_index(IndexDef::value_bytes(INDEX, 0, 1).unwrap())
+            .unwrap();
+    }
     let base = db.memory_usage().used;
     let policy = policy_of(input.policy);
     let limit = base + 1024 + u64::from(input.room) * 64;
@@ -166,6 +198,7 @@ fuzz_target!(|input: Input| {
         limit,
         evicted: 0,
         snapshots: Vec::new(),
+        indexed: input.indexed,
     };
     let mut now = 1_000_000u64;
     for call in input.calls.iter().take(300) {
@@ -211,6 +244,37 @@ fuzz_target!(|input: Input| {
                         };
                     }
                 });
+            }
+            Call::Transaction(ref ops) => {
+                let ops: Vec<(u8, Option<u8>)> = ops.iter().take(8).copied().collect();
+                let mut txn = c.db.begin().unwrap();
+                for &(k, v) in &ops {
+                    match v {
+                        Some(v) => txn.put(&key(k), &value(v)).unwrap(),
+                        None => {
+                            txn.delete(&key(k)).unwrap();
+                        }
+                    }
+                }
+                let r = txn.commit();
+                match r {
+                    // Only the background expiry can write a key the
+                    // transaction read or wrote meanwhile.
+                    Err(e) if e.kind() == ErrorKind::Conflict => {
+                        assert!(input.background, "{e}");
+                    }
+                    r => {
+                        let puts = ops.iter().any(|(_, v)| v.is_some());
+                        c.wrote(puts, r, |m, _| {
+                            for &(k, v) in &ops {
+                                match v {
+                                    Some(v) => m.insert(key(k), (value(v), None)),
+                                    None => m.remove(&key(k)),
+                                };
+                            }
+                        });
+                    }
+                }
             }
             Call::PutIfAbsent(k, v) => {
                 let r = c.db.put_if_absent(&key(k), &value(v));
