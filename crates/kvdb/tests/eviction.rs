@@ -539,6 +539,7 @@ fn a_key_evicted_to_make_room_for_its_own_overwrite_keeps_its_index_entry() {
     db.put_with_ttl(b"only-ttl", &[b'a'; 300], LONG).unwrap();
     db.put_with_ttl(b"only-ttl", &[b'a'; 900], LONG).unwrap();
     assert_eq!(db.memory_usage().evicted_keys, 1, "it evicted itself");
+    assert!(db.memory_usage().used <= LIMIT, "{:?}", db.memory_usage());
     assert_eq!(db.get(b"only-ttl").unwrap(), Some(vec![b'a'; 900]));
     let tagged: Vec<Vec<u8>> = db
         .index("tag", IndexQuery::Equal(b"a"))
