@@ -1861,6 +1861,11 @@ kvdb_status_t kvdb_txn_delete(kvdb_txn_t *txn, const void *key, size_t klen);
  * written by anyone else after it began — then nothing applies. Releases
  * the handle whatever it returns; NULL is `KVDB_INVALID_ARGUMENT`.
  *
+ * Under a memory limit the commit first makes room, as any write does: an
+ * eviction that takes a key the transaction read or observed makes it
+ * `KVDB_CONFLICT` (the eviction stands), and `KVDB_MEMORY_LIMIT` means the
+ * policy could not make room (nothing evicted or applied).
+ *
  * # Safety
  *
  * `txn` is NULL or a live transaction, not used again after this call.
@@ -1927,9 +1932,10 @@ kvdb_status_t kvdb_txn_iter_new_prefix(kvdb_txn_t *txn,
  * Runs `body` in a transaction and commits it, retrying the whole
  * transaction when the commit conflicts, so that it commits however busy
  * its keys are: the first 16 attempts are optimistic, and the last retry
- * (the 17th attempt) runs holding the write lock, so nothing can conflict
- * with it. Before each retry it waits for the writes
- * it conflicted with to become visible.
+ * (the 17th attempt) runs holding the write lock, so that only an
+ * eviction its own commit makes can conflict with it (it then runs again,
+ * holding the lock, up to 16 times). Before each retry it waits for the
+ * writes it conflicted with to become visible.
  *
  * Returns `KVDB_OK` once committed. If `body` returns anything else, the
  * transaction is rolled back and that status is returned as is (with the

@@ -333,6 +333,11 @@ pub unsafe extern "C" fn kvdb_txn_delete(
 /// written by anyone else after it began — then nothing applies. Releases
 /// the handle whatever it returns; NULL is `KVDB_INVALID_ARGUMENT`.
 ///
+/// Under a memory limit the commit first makes room, as any write does: an
+/// eviction that takes a key the transaction read or observed makes it
+/// `KVDB_CONFLICT` (the eviction stands), and `KVDB_MEMORY_LIMIT` means the
+/// policy could not make room (nothing evicted or applied).
+///
 /// # Safety
 ///
 /// `txn` is NULL or a live transaction, not used again after this call.

@@ -31,9 +31,10 @@ enum Stopped {
 /// Runs `body` in a transaction and commits it, retrying the whole
 /// transaction when the commit conflicts, so that it commits however busy
 /// its keys are: the first 16 attempts are optimistic, and the last retry
-/// (the 17th attempt) runs holding the write lock, so nothing can conflict
-/// with it. Before each retry it waits for the writes
-/// it conflicted with to become visible.
+/// (the 17th attempt) runs holding the write lock, so that only an
+/// eviction its own commit makes can conflict with it (it then runs again,
+/// holding the lock, up to 16 times). Before each retry it waits for the
+/// writes it conflicted with to become visible.
 ///
 /// Returns `KVDB_OK` once committed. If `body` returns anything else, the
 /// transaction is rolled back and that status is returned as is (with the

@@ -28,6 +28,16 @@ use crate::index::maintain::{Planned, plan};
 use crate::options::SyncPolicy;
 use crate::persist::record::{self, Cause};
 
+/// A write readied under the write lock ([`Inner::prepare`]).
+pub(crate) struct Prepared {
+    /// Evictions made for it: logged and applied, and published whatever
+    /// becomes of the write.
+    evicted: Option<Evicted>,
+    /// Its index writes, planned after the evictions, or why planning them
+    /// failed.
+    planned: Result<Option<Planned>>,
+}
+
 /// A batch numbered, logged and applied, not yet published.
 pub(crate) struct Step {
     pub(crate) range: SeqRange,
@@ -53,43 +63,61 @@ impl Inner {
     /// operation (its commit point), or for an empty batch the newest
     /// applied one.
     pub(crate) fn commit_seq(&self, writer: Writer<'_>, batch: PreparedBatch<'_>) -> Result<u64> {
-        self.commit_located(writer, batch, None)
+        self.commit_caused(writer, batch, Cause::Write)
     }
 
-    /// As [`Inner::commit_seq`], applying with the chains `located` found
-    /// for `batch` under `writer` (a transaction's commit looks them up to
-    /// validate them first).
-    pub(crate) fn commit_located(
-        &self,
-        writer: Writer<'_>,
-        batch: PreparedBatch<'_>,
-        located: Option<Located>,
-    ) -> Result<u64> {
-        self.commit_caused(writer, batch, located, Cause::Write)
-    }
-
-    /// As [`Inner::commit_located`], for a batch written because of `cause`
+    /// As [`Inner::commit_seq`], for a batch written because of `cause`
     /// (which the log record and watchers keep). A caller's write first
-    /// makes room under the memory limit (`evict`).
+    /// makes room under the memory limit ([`Inner::prepare`]).
     pub(crate) fn commit_caused(
         &self,
         mut writer: Writer<'_>,
         batch: PreparedBatch<'_>,
+        cause: Cause,
+    ) -> Result<u64> {
+        let prepared = self.prepare(&mut writer, batch.ops(), cause)?;
+        self.commit_prepared(writer, batch, prepared, None, cause)
+    }
+
+    /// Readies a write of `ops` under `writer`: plans its index writes and,
+    /// for a caller's write, makes room for it under the memory limit. An
+    /// eviction may delete keys the plan read, so it is planned again after
+    /// one. Fails, having evicted nothing, if the policy cannot make room
+    /// or the first plan fails.
+    pub(crate) fn prepare(
+        &self,
+        writer: &mut Writer<'_>,
+        ops: &[Op<'_>],
+        cause: Cause,
+    ) -> Result<Prepared> {
+        let planned = plan(writer, &self.indexes, ops)?;
+        let evicted = match cause {
+            Cause::Write => self.make_room(writer, ops, planned.as_ref())?,
+            _ => None,
+        };
+        let planned = match evicted {
+            Some(_) => plan(writer, &self.indexes, ops),
+            None => Ok(planned),
+        };
+        Ok(Prepared { evicted, planned })
+    }
+
+    /// Commits `batch`, readied by [`Inner::prepare`] under `writer` with
+    /// nothing written since, applying with the chains `located` found for
+    /// it under `writer` if given (a transaction's commit looks them up to
+    /// validate them first).
+    pub(crate) fn commit_prepared(
+        &self,
+        mut writer: Writer<'_>,
+        batch: PreparedBatch<'_>,
+        prepared: Prepared,
         located: Option<Located>,
         cause: Cause,
     ) -> Result<u64> {
+        let Prepared { evicted, planned } = prepared;
         let ops = batch.ops();
-        let mut planned = plan(&writer, &self.indexes, ops)?;
-        let evicted = match cause {
-            Cause::Write => self.make_room(&mut writer, ops, planned.as_ref())?,
-            _ => None,
-        };
-        if evicted.is_some() {
-            // The victims' index entries are gone, and a victim may be a
-            // key this batch writes: its plan read the old value.
-            planned = plan(&writer, &self.indexes, ops)?;
-        }
-        let step = self.log_and_apply(&mut writer, batch, planned, located, cause);
+        let step = planned
+            .and_then(|planned| self.log_and_apply(&mut writer, batch, planned, located, cause));
         let newest = writer.next_seq() - 1;
         drop(writer);
         // Evictions were logged and applied before the write: they are
@@ -97,17 +125,33 @@ impl Inner {
         if let Some(evicted) = &evicted {
             self.publish_eviction(evicted)?;
         }
-        let Some(step) = step? else {
-            return Ok(newest);
+        let committed = match step {
+            Ok(Some(step)) => self.publish_step(&step).map(|()| {
+                self.feed.notify(ops);
+                step.range.last()
+            }),
+            Ok(None) => Ok(newest),
+            Err(e) => Err(e),
         };
-        self.publish_step(&step)?;
-        self.feed.notify(ops);
+        // Published, so collected too, even if the write failed.
         if let Some(evicted) = evicted {
             self.collect_evicted(&evicted);
             self.eviction.recycle(evicted.victims);
         }
-        self.collect_near_limit();
-        Ok(step.range.last())
+        if committed.is_ok() {
+            self.collect_near_limit();
+        }
+        committed
+    }
+
+    /// Gives up a write readied by [`Inner::prepare`] under `writer`: the
+    /// evictions made for it are published, announced and collected all
+    /// the same.
+    pub(crate) fn abandon(&self, writer: Writer<'_>, prepared: Prepared) -> Result<()> {
+        match prepared.evicted {
+            Some(evicted) => self.finish_eviction(writer, evicted),
+            None => Ok(()),
+        }
     }
 
     /// Publishes, announces and collects evictions made under `writer`
@@ -204,7 +248,7 @@ impl Inner {
                 let ops: Vec<Op<'_>> = keys.iter().map(|key| Op::Delete { key }).collect();
                 let committed = PreparedBatch::new(&ops)
                     .map_err(Error::from)
-                    .and_then(|batch| self.commit_caused(writer, batch, None, Cause::Expiry));
+                    .and_then(|batch| self.commit_caused(writer, batch, Cause::Expiry));
                 match committed {
                     Ok(_) => keys.len(),
                     Err(e) => {

@@ -462,6 +462,73 @@ fn an_eviction_conflicts_with_a_transaction_that_read_the_key() {
 }
 
 #[test]
+fn a_transaction_whose_own_commit_evicts_a_key_it_read_conflicts() {
+    // As in Redis, where an EXEC whose eviction takes a watched key fails:
+    // the eviction comes before the transaction's writes, so the value it
+    // read is gone at its commit point.
+    let db = Db::in_memory_with(limited(EvictionPolicy::VolatileTtl, LIMIT)).unwrap();
+    put_until_refused(&db, 0, &[b'v'; 300]);
+    // Room for one more record once the write collects these two.
+    db.delete(&key(0)).unwrap();
+    db.delete(&key(1)).unwrap();
+    db.put_with_ttl(b"read", &[b'r'; 300], LONG).unwrap();
+    let mut txn = db.begin().unwrap();
+    assert!(txn.get(b"read").unwrap().is_some());
+    // As large as the room left, so that with its record it does not fit:
+    // the commit must evict, and "read" is the only key with a TTL.
+    let room = LIMIT - db.memory_usage().used;
+    txn.put(b"written", &vec![b'w'; room as usize]).unwrap();
+    let err = txn.commit().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(db.get(b"written").unwrap(), None, "nothing applied");
+    assert_eq!(db.get(b"read").unwrap(), None, "evicted");
+    assert_eq!(db.memory_usage().evicted_keys, 1);
+}
+
+#[test]
+fn the_locked_retry_runs_again_when_its_own_eviction_takes_a_key_it_read() {
+    let db = Db::in_memory_with(limited(EvictionPolicy::VolatileTtl, 0)).unwrap();
+    for i in 0..1000 {
+        db.put(&key(i), &[b'v'; 300]).unwrap();
+    }
+    db.put_with_ttl(b"read", &[b'r'; 300], LONG).unwrap();
+    let mut attempts = 0;
+    db.transaction(|txn| {
+        attempts += 1;
+        txn.get(b"read")?;
+        if attempts <= kvdb::TRANSACTION_RETRIES {
+            // A write between this attempt's read and its commit: every
+            // optimistic attempt conflicts.
+            txn.get(b"hot")?;
+            db.put(b"hot", &attempts.to_be_bytes())?;
+            if attempts == kvdb::TRANSACTION_RETRIES {
+                // From the locked retry on, the write below fits only by
+                // evicting, and only "read" has a TTL.
+                db.collect_garbage(usize::MAX);
+                let used = db.memory_usage().used;
+                db.set_memory_limit(used + 1000, EvictionPolicy::VolatileTtl)?;
+            }
+        }
+        let optimistic = attempts <= kvdb::TRANSACTION_RETRIES;
+        txn.put(
+            b"written",
+            if optimistic {
+                &[b'w'; 10]
+            } else {
+                &[b'w'; 1000]
+            },
+        )
+    })
+    .unwrap();
+    // The locked retry evicted "read", which it had read, and conflicted;
+    // the next, still locked, found it gone and the room made.
+    assert_eq!(attempts, kvdb::TRANSACTION_RETRIES + 2);
+    assert_eq!(db.get(b"read").unwrap(), None);
+    assert_eq!(db.get(b"written").unwrap(), Some(vec![b'w'; 1000]));
+    assert_eq!(db.memory_usage().evicted_keys, 1);
+}
+
+#[test]
 fn an_eviction_removes_the_keys_secondary_index_entries() {
     let db = Db::in_memory_with(limited(EvictionPolicy::AllKeysRandom, LIMIT)).unwrap();
     db.create_index(IndexDef::value_bytes("tag", 0, 1).unwrap())

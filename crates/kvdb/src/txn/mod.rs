@@ -35,17 +35,19 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use kvdb_core::{
-    KeyHash, Op, PreparedBatch, ReadView, Space, Writer, check_key, check_value, prefix_bounds,
+    KeyHash, Located, Op, PreparedBatch, ReadView, Space, Writer, check_key, check_value,
+    prefix_bounds,
 };
 use smallvec::SmallVec;
 
 pub use cursor::{TxnCursor, TxnIter};
 pub use index::TxnIndexIter;
-use tracking::{Observed, ReadSet};
+use tracking::{Observed, ReadSet, ToValidate};
 use writes::{Pending, TxnWrites};
 
 use crate::db::{Db, Inner};
 use crate::error::{Error, Result};
+use crate::persist::record::Cause;
 use crate::ttl::ttl_millis;
 
 /// The most bytes of keys and values one transaction may write (1 GiB);
@@ -53,7 +55,8 @@ use crate::ttl::ttl_millis;
 pub const MAX_TXN_WRITE_BYTES: usize = 1 << 30;
 
 /// How often [`Db::transaction`] retries a transaction that conflicted; the
-/// last retry holds the write lock and cannot conflict.
+/// last retry holds the write lock, so that only an eviction its own commit
+/// makes can make it conflict.
 pub const TRANSACTION_RETRIES: usize = 16;
 
 /// An open transaction. Made by [`Db::begin`]; [`Txn::commit`] applies it,
@@ -310,6 +313,13 @@ impl Txn {
     /// before it returns under the `always` sync policy. A transaction
     /// without writes commits at once.
     ///
+    /// Under a memory limit the commit first makes room for its writes,
+    /// which may evict keys: an eviction of a key the transaction read or
+    /// observed is a write after it began, so the commit then conflicts
+    /// (the eviction stands), as a Redis `EXEC` fails when its eviction
+    /// takes a watched key. [`MemoryLimit`](crate::ErrorKind::MemoryLimit)
+    /// if the policy cannot make room; nothing is evicted or applied then.
+    ///
     /// Returns the commit point: the sequence number of the transaction's
     /// last write (every transaction that committed earlier has a smaller
     /// one), or for a transaction without writes the sequence it read at.
@@ -350,21 +360,62 @@ impl Txn {
             .get()
             .map(Observed::to_validate)
             .unwrap_or_default();
-        let writer = match held {
+        let mut writer = match held {
             Some(writer) => writer,
             None => self.inner.begin_write()?,
         };
-        let seq = self.view.seq();
-        let conflict = |error: String| Failure::Conflict {
-            error: Error::Conflict(error),
-            applied: writer.next_seq() - 1,
-        };
+        // Room first: an eviction is a write like any other, which the
+        // validation below then sees. A transaction whose own commit evicts
+        // a key it read conflicts, as a Redis EXEC fails whose eviction
+        // takes a watched key.
+        let prepared = self.inner.prepare(&mut writer, batch.ops(), Cause::Write);
         // The written keys' chains are looked up once: to validate them now
         // and to apply the batch.
         let located = writer.locate(&batch);
+        let conflict = self.first_conflict(&writer, &located, &observed);
+        // Validated: nothing reads through the view any more, and a view
+        // older than the eviction would keep its victims from being freed
+        // before the commit returns.
+        drop(self.view);
+        let applied = writer.next_seq() - 1;
+        let prepared = match (prepared, conflict) {
+            (Ok(prepared), None) => prepared,
+            (Ok(prepared), Some(error)) => {
+                self.inner.abandon(writer, prepared)?;
+                return Err(Failure::Conflict {
+                    error: Error::Conflict(error),
+                    applied,
+                });
+            }
+            // A conflict says more than a refusal (which evicted nothing):
+            // a retry reads afresh, and may write less.
+            (Err(_), Some(error)) => {
+                return Err(Failure::Conflict {
+                    error: Error::Conflict(error),
+                    applied,
+                });
+            }
+            (Err(e), None) => return Err(e.into()),
+        };
+        let committed =
+            self.inner
+                .commit_prepared(writer, batch, prepared, Some(located), Cause::Write)?;
+        Ok(committed)
+    }
+
+    /// Why the transaction cannot commit under `writer`, if it cannot:
+    /// something it read, wrote (its keys' chains are `located`) or
+    /// `observed` was written after it began.
+    fn first_conflict(
+        &self,
+        writer: &Writer<'_>,
+        located: &Located,
+        observed: &ToValidate,
+    ) -> Option<String> {
+        let seq = self.view.seq();
         let written = located.hashes();
         let found = writer
-            .first_located_written_after(&located, seq)
+            .first_located_written_after(located, seq)
             .or_else(|| {
                 let read_not_written: SmallVec<[KeyHash; 8]> = self
                     .reads
@@ -378,17 +429,17 @@ impl Txn {
                     .flatten()
             });
         if let Some((key, at)) = found {
-            return Err(conflict(format!(
+            return Some(format!(
                 "key \"{}\" was written at sequence {at}, after this transaction began (it reads at {seq})",
                 key_text(&key)
-            )));
+            ));
         }
         for (lower, upper) in &observed.ranges {
             if let Some(key) = writer.first_changed_since((as_slice(lower), as_slice(upper)), seq) {
-                return Err(conflict(format!(
+                return Some(format!(
                     "key \"{}\", in a range this transaction scanned, was written after it began (it reads at {seq})",
                     key_text(&key)
-                )));
+                ));
             }
         }
         for (lower, upper) in &observed.index_ranges {
@@ -396,17 +447,13 @@ impl Txn {
             if let Some(entry) = writer.first_changed_since_in(Space::Index, range, seq) {
                 let key = kvdb_index::entry::decode(&entry)
                     .map_or(entry.clone(), |(_, _, pk)| pk.to_vec());
-                return Err(conflict(format!(
+                return Some(format!(
                     "an index entry of key \"{}\", in an index range this transaction queried, was written after it began (it reads at {seq})",
                     key_text(&key)
-                )));
+                ));
             }
         }
-        // Validated: nothing reads through the view any more, and a view
-        // older than the eviction the commit may make would keep its
-        // victims from being freed before the commit returns.
-        drop(self.view);
-        Ok(self.inner.commit_located(writer, batch, Some(located))?)
+        None
     }
 
     /// Discards the transaction (dropping it does the same).
@@ -439,10 +486,13 @@ impl Db {
     /// - The first attempt and [`TRANSACTION_RETRIES`] − 1 retries are
     ///   optimistic: other writers go on meanwhile. The last retry runs
     ///   `body` holding the write lock, as SQLite's `BEGIN IMMEDIATE` does,
-    ///   so that nothing can conflict with it: a transaction is never
+    ///   so that no other writer can conflict with it: a transaction is never
     ///   starved by writers that keep winning. Meanwhile other writes wait,
     ///   and a write through this `Db` from inside `body` (rather than
     ///   through the `Txn`) fails with [`crate::ErrorKind::InvalidArgument`].
+    ///   Under a memory limit, the retry's own commit may evict a key it
+    ///   read, which conflicts (see [`Txn::commit`]); it then runs again,
+    ///   holding the lock, up to [`TRANSACTION_RETRIES`] times.
     ///
     /// An error from `body` rolls back and is returned as is. A conflict is
     /// returned only if the writes it conflicted with never became visible
@@ -459,15 +509,24 @@ impl Db {
                 Err(failure) => return Err(failure.into_error()),
             }
         }
-        let writer = self.inner.begin_write()?;
-        // Every write applied so far must be visible to the view the
-        // attempt reads at, or it would conflict with them.
-        self.inner
-            .wait_visible(writer.next_seq() - 1, CONFLICT_WAIT);
-        let mut txn = self.begin()?;
-        let result = body(&mut txn)?;
-        txn.try_commit_holding(Some(writer))
-            .map_err(Failure::into_error)?;
-        Ok(result)
+        // Holding the lock, only an eviction the attempt's own commit makes
+        // can take a key it read. That eviction made the room the attempt
+        // needed, so the next one, holding the lock again, fits.
+        let mut attempts = 0;
+        loop {
+            let writer = self.inner.begin_write()?;
+            // Every write applied so far must be visible to the view the
+            // attempt reads at, or it would conflict with them.
+            self.inner
+                .wait_visible(writer.next_seq() - 1, CONFLICT_WAIT);
+            let mut txn = self.begin()?;
+            let result = body(&mut txn)?;
+            attempts += 1;
+            match txn.try_commit_holding(Some(writer)) {
+                Ok(_) => return Ok(result),
+                Err(Failure::Conflict { .. }) if attempts < TRANSACTION_RETRIES => {}
+                Err(failure) => return Err(failure.into_error()),
+            }
+        }
     }
 }
