@@ -91,9 +91,9 @@ struct Checker {
 
 impl Checker {
     /// Takes the keys the feed announces as evicted out of the model,
-    /// checking that the policy may evict each; returns how many.
-    fn take_evictions(&mut self) -> u64 {
-        let mut n = 0;
+    /// checking that the policy may evict each; returns them.
+    fn take_evictions(&mut self) -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
         while let Some(event) = self.watcher.try_next().unwrap() {
             if event.change != Change::Evicted {
                 continue;
@@ -111,11 +111,11 @@ impl Checker {
                     self.policy
                 );
             }
-            n += 1;
+            keys.push(event.key);
         }
-        self.evicted += n;
+        self.evicted += keys.len() as u64;
         assert_eq!(self.db.memory_usage().evicted_keys, self.evicted);
-        n
+        keys
     }
 
     /// After a write: evictions applied to the model, then either the
@@ -124,7 +124,7 @@ impl Checker {
     /// whatever the usage, so only a write that stores is held to the
     /// limit).
     fn wrote<T>(&mut self, puts: bool, result: kvdb::Result<T>, apply: impl FnOnce(&mut Model, T)) {
-        let evicted = self.take_evictions();
+        let evicted = self.take_evictions().len();
         match result {
             Ok(out) => {
                 apply(&mut self.model, out);
@@ -259,9 +259,14 @@ fuzz_target!(|input: Input| {
                 let r = txn.commit();
                 match r {
                     // Only the background expiry can write a key the
-                    // transaction read or wrote meanwhile.
+                    // transaction read or wrote meanwhile, or the commit's
+                    // own eviction a key it read (its deletes read).
                     Err(e) if e.kind() == ErrorKind::Conflict => {
-                        assert!(input.background, "{e}");
+                        let evicted = c.take_evictions();
+                        let read_evicted = ops
+                            .iter()
+                            .any(|&(k, v)| v.is_none() && evicted.contains(&key(k)));
+                        assert!(input.background || read_evicted, "{e}");
                     }
                     r => {
                         // The commit writes each key's last operation: a
