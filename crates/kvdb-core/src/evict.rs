@@ -152,6 +152,16 @@ impl Store {
         judged(&candidate.chain, self.shared.clock.now_ms(), &guard)
     }
 
+    /// The record ids ([`Candidate::record_id`]) of those of `keys` the
+    /// store holds: what an eviction made room for a write of them must not
+    /// choose.
+    pub fn record_ids<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) -> Vec<usize> {
+        let guard = epoch::pin();
+        keys.filter_map(|key| self.shared.index.lookup(key, &guard))
+            .map(|chain| chain.addr())
+            .collect()
+    }
+
     /// Starts loading what judging `candidates` will read, so that their
     /// misses overlap: each record, then each record's newest version.
     pub fn prefetch_judgements<'c>(&self, candidates: impl Iterator<Item = &'c Candidate> + Clone) {

@@ -33,9 +33,8 @@ pub(crate) struct Prepared {
     /// Evictions made for it: logged and applied, and published whatever
     /// becomes of the write.
     evicted: Option<Evicted>,
-    /// Its index writes, planned after the evictions, or why planning them
-    /// failed.
-    planned: Result<Option<Planned>>,
+    /// Its index writes.
+    planned: Option<Planned>,
 }
 
 /// A batch numbered, logged and applied, not yet published.
@@ -80,10 +79,10 @@ impl Inner {
     }
 
     /// Readies a write of `ops` under `writer`: plans its index writes and,
-    /// for a caller's write, makes room for it under the memory limit. An
-    /// eviction may delete keys the plan read, so it is planned again after
-    /// one. Fails, having evicted nothing, if the policy cannot make room
-    /// or the first plan fails.
+    /// for a caller's write, makes room for it under the memory limit. The
+    /// plan holds through the eviction, which never takes a key `ops`
+    /// writes (their entries are theirs alone). Fails, having evicted
+    /// nothing, if the plan fails or the policy cannot make room.
     pub(crate) fn prepare(
         &self,
         writer: &mut Writer<'_>,
@@ -94,10 +93,6 @@ impl Inner {
         let evicted = match cause {
             Cause::Write => self.make_room(writer, ops, planned.as_ref())?,
             _ => None,
-        };
-        let planned = match evicted {
-            Some(_) => plan(writer, &self.indexes, ops),
-            None => Ok(planned),
         };
         Ok(Prepared { evicted, planned })
     }
@@ -116,8 +111,7 @@ impl Inner {
     ) -> Result<u64> {
         let Prepared { evicted, planned } = prepared;
         let ops = batch.ops();
-        let step = planned
-            .and_then(|planned| self.log_and_apply(&mut writer, batch, planned, located, cause));
+        let step = self.log_and_apply(&mut writer, batch, planned, located, cause);
         let newest = writer.next_seq() - 1;
         drop(writer);
         // Evictions were logged and applied before the write: they are

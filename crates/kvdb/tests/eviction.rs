@@ -529,6 +529,47 @@ fn the_locked_retry_runs_again_when_its_own_eviction_takes_a_key_it_read() {
 }
 
 #[test]
+fn a_write_never_evicts_a_key_it_writes() {
+    // The key a write stores is the one most recently used, whatever its
+    // last access before: evicting it would announce an eviction the write
+    // then undoes (for a compare-and-swap or an increment, between its read
+    // and its write).
+    let db = Db::in_memory_with(limited(EvictionPolicy::VolatileLru, LIMIT)).unwrap();
+    let mut watcher = db.watch_prefix(b"", WATCH_FROM_NOW).unwrap();
+    put_until_refused(&db, 0, &[b'v'; 300]);
+    for i in 0..40 {
+        db.delete(&key(i)).unwrap();
+    }
+    // The only keys with a TTL; "older" is the least recently used by
+    // several units of the LRU clock.
+    db.put_with_ttl(b"older", &[b'o'; 300], LONG).unwrap();
+    for tick in 0..4 * kvdb_core::LRU_UNIT {
+        db.put(b"tick", &tick.to_be_bytes()).unwrap();
+    }
+    db.put_with_ttl(b"newer", &[b'n'; 300], LONG).unwrap();
+    // As large as the room left: it fits only by evicting a key.
+    let room = LIMIT - db.memory_usage().used;
+    db.put_with_ttl(b"older", &vec![b'O'; room as usize], LONG)
+        .unwrap();
+    let mut evicted = Vec::new();
+    while let Some(event) = watcher.try_next().unwrap() {
+        if event.change == Change::Evicted {
+            evicted.push(event.key);
+        }
+    }
+    assert_eq!(
+        evicted,
+        [b"newer".to_vec()],
+        "the write made room elsewhere"
+    );
+    assert_eq!(
+        db.get(b"older").unwrap().map(|v| v.len()),
+        Some(room as usize)
+    );
+    assert!(db.memory_usage().used <= LIMIT);
+}
+
+#[test]
 fn an_eviction_removes_the_keys_secondary_index_entries() {
     let db = Db::in_memory_with(limited(EvictionPolicy::AllKeysRandom, LIMIT)).unwrap();
     db.create_index(IndexDef::value_bytes("tag", 0, 1).unwrap())
@@ -588,15 +629,10 @@ fn the_limit_holds_when_one_write_evicts_many_indexed_keys() {
 }
 
 #[test]
-fn a_key_evicted_to_make_room_for_its_own_overwrite_keeps_its_index_entry() {
-    // volatile-ttl with one key with a TTL: the overwrite of that key at
-    // the limit evicts the key itself, then writes it again. Its index
-    // entry, unchanged by the overwrite, was removed by the eviction and
-    // must be written back.
-    let clock = std::sync::Arc::new(kvdb::ManualClock::new(1_000));
-    let mut options = limited(EvictionPolicy::VolatileTtl, LIMIT);
-    options.clock = clock.clone();
-    let db = Db::in_memory_with(options).unwrap();
+fn an_overwrite_only_its_own_key_could_make_room_for_is_refused_losing_nothing() {
+    // volatile-ttl with one key with a TTL, overwritten at the limit: a
+    // write never evicts a key it writes, so nothing can make room.
+    let db = Db::in_memory_with(limited(EvictionPolicy::VolatileTtl, LIMIT)).unwrap();
     db.create_index(IndexDef::value_bytes("tag", 0, 1).unwrap())
         .unwrap();
     let (written, _) = put_until_refused(&db, 0, &[b'b'; 300]);
@@ -604,10 +640,12 @@ fn a_key_evicted_to_make_room_for_its_own_overwrite_keeps_its_index_entry() {
     db.delete(&key(0)).unwrap();
     db.delete(&key(1)).unwrap();
     db.put_with_ttl(b"only-ttl", &[b'a'; 300], LONG).unwrap();
-    db.put_with_ttl(b"only-ttl", &[b'a'; 900], LONG).unwrap();
-    assert_eq!(db.memory_usage().evicted_keys, 1, "it evicted itself");
-    assert!(db.memory_usage().used <= LIMIT, "{:?}", db.memory_usage());
-    assert_eq!(db.get(b"only-ttl").unwrap(), Some(vec![b'a'; 900]));
+    let refused = db
+        .put_with_ttl(b"only-ttl", &[b'a'; 900], LONG)
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::MemoryLimit, "{refused}");
+    assert_eq!(db.memory_usage().evicted_keys, 0);
+    assert_eq!(db.get(b"only-ttl").unwrap(), Some(vec![b'a'; 300]));
     let tagged: Vec<Vec<u8>> = db
         .index("tag", IndexQuery::Equal(b"a"))
         .unwrap()

@@ -202,25 +202,30 @@ impl Inner {
         }
         let index_ops = planned.map(Planned::index_ops).unwrap_or_default();
         let needed = self.store.write_cost(ops, &index_ops);
-        match self.make_room_once(writer, needed) {
+        match self.make_room_once(writer, ops, needed) {
             Err(Error::MemoryLimit { .. }) if self.store.gc_pending() > 0 => {
                 // Old versions no reader needs any more (those a snapshot
                 // kept until it closed, say) may give the room the policy
                 // could not: collect them, then try once more.
                 self.store.collect_garbage_under(writer, GC_BEFORE_REFUSING);
-                self.make_room_once(writer, needed)
+                self.make_room_once(writer, ops, needed)
             }
             made => made,
         }
     }
 
-    /// One try of [`Inner::make_room`], for a write that adds at most
-    /// `needed` bytes.
-    fn make_room_once(&self, writer: &mut Writer<'_>, needed: u64) -> Result<Option<Evicted>> {
+    /// One try of [`Inner::make_room`], for a write of `ops` that adds at
+    /// most `needed` bytes.
+    fn make_room_once(
+        &self,
+        writer: &mut Writer<'_>,
+        ops: &[Op<'_>],
+        needed: u64,
+    ) -> Result<Option<Evicted>> {
         let limit = self.eviction.limit();
         let room = limit.saturating_sub(needed);
         if self.eviction.unlinker.get().is_none() {
-            return self.evict_to(writer, room, needed, false);
+            return self.evict_to(writer, room, needed, false, ops);
         }
         let ahead = room.saturating_sub(headroom(limit));
         let mut used = self.store.memory_used();
@@ -235,25 +240,29 @@ impl Inner {
             detached = self.store.detached_bytes();
         }
         if used > room {
-            return self.evict_to(writer, room, needed, false);
+            return self.evict_to(writer, room, needed, false, ops);
         }
         // The write fits: evict ahead of need, into the headroom; nothing
         // has to be freed before this write returns. Victims evicted ahead
         // before and not unlinked yet are on their way out: counting them
         // as held would evict as many live keys again.
-        self.evict_to(writer, ahead.saturating_add(detached), needed, true)
+        self.evict_to(writer, ahead.saturating_add(detached), needed, true, ops)
     }
 
     /// Evicts under `writer` until usage is at most `target`; `needed` is
-    /// what the caller's write adds (for the error). `ahead`: the write fits
-    /// without evicting, which only makes room ahead of need, so the
-    /// victims are detached and the policy finding none is no error.
+    /// what the caller's write of `ops` adds (for the error). `ahead`: the
+    /// write fits without evicting, which only makes room ahead of need, so
+    /// the victims are detached and the policy finding none is no error.
+    /// No key `ops` writes is a victim: it is the most recently used, and
+    /// evicting it would announce an eviction the write then undoes
+    /// (between the read and the write of a compare-and-swap, say).
     fn evict_to(
         &self,
         writer: &mut Writer<'_>,
         target: u64,
         needed: u64,
         ahead: bool,
+        ops: &[Op<'_>],
     ) -> Result<Option<Evicted>> {
         let used = self.store.memory_used();
         if used <= target {
@@ -276,11 +285,22 @@ impl Inner {
         // A little more than needed, so that the next writes find room and
         // the fixed cost of an eviction is shared between them.
         let slack = slack(limit);
+        let spared = self.store.record_ids(ops.iter().map(Op::key));
         let (list, deletions) = std::mem::take(&mut *self.eviction.lists.lock());
         let mut pool = self.eviction.pool.lock();
         let victims = pool
-            .choose(&self.store, policy, used - target + slack, now, list)
-            .or_else(|| pool.choose(&self.store, policy, used - target, now, Vec::new()));
+            .choose(
+                &self.store,
+                policy,
+                used - target + slack,
+                now,
+                &spared,
+                list,
+            )
+            .or_else(|| {
+                let bytes = used - target;
+                pool.choose(&self.store, policy, bytes, now, &spared, Vec::new())
+            });
         drop(pool);
         let victims = match victims {
             Some(victims) => victims,
@@ -437,7 +457,7 @@ impl Db {
             return Ok(());
         }
         let mut writer = inner.begin_write()?;
-        match inner.evict_to(&mut writer, bytes, 0, false) {
+        match inner.evict_to(&mut writer, bytes, 0, false, &[]) {
             Ok(Some(evicted)) => inner.finish_eviction(writer, evicted),
             Ok(None) | Err(Error::MemoryLimit { .. }) => Ok(()),
             Err(e) => Err(e),

@@ -152,18 +152,22 @@ impl Pool {
 
     /// Keys to evict that free at least `bytes` between them, by
     /// `policy`'s ranking at sequence `now`, those chosen ahead first,
-    /// in `victims` (emptied first; passed in to reuse its allocation);
-    /// `None` if the keys the policy may evict cannot free that much.
+    /// in `victims` (emptied first; passed in to reuse its allocation),
+    /// never the records `spared`; `None` if the keys the policy may evict
+    /// cannot free that much.
     pub(crate) fn choose(
         &mut self,
         store: &Store,
         policy: EvictionPolicy,
         bytes: u64,
         now: u64,
+        spared: &[usize],
         victims: Vec<Candidate>,
     ) -> Option<Vec<Candidate>> {
         let mut chosen = std::mem::take(&mut self.chosen);
         chosen.clear();
+        // Counted as chosen already, so that nothing chooses them.
+        chosen.extend(spared.iter().copied());
         let victims = self.choose_into(store, policy, bytes, now, &mut chosen, victims);
         self.chosen = chosen;
         victims
