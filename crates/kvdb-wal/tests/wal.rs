@@ -115,6 +115,10 @@ fn records_round_trip_across_rotations_and_reopens() {
 #[test]
 fn group_commit_shares_syncs_between_concurrent_writers() {
     let fs = new_fs();
+    // A sync that takes time, as a disk's does: the writers that append
+    // meanwhile share the next one. With instant syncs, a loaded machine
+    // can run each writer's append and sync alone, and nothing is grouped.
+    fs.set_sync_delay(std::time::Duration::from_micros(200));
     let wal = Arc::new(open(&fs, WalOptions::default()));
     let next = Arc::new(parking_lot::Mutex::new(0u64));
     let syncs_before = fs.syncs();
