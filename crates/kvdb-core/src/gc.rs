@@ -220,36 +220,34 @@ impl Store {
     /// [`Store::collect_candidates_detaching`]) if `detach`. Entries the
     /// store no longer holds are skipped.
     pub fn collect_index_entries(&self, entries: &[Vec<u8>], detach: bool) -> GcReport {
-        if entries.is_empty() {
-            return GcReport::default();
-        }
-        let guard = epoch::pin();
-        let chains: Vec<ChainRef> = entries
-            .iter()
-            .filter_map(|key| self.shared.index_entries.lookup(key, &guard))
-            .map(|chain| ChainRef::clone(&chain))
-            .collect();
-        drop(guard);
         let removal = if detach {
             Removal::Detach
         } else {
             Removal::Unlink
         };
-        self.collect_chains(chains.into_iter(), removal)
+        self.collect_keys(Space::Index, entries, removal)
     }
 
     /// As [`Store::collect_candidates_detaching`], for the keys `keys`
     /// (tests, which have keys rather than candidates).
     #[cfg(test)]
     pub(crate) fn collect_keys_detaching(&self, keys: &[Vec<u8>]) -> GcReport {
+        self.collect_keys(Space::User, keys, Removal::Detach)
+    }
+
+    /// One pass over the chains of those of `keys` that `space` holds.
+    fn collect_keys(&self, space: Space, keys: &[Vec<u8>], removal: Removal) -> GcReport {
+        if keys.is_empty() {
+            return GcReport::default();
+        }
         let guard = epoch::pin();
         let chains: Vec<ChainRef> = keys
             .iter()
-            .filter_map(|key| self.shared.index.lookup(key, &guard))
+            .filter_map(|key| self.shared.keys(space).lookup(key, &guard))
             .map(|chain| ChainRef::clone(&chain))
             .collect();
         drop(guard);
-        self.collect_chains(chains.into_iter(), Removal::Detach)
+        self.collect_chains(chains.into_iter(), removal)
     }
 
     /// As [`Store::collect_garbage`], on the thread that holds `writer`,
