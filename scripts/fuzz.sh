@@ -6,7 +6,9 @@
 #   recovery         whole database directories, every recovery mode
 #   api_model        random API call sequences against a BTreeMap model
 #   evict_model      the same under a small memory limit and a random
-#                    eviction policy, told evictions by the change feed
+#                    eviction policy, told evictions by the change feed,
+#                    with transactions and, in half the inputs, a
+#                    secondary index
 #
 # cargo-fuzz builds with unstable compiler flags (sanitizer coverage,
 # AddressSanitizer). This machine has one stable toolchain, so the build
