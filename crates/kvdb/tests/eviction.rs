@@ -305,9 +305,10 @@ fn a_write_at_the_limit_frees_what_a_closed_snapshot_kept_before_refusing() {
 
 #[test]
 fn a_transaction_keeps_its_write_to_a_deleted_key_the_limit_makes_it_collect() {
-    // The commit finds the deleted key's record, then, at the limit,
-    // collects garbage to make room: that record among it. The value must
-    // land in a record the store still holds.
+    // At the limit, the commit collects garbage to make room: the deleted
+    // key's record among it. The value must land in a record the store
+    // still holds, whether the commit looked its keys up before that
+    // collection or after it.
     let db = Db::in_memory_with(limited(EvictionPolicy::NoEviction, LIMIT)).unwrap();
     let value = [b'v'; 300];
     let (written, refused) = put_until_refused(&db, 0, &value);
