@@ -18,14 +18,14 @@ use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crossbeam_epoch::{Guard, Pointer, Shared};
+use crossbeam_epoch::{Guard, Owned, Pointer, Shared};
 
 mod record;
 
 use record::{Header, Record};
 
 use crate::space::Space;
-use crate::version::{Version, new_version};
+use crate::version::{Deletion, Version, new_deletion, new_version};
 
 const GC_QUEUED: u8 = 1;
 const TTL_TRACKED: u8 = 2;
@@ -184,11 +184,37 @@ impl ChainRef {
         expires_at: Option<u64>,
         guard: &Guard,
     ) {
+        self.link(new_version(seq, value, expires_at), guard);
+    }
+
+    /// Links in a deletion marker written by `deletion` as the newest
+    /// version. Callers hold the store's write lock.
+    pub(crate) fn push_deletion(&self, seq: u64, deletion: Deletion, guard: &Guard) {
+        self.link(new_deletion(seq, deletion), guard);
+    }
+
+    fn link(&self, new: Owned<Version>, guard: &Guard) {
         let head = &self.header().head;
         let old = head.load(Ordering::Relaxed, guard);
-        let new = new_version(seq, value, expires_at);
         new.next.store(old, Ordering::Relaxed);
         head.store(new, Ordering::Release);
+    }
+
+    /// The sequence number of the newest write to the key that a
+    /// transaction validates against: the newest version that is not a
+    /// deletion marker an expiry wrote (expiry by the clock is not a
+    /// write). `None` if every version the chain still holds is such a
+    /// marker: what it deleted was collected, so was older than any open
+    /// view.
+    pub(crate) fn newest_write_seq(&self, guard: &Guard) -> Option<u64> {
+        let mut current = self.head(guard);
+        while let Some(v) = current {
+            if !v.is_expiry_deletion() {
+                return Some(v.seq());
+            }
+            current = self.next(v, guard);
+        }
+        None
     }
 
     /// Detaches every version older than `base` and hands them to the epoch
@@ -404,6 +430,27 @@ mod tests {
         );
         assert_eq!(chain.version_at(25, &guard).unwrap().bytes(), None);
         assert_eq!(chain.version_at(u64::MAX, &guard).unwrap().seq(), 30);
+    }
+
+    #[test]
+    fn the_newest_write_passes_over_deletions_an_expiry_wrote() {
+        let chain = ChainRef::new(b"k");
+        let guard = epoch::pin();
+        assert_eq!(chain.newest_write_seq(&guard), None);
+        chain.push(10, Some(b"a"), Some(5), &guard);
+        chain.push_deletion(20, Deletion::Expiry, &guard);
+        assert_eq!(chain.newest_write_seq(&guard), Some(10));
+        let head = chain.head(&guard).unwrap();
+        assert!(head.is_expiry_deletion() && !head.is_value());
+        chain.push(30, Some(b"b"), None, &guard);
+        chain.push_deletion(40, Deletion::Write, &guard);
+        assert_eq!(chain.newest_write_seq(&guard), Some(40));
+        assert!(!chain.head(&guard).unwrap().is_expiry_deletion());
+
+        // What the expiry deleted was collected: no write is left.
+        let reaped = ChainRef::new(b"r");
+        reaped.push_deletion(50, Deletion::Expiry, &guard);
+        assert_eq!(reaped.newest_write_seq(&guard), None);
     }
 
     #[test]

@@ -79,7 +79,9 @@ impl Writer<'_> {
     /// applied write (a value or a deletion) has a sequence number above
     /// `seq`: that key and number. A key the store does not hold has not
     /// been written since any view still registered: garbage collection
-    /// keeps a deletion as long as a view at or below it is open. `None` also
+    /// keeps a deletion as long as a view at or below it is open. An expiry
+    /// cycle's deletion markers are passed over (expiry is not a write).
+    /// `None` also
     /// if `located` was made under another hold of the lock (the caller's
     /// mistake; nothing is known then).
     pub fn first_located_written_after(
@@ -91,7 +93,7 @@ impl Writer<'_> {
         debug_assert!(chains.is_some(), "located under another hold of the lock");
         let guard = epoch::pin();
         chains?.flatten().find_map(|chain| {
-            let newest = chain.head(&guard)?.seq();
+            let newest = chain.newest_write_seq(&guard)?;
             (newest > seq).then(|| (chain.key().to_vec(), newest))
         })
     }

@@ -14,7 +14,7 @@
 //! ```text
 //! offset 0   next        8 bytes   the next older version
 //! offset 8   seq         8 bytes   as two u32 halves (keeps the header 4-aligned at its end)
-//! offset 16  len_flags   4 bytes   tail length, TOMBSTONE and HAS_EXPIRY flags on top
+//! offset 16  len_flags   4 bytes   tail length, TOMBSTONE, HAS_EXPIRY and BY_EXPIRY flags on top
 //! offset 20  tail        [expires_at: 8 bytes, if HAS_EXPIRY] value bytes
 //! ```
 //!
@@ -27,7 +27,9 @@ use crossbeam_epoch::{Atomic, Owned, Pointable};
 
 const TOMBSTONE: u32 = 1 << 31;
 const HAS_EXPIRY: u32 = 1 << 30;
-const LEN_MASK: u32 = HAS_EXPIRY - 1;
+/// On a deletion marker: the expiry of the value before it wrote it.
+const BY_EXPIRY: u32 = 1 << 29;
+const LEN_MASK: u32 = BY_EXPIRY - 1;
 const ALIGN: usize = 8;
 
 // The header's offsets, each built from the previous field (see the diagram).
@@ -47,7 +49,20 @@ const _: () = {
     assert!(std::mem::offset_of!(Version, len_flags) == LEN_FLAGS_AT);
     assert!(HEADER == 20 && LEN_FLAGS_AT.is_multiple_of(4) && SEQ_LO_AT.is_multiple_of(4));
     assert!(std::mem::align_of::<Atomic<Version>>() <= ALIGN);
+    // The longest tail leaves the flag bits free.
+    assert!(crate::limits::MAX_VALUE_LEN + EXPIRY_LEN <= LEN_MASK as usize);
 };
+
+/// What wrote a deletion marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deletion {
+    /// A write: a delete, or an eviction.
+    Write,
+    /// The expiry of the value before it, removed by an expiry cycle. The
+    /// key read as absent from the moment the value expired, so for
+    /// transaction validation this marker changes nothing.
+    Expiry,
+}
 
 /// One version of a key (a dynamically sized type: header plus tail).
 #[repr(C)]
@@ -72,10 +87,21 @@ pub(crate) fn new_version(
         seq,
         expires_at,
         value: value.map(|v| (v.as_ptr(), v.len())),
+        by_expiry: false,
     };
     // `Pointable::init` copies the value; `value` is borrowed for this
     // whole call, so the pointer in `init` is valid throughout.
     Owned::init(init)
+}
+
+/// A new deletion marker, written by `deletion`.
+pub(crate) fn new_deletion(seq: u64, deletion: Deletion) -> Owned<Version> {
+    Owned::init(VersionInit {
+        seq,
+        expires_at: None,
+        value: None,
+        by_expiry: deletion == Deletion::Expiry,
+    })
 }
 
 /// What [`new_version`] hands to [`Pointable::init`]. Private to this
@@ -85,6 +111,8 @@ pub(crate) struct VersionInit {
     expires_at: Option<u64>,
     /// `None` for a deletion marker.
     value: Option<(*const u8, usize)>,
+    /// A deletion marker written by an expiry ([`Deletion::Expiry`]).
+    by_expiry: bool,
 }
 
 impl VersionInit {
@@ -133,6 +161,9 @@ impl Pointable for Version {
         debug_assert_eq!(flags & !LEN_MASK, 0);
         if init.value.is_none() {
             flags |= TOMBSTONE;
+            if init.by_expiry {
+                flags |= BY_EXPIRY;
+            }
         }
         if init.expires_at.is_some() {
             flags |= HAS_EXPIRY;
@@ -232,6 +263,13 @@ impl Version {
     #[inline]
     pub(crate) fn is_value(&self) -> bool {
         self.len_flags & TOMBSTONE == 0
+    }
+
+    /// True for a deletion marker an expiry cycle wrote over an expired
+    /// value ([`Deletion::Expiry`]).
+    #[inline]
+    pub(crate) fn is_expiry_deletion(&self) -> bool {
+        self.len_flags & BY_EXPIRY != 0
     }
 
     /// The version's address, for "is it still the head?" checks.

@@ -25,7 +25,7 @@ use crate::prepared::{Applied, PreparedBatch, SeqRange};
 use crate::scan::{Direction, Scanner, to_owned_bound};
 use crate::space::Space;
 use crate::store::Shared;
-use crate::version::{Version, VersionRef};
+use crate::version::{Deletion, Version, VersionRef};
 
 /// One write of a batch. Expiry times are absolute ms since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +195,7 @@ impl<'a> Writer<'a> {
         mut f: impl FnMut(&[u8]) -> bool,
     ) {
         let now = self.now_ms();
-        self.find_head(space, range, |chain, head| {
+        self.find_head(space, range, |chain, head, _| {
             head.is_live_at(now) && !f(chain.key())
         });
     }
@@ -209,7 +209,7 @@ impl<'a> Writer<'a> {
         range: (Bound<&[u8]>, Bound<&[u8]>),
         mut f: impl FnMut(&[u8]) -> bool,
     ) {
-        self.find_head(space, range, |chain, head| {
+        self.find_head(space, range, |chain, head, _| {
             head.is_value() && !f(chain.key())
         });
     }
@@ -228,7 +228,8 @@ impl<'a> Writer<'a> {
     /// The first key, among those with one of `hashes`, whose newest
     /// applied write (a value or a deletion) has a sequence number above
     /// `seq`: that key and number. One hash probe per hash; a chain holds
-    /// its newest sequence number at its head.
+    /// its newest sequence number at its head. An expiry cycle's deletion
+    /// markers are passed over: expiry is not a write.
     pub fn first_written_after(
         &self,
         hashes: impl IntoIterator<Item = KeyHash>,
@@ -237,7 +238,7 @@ impl<'a> Writer<'a> {
         let guard = epoch::pin();
         hashes.into_iter().find_map(|KeyHash(hash)| {
             self.shared.index.find_hashed(hash, &guard, |chain| {
-                let newest = chain.head(&guard)?.seq();
+                let newest = chain.newest_write_seq(&guard)?;
                 (newest > seq).then(|| (chain.key().to_vec(), newest))
             })
         })
@@ -249,7 +250,8 @@ impl<'a> Writer<'a> {
     /// newest write is at or below `seq` are passed over, tombstones
     /// included, so a key written and then deleted after `seq` is found as
     /// long as the store holds its deletion (garbage collection keeps it
-    /// while a view at or below `seq` is open).
+    /// while a view at or below `seq` is open). An expiry cycle's deletion
+    /// markers are passed over, as in [`Writer::first_written_after`].
     pub fn first_changed_since(
         &self,
         range: (Bound<&[u8]>, Bound<&[u8]>),
@@ -265,17 +267,22 @@ impl<'a> Writer<'a> {
         range: (Bound<&[u8]>, Bound<&[u8]>),
         seq: u64,
     ) -> Option<Vec<u8>> {
-        self.find_head(space, range, |_, head| head.seq() > seq)
-            .map(|chain| chain.key().to_vec())
+        // The head's number bounds the newest write's: most chains are
+        // passed over without a walk.
+        self.find_head(space, range, |chain, head, guard| {
+            head.seq() > seq && chain.newest_write_seq(guard).is_some_and(|at| at > seq)
+        })
+        .map(|chain| chain.key().to_vec())
     }
 
     /// The first chain of `space` within `range`, in ascending order, whose
-    /// newest applied version `found` accepts.
+    /// newest applied version `found` accepts (it is given the guard that
+    /// version is read under).
     fn find_head(
         &self,
         space: Space,
         range: (Bound<&[u8]>, Bound<&[u8]>),
-        mut found: impl FnMut(&ChainRef, &Version) -> bool,
+        mut found: impl FnMut(&ChainRef, &Version, &Guard) -> bool,
     ) -> Option<ChainRef> {
         let (lower, upper) = range;
         let mut scanner = Scanner::new(
@@ -286,7 +293,10 @@ impl<'a> Writer<'a> {
         );
         while let Some(chain) = scanner.next_chain(upper) {
             let guard = epoch::pin();
-            if chain.head(&guard).is_some_and(|head| found(&chain, head)) {
+            if chain
+                .head(&guard)
+                .is_some_and(|head| found(&chain, head, &guard))
+            {
                 return Some(chain);
             }
         }
@@ -313,8 +323,9 @@ impl<'a> Writer<'a> {
     ) -> Result<Applied, CoreError> {
         self.check_range(batch, range)?;
         let guard = epoch::pin();
+        let deletion = deletion_of(batch);
         for (seq, op) in (range.first()..).zip(batch.ops()) {
-            self.apply_one(seq, *op, Locate::Lookup, &guard);
+            self.apply_one(seq, *op, Locate::Lookup, deletion, &guard);
         }
         self.apply_index_ops(batch, |at| range.first() + at as u64, &guard);
         Ok(self.finish(range))
@@ -328,8 +339,9 @@ impl<'a> Writer<'a> {
         seq_of: impl Fn(usize) -> u64,
         guard: &Guard,
     ) {
+        let deletion = deletion_of(batch);
         for index_op in batch.index_ops() {
-            self.apply_index_op(seq_of(index_op.at), index_op.op, guard);
+            self.apply_index_op(seq_of(index_op.at), index_op.op, deletion, guard);
         }
     }
 
@@ -347,7 +359,7 @@ impl<'a> Writer<'a> {
         let seq = self.state.next_seq - 1;
         let guard = epoch::pin();
         for op in ops {
-            self.apply_index_op(seq, *op, &guard);
+            self.apply_index_op(seq, *op, Deletion::Write, &guard);
         }
         Ok(())
     }
@@ -363,6 +375,7 @@ impl<'a> Writer<'a> {
     ) -> Result<Applied, CoreError> {
         self.check_range(batch, range)?;
         let guard = epoch::pin();
+        let deletion = deletion_of(batch);
         match self.located_chains(&located, batch.ops().len()) {
             Some(chains) => {
                 for ((seq, op), chain) in (range.first()..).zip(batch.ops()).zip(chains) {
@@ -373,12 +386,12 @@ impl<'a> Writer<'a> {
                         Some(chain) => Locate::Found(chain),
                         None => Locate::Lookup,
                     };
-                    self.apply_one(seq, *op, locate, &guard);
+                    self.apply_one(seq, *op, locate, deletion, &guard);
                 }
             }
             None => {
                 for (seq, op) in (range.first()..).zip(batch.ops()) {
-                    self.apply_one(seq, *op, Locate::Lookup, &guard);
+                    self.apply_one(seq, *op, Locate::Lookup, deletion, &guard);
                 }
             }
         }
@@ -438,7 +451,7 @@ impl<'a> Writer<'a> {
             }
             // A snapshot's keys are new to the store it is loaded into: the
             // hash probe that would find nothing is skipped.
-            self.apply_one(seq, *op, Locate::LikelyAbsent, &guard);
+            self.apply_one(seq, *op, Locate::LikelyAbsent, Deletion::Write, &guard);
         }
         self.apply_index_ops(batch, |_| seq, &guard);
         self.state.next_seq = seq + 1;
@@ -485,18 +498,24 @@ impl<'a> Writer<'a> {
     /// Links in a deletion marker as `chain`'s newest and queues the chain
     /// for GC, if its newest version is a value; returns the bytes the
     /// store now holds more, or `None` (nothing written) if it was not.
-    fn push_tombstone(&self, chain: &ChainRef, seq: u64, guard: &Guard) -> Option<i64> {
+    fn push_tombstone(
+        &self,
+        chain: &ChainRef,
+        seq: u64,
+        deletion: Deletion,
+        guard: &Guard,
+    ) -> Option<i64> {
         if !chain.head(guard).is_some_and(Version::is_value) {
             return None;
         }
-        chain.push(seq, None, None, guard);
+        chain.push_deletion(seq, deletion, guard);
         self.shared.gc.enqueue(chain);
         Some(chain.head(guard).map_or(0, Version::footprint) as i64)
     }
 
     /// Applies one write to the index key space at `seq`. Counted apart
     /// from users' keys.
-    fn apply_index_op(&self, seq: u64, op: Op<'_>, guard: &Guard) {
+    fn apply_index_op(&self, seq: u64, op: Op<'_>, deletion: Deletion, guard: &Guard) {
         let shared = self.shared;
         let c = &shared.counters;
         let index = shared.keys(Space::Index);
@@ -517,7 +536,7 @@ impl<'a> Writer<'a> {
                 let Some(chain) = index.lookup(key, guard) else {
                     return;
                 };
-                if let Some(bytes) = self.push_tombstone(&chain, seq, guard) {
+                if let Some(bytes) = self.push_tombstone(&chain, seq, deletion, guard) {
                     c.index_bytes.fetch_add(bytes, Ordering::Relaxed);
                     c.index_entries.fetch_sub(1, Ordering::Relaxed);
                 }
@@ -527,7 +546,14 @@ impl<'a> Writer<'a> {
 
     /// Applies one operation at `seq`, finding its key's chain as `locate`
     /// says.
-    fn apply_one(&self, seq: u64, op: Op<'_>, locate: Locate<'_>, guard: &Guard) {
+    fn apply_one(
+        &self,
+        seq: u64,
+        op: Op<'_>,
+        locate: Locate<'_>,
+        deletion: Deletion,
+        guard: &Guard,
+    ) {
         let shared = self.shared;
         let c = &shared.counters;
         match op {
@@ -572,7 +598,7 @@ impl<'a> Writer<'a> {
                         }
                     }
                 };
-                if let Some(bytes) = self.push_tombstone(chain, seq, guard) {
+                if let Some(bytes) = self.push_tombstone(chain, seq, deletion, guard) {
                     shared.index.note_head(chain, guard);
                     c.bytes.fetch_add(bytes, Ordering::Relaxed);
                     c.live_keys.fetch_sub(1, Ordering::Relaxed);
@@ -585,6 +611,15 @@ impl<'a> Writer<'a> {
 
 /// How many keys ahead [`Writer::restore`] starts loading hash slots.
 const RESTORE_PREFETCH_DISTANCE: usize = 8;
+
+/// What wrote the deletion markers of `batch`.
+fn deletion_of(batch: &PreparedBatch<'_>) -> Deletion {
+    if batch.removes_expired() {
+        Deletion::Expiry
+    } else {
+        Deletion::Write
+    }
+}
 
 /// How [`Writer::apply_one`] finds the chain of an operation's key.
 #[derive(Clone, Copy)]

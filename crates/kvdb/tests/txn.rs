@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kvdb::{Batch, Db, ErrorKind, ManualClock, Options};
+use kvdb::{Batch, Db, ErrorKind, IndexDef, IndexQuery, ManualClock, Options};
 
 fn db() -> Db {
     Db::in_memory_with(Options::manual_maintenance()).unwrap()
@@ -147,6 +147,60 @@ fn ttl_writes_in_a_transaction_start_at_commit() {
             .kind(),
         ErrorKind::InvalidArgument
     );
+}
+
+/// Transactions begun while `t` (value "x", 10 ms TTL) was live, after
+/// which it expired by the clock and, if `reap`, an expiry cycle removed it.
+fn transactions_over_a_key_that_expires(reap: bool) -> [kvdb::Result<u64>; 4] {
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let mut options = Options::manual_maintenance();
+    options.clock = clock.clone();
+    let db = Db::in_memory_with(options).unwrap();
+    db.create_index(IndexDef::value_bytes("first", 0, 1).unwrap())
+        .unwrap();
+    db.put_with_ttl(b"t", b"x", Duration::from_millis(10))
+        .unwrap();
+    let mut read = db.begin().unwrap();
+    let mut blind = db.begin().unwrap();
+    let mut scan = db.begin().unwrap();
+    let mut query = db.begin().unwrap();
+    clock.advance(10);
+    if reap {
+        assert_eq!(db.expire_cycle().reclaimed, 1);
+    }
+    assert_eq!(read.get(b"t").unwrap(), Some(b"x".to_vec()));
+    read.put(b"o1", b"1").unwrap();
+    blind.put(b"t", b"y").unwrap();
+    // Each writes a key outside what the others read.
+    assert_eq!(scan.range(b"s".as_slice()..b"u".as_slice()).count(), 1);
+    scan.put(b"o2", b"2").unwrap();
+    assert_eq!(
+        query
+            .index("first", IndexQuery::Equal(b"x"))
+            .unwrap()
+            .count(),
+        1
+    );
+    query.put(b"o3", b"3").unwrap();
+    // The blind write last: the others read `t`.
+    [read.commit(), scan.commit(), query.commit(), blind.commit()]
+}
+
+#[test]
+fn a_key_expiring_while_transactions_run_conflicts_with_none_whether_or_not_it_was_reaped() {
+    for reap in [false, true] {
+        for (what, result) in ["read", "scan", "index query", "blind write"]
+            .iter()
+            .zip(transactions_over_a_key_that_expires(reap))
+        {
+            let reaped = if reap { "reaped" } else { "not reaped" };
+            assert!(
+                result.is_ok(),
+                "the {what} transaction, key {reaped}: {}",
+                result.unwrap_err()
+            );
+        }
+    }
 }
 
 #[test]
