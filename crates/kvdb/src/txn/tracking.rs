@@ -148,10 +148,11 @@ fn compare_lower(a: &Bound<Vec<u8>>, b: &Bound<Vec<u8>>) -> std::cmp::Ordering {
 fn touches(upper: &Bound<Vec<u8>>, lower: &Bound<Vec<u8>>) -> bool {
     match (upper, lower) {
         (Bound::Unbounded, _) | (_, Bound::Unbounded) => true,
-        (Bound::Included(u), Bound::Included(l)) => l <= u,
-        (Bound::Included(u), Bound::Excluded(l))
-        | (Bound::Excluded(u), Bound::Included(l))
-        | (Bound::Excluded(u), Bound::Excluded(l)) => l <= u,
+        (Bound::Included(u), Bound::Included(l))
+        | (Bound::Included(u), Bound::Excluded(l))
+        | (Bound::Excluded(u), Bound::Included(l)) => l <= u,
+        // Both leave out the key they meet at: merged, they would cover it.
+        (Bound::Excluded(u), Bound::Excluded(l)) => l < u,
     }
 }
 
@@ -208,5 +209,25 @@ mod tests {
         o.add(Unbounded, Included(b"b"));
         o.add(Included(b"x"), Included(b"y"));
         assert_eq!(o.to_validate().ranges.len(), 2);
+    }
+
+    #[test]
+    fn ranges_on_either_side_of_a_key_both_exclude_stay_apart() {
+        let o = Observed::default();
+        o.add(Unbounded, Excluded(b"k"));
+        o.add(Excluded(b"k"), Unbounded);
+        assert_eq!(
+            o.to_validate().ranges,
+            vec![
+                owned(Unbounded, Excluded(b"k")),
+                owned(Excluded(b"k"), Unbounded)
+            ],
+            "\"k\" was not observed"
+        );
+        // Either side including the key covers it.
+        let o = Observed::default();
+        o.add(Unbounded, Included(b"k"));
+        o.add(Excluded(b"k"), Unbounded);
+        assert_eq!(o.to_validate().ranges, vec![owned(Unbounded, Unbounded)]);
     }
 }
