@@ -2,16 +2,16 @@
 //! must see and when each one must conflict.
 //!
 //! Up to four transactions are open at once, between plain writes, batches,
-//! clock moves, garbage collections and expiry cycles, over a database that
-//! keeps a secondary index on each value's first byte. The model knows the
-//! committed state, when each key was last written, and for each open
-//! transaction its view (the state and clock at its begin), its own writes,
-//! its savepoints, and everything it read: keys, the key ranges its cursors
-//! looked at, the index ranges its queries looked at and the records they
-//! found. It checks that
+//! conditional writes, expiry changes, clock moves, garbage collections and
+//! expiry cycles, over a database that keeps a secondary index on each
+//! value's first byte. The model knows the committed state, when each key
+//! was last written, and for each open transaction its view (the state and
+//! clock at its begin), its own writes, its savepoints, and everything it
+//! read: keys, the key ranges its cursors looked at, the index ranges its
+//! queries looked at and the records they found. It checks that
 //! - every read inside a transaction (gets, deletes, ranges both ways,
-//!   cursor seeks and steps, index queries both ways) sees its view with its
-//!   own writes on top;
+//!   cursor walks in both directions, index queries both ways) sees its view
+//!   with its own writes on top;
 //! - a commit with writes succeeds exactly when nothing it read, wrote or
 //!   observed was written after it began: no lost update, no write skew, no
 //!   phantom, and no false conflict (an expiry by the clock is not a write);
@@ -25,7 +25,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kvdb::{Batch, Db, ErrorKind, IndexDef, IndexQuery, ManualClock, Options, Txn};
+use kvdb::{Batch, CasOutcome, Db, ErrorKind, IndexDef, IndexQuery, ManualClock, Options, Txn};
 use proptest::prelude::*;
 
 type Key = Vec<u8>;
@@ -45,6 +45,10 @@ enum Step {
     PutTtl(Key, Value, u64),
     Delete(Key),
     Batch(Vec<(Key, Option<Value>)>),
+    PutIfAbsent(Key, Value),
+    Cas(Key, Value, Value),
+    Expire(Key, u64),
+    Persist(Key),
     Advance(u64),
     Gc,
     ExpireCycle,
@@ -62,8 +66,8 @@ enum TxnStep {
     /// Drains a bounded or unbounded range, descending if true.
     Range(Bound<Key>, Bound<Key>, bool),
     /// An unbounded cursor: seeks (forward if true, else for the previous
-    /// key) and takes up to this many keys.
-    Seek(Key, bool, usize),
+    /// key), then moves forward (true) or back (false) in turn.
+    Walk(Key, bool, Vec<bool>),
     /// An index query on first bytes from..=to, descending if true.
     Index(u8, u8, bool),
     Savepoint,
@@ -95,7 +99,8 @@ fn txn_step() -> impl Strategy<Value = TxnStep> {
         1 => (key(), value(), 1u64..50).prop_map(|(k, v, t)| TxnStep::PutTtl(k, v, t)),
         2 => key().prop_map(TxnStep::Delete),
         2 => (bound(), bound(), any::<bool>()).prop_map(|(l, u, d)| TxnStep::Range(l, u, d)),
-        2 => (key(), any::<bool>(), 1usize..4).prop_map(|(k, f, n)| TxnStep::Seek(k, f, n)),
+        2 => (key(), any::<bool>(), prop::collection::vec(any::<bool>(), 0..5))
+            .prop_map(|(k, f, m)| TxnStep::Walk(k, f, m)),
         2 => (0u8..4, 0u8..4, any::<bool>()).prop_map(|(a, b, d)| TxnStep::Index(a.min(b), a.max(b), d)),
         1 => Just(TxnStep::Savepoint),
         1 => Just(TxnStep::RollbackToSavepoint),
@@ -111,6 +116,10 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (key(), value(), 1u64..50).prop_map(|(k, v, t)| Step::PutTtl(k, v, t)),
         2 => key().prop_map(Step::Delete),
         1 => prop::collection::vec((key(), prop::option::of(value())), 1..4).prop_map(Step::Batch),
+        1 => (key(), value()).prop_map(|(k, v)| Step::PutIfAbsent(k, v)),
+        1 => (key(), value(), value()).prop_map(|(k, e, v)| Step::Cas(k, e, v)),
+        1 => (key(), 1u64..50).prop_map(|(k, t)| Step::Expire(k, t)),
+        1 => key().prop_map(Step::Persist),
         1 => (1u64..40).prop_map(Step::Advance),
         1 => Just(Step::Gc),
         1 => Just(Step::ExpireCycle),
@@ -371,6 +380,44 @@ impl Run {
                 self.db.write(&batch).unwrap();
                 self.committed.apply(now, &writes);
             }
+            Step::PutIfAbsent(k, v) => {
+                let stored = self.db.put_if_absent(&k, &v).unwrap();
+                assert_eq!(
+                    stored,
+                    !self.live().contains_key(&k),
+                    "put-if-absent of {k:?}"
+                );
+                if stored {
+                    self.committed
+                        .apply(now, &[(k, Some(self.stored(v, None)))]);
+                }
+            }
+            Step::Cas(k, expected, new) => {
+                let outcome = self.db.compare_and_swap(&k, &expected, &new).unwrap();
+                let current = self.committed.live_value(&k, now).cloned();
+                match current {
+                    None => assert_eq!(outcome, CasOutcome::NotFound),
+                    Some(v) if v == expected => {
+                        assert_eq!(outcome, CasOutcome::Swapped);
+                        // The key keeps its TTL.
+                        let expires_at = self.committed.stored[&k].expires_at;
+                        let new = Stored {
+                            value: new,
+                            expires_at,
+                        };
+                        self.committed.apply(now, &[(k, Some(new))]);
+                    }
+                    Some(_) => assert_eq!(outcome, CasOutcome::Mismatch),
+                }
+            }
+            Step::Expire(k, ttl) => {
+                let found = self.db.expire(&k, Duration::from_millis(ttl)).unwrap();
+                self.rewrite_expiry(found, k, Some(now + ttl));
+            }
+            Step::Persist(k) => {
+                let found = self.db.persist(&k).unwrap();
+                self.rewrite_expiry(found, k, None);
+            }
             Step::Advance(ms) => self.clock.advance(ms),
             Step::Gc => {
                 self.db.collect_garbage(usize::MAX);
@@ -392,6 +439,22 @@ impl Run {
             }
         }
         self.check_database();
+    }
+
+    /// The model of an expiry change the database reported as `found`: a
+    /// live key whose expiry changes is written again, with its value.
+    fn rewrite_expiry(&mut self, found: bool, key: Key, expires_at: Option<u64>) {
+        let now = self.now();
+        assert_eq!(
+            found,
+            self.committed.live_value(&key, now).is_some(),
+            "expiry change of {key:?}"
+        );
+        if found && self.committed.stored[&key].expires_at != expires_at {
+            let value = self.committed.stored[&key].value.clone();
+            self.committed
+                .apply(now, &[(key, Some(Stored { value, expires_at }))]);
+        }
     }
 
     fn txn_step(&mut self, i: usize, step: TxnStep) {
@@ -435,53 +498,54 @@ impl Run {
                 // Drained to its end: the whole range was looked at.
                 t.ranges.push(range);
             }
-            TxnStep::Seek(from, forward, n) => {
+            TxnStep::Walk(from, forward, moves) => {
                 let seen = t.merged();
                 let mut cursor = t.txn.cursor::<&[u8]>(..);
-                let mut got = Vec::new();
-                if forward {
+                // Each movement looks at the span from where it started to
+                // the key it stopped on, or to the end it ran off.
+                let (mut at, looked) = if forward {
                     cursor.seek(&from);
+                    let at = seen.range(from.clone()..).next();
+                    let end = at.map_or(Bound::Unbounded, |(k, _)| Bound::Included(k.clone()));
+                    (at, (Bound::Included(from.clone()), end))
                 } else {
                     cursor.seek_for_prev(&from);
-                }
-                // From where it sought to the key it stopped on, or to the
-                // end it ran off.
-                let looked = loop {
-                    let Some(key) = cursor.key().map(<[u8]>::to_vec) else {
-                        break if forward {
-                            (Bound::Included(from.clone()), Bound::Unbounded)
-                        } else {
-                            (Bound::Unbounded, Bound::Included(from.clone()))
-                        };
+                    let at = seen.range(..=from.clone()).next_back();
+                    let end = at.map_or(Bound::Unbounded, |(k, _)| Bound::Included(k.clone()));
+                    (at, (end, Bound::Included(from.clone())))
+                };
+                t.ranges.push(looked);
+                let mut left = moves.iter().copied();
+                loop {
+                    let got = cursor
+                        .key()
+                        .map(|k| (k.to_vec(), cursor.value().unwrap().to_vec()));
+                    let expected = at.map(|(k, v)| (k.clone(), v.clone()));
+                    assert_eq!(
+                        got, expected,
+                        "cursor walk from {from:?} (forward: {forward}, moves: {moves:?})"
+                    );
+                    // A cursor that ran off an end stays off it.
+                    let (Some((key, _)), Some(step_forward)) = (at, left.next()) else {
+                        break;
                     };
-                    got.push((key.clone(), cursor.value().unwrap().to_vec()));
-                    if got.len() == n {
-                        break if forward {
-                            (Bound::Included(from.clone()), Bound::Included(key))
-                        } else {
-                            (Bound::Included(key), Bound::Included(from.clone()))
-                        };
-                    }
-                    if forward {
+                    let key = key.clone();
+                    if step_forward {
                         cursor.next();
+                        at = seen
+                            .range((Bound::Excluded(key.clone()), Bound::Unbounded))
+                            .next();
+                        let end = at.map_or(Bound::Unbounded, |(k, _)| Bound::Included(k.clone()));
+                        t.ranges.push((Bound::Excluded(key), end));
                     } else {
                         cursor.prev();
+                        at = seen
+                            .range((Bound::Unbounded, Bound::Excluded(key.clone())))
+                            .next_back();
+                        let end = at.map_or(Bound::Unbounded, |(k, _)| Bound::Included(k.clone()));
+                        t.ranges.push((end, Bound::Excluded(key)));
                     }
-                };
-                let expected: Vec<_> = if forward {
-                    seen.range(from.clone()..)
-                        .take(n)
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                } else {
-                    seen.range(..=from.clone())
-                        .rev()
-                        .take(n)
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                };
-                assert_eq!(got, expected, "cursor from {from:?} (forward: {forward})");
-                t.ranges.push(looked);
+                }
             }
             TxnStep::Index(from, to, descending) => {
                 let (lower, upper) = ([from], [to]);
