@@ -362,6 +362,19 @@ impl Vfs for SimFs {
         Ok(())
     }
 
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        let mut s = self.state.lock();
+        let id = s.file_id(path)?;
+        let fail = s.sync_faults.trips();
+        s.syncs += 1;
+        if fail {
+            return Err(injected("sync"));
+        }
+        let file = s.files.get_mut(&id).expect("named file exists");
+        file.synced = file.data.len();
+        Ok(())
+    }
+
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut s = self.state.lock();
         let fail = s.sync_faults.trips();
@@ -433,6 +446,24 @@ mod tests {
             &*fs.read(&dir.join("a")).unwrap(),
             b"durable lost",
             "the live system is unchanged"
+        );
+    }
+
+    #[test]
+    fn syncing_a_file_by_name_makes_what_it_holds_durable() {
+        let (fs, dir) = setup();
+        let mut a = fs.create(&dir.join("a")).unwrap();
+        a.append(b"written").unwrap();
+        fs.sync_dir(&dir).unwrap();
+        drop(a);
+        assert_eq!(&*fs.crash(DROP).read(&dir.join("a")).unwrap(), b"");
+        fs.sync_file(&dir.join("a")).unwrap();
+        assert_eq!(&*fs.crash(DROP).read(&dir.join("a")).unwrap(), b"written");
+        fs.fail_syncs_after(0);
+        assert!(fs.sync_file(&dir.join("a")).is_err());
+        assert_eq!(
+            fs.sync_file(&dir.join("missing")).unwrap_err().kind(),
+            io::ErrorKind::NotFound
         );
     }
 

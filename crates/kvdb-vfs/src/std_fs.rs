@@ -89,6 +89,11 @@ impl Vfs for StdFs {
         fs::remove_file(path)
     }
 
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        // fsync flushes the file, not the descriptor: a read-only one does.
+        File::open(path)?.sync_data()
+    }
+
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
     }
@@ -151,6 +156,7 @@ mod tests {
         f.sync().unwrap();
         assert!(fs.create(&path).is_err(), "create refuses an existing file");
         assert_eq!(&*fs.read(&path).unwrap(), b"Jello world");
+        fs.sync_file(&path).unwrap();
         fs.truncate(&path, 5).unwrap();
         assert_eq!(&*fs.read(&path).unwrap(), b"Jello");
         fs.rename(&path, &dir.path().join("b")).unwrap();

@@ -211,6 +211,15 @@ impl Wal {
         next_seq: u64,
     ) -> Result<Self, WalError> {
         let next_id = recovered.segments.last().map_or(1, |s| s.id + 1);
+        // What recovery read may not be durable yet: a record whose sync
+        // failed, or one written under a policy that does not sync, may be
+        // there only because the file system still held it. New records
+        // follow it in sequence, so it is made durable first; otherwise a
+        // power failure could lose it and keep them, a hole in the log.
+        for segment in recovered.segments.iter().filter(|s| !s.is_empty()) {
+            vfs.sync_file(&segment.path)
+                .map_err(|e| WalError::io(format!("syncing {}", segment.path.display()), e))?;
+        }
         let (file, active) = create_segment(&*vfs, dir, next_id, next_seq)?;
         let (empty, segments): (Vec<_>, Vec<_>) = recovered
             .segments
