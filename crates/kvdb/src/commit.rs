@@ -19,7 +19,7 @@
 //! [`Writer::apply`], at the numbers each record holds.
 
 use kvdb_core::{Applied, Located, Op, PreparedBatch, SeqRange, Writer};
-use kvdb_wal::LogPosition;
+use kvdb_wal::{LogPosition, WalError};
 
 use crate::db::Inner;
 use crate::error::{Error, Result};
@@ -46,10 +46,19 @@ pub(crate) struct Step {
 }
 
 impl Inner {
-    /// Takes the write lock after checking that the database is open.
+    /// Takes the write lock after checking that the database is open, then
+    /// checks that its log has not stopped.
     pub(crate) fn begin_write(&self) -> Result<Writer<'_>> {
         self.check_open()?;
-        Ok(self.store.writer()?)
+        let writer = self.store.writer()?;
+        // A stopped log refuses every write until reopen. The store may
+        // hold the failed write applied (never published): a write that
+        // reads before it decides (a delete, a conditional write, a
+        // transaction's validation, an index build) would decide on it.
+        if let Some(failure) = self.persist.as_ref().and_then(|p| p.wal.failure()) {
+            return Err(WalError::Failed(failure).into());
+        }
+        Ok(writer)
     }
 
     /// Commits `batch` atomically under `writer`. An empty batch writes

@@ -140,6 +140,50 @@ fn a_record_replayed_at_open_is_durable_before_writes_that_follow_it() {
     );
 }
 
+/// After a failed write the log refuses every write until reopen. A
+/// transaction is told so, not that it conflicted: the failed write's
+/// version, applied but never published, is not a write it conflicts with,
+/// and a retry could never succeed.
+#[test]
+fn a_transaction_after_a_log_failure_reports_the_failure_not_a_conflict() {
+    let fs = Arc::new(SimFs::new());
+    let db = Db::open("/db", options_on(&fs, SyncPolicy::Always)).unwrap();
+    fs.fail_writes_after(0);
+    assert_eq!(db.put(b"k", b"1").unwrap_err().kind(), ErrorKind::Io);
+    fs.clear_faults();
+    let mut txn = db.begin().unwrap();
+    txn.put(b"k", b"2").unwrap();
+    let err = txn.commit().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    let err = db.transaction(|t| t.put(b"k", b"3")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert_eq!(db.get(b"k").unwrap(), None);
+}
+
+/// A write that reads before it decides does not decide on a failed write
+/// (applied in memory, never visible): after a delete failed, a second
+/// delete of the same key is refused, where it answered "nothing to delete"
+/// while reads still found the key.
+#[test]
+fn writes_that_read_first_are_refused_after_a_log_failure() {
+    let fs = Arc::new(SimFs::new());
+    let db = Db::open("/db", options_on(&fs, SyncPolicy::Always)).unwrap();
+    db.put(b"k", b"1").unwrap();
+    fs.fail_writes_after(0);
+    assert_eq!(db.delete(b"k").unwrap_err().kind(), ErrorKind::Io);
+    fs.clear_faults();
+    assert_eq!(db.get(b"k").unwrap(), Some(b"1".to_vec()));
+    let kinds = [
+        db.delete(b"k").map(drop),
+        db.put_if_absent(b"k", b"2").map(drop),
+        db.compare_and_swap(b"k", b"1", b"2").map(drop),
+        db.persist(b"k").map(drop),
+    ]
+    .map(|r| r.map_err(|e| e.kind()));
+    assert_eq!(kinds, [Err(ErrorKind::Io); 4]);
+    assert_eq!(db.get(b"k").unwrap(), Some(b"1".to_vec()));
+}
+
 #[test]
 fn a_failed_checkpoint_is_reported_and_loses_nothing() {
     let fs = Arc::new(SimFs::new());

@@ -47,7 +47,7 @@ use tracking::{Observed, ReadSet, ToValidate};
 use writes::{Pending, TxnWrites};
 
 use crate::db::{Db, Inner};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::persist::record::Cause;
 use crate::ttl::ttl_millis;
 
@@ -388,15 +388,16 @@ impl Txn {
                     applied,
                 });
             }
-            // A conflict says more than a refusal (which evicted nothing):
-            // a retry reads afresh, and may write less.
-            (Err(_), Some(error)) => {
+            // A conflict says more than a refusal for memory (which
+            // evicted nothing): a retry reads afresh, and may write less.
+            // Any other failure (a stopped log) says more than a conflict.
+            (Err(e), Some(error)) if e.kind() == ErrorKind::MemoryLimit => {
                 return Err(Failure::Conflict {
                     error: Error::Conflict(error),
                     applied,
                 });
             }
-            (Err(e), None) => return Err(e.into()),
+            (Err(e), _) => return Err(e.into()),
         };
         let committed =
             self.inner
