@@ -202,8 +202,8 @@ impl ChainRef {
 
     /// The sequence number of the newest write to the key that a
     /// transaction validates against: the newest version that is not a
-    /// deletion marker an expiry wrote (expiry by the clock is not a
-    /// write). `None` if every version the chain still holds is such a
+    /// deletion marker over an expired value (expiry by the clock is not a
+    /// write, nor is removing what expired). `None` if every version the chain still holds is such a
     /// marker: what it deleted was collected, so was older than any open
     /// view.
     pub(crate) fn newest_write_seq(&self, guard: &Guard) -> Option<u64> {

@@ -79,11 +79,10 @@ impl Writer<'_> {
     /// applied write (a value or a deletion) has a sequence number above
     /// `seq`: that key and number. A key the store does not hold has not
     /// been written since any view still registered: garbage collection
-    /// keeps a deletion as long as a view at or below it is open. An expiry
-    /// cycle's deletion markers are passed over (expiry is not a write).
-    /// `None` also
-    /// if `located` was made under another hold of the lock (the caller's
-    /// mistake; nothing is known then).
+    /// keeps a deletion as long as a view at or below it is open. Deletion
+    /// markers over expired values are passed over (expiry is not a write).
+    /// `None` also if `located` was made under another hold of the lock (the
+    /// caller's mistake; nothing is known then).
     pub fn first_located_written_after(
         &self,
         located: &Located,

@@ -27,7 +27,7 @@ use crossbeam_epoch::{Atomic, Owned, Pointable};
 
 const TOMBSTONE: u32 = 1 << 31;
 const HAS_EXPIRY: u32 = 1 << 30;
-/// On a deletion marker: the expiry of the value before it wrote it.
+/// On a deletion marker: the value before it had expired ([`Deletion::Expiry`]).
 const BY_EXPIRY: u32 = 1 << 29;
 const LEN_MASK: u32 = BY_EXPIRY - 1;
 const ALIGN: usize = 8;
@@ -58,9 +58,10 @@ const _: () = {
 pub(crate) enum Deletion {
     /// A write: a delete, or an eviction.
     Write,
-    /// The expiry of the value before it, removed by an expiry cycle. The
-    /// key read as absent from the moment the value expired, so for
-    /// transaction validation this marker changes nothing.
+    /// The deletion of a value that had already expired: by an expiry
+    /// cycle, or by any delete that came after the expiry. The key read as
+    /// absent from the moment the value expired, so for transaction
+    /// validation this marker changes nothing.
     Expiry,
 }
 
@@ -265,8 +266,8 @@ impl Version {
         self.len_flags & TOMBSTONE == 0
     }
 
-    /// True for a deletion marker an expiry cycle wrote over an expired
-    /// value ([`Deletion::Expiry`]).
+    /// True for a deletion marker written over a value that had expired
+    /// ([`Deletion::Expiry`]).
     #[inline]
     pub(crate) fn is_expiry_deletion(&self) -> bool {
         self.len_flags & BY_EXPIRY != 0

@@ -228,8 +228,8 @@ impl<'a> Writer<'a> {
     /// The first key, among those with one of `hashes`, whose newest
     /// applied write (a value or a deletion) has a sequence number above
     /// `seq`: that key and number. One hash probe per hash; a chain holds
-    /// its newest sequence number at its head. An expiry cycle's deletion
-    /// markers are passed over: expiry is not a write.
+    /// its newest sequence number at its head. Deletion markers over
+    /// expired values are passed over: expiry is not a write.
     pub fn first_written_after(
         &self,
         hashes: impl IntoIterator<Item = KeyHash>,
@@ -250,8 +250,8 @@ impl<'a> Writer<'a> {
     /// newest write is at or below `seq` are passed over, tombstones
     /// included, so a key written and then deleted after `seq` is found as
     /// long as the store holds its deletion (garbage collection keeps it
-    /// while a view at or below `seq` is open). An expiry cycle's deletion
-    /// markers are passed over, as in [`Writer::first_written_after`].
+    /// while a view at or below `seq` is open). Deletion markers over
+    /// expired values are passed over, as in [`Writer::first_written_after`].
     pub fn first_changed_since(
         &self,
         range: (Bound<&[u8]>, Bound<&[u8]>),
@@ -505,9 +505,14 @@ impl<'a> Writer<'a> {
         deletion: Deletion,
         guard: &Guard,
     ) -> Option<i64> {
-        if !chain.head(guard).is_some_and(Version::is_value) {
-            return None;
-        }
+        let head = chain.head(guard).filter(|head| head.is_value())?;
+        // Deleting a value that has already expired changes nothing a reader
+        // could see: its marker is an expiry's, whoever wrote it (garbage
+        // collection may even have dropped the value, and the key, first).
+        let deletion = match head.expires_at() {
+            Some(at) if at <= self.now_ms() => Deletion::Expiry,
+            _ => deletion,
+        };
         chain.push_deletion(seq, deletion, guard);
         self.shared.gc.enqueue(chain);
         Some(chain.head(guard).map_or(0, Version::footprint) as i64)

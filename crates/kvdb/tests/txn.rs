@@ -203,6 +203,38 @@ fn a_key_expiring_while_transactions_run_conflicts_with_none_whether_or_not_it_w
     }
 }
 
+/// A deletion of a key whose value has already expired changes nothing a
+/// reader can see, so it is no more a write to conflict with than the
+/// expiry was — whether or not garbage collection dropped the value first.
+#[test]
+fn deleting_an_expired_key_is_not_a_write_transactions_conflict_with() {
+    for collected in [false, true] {
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let mut options = Options::manual_maintenance();
+        options.clock = clock.clone();
+        let db = Db::in_memory_with(options).unwrap();
+        db.put_with_ttl(b"k", b"v", Duration::from_millis(10))
+            .unwrap();
+        clock.advance(10);
+        if collected {
+            db.collect_garbage(usize::MAX);
+        }
+        let mut txn = db.begin().unwrap();
+        assert_eq!(txn.range::<&[u8]>(..).count(), 0);
+        txn.put(b"k", b"mine").unwrap();
+        let mut batch = Batch::new();
+        batch.delete(b"k").unwrap();
+        db.write(&batch).unwrap();
+        let committed = txn.commit();
+        assert!(
+            committed.is_ok(),
+            "value collected first: {collected}: {}",
+            committed.unwrap_err()
+        );
+        assert_eq!(db.get(b"k").unwrap(), Some(b"mine".to_vec()));
+    }
+}
+
 #[test]
 fn lost_update_is_prevented() {
     let db = db();

@@ -171,12 +171,13 @@ impl Committed {
     /// recorded once, with its index keys before and after the whole
     /// commit (an index holds no entry for a state inside it), judged live
     /// at `now` (an expired value is no longer indexed). A deletion of a
-    /// key that holds no value, live or expired, writes nothing.
+    /// key without a live value writes nothing a transaction conflicts
+    /// with.
     fn apply(&mut self, now: u64, writes: &[(Key, Option<Stored>)]) {
         self.seq += 1;
         let mut before = BTreeMap::new();
         for (key, new) in writes {
-            if new.is_none() && !self.stored.contains_key(key) {
+            if new.is_none() && self.live_value(key, now).is_none() {
                 continue;
             }
             before
