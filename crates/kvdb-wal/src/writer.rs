@@ -33,7 +33,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kvdb_vfs::{Vfs, WritableFile};
@@ -99,6 +99,9 @@ pub struct Wal {
     io: Mutex<Io>,
     /// Syncs of the log file done so far.
     syncs: AtomicU64,
+    /// Set once `State::failure` is: lets [`Wal::failure`] answer without
+    /// the state lock while the log is healthy, on every write.
+    stopped: AtomicBool,
 }
 
 /// Creates segment `id`, starting at sequence number `start_seq`: header
@@ -252,6 +255,7 @@ impl Wal {
             synced: Condvar::new(),
             appended: Condvar::new(),
             syncs: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
             io: Mutex::new(Io {
                 file,
                 active,
@@ -318,6 +322,7 @@ impl Wal {
         state
             .failure
             .get_or_insert_with(|| error.to_string().into());
+        self.stopped.store(true, Ordering::Release);
         error
     }
 
@@ -484,6 +489,9 @@ impl Wal {
 
     /// The failure that stopped the log, if one did.
     pub fn failure(&self) -> Option<Arc<str>> {
+        if !self.stopped.load(Ordering::Acquire) {
+            return None;
+        }
         self.state.lock().failure.clone()
     }
 }
