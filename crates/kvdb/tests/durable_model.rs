@@ -2,9 +2,10 @@
 //! model, across clean reopens and power failures.
 //!
 //! Random puts, TTL puts, deletes, batches, transactions, expiry changes,
-//! clock moves, expiry cycles, collections, syncs and checkpoints, with a
-//! secondary index declared at every open and log segments small enough to
-//! rotate often, under the `always` or the `never` sync policy. Between them
+//! clock moves, expiry cycles, collections, syncs, checkpoints and backups,
+//! with a secondary index declared at every open and log segments small
+//! enough to rotate often, under the `always` or the `never` sync policy,
+//! and injected failures of writes, syncs and file creations. Between them
 //! the database is closed and reopened, or the power fails (the unsynced
 //! tail of every file dropped, or torn with its last byte flipped) and it
 //! is reopened. The model keeps the state after every acknowledged write. It
@@ -13,12 +14,15 @@
 //! - after a power failure the database opens, and holds exactly the last
 //!   state under `always`, or under `never` one of the states from the last
 //!   sync, checkpoint or close on (a prefix of the writes: nothing partial,
-//!   nothing out of order);
+//!   nothing out of order), or after an injected failure the state the
+//!   failed write would have made;
 //! - the index agrees with the records after every step;
 //! - the change stream, replayed from its first change, builds the same
 //!   records, its sequence numbers running from 1 without a gap or a
 //!   repeat, across reopens and power failures;
-//! - keys that expired stay expired across reopens.
+//! - keys that expired stay expired across reopens;
+//! - a backup holds what the database held, loaded into memory and opened
+//!   after a power failure that came as it returned.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,6 +54,9 @@ enum Step {
     Gc,
     Sync,
     Checkpoint,
+    /// A backup into a new directory, checked at once, in memory and after
+    /// a power failure (torn tails if true, with this seed).
+    Backup(bool, u64),
     Reopen,
     /// Writes (0), syncs (1) or file creations (2) fail after this many
     /// more succeed, until the next reopen.
@@ -90,6 +97,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::Gc),
         1 => Just(Step::Sync),
         1 => Just(Step::Checkpoint),
+        1 => (any::<bool>(), any::<u64>()).prop_map(|(t, s)| Step::Backup(t, s)),
         1 => Just(Step::Reopen),
         1 => (0u8..3, 0u64..6).prop_map(|(kind, after)| Step::Fault(kind, after)),
         2 => (any::<bool>(), any::<u64>()).prop_map(|(t, s)| Step::Crash(t, s)),
@@ -167,6 +175,8 @@ struct Run {
     /// The state a write that failed would have made: after a reopen the
     /// database may hold it.
     failed: Option<State>,
+    /// Backups taken so far (each goes to a new directory).
+    backups: u32,
 }
 
 impl Run {
@@ -360,6 +370,13 @@ impl Run {
                     self.all_durable();
                 }
             }
+            Step::Backup(torn_tails, seed) => {
+                self.backups += 1;
+                let dir = format!("/backup-{}", self.backups);
+                if Self::io(self.db().backup_to(&dir)).is_some() {
+                    self.check_backup(&dir, torn_tails, seed);
+                }
+            }
             Step::Fault(kind, after) => match kind % 3 {
                 0 => self.fs.fail_writes_after(after),
                 1 => self.fs.fail_syncs_after(after),
@@ -391,6 +408,32 @@ impl Run {
         }
         let last = self.history.len() - 1;
         self.check(last, "the open database");
+    }
+
+    /// The backup in `dir` holds what the database holds now (nothing was
+    /// written since), loaded into memory, and opened as a database after a
+    /// power failure that came as the backup returned: a backup is durable
+    /// once it is reported written.
+    fn check_backup(&self, dir: &str, torn_tails: bool, seed: u64) {
+        let now = self.now();
+        let records = recorded(self.db(), now);
+        let (copy, _) = Db::open_in_memory_from(dir, self.options())
+            .unwrap_or_else(|e| panic!("the backup does not load: {e}"));
+        assert_eq!(
+            short(&recorded(&copy, now)),
+            short(&records),
+            "the backup, loaded"
+        );
+        let image = Arc::new(self.fs.crash(CrashOptions { torn_tails, seed }));
+        let mut options = self.options();
+        options.vfs = image;
+        let copy = Db::open(dir, options)
+            .unwrap_or_else(|e| panic!("the backup does not open after a power failure: {e}"));
+        assert_eq!(
+            short(&recorded(&copy, now)),
+            short(&records),
+            "the backup, opened after a power failure"
+        );
     }
 
     /// After a reopen that may have lost what was not durable: the database
@@ -475,6 +518,7 @@ fn run(sync: SyncPolicy, steps: Vec<Step>) {
         history: vec![State::new()],
         durable_from: 0,
         failed: None,
+        backups: 0,
     };
     run.open();
     for step in steps {
