@@ -155,10 +155,13 @@ impl WritableFile for SimHandle {
         let mut s = self.state.lock();
         let fail = s.sync_faults.trips();
         s.syncs += 1;
+        let delay = s.sync_delay;
         if fail {
+            // A failing sync takes its time too.
+            drop(s);
+            std::thread::sleep(delay);
             return Err(injected("sync"));
         }
-        let delay = s.sync_delay;
         if !delay.is_zero() {
             // As a disk does: what was written before the sync began is
             // durable once it returns; other calls go on meanwhile.

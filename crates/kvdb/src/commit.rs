@@ -287,6 +287,28 @@ impl Inner {
         }
     }
 
+    /// Ends a write that read under `writer` and decided to write nothing
+    /// (a delete of an absent key, a conditional write whose condition
+    /// failed). What it read may include writes applied and not yet
+    /// published (under the `always` policy, still being synced): it
+    /// returns once they are visible, as its own commit would have, or
+    /// fails as they did if their sync failed, since its answer rests on
+    /// them.
+    pub(crate) fn settle_unwritten(&self, writer: Writer<'_>) -> Result<()> {
+        let read_through = writer.next_seq() - 1;
+        drop(writer);
+        if self.store.visible_seq() >= read_through {
+            return Ok(());
+        }
+        if let Some(persist) = &self.persist
+            && self.options.sync == SyncPolicy::Always
+        {
+            persist.wal.sync()?;
+        }
+        self.wait_visible(read_through, std::time::Duration::from_secs(1));
+        Ok(())
+    }
+
     /// Commits a single put under `writer`.
     pub(crate) fn commit_put(
         &self,

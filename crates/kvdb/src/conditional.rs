@@ -65,6 +65,7 @@ impl Db {
         let batch = PreparedBatch::new(&ops)?;
         let writer = self.inner.begin_write()?;
         if writer.read(key, |v| v.is_some())? {
+            self.inner.settle_unwritten(writer)?;
             return Ok(false);
         }
         self.inner.commit(writer, batch)?;
@@ -82,8 +83,14 @@ impl Db {
         let writer = self.inner.begin_write()?;
         let current = writer.read(key, |v| v.map(|v| (v.value == expected, v.expires_at)))?;
         let expires_at = match current {
-            None => return Ok(CasOutcome::NotFound),
-            Some((false, _)) => return Ok(CasOutcome::Mismatch),
+            None => {
+                self.inner.settle_unwritten(writer)?;
+                return Ok(CasOutcome::NotFound);
+            }
+            Some((false, _)) => {
+                self.inner.settle_unwritten(writer)?;
+                return Ok(CasOutcome::Mismatch);
+            }
             Some((true, expires_at)) => expires_at,
         };
         self.inner.commit_put(writer, key, new, expires_at)?;
@@ -97,13 +104,23 @@ impl Db {
     pub fn increment(&self, key: &[u8], delta: i64) -> Result<i64> {
         let writer = self.inner.begin_write()?;
         let current = writer.read(key, |v| v.map(|v| (parse_counter(v.value), v.expires_at)))?;
-        let (current, expires_at) = match current {
-            None => (0, None),
-            Some((parsed, expires_at)) => (parsed?, expires_at),
+        let sum = match current {
+            None => Ok((delta, None)),
+            Some((parsed, expires_at)) => parsed.and_then(|current| {
+                let new = current
+                    .checked_add(delta)
+                    .ok_or(CoreError::Overflow { current, delta })?;
+                Ok((new, expires_at))
+            }),
         };
-        let new = current
-            .checked_add(delta)
-            .ok_or(CoreError::Overflow { current, delta })?;
+        let (new, expires_at) = match sum {
+            Ok(sum) => sum,
+            Err(e) => {
+                // The refusal rests on what was read, as a no-op does.
+                self.inner.settle_unwritten(writer)?;
+                return Err(e.into());
+            }
+        };
         let text = new.to_string();
         self.inner
             .commit_put(writer, key, text.as_bytes(), expires_at)?;
@@ -129,6 +146,7 @@ impl Db {
         })?;
         let new = f(old.as_deref());
         if new == old {
+            self.inner.settle_unwritten(writer)?;
             return Ok(old);
         }
         match &new {

@@ -416,6 +416,7 @@ impl Db {
         let batch = PreparedBatch::new(&ops)?;
         let writer = self.inner.begin_write()?;
         if !writer.read(key, |v| v.is_some())? {
+            self.inner.settle_unwritten(writer)?;
             return Ok(false);
         }
         self.inner.commit(writer, batch)?;

@@ -82,9 +82,11 @@ impl Db {
         let writer = self.inner.begin_write()?;
         let current = writer.read(key, |v| v.map(|v| (v.value.to_vec(), v.expires_at)))?;
         let Some((value, old_expiry)) = current else {
+            self.inner.settle_unwritten(writer)?;
             return Ok(false);
         };
         if old_expiry == expires_at {
+            self.inner.settle_unwritten(writer)?;
             return Ok(true);
         }
         self.inner.commit_put(writer, key, &value, expires_at)?;

@@ -184,6 +184,67 @@ fn writes_that_read_first_are_refused_after_a_log_failure() {
     assert_eq!(db.get(b"k").unwrap(), Some(b"1".to_vec()));
 }
 
+/// A write that reads and then writes nothing (a delete of an absent key, a
+/// compare-and-swap that finds another value, a put-if-absent of a present
+/// key) answers from what it read, which may include another writer's
+/// delete still being synced. It must not answer before that delete is
+/// visible, nor succeed if that delete's sync fails: its answer rests on it.
+#[test]
+fn a_write_that_writes_nothing_waits_for_what_it_read_to_be_durable() {
+    type Probe = fn(&Db) -> kvdb::Result<String>;
+    let probes: [(&str, Probe); 3] = [
+        ("delete", |db| db.delete(b"k").map(|r| format!("{r}"))),
+        ("compare-and-swap", |db| {
+            db.compare_and_swap(b"k", b"1", b"2")
+                .map(|r| format!("{r:?}"))
+        }),
+        ("put-if-absent", |db| {
+            db.put_if_absent(b"k", b"2").map(|r| format!("{r}"))
+        }),
+    ];
+    // What each answers once the first delete is visible.
+    let after_delete = ["false", "NotFound", "true"];
+    for ((name, probe), after) in probes.into_iter().zip(after_delete) {
+        for sync_fails in [false, true] {
+            let fs = Arc::new(SimFs::new());
+            let db = Arc::new(Db::open("/db", options_on(&fs, SyncPolicy::Always)).unwrap());
+            db.put(b"k", b"1").unwrap();
+            fs.set_sync_delay(Duration::from_millis(300));
+            if sync_fails {
+                fs.fail_syncs_after(0);
+            }
+            let first = std::thread::spawn({
+                let db = Arc::clone(&db);
+                move || db.delete(b"k").map_err(|e| e.kind())
+            });
+            // The first delete is applied and waits for its sync.
+            std::thread::sleep(Duration::from_millis(100));
+            let answer = probe(&db).map_err(|e| e.kind());
+            let seen = db.get(b"k").map_err(|e| e.kind());
+            let first = first.join().unwrap();
+            if sync_fails {
+                assert_eq!(first, Err(ErrorKind::Io));
+                assert_eq!(
+                    answer,
+                    Err(ErrorKind::Io),
+                    "{name} answered from the delete whose sync failed"
+                );
+                assert_eq!(seen, Ok(Some(b"1".to_vec())));
+            } else {
+                assert_eq!(first, Ok(true));
+                assert_eq!(answer, Ok(after.to_owned()), "{name}");
+                if name != "put-if-absent" {
+                    assert_eq!(
+                        seen,
+                        Ok(None),
+                        "a read after the {name} still found the key"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn a_failed_checkpoint_is_reported_and_loses_nothing() {
     let fs = Arc::new(SimFs::new());
