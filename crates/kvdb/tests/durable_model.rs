@@ -4,8 +4,10 @@
 //! Random puts, TTL puts, deletes, batches, transactions, expiry changes,
 //! clock moves, expiry cycles, collections, syncs, checkpoints and backups,
 //! with a secondary index declared at every open and log segments small
-//! enough to rotate often, under the `always` or the `never` sync policy,
-//! and injected failures of writes, syncs and file creations. Between them
+//! enough to rotate often, under the `always` or the `never` sync policy
+//! (or, with every background task running each millisecond, a 1 ms sync
+//! interval), and injected failures of writes, syncs and file creations.
+//! Between them
 //! the database is closed and reopened, or the power fails (the unsynced
 //! tail of every file dropped, or torn with its last byte flipped) and it
 //! is reopened. The model keeps the state after every acknowledged write. It
@@ -167,6 +169,8 @@ struct Run {
     fs: Arc<SimFs>,
     clock: Arc<ManualClock>,
     sync: SyncPolicy,
+    /// Background maintenance on (it is off otherwise).
+    background: bool,
     db: Option<Db>,
     /// The state after every acknowledged write, oldest first.
     history: Vec<State>,
@@ -181,7 +185,18 @@ struct Run {
 
 impl Run {
     fn options(&self) -> Options {
-        let mut options = Options::manual_maintenance();
+        let mut options = if self.background {
+            // Every background task, as often as it can run.
+            let mut options = Options::default();
+            options.expire_interval = Some(Duration::from_millis(1));
+            options.gc_interval = Some(Duration::from_millis(1));
+            options.reorder_interval = Some(Duration::from_millis(1));
+            options.checkpoint_after_wal_bytes = Some(8192);
+            options.checkpoint_check_interval = Duration::from_millis(1);
+            options
+        } else {
+            Options::manual_maintenance()
+        };
         options.vfs = self.fs.clone();
         options.clock = self.clock.clone();
         options.sync = self.sync;
@@ -509,11 +524,12 @@ impl Run {
     }
 }
 
-fn run(sync: SyncPolicy, steps: Vec<Step>) {
+fn run(sync: SyncPolicy, background: bool, steps: Vec<Step>) {
     let mut run = Run {
         fs: Arc::new(SimFs::new()),
         clock: Arc::new(ManualClock::new(1_000_000)),
         sync,
+        background,
         db: None,
         history: vec![State::new()],
         durable_from: 0,
@@ -533,13 +549,23 @@ proptest! {
     fn a_durable_database_recovers_every_acknowledged_write_when_it_syncs_each(
         steps in prop::collection::vec(step(), 1..80)
     ) {
-        run(SyncPolicy::Always, steps);
+        run(SyncPolicy::Always, false, steps);
     }
 
     #[test]
     fn a_database_that_never_syncs_recovers_a_prefix_of_its_writes_after_power_loss(
         steps in prop::collection::vec(step(), 1..80)
     ) {
-        run(SyncPolicy::Never, steps);
+        run(SyncPolicy::Never, false, steps);
+    }
+
+    /// Background expiry, collection, reordering, checkpoints and syncs
+    /// every millisecond, racing the steps: what each step checks holds
+    /// whenever they run.
+    #[test]
+    fn background_maintenance_keeps_every_guarantee_of_a_database_synced_on_an_interval(
+        steps in prop::collection::vec(step(), 1..80)
+    ) {
+        run(SyncPolicy::Interval(Duration::from_millis(1)), true, steps);
     }
 }
