@@ -7,11 +7,10 @@
 //! enough to rotate often, under the `always` or the `never` sync policy
 //! (or, with every background task running each millisecond, a 1 ms sync
 //! interval), and injected failures of writes, syncs and file creations.
-//! Between them
-//! the database is closed and reopened, or the power fails (the unsynced
-//! tail of every file dropped, or torn with its last byte flipped) and it
-//! is reopened. The model keeps the state after every acknowledged write. It
-//! checks that
+//! Between them the database is closed and reopened, or the power fails
+//! (the unsynced tail of every file dropped, or torn with its last byte
+//! flipped) and it is reopened. The model keeps the state after every
+//! acknowledged write. It checks that
 //! - a clean reopen holds exactly the last state;
 //! - after a power failure the database opens, and holds exactly the last
 //!   state under `always`, or under `never` one of the states from the last
