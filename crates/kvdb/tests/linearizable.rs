@@ -1,16 +1,18 @@
 //! Linearizability of single-key operations under concurrent writers.
 //!
 //! Three threads run random puts, deletes, gets, compare-and-swaps,
-//! put-if-absents and read-then-write transactions on two keys, each call recorded with the instants it was
-//! invoked and answered (one shared counter). Afterwards each key's history
-//! must have a linearization, found by Wing and Gong's search: an order of
-//! its calls, each placed between its invocation and its answer, under
-//! which every answer is what one register would have given. Single-key
+//! put-if-absents, `fetch_update`s and read-then-write transactions on two
+//! keys, each call recorded with the instants it was invoked and answered
+//! (one shared counter). Afterwards each key's history must have a
+//! linearization, found by Wing and Gong's search: an order of its calls,
+//! each placed between its invocation and its answer, under which every
+//! answer is what one register would have given. Single-key
 //! linearizability composes, so the keys are checked one at a time.
 //!
 //! Durable under the `always` policy, on the simulated file system with
 //! syncs that take time (writers then wait in groups, and a writer reads
-//! what another wrote before that write is durable), and in memory.
+//! what another wrote before that write is durable); the same with every
+//! background task running; and in memory.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +39,9 @@ enum Call {
     /// A transaction that reads the key and puts this value over it
     /// (retried by `Db::transaction` on conflict).
     Swap(u32),
+    /// `fetch_update` replacing a present value with this one (an absent
+    /// key stays absent: nothing is written).
+    Replace(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,6 +78,7 @@ fn apply(state: Option<u32>, call: Call) -> (Option<u32>, Answer) {
             held => (held, Answer::Stored(false)),
         },
         Call::Swap(v) => (Some(v), Answer::Value(state)),
+        Call::Replace(v) => (state.map(|_| v), Answer::Value(state)),
     }
 }
 
@@ -101,6 +107,10 @@ fn call(db: &Db, key: &[u8], call: Call) -> Answer {
             })
             .unwrap(),
         )),
+        Call::Replace(v) => Answer::Value(decode(
+            db.fetch_update(key, |old| old.map(|_| v.to_le_bytes().to_vec()))
+                .unwrap(),
+        )),
     }
 }
 
@@ -113,12 +123,13 @@ fn run_thread(db: &Db, clock: &AtomicU64, thread: u64, seed: u64) -> Vec<Record>
     for i in 0..CALLS_PER_THREAD {
         let key = rng.below(KEYS.len() as u64) as usize;
         let fresh = (thread * 1000 + i) as u32;
-        let c = match rng.below(6) {
+        let c = match rng.below(7) {
             0 => Call::Put(fresh),
             1 => Call::Delete,
             2 => Call::Get,
             3 => Call::Cas(seen[key].unwrap_or(fresh), fresh),
             4 => Call::Swap(fresh),
+            5 => Call::Replace(fresh),
             _ => Call::PutIfAbsent(fresh),
         };
         let invoked = clock.fetch_add(1, Ordering::SeqCst);
