@@ -180,6 +180,30 @@ fn background_checkpoints_run_when_the_log_grows() {
     assert!(db.recovery_report().unwrap().snapshot_seq.is_some());
 }
 
+/// The background checkpoint thread asks how much log has grown since the
+/// last checkpoint while manual checkpoints run: it must never see the last
+/// checkpoint ahead of the log, fail or stop.
+#[test]
+fn background_checkpoints_race_manual_ones_without_failing() {
+    let mut options = quiet();
+    // The simulated file system: checkpoints take microseconds, so many race.
+    options.vfs = Arc::new(SimFs::new());
+    options.checkpoint_after_wal_bytes = Some(1);
+    options.checkpoint_check_interval = Duration::from_millis(1);
+    options.sync = SyncPolicy::Never;
+    // Each checkpoint starts a log segment: keep none it covers.
+    options.watch_log_retention_bytes = 0;
+    let db = Db::open("/db", options).unwrap();
+    for k in 0..5000u32 {
+        // A few keys: each checkpoint writes a small snapshot.
+        db.put(&(k % 8).to_be_bytes(), &k.to_be_bytes()).unwrap();
+        db.checkpoint().unwrap();
+    }
+    let stats = db.durability_stats().unwrap();
+    assert_eq!(stats.background_errors, 0, "{stats:?}");
+    db.close().expect("no background thread failed or panicked");
+}
+
 #[test]
 fn expired_keys_are_not_resurrected_by_recovery() {
     let dir = tempfile::tempdir().unwrap();

@@ -110,7 +110,11 @@ impl Inner {
         else {
             return Ok(None);
         };
-        let since = persist.wal.end() - persist.checkpoint.lock().wal_end;
+        // The last checkpoint's log end first: a checkpoint that finishes
+        // between the two reads then cannot put it ahead of the end read
+        // (the log's end only grows).
+        let last = persist.checkpoint.lock().wal_end;
+        let since = persist.wal.end().saturating_sub(last);
         if since < threshold {
             return Ok(None);
         }
