@@ -3,14 +3,14 @@
 //! Three threads run random calls on two keys: puts, deletes, gets,
 //! compare-and-swaps, put-if-absents, `fetch_update`s and read-then-write
 //! transactions on one key, and on both at once a batch that puts both, a
-//! snapshot that reads both and a transaction that reads both and writes
-//! both. Each call is recorded with the instants it was invoked and
-//! answered (one shared counter). Afterwards the history must have a
-//! linearization, found by Wing and Gong's search: an order of the calls,
-//! each placed between its invocation and its answer, under which every
-//! answer is what the pair of keys, as one object, would have given. So
-//! each call takes effect at one instant within its span, and a batch or a
-//! transaction on both keys is seen whole or not at all.
+//! snapshot and an iterator that read both and a transaction that reads
+//! both and writes both. Each call is recorded with the instants it was
+//! invoked and answered (one shared counter). Afterwards the history must
+//! have a linearization, found by Wing and Gong's search: an order of the
+//! calls, each placed between its invocation and its answer, under which
+//! every answer is what the pair of keys, as one object, would have given.
+//! So each call takes effect at one instant within its span, and a batch or
+//! a transaction on both keys is seen whole or not at all.
 //!
 //! Durable under the `always` policy, on the simulated file system with
 //! syncs that take time (writers then wait in groups, and a writer reads
@@ -43,6 +43,8 @@ enum Call {
     PutBoth(u32),
     /// A snapshot reading both keys.
     GetBoth,
+    /// An iterator over the whole database (it reads at one view).
+    ScanBoth,
     /// A transaction that reads both keys and puts this value under both.
     SwapBoth(u32),
 }
@@ -90,7 +92,7 @@ fn apply(state: State, call: Call) -> (State, Answer) {
             (next, answer)
         }
         Call::PutBoth(v) => ([Some(v); 2], Answer::Done),
-        Call::GetBoth => (state, Answer::Both(state)),
+        Call::GetBoth | Call::ScanBoth => (state, Answer::Both(state)),
         Call::SwapBoth(v) => ([Some(v); 2], Answer::Both(state)),
     }
 }
@@ -133,6 +135,17 @@ fn call(db: &Db, call: Call) -> Answer {
         Call::GetBoth => {
             let snapshot = db.snapshot();
             Answer::Both(KEYS.map(|key| decode(snapshot.get(key).unwrap())))
+        }
+        Call::ScanBoth => {
+            let mut both = [None; 2];
+            for (key, value) in db.iter() {
+                let at = KEYS
+                    .iter()
+                    .position(|k| *k == key.as_slice())
+                    .expect("one of the keys");
+                both[at] = decode(Some(value));
+            }
+            Answer::Both(both)
         }
         Call::SwapBoth(v) => Answer::Both(
             db.transaction(|txn| {
@@ -185,7 +198,7 @@ fn run_thread(db: &Db, clock: &AtomicU64, thread: u64, seed: u64) -> Vec<Record>
     for i in 0..CALLS_PER_THREAD {
         let key = rng.below(KEYS.len() as u64) as usize;
         let fresh = (thread * 1000 + i) as u32;
-        let c = match rng.below(10) {
+        let c = match rng.below(11) {
             0 => Call::On(key, KeyCall::Put(fresh)),
             1 => Call::On(key, KeyCall::Delete),
             2 => Call::On(key, KeyCall::Get),
@@ -195,6 +208,7 @@ fn run_thread(db: &Db, clock: &AtomicU64, thread: u64, seed: u64) -> Vec<Record>
             6 => Call::On(key, KeyCall::PutIfAbsent(fresh)),
             7 => Call::PutBoth(fresh),
             8 => Call::GetBoth,
+            9 => Call::ScanBoth,
             _ => Call::SwapBoth(fresh),
         };
         let invoked = clock.fetch_add(1, Ordering::SeqCst);
