@@ -6,7 +6,9 @@
 //! with a secondary index declared at every open and log segments small
 //! enough to rotate often, under the `always` or the `never` sync policy
 //! (or, with every background task running each millisecond, a 1 ms sync
-//! interval), and injected failures of writes, syncs and file creations.
+//! interval), memory limits that make writes evict (the model learns which
+//! keys from the change stream), and injected failures of writes, syncs
+//! and file creations.
 //! Between them the database is closed and reopened, or the power fails
 //! (the unsynced tail of every file dropped, or torn with its last byte
 //! flipped) and it is reopened. The model keeps the state after every
@@ -31,8 +33,8 @@ use std::time::Duration;
 
 use kvdb::vfs::{CrashOptions, SimFs};
 use kvdb::{
-    Batch, Change, Db, ErrorKind, IndexDef, IndexQuery, ManualClock, Options, SyncPolicy, Ttl,
-    WATCH_FROM_OLDEST,
+    Batch, Change, Db, ErrorKind, EvictionPolicy, IndexDef, IndexQuery, ManualClock, Options,
+    SyncPolicy, Ttl, WATCH_FROM_NOW, WATCH_FROM_OLDEST, Watcher,
 };
 use proptest::prelude::*;
 
@@ -62,6 +64,9 @@ enum Step {
     /// Writes (0), syncs (1) or file creations (2) fail after this many
     /// more succeed, until the next reopen.
     Fault(u8, u64),
+    /// A memory limit this many 64-byte units above what the database
+    /// holds now, evicting with allkeys-lru (none: no limit).
+    Limit(Option<u8>),
     /// A power failure: torn tails if true, with this seed.
     Crash(bool, u64),
 }
@@ -101,6 +106,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (any::<bool>(), any::<u64>()).prop_map(|(t, s)| Step::Backup(t, s)),
         1 => Just(Step::Reopen),
         1 => (0u8..3, 0u64..6).prop_map(|(kind, after)| Step::Fault(kind, after)),
+        1 => prop::option::of(any::<u8>()).prop_map(Step::Limit),
         2 => (any::<bool>(), any::<u64>()).prop_map(|(t, s)| Step::Crash(t, s)),
     ]
 }
@@ -180,6 +186,12 @@ struct Run {
     failed: Option<State>,
     /// Backups taken so far (each goes to a new directory).
     backups: u32,
+    /// The memory limit (0: none), kept across reopens.
+    limit: u64,
+    /// Tells the model which keys were evicted (made at each open).
+    evictions: Option<Watcher>,
+    /// The newest change the model was told of.
+    seen_seq: u64,
 }
 
 impl Run {
@@ -201,13 +213,43 @@ impl Run {
         options.sync = self.sync;
         options.wal_segment_bytes = 4096;
         options.indexes = vec![IndexDef::value_bytes(INDEX, 0, 1).unwrap()];
+        options.memory_limit = self.limit;
+        options.eviction = EvictionPolicy::AllKeysLru;
         options
     }
 
     fn open(&mut self) {
         let db = Db::open("/db", self.options())
             .unwrap_or_else(|e| panic!("the database does not open: {e}"));
+        self.evictions = Some(db.watch_prefix(b"", WATCH_FROM_NOW).unwrap());
         self.db = Some(db);
+    }
+
+    /// The keys evicted since the last call, in order.
+    fn evicted(&mut self) -> Vec<Key> {
+        let watcher = self.evictions.as_mut().expect("open");
+        let mut evicted = Vec::new();
+        while let Some(event) = watcher.try_next().unwrap() {
+            self.seen_seq = self.seen_seq.max(event.seq);
+            if event.change == Change::Evicted {
+                evicted.push(event.key);
+            }
+        }
+        evicted
+    }
+
+    /// Records the evictions made since the last step as a state of their
+    /// own: they are deletions with sequence numbers before the write that
+    /// made them.
+    /// Returns whether there were any.
+    fn note_evictions(&mut self) -> bool {
+        let evicted = self.evicted();
+        if evicted.is_empty() {
+            return false;
+        }
+        let writes: Vec<_> = evicted.into_iter().map(|k| (k, None)).collect();
+        self.acknowledge(&writes);
+        true
     }
 
     fn db(&self) -> &Db {
@@ -270,6 +312,7 @@ impl Run {
         result: kvdb::Result<T>,
         writes: &[(Key, Option<Stored>)],
     ) -> Option<T> {
+        let evicted = self.note_evictions();
         match result {
             Ok(answer) => {
                 assert!(
@@ -279,6 +322,12 @@ impl Run {
                 self.acknowledge(writes);
                 Some(answer)
             }
+            Err(e) if e.kind() == ErrorKind::MemoryLimit => {
+                assert!(!evicted, "a write refused for memory evicted keys");
+                None
+            }
+            // A transaction whose own eviction took a key it read.
+            Err(e) if e.kind() == ErrorKind::Conflict && evicted => None,
             Err(e) => {
                 assert_eq!(e.kind(), ErrorKind::Io, "{e}");
                 if self.failed.is_none() {
@@ -391,12 +440,22 @@ impl Run {
                     self.check_backup(&dir, torn_tails, seed);
                 }
             }
+            Step::Limit(room) => {
+                self.limit = room.map_or(0, |units| {
+                    self.db().memory_usage().used + 1024 + u64::from(units) * 64
+                });
+                let set = self
+                    .db()
+                    .set_memory_limit(self.limit, EvictionPolicy::AllKeysLru);
+                Self::io(set);
+            }
             Step::Fault(kind, after) => match kind % 3 {
                 0 => self.fs.fail_writes_after(after),
                 1 => self.fs.fail_syncs_after(after),
                 _ => self.fs.fail_creates_after(after),
             },
             Step::Reopen => {
+                self.note_evictions();
                 let closed = Self::io(self.db.take().expect("open").close());
                 if closed.is_some() && self.failed.is_none() {
                     self.all_durable();
@@ -413,6 +472,7 @@ impl Run {
                 }
             }
             Step::Crash(torn_tails, seed) => {
+                self.note_evictions();
                 let image = self.fs.crash(CrashOptions { torn_tails, seed });
                 drop(self.db.take());
                 self.fs = Arc::new(image);
@@ -420,6 +480,7 @@ impl Run {
                 self.recover("a power failure");
             }
         }
+        self.note_evictions();
         let last = self.history.len() - 1;
         self.check(last, "the open database");
     }
@@ -458,6 +519,23 @@ impl Run {
         let recovered = recorded(self.db(), now);
         let mut candidates: Vec<State> = self.history[self.durable_from..].to_vec();
         candidates.extend(self.failed.take());
+        // Evictions made for a write that then failed were logged but never
+        // published, so the model never heard of them: the log may hold
+        // them, after any state it may hold.
+        let unseen = self.unseen_evictions();
+        if !unseen.is_empty() {
+            let without: Vec<State> = candidates
+                .iter()
+                .map(|state| {
+                    let mut state = state.clone();
+                    for key in &unseen {
+                        state.remove(key);
+                    }
+                    state
+                })
+                .collect();
+            candidates.extend(without);
+        }
         let Some(found) = candidates
             .iter()
             .rposition(|state| live(state, now) == recovered)
@@ -473,8 +551,25 @@ impl Run {
             )
         };
         self.history.truncate(self.durable_from);
-        self.history.extend(candidates.into_iter().take(found + 1));
+        self.history.push(candidates.swap_remove(found));
         self.all_durable();
+    }
+
+    /// The keys the reopened database's change stream says were evicted
+    /// after the last change the model was told of; the model is then told
+    /// of all of it (the stream may be shorter than before a power failure).
+    fn unseen_evictions(&mut self) -> Vec<Key> {
+        let mut watcher = self.db().watch_prefix(b"", WATCH_FROM_OLDEST).unwrap();
+        let mut unseen = Vec::new();
+        let mut last = 0;
+        while let Some(event) = watcher.try_next().unwrap() {
+            if event.seq > self.seen_seq && event.change == Change::Evicted {
+                unseen.push(event.key);
+            }
+            last = event.seq;
+        }
+        self.seen_seq = last;
+        unseen
     }
 
     /// The database holds history state `at`, and its index agrees.
@@ -534,6 +629,9 @@ fn run(sync: SyncPolicy, background: bool, steps: Vec<Step>) {
         durable_from: 0,
         failed: None,
         backups: 0,
+        limit: 0,
+        evictions: None,
+        seen_seq: 0,
     };
     run.open();
     for step in steps {

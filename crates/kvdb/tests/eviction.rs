@@ -486,6 +486,45 @@ fn a_transaction_whose_own_commit_evicts_a_key_it_read_conflicts() {
     assert_eq!(db.memory_usage().evicted_keys, 1);
 }
 
+/// The eviction a conflicting transaction's commit made stands, and readers
+/// see it at once: it must survive a power failure as well, under the
+/// `always` policy, though the transaction's own write was never logged.
+#[test]
+fn an_eviction_a_conflicting_transaction_made_survives_a_power_failure() {
+    let fs = std::sync::Arc::new(kvdb::vfs::SimFs::new());
+    let options = || {
+        let mut options = limited(EvictionPolicy::VolatileTtl, LIMIT);
+        options.vfs = fs.clone();
+        options.sync = kvdb::SyncPolicy::Always;
+        options
+    };
+    let db = Db::open("/db", options()).unwrap();
+    put_until_refused(&db, 0, &[b'v'; 300]);
+    db.delete(&key(0)).unwrap();
+    db.delete(&key(1)).unwrap();
+    db.put_with_ttl(b"read", &[b'r'; 300], LONG).unwrap();
+    let mut txn = db.begin().unwrap();
+    assert!(txn.get(b"read").unwrap().is_some());
+    let room = LIMIT - db.memory_usage().used;
+    txn.put(b"written", &vec![b'w'; room as usize]).unwrap();
+    let err = txn.commit().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert_eq!(db.get(b"read").unwrap(), None, "evicted, and seen so");
+    let image = fs.crash(kvdb::vfs::CrashOptions {
+        torn_tails: false,
+        seed: 1,
+    });
+    drop(db);
+    let mut reopened = options();
+    reopened.vfs = std::sync::Arc::new(image);
+    let db = Db::open("/db", reopened).unwrap();
+    assert_eq!(
+        db.get(b"read").unwrap(),
+        None,
+        "the eviction readers saw was lost"
+    );
+}
+
 #[test]
 fn the_locked_retry_runs_again_when_its_own_eviction_takes_a_key_it_read() {
     let db = Db::in_memory_with(limited(EvictionPolicy::VolatileTtl, 0)).unwrap();
