@@ -6,10 +6,15 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::Rng;
-use kvdb::{Change, Db, ErrorKind, EvictionPolicy, IndexDef, IndexQuery, Options, WATCH_FROM_NOW};
+use kvdb::vfs::{CrashOptions, SimFs};
+use kvdb::{
+    Change, Db, ErrorKind, EvictionPolicy, IndexDef, IndexQuery, Options, SyncPolicy,
+    WATCH_FROM_NOW,
+};
 
 const LIMIT: u64 = 2 * 1024 * 1024;
 const LONG: Duration = Duration::from_secs(3600);
@@ -462,13 +467,11 @@ fn an_eviction_conflicts_with_a_transaction_that_read_the_key() {
     assert_eq!(err.kind(), ErrorKind::Conflict);
 }
 
-#[test]
-fn a_transaction_whose_own_commit_evicts_a_key_it_read_conflicts() {
-    // As in Redis, where an EXEC whose eviction takes a watched key fails:
-    // the eviction comes before the transaction's writes, so the value it
-    // read is gone at its commit point.
-    let db = Db::in_memory_with(limited(EvictionPolicy::VolatileTtl, LIMIT)).unwrap();
-    put_until_refused(&db, 0, &[b'v'; 300]);
+/// Fills `db` (volatile-ttl, [`LIMIT`]) so that a transaction's commit must
+/// evict the one key with a TTL, which it read, and returns that commit's
+/// error.
+fn commit_a_transaction_whose_eviction_takes_a_key_it_read(db: &Db) -> kvdb::Error {
+    put_until_refused(db, 0, &[b'v'; 300]);
     // Room for one more record once the write collects these two.
     db.delete(&key(0)).unwrap();
     db.delete(&key(1)).unwrap();
@@ -479,7 +482,16 @@ fn a_transaction_whose_own_commit_evicts_a_key_it_read_conflicts() {
     // the commit must evict, and "read" is the only key with a TTL.
     let room = LIMIT - db.memory_usage().used;
     txn.put(b"written", &vec![b'w'; room as usize]).unwrap();
-    let err = txn.commit().unwrap_err();
+    txn.commit().unwrap_err()
+}
+
+#[test]
+fn a_transaction_whose_own_commit_evicts_a_key_it_read_conflicts() {
+    // As in Redis, where an EXEC whose eviction takes a watched key fails:
+    // the eviction comes before the transaction's writes, so the value it
+    // read is gone at its commit point.
+    let db = Db::in_memory_with(limited(EvictionPolicy::VolatileTtl, LIMIT)).unwrap();
+    let err = commit_a_transaction_whose_eviction_takes_a_key_it_read(&db);
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     assert_eq!(db.get(b"written").unwrap(), None, "nothing applied");
     assert_eq!(db.get(b"read").unwrap(), None, "evicted");
@@ -491,33 +503,23 @@ fn a_transaction_whose_own_commit_evicts_a_key_it_read_conflicts() {
 /// `always` policy, though the transaction's own write was never logged.
 #[test]
 fn an_eviction_a_conflicting_transaction_made_survives_a_power_failure() {
-    let fs = std::sync::Arc::new(kvdb::vfs::SimFs::new());
-    let options = || {
+    let fs = Arc::new(SimFs::new());
+    let options = |fs: Arc<SimFs>| {
         let mut options = limited(EvictionPolicy::VolatileTtl, LIMIT);
-        options.vfs = fs.clone();
-        options.sync = kvdb::SyncPolicy::Always;
+        options.vfs = fs;
+        options.sync = SyncPolicy::Always;
         options
     };
-    let db = Db::open("/db", options()).unwrap();
-    put_until_refused(&db, 0, &[b'v'; 300]);
-    db.delete(&key(0)).unwrap();
-    db.delete(&key(1)).unwrap();
-    db.put_with_ttl(b"read", &[b'r'; 300], LONG).unwrap();
-    let mut txn = db.begin().unwrap();
-    assert!(txn.get(b"read").unwrap().is_some());
-    let room = LIMIT - db.memory_usage().used;
-    txn.put(b"written", &vec![b'w'; room as usize]).unwrap();
-    let err = txn.commit().unwrap_err();
+    let db = Db::open("/db", options(fs.clone())).unwrap();
+    let err = commit_a_transaction_whose_eviction_takes_a_key_it_read(&db);
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     assert_eq!(db.get(b"read").unwrap(), None, "evicted, and seen so");
-    let image = fs.crash(kvdb::vfs::CrashOptions {
+    let image = fs.crash(CrashOptions {
         torn_tails: false,
         seed: 1,
     });
     drop(db);
-    let mut reopened = options();
-    reopened.vfs = std::sync::Arc::new(image);
-    let db = Db::open("/db", reopened).unwrap();
+    let db = Db::open("/db", options(Arc::new(image))).unwrap();
     assert_eq!(
         db.get(b"read").unwrap(),
         None,
