@@ -187,7 +187,7 @@ impl ChainRef {
         self.link(new_version(seq, value, expires_at), guard);
     }
 
-    /// Links in a deletion marker written by `deletion` as the newest
+    /// Links in a deletion marker of `deletion`'s kind as the newest
     /// version. Callers hold the store's write lock.
     pub(crate) fn push_deletion(&self, seq: u64, deletion: Deletion, guard: &Guard) {
         self.link(new_deletion(seq, deletion), guard);
@@ -203,9 +203,9 @@ impl ChainRef {
     /// The sequence number of the newest write to the key that a
     /// transaction validates against: the newest version that is not a
     /// deletion marker over an expired value (expiry by the clock is not a
-    /// write, nor is removing what expired). `None` if every version the chain still holds is such a
-    /// marker: what it deleted was collected, so was older than any open
-    /// view.
+    /// write, nor is removing what expired). `None` if every version the
+    /// chain still holds is such a marker: what it deleted was collected,
+    /// so was older than any open view.
     pub(crate) fn newest_write_seq(&self, guard: &Guard) -> Option<u64> {
         let mut current = self.head(guard);
         while let Some(v) = current {

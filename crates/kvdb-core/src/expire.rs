@@ -151,7 +151,7 @@ impl Store {
     pub fn active_expire_cycle(&self, config: &ExpireConfig) -> ExpireReport {
         self.active_expire_cycle_with(config, |mut writer, keys| {
             let ops: Vec<Op<'_>> = keys.iter().map(|key| Op::Delete { key }).collect();
-            let Ok(batch) = PreparedBatch::new(&ops).map(PreparedBatch::removing_expired) else {
+            let Ok(batch) = PreparedBatch::new(&ops) else {
                 return 0;
             };
             let Some(range) = writer.assign(&batch) else {

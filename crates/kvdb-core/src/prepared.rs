@@ -20,8 +20,6 @@ use crate::writer::Op;
 pub struct PreparedBatch<'a> {
     ops: &'a [Op<'a>],
     index_ops: &'a [IndexOp<'a>],
-    /// Its deletions remove expired keys ([`PreparedBatch::removing_expired`]).
-    removes_expired: bool,
 }
 
 /// A write to the index key space ([`crate::Space::Index`]) that goes with
@@ -47,25 +45,7 @@ impl<'a> PreparedBatch<'a> {
         Ok(Self {
             ops,
             index_ops: &[],
-            removes_expired: false,
         })
-    }
-
-    /// The same batch, as an expiry cycle's: its deletions remove keys whose
-    /// values have expired. They apply as any deletion, and their markers
-    /// tell transaction validation that they change nothing: such a key
-    /// read as absent from the moment its value expired, so a transaction
-    /// conflicts with the reaping no more than with the expiry.
-    pub fn removing_expired(self) -> Self {
-        Self {
-            removes_expired: true,
-            ..self
-        }
-    }
-
-    /// True for an expiry cycle's batch ([`PreparedBatch::removing_expired`]).
-    pub fn removes_expired(&self) -> bool {
-        self.removes_expired
     }
 
     /// The same batch, with `index_ops` applied alongside. Each must name

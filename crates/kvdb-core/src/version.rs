@@ -53,12 +53,12 @@ const _: () = {
     assert!(crate::limits::MAX_VALUE_LEN + EXPIRY_LEN <= LEN_MASK as usize);
 };
 
-/// What wrote a deletion marker.
+/// What a deletion marker deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Deletion {
-    /// A write: a delete, or an eviction.
+    /// A live value: a delete or an eviction a reader sees.
     Write,
-    /// The deletion of a value that had already expired: by an expiry
+    /// A value that had already expired at the writer's clock: by an expiry
     /// cycle, or by any delete that came after the expiry. The key read as
     /// absent from the moment the value expired, so for transaction
     /// validation this marker changes nothing.

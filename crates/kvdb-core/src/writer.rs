@@ -323,9 +323,8 @@ impl<'a> Writer<'a> {
     ) -> Result<Applied, CoreError> {
         self.check_range(batch, range)?;
         let guard = epoch::pin();
-        let deletion = deletion_of(batch);
         for (seq, op) in (range.first()..).zip(batch.ops()) {
-            self.apply_one(seq, *op, Locate::Lookup, deletion, &guard);
+            self.apply_one(seq, *op, Locate::Lookup, &guard);
         }
         self.apply_index_ops(batch, |at| range.first() + at as u64, &guard);
         Ok(self.finish(range))
@@ -339,9 +338,8 @@ impl<'a> Writer<'a> {
         seq_of: impl Fn(usize) -> u64,
         guard: &Guard,
     ) {
-        let deletion = deletion_of(batch);
         for index_op in batch.index_ops() {
-            self.apply_index_op(seq_of(index_op.at), index_op.op, deletion, guard);
+            self.apply_index_op(seq_of(index_op.at), index_op.op, guard);
         }
     }
 
@@ -359,7 +357,7 @@ impl<'a> Writer<'a> {
         let seq = self.state.next_seq - 1;
         let guard = epoch::pin();
         for op in ops {
-            self.apply_index_op(seq, *op, Deletion::Write, &guard);
+            self.apply_index_op(seq, *op, &guard);
         }
         Ok(())
     }
@@ -375,7 +373,6 @@ impl<'a> Writer<'a> {
     ) -> Result<Applied, CoreError> {
         self.check_range(batch, range)?;
         let guard = epoch::pin();
-        let deletion = deletion_of(batch);
         match self.located_chains(&located, batch.ops().len()) {
             Some(chains) => {
                 for ((seq, op), chain) in (range.first()..).zip(batch.ops()).zip(chains) {
@@ -386,12 +383,12 @@ impl<'a> Writer<'a> {
                         Some(chain) => Locate::Found(chain),
                         None => Locate::Lookup,
                     };
-                    self.apply_one(seq, *op, locate, deletion, &guard);
+                    self.apply_one(seq, *op, locate, &guard);
                 }
             }
             None => {
                 for (seq, op) in (range.first()..).zip(batch.ops()) {
-                    self.apply_one(seq, *op, Locate::Lookup, deletion, &guard);
+                    self.apply_one(seq, *op, Locate::Lookup, &guard);
                 }
             }
         }
@@ -451,7 +448,7 @@ impl<'a> Writer<'a> {
             }
             // A snapshot's keys are new to the store it is loaded into: the
             // hash probe that would find nothing is skipped.
-            self.apply_one(seq, *op, Locate::LikelyAbsent, Deletion::Write, &guard);
+            self.apply_one(seq, *op, Locate::LikelyAbsent, &guard);
         }
         self.apply_index_ops(batch, |_| seq, &guard);
         self.state.next_seq = seq + 1;
@@ -498,20 +495,15 @@ impl<'a> Writer<'a> {
     /// Links in a deletion marker as `chain`'s newest and queues the chain
     /// for GC, if its newest version is a value; returns the bytes the
     /// store now holds more, or `None` (nothing written) if it was not.
-    fn push_tombstone(
-        &self,
-        chain: &ChainRef,
-        seq: u64,
-        deletion: Deletion,
-        guard: &Guard,
-    ) -> Option<i64> {
+    fn push_tombstone(&self, chain: &ChainRef, seq: u64, guard: &Guard) -> Option<i64> {
         let head = chain.head(guard).filter(|head| head.is_value())?;
         // Deleting a value that has already expired changes nothing a reader
-        // could see: its marker is an expiry's, whoever wrote it (garbage
-        // collection may even have dropped the value, and the key, first).
+        // could see: its marker says so, whoever wrote it (an expiry cycle,
+        // a batch; garbage collection may even have dropped the value, and
+        // the key, first).
         let deletion = match head.expires_at() {
             Some(at) if at <= self.now_ms() => Deletion::Expiry,
-            _ => deletion,
+            _ => Deletion::Write,
         };
         chain.push_deletion(seq, deletion, guard);
         self.shared.gc.enqueue(chain);
@@ -520,7 +512,7 @@ impl<'a> Writer<'a> {
 
     /// Applies one write to the index key space at `seq`. Counted apart
     /// from users' keys.
-    fn apply_index_op(&self, seq: u64, op: Op<'_>, deletion: Deletion, guard: &Guard) {
+    fn apply_index_op(&self, seq: u64, op: Op<'_>, guard: &Guard) {
         let shared = self.shared;
         let c = &shared.counters;
         let index = shared.keys(Space::Index);
@@ -541,7 +533,7 @@ impl<'a> Writer<'a> {
                 let Some(chain) = index.lookup(key, guard) else {
                     return;
                 };
-                if let Some(bytes) = self.push_tombstone(&chain, seq, deletion, guard) {
+                if let Some(bytes) = self.push_tombstone(&chain, seq, guard) {
                     c.index_bytes.fetch_add(bytes, Ordering::Relaxed);
                     c.index_entries.fetch_sub(1, Ordering::Relaxed);
                 }
@@ -551,14 +543,7 @@ impl<'a> Writer<'a> {
 
     /// Applies one operation at `seq`, finding its key's chain as `locate`
     /// says.
-    fn apply_one(
-        &self,
-        seq: u64,
-        op: Op<'_>,
-        locate: Locate<'_>,
-        deletion: Deletion,
-        guard: &Guard,
-    ) {
+    fn apply_one(&self, seq: u64, op: Op<'_>, locate: Locate<'_>, guard: &Guard) {
         let shared = self.shared;
         let c = &shared.counters;
         match op {
@@ -603,7 +588,7 @@ impl<'a> Writer<'a> {
                         }
                     }
                 };
-                if let Some(bytes) = self.push_tombstone(chain, seq, deletion, guard) {
+                if let Some(bytes) = self.push_tombstone(chain, seq, guard) {
                     shared.index.note_head(chain, guard);
                     c.bytes.fetch_add(bytes, Ordering::Relaxed);
                     c.live_keys.fetch_sub(1, Ordering::Relaxed);
@@ -616,15 +601,6 @@ impl<'a> Writer<'a> {
 
 /// How many keys ahead [`Writer::restore`] starts loading hash slots.
 const RESTORE_PREFETCH_DISTANCE: usize = 8;
-
-/// What wrote the deletion markers of `batch`.
-fn deletion_of(batch: &PreparedBatch<'_>) -> Deletion {
-    if batch.removes_expired() {
-        Deletion::Expiry
-    } else {
-        Deletion::Write
-    }
-}
 
 /// How [`Writer::apply_one`] finds the chain of an operation's key.
 #[derive(Clone, Copy)]

@@ -250,7 +250,6 @@ impl Inner {
             .active_expire_cycle_with(&self.options.expire, |writer, keys| {
                 let ops: Vec<Op<'_>> = keys.iter().map(|key| Op::Delete { key }).collect();
                 let committed = PreparedBatch::new(&ops)
-                    .map(PreparedBatch::removing_expired)
                     .map_err(Error::from)
                     .and_then(|batch| self.commit_caused(writer, batch, Cause::Expiry));
                 match committed {
