@@ -22,9 +22,10 @@
 //! read view, and so holds back garbage collection of versions newer than
 //! its begin, for as long as it is open. Expiry by the clock is not a
 //! write: a key that expires while a transaction runs does not conflict
-//! with it, whether or not an expiry cycle has removed it yet (the
-//! transaction keeps seeing it as it was at begin; if it then commits, what
-//! it wrote is applied after the expiry).
+//! with it, whether or not it has been removed since (by an expiry cycle, a
+//! delete or garbage collection: removing what expired is not a write
+//! either). The transaction keeps seeing it as it was at begin; if it then
+//! commits, what it wrote is applied after the expiry.
 
 mod cursor;
 mod index;
