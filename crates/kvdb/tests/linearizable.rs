@@ -3,14 +3,15 @@
 //! Three threads run random calls on two keys: puts, deletes, gets,
 //! compare-and-swaps, put-if-absents, `fetch_update`s and read-then-write
 //! transactions on one key, and on both at once a batch that puts both, a
-//! snapshot and an iterator that read both and a transaction that reads
-//! both and writes both. Each call is recorded with the instants it was
-//! invoked and answered (one shared counter). Afterwards the history must
-//! have a linearization, found by Wing and Gong's search: an order of the
-//! calls, each placed between its invocation and its answer, under which
-//! every answer is what the pair of keys, as one object, would have given.
-//! So each call takes effect at one instant within its span, and a batch or
-//! a transaction on both keys is seen whole or not at all.
+//! snapshot, an iterator and a secondary index query that read both, and a
+//! transaction that reads both and writes both. Each call is recorded with
+//! the instants it was invoked and answered (one shared counter).
+//! Afterwards the history must have a linearization, found by Wing and
+//! Gong's search: an order of the calls, each placed between its invocation
+//! and its answer, under which every answer is what the pair of keys, as
+//! one object, would have given. So each call takes effect at one instant
+//! within its span, a batch or a transaction on both keys is seen whole or
+//! not at all, and the index always agrees with the records.
 //!
 //! Durable under the `always` policy, on the simulated file system with
 //! syncs that take time (writers then wait in groups, and a writer reads
@@ -23,7 +24,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use kvdb::vfs::SimFs;
-use kvdb::{Batch, CasOutcome, Db, Options, SyncPolicy};
+use kvdb::{Batch, CasOutcome, Db, IndexDef, IndexQuery, Options, SyncPolicy};
 
 mod common;
 use common::Rng;
@@ -31,6 +32,8 @@ use common::Rng;
 const THREADS: u64 = 3;
 const CALLS_PER_THREAD: u64 = 20;
 const KEYS: [&[u8]; 2] = [b"a", b"b"];
+/// A secondary index on the whole (4-byte) value.
+const INDEX: &str = "value";
 
 /// The two keys' values (none: absent).
 type State = [Option<u32>; 2];
@@ -45,6 +48,9 @@ enum Call {
     GetBoth,
     /// An iterator over the whole database (it reads at one view).
     ScanBoth,
+    /// A query of the secondary index on values, listing both keys'
+    /// records.
+    IndexBoth,
     /// A transaction that reads both keys and puts this value under both.
     SwapBoth(u32),
 }
@@ -92,7 +98,7 @@ fn apply(state: State, call: Call) -> (State, Answer) {
             (next, answer)
         }
         Call::PutBoth(v) => ([Some(v); 2], Answer::Done),
-        Call::GetBoth | Call::ScanBoth => (state, Answer::Both(state)),
+        Call::GetBoth | Call::ScanBoth | Call::IndexBoth => (state, Answer::Both(state)),
         Call::SwapBoth(v) => ([Some(v); 2], Answer::Both(state)),
     }
 }
@@ -147,6 +153,18 @@ fn call(db: &Db, call: Call) -> Answer {
             }
             Answer::Both(both)
         }
+        Call::IndexBoth => {
+            let mut both = [None; 2];
+            for entry in db.index(INDEX, IndexQuery::All).unwrap() {
+                let at = KEYS
+                    .iter()
+                    .position(|k| *k == entry.key.as_slice())
+                    .expect("one of the keys");
+                assert_eq!(entry.index_key, entry.value, "the index key is the value");
+                both[at] = decode(Some(entry.value));
+            }
+            Answer::Both(both)
+        }
         Call::SwapBoth(v) => Answer::Both(
             db.transaction(|txn| {
                 let mut old = [None; 2];
@@ -198,7 +216,7 @@ fn run_thread(db: &Db, clock: &AtomicU64, thread: u64, seed: u64) -> Vec<Record>
     for i in 0..CALLS_PER_THREAD {
         let key = rng.below(KEYS.len() as u64) as usize;
         let fresh = (thread * 1000 + i) as u32;
-        let c = match rng.below(11) {
+        let c = match rng.below(12) {
             0 => Call::On(key, KeyCall::Put(fresh)),
             1 => Call::On(key, KeyCall::Delete),
             2 => Call::On(key, KeyCall::Get),
@@ -209,6 +227,7 @@ fn run_thread(db: &Db, clock: &AtomicU64, thread: u64, seed: u64) -> Vec<Record>
             7 => Call::PutBoth(fresh),
             8 => Call::GetBoth,
             9 => Call::ScanBoth,
+            10 => Call::IndexBoth,
             _ => Call::SwapBoth(fresh),
         };
         let invoked = clock.fetch_add(1, Ordering::SeqCst);
@@ -254,6 +273,8 @@ fn search(calls: &[Record], done: u64, state: State, tried: &mut HashSet<(u64, S
 }
 
 fn check_round(db: Db, seed: u64) {
+    db.create_index(IndexDef::value_bytes(INDEX, 0, 4).unwrap())
+        .unwrap();
     let db = Arc::new(db);
     let clock = Arc::new(AtomicU64::new(0));
     let start = Arc::new(Barrier::new(THREADS as usize));
