@@ -6,6 +6,8 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::error::CoreError;
+
 /// A source of the current time in milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync + Debug {
     /// The current time in milliseconds since the Unix epoch.
@@ -23,6 +25,37 @@ impl Clock for SystemClock {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// The expiry times of one write, all counted from one reading of the
+/// clock, taken at the first TTL: puts with the same TTL in one batch or
+/// transaction expire at the same instant even when the clock moves while
+/// the write is prepared.
+#[derive(Debug)]
+pub struct Deadlines<'c> {
+    clock: &'c dyn Clock,
+    now_ms: Option<u64>,
+}
+
+impl<'c> Deadlines<'c> {
+    /// Deadlines counted by `clock`, not yet read.
+    pub fn new(clock: &'c dyn Clock) -> Self {
+        Self {
+            clock,
+            now_ms: None,
+        }
+    }
+
+    /// The absolute expiry time `ttl_ms` after this write's reading of the
+    /// clock. Fails for a TTL of zero or one longer than
+    /// [`crate::MAX_TTL_MS`].
+    pub fn after(&mut self, ttl_ms: u64) -> Result<u64, CoreError> {
+        crate::limits::check_ttl(ttl_ms)?;
+        let clock = self.clock;
+        let now = *self.now_ms.get_or_insert_with(|| clock.now_ms());
+        now.checked_add(ttl_ms)
+            .ok_or(CoreError::InvalidTtl { ttl_ms })
     }
 }
 

@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 
 use crate::access::AccessTracker;
 use crate::chain::ChainRef;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, Deadlines, SystemClock};
 use crate::error::CoreError;
 use crate::expire::TtlTracker;
 use crate::fork::ProcessToken;
@@ -272,10 +272,13 @@ impl Store {
     /// The absolute expiry time `ttl_ms` from now. Fails for a TTL of zero or
     /// one longer than [`crate::MAX_TTL_MS`].
     pub fn deadline(&self, ttl_ms: u64) -> Result<u64, CoreError> {
-        crate::limits::check_ttl(ttl_ms)?;
-        self.now_ms()
-            .checked_add(ttl_ms)
-            .ok_or(CoreError::InvalidTtl { ttl_ms })
+        self.deadlines().after(ttl_ms)
+    }
+
+    /// The expiry times of one write of several puts, counted from one
+    /// reading of this store's clock.
+    pub fn deadlines(&self) -> Deadlines<'_> {
+        Deadlines::new(&*self.shared.clock)
     }
 
     /// Calls `f` with the current value of `key` (`None` if absent, deleted
@@ -303,6 +306,38 @@ impl Store {
             found
         });
         Ok(f(found.and_then(VersionRef::of)))
+    }
+
+    /// The life left of `key` in ms (`Some(None)`: it has no expiry time),
+    /// or `None` if it is absent or expired. Liveness and the life left are
+    /// judged at one reading of the clock, so the answer is true of one
+    /// instant: never "1 ms left" for a key that expired between two
+    /// readings.
+    pub fn life_left(&self, key: &[u8]) -> Result<Option<Option<u64>>, CoreError> {
+        check_key(key)?;
+        let shared = &*self.shared;
+        shared.check_process()?;
+        shared.counters.gets.add(1);
+        let guard = epoch::pin();
+        let chain = shared.index.lookup(key, &guard);
+        let Some(chain) = chain.as_deref() else {
+            return Ok(None);
+        };
+        let Some(version) = shared
+            .latest_version(chain, &guard)
+            .filter(|v| v.is_value())
+        else {
+            return Ok(None);
+        };
+        let left = match version.expires_at() {
+            None => None,
+            Some(at) => match at.checked_sub(shared.clock.now_ms()) {
+                Some(left) if left > 0 => Some(left),
+                _ => return Ok(None),
+            },
+        };
+        shared.access.read(chain.access(), shared.visible_seq());
+        Ok(Some(left))
     }
 
     /// A copy of the current value of `key`.

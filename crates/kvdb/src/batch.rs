@@ -83,9 +83,11 @@ impl Batch {
 }
 
 impl Db {
-    /// Applies every operation of `batch` atomically. TTLs count from now.
+    /// Applies every operation of `batch` atomically. TTLs count from one
+    /// reading of the clock, so puts with the same TTL expire together.
     pub fn write(&self, batch: &Batch) -> Result<()> {
         let mut ops = Vec::with_capacity(batch.ops.len());
+        let mut deadlines = self.inner.store.deadlines();
         for op in &batch.ops {
             ops.push(match op {
                 BatchOp::Put { key, value, ttl_ms } => Op::Put {
@@ -93,7 +95,7 @@ impl Db {
                     value,
                     expires_at: match ttl_ms {
                         None => None,
-                        Some(ms) => Some(self.inner.store.deadline(*ms)?),
+                        Some(ms) => Some(deadlines.after(*ms)?),
                     },
                 },
                 BatchOp::Delete { key } => Op::Delete { key },

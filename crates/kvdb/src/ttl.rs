@@ -53,14 +53,10 @@ impl Db {
 
     /// The remaining life of `key`, or `None` if it is absent or expired.
     pub fn ttl(&self, key: &[u8]) -> Result<Option<Ttl>> {
-        let store = &self.inner.store;
-        let expires_at = store.get_with(key, |v| v.map(|v| v.expires_at))?;
-        Ok(expires_at.map(|at| match at {
+        let left = self.inner.store.life_left(key)?;
+        Ok(left.map(|left| match left {
             None => Ttl::Persistent,
-            Some(at) => {
-                let left = at.saturating_sub(store.now_ms()).max(1);
-                Ttl::Expires(Duration::from_millis(left))
-            }
+            Some(ms) => Ttl::Expires(Duration::from_millis(ms)),
         }))
     }
 

@@ -343,13 +343,14 @@ impl Txn {
             return Ok(self.view.seq());
         }
         let mut ops: SmallVec<[Op<'_>; 8]> = SmallVec::with_capacity(self.writes.len());
+        let mut deadlines = self.inner.store.deadlines();
         for (key, pending) in self.writes.iter() {
             ops.push(match pending {
                 Pending::Put { ttl_ms, .. } => Op::Put {
                     key,
                     value: self.writes.value(pending).unwrap_or_default(),
                     expires_at: match ttl_ms {
-                        Some(ms) => Some(self.inner.store.deadline(*ms)?),
+                        Some(ms) => Some(deadlines.after(*ms)?),
                         None => None,
                     },
                 },

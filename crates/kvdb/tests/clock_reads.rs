@@ -1,0 +1,127 @@
+//! Each call judges time at one instant: the TTLs of one batch or one
+//! transaction count from one reading of the clock, so puts with the same
+//! TTL expire together, and `ttl` reports the life left at the instant it
+//! found the key live. Pinned with a clock that moves on every reading, as
+//! a real clock does when a call crosses a millisecond.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use kvdb::{Batch, Clock, Db, Options, Ttl};
+
+const START_MS: u64 = 5_000_000;
+
+/// A clock that, while `stepping`, moves forward [`STEP_MS`] after each
+/// reading.
+#[derive(Debug)]
+struct SteppingClock {
+    now: AtomicU64,
+    stepping: AtomicBool,
+}
+
+/// How far a stepping clock moves per reading: more than a millisecond, as
+/// when a call is descheduled between two readings.
+const STEP_MS: u64 = 10;
+
+impl SteppingClock {
+    fn set(&self, now_ms: u64) {
+        self.now.store(now_ms, Ordering::SeqCst);
+    }
+
+    fn stepping(&self, on: bool) {
+        self.stepping.store(on, Ordering::SeqCst);
+    }
+}
+
+impl Clock for SteppingClock {
+    fn now_ms(&self) -> u64 {
+        if self.stepping.load(Ordering::SeqCst) {
+            self.now.fetch_add(STEP_MS, Ordering::SeqCst)
+        } else {
+            self.now.load(Ordering::SeqCst)
+        }
+    }
+}
+
+fn stepping_db() -> (Db, Arc<SteppingClock>) {
+    let clock = Arc::new(SteppingClock {
+        now: AtomicU64::new(START_MS),
+        stepping: AtomicBool::new(false),
+    });
+    let mut options = Options::manual_maintenance();
+    options.clock = clock.clone();
+    (Db::in_memory_with(options).unwrap(), clock)
+}
+
+/// Walks the clock from the write to past every TTL and checks, at each
+/// millisecond, that the keys are all live or all expired.
+fn assert_expire_together(db: &Db, clock: &SteppingClock, keys: &[&[u8]], what: &str) {
+    clock.stepping(false);
+    for now in START_MS..START_MS + 100 {
+        clock.set(now);
+        let live: Vec<bool> = keys.iter().map(|k| db.exists(k).unwrap()).collect();
+        assert!(
+            live.iter().all(|&l| l == live[0]),
+            "{what}: at {now} ms the keys' liveness is {live:?}"
+        );
+    }
+    assert!(!db.exists(keys[0]).unwrap(), "{what}: the keys expired");
+}
+
+#[test]
+fn a_batchs_puts_with_one_ttl_expire_together() {
+    let (db, clock) = stepping_db();
+    let keys: [&[u8]; 3] = [b"a", b"b", b"c"];
+    let mut batch = Batch::new();
+    for key in keys {
+        batch
+            .put_with_ttl(key, b"v", Duration::from_millis(30))
+            .unwrap();
+    }
+    clock.stepping(true);
+    db.write(&batch).unwrap();
+    assert_expire_together(&db, &clock, &keys, "batch");
+}
+
+#[test]
+fn a_transactions_puts_with_one_ttl_expire_together() {
+    let (db, clock) = stepping_db();
+    let keys: [&[u8]; 3] = [b"a", b"b", b"c"];
+    let mut txn = db.begin().unwrap();
+    for key in keys {
+        txn.put_with_ttl(key, b"v", Duration::from_millis(30))
+            .unwrap();
+    }
+    clock.stepping(true);
+    txn.commit().unwrap();
+    assert_expire_together(&db, &clock, &keys, "transaction");
+}
+
+#[test]
+fn ttl_reports_the_life_left_when_the_key_was_found_live() {
+    const TTL_MS: u64 = 15;
+    let (db, clock) = stepping_db();
+    let expires_at = START_MS + TTL_MS;
+    for offset in 0..2 * STEP_MS {
+        clock.stepping(false);
+        clock.set(START_MS);
+        db.put_with_ttl(b"k", b"v", Duration::from_millis(TTL_MS))
+            .unwrap();
+        clock.set(START_MS + offset);
+        clock.stepping(true);
+        let before = clock.now.load(Ordering::SeqCst);
+        let ttl = db.ttl(b"k").unwrap();
+        let after = clock.now.load(Ordering::SeqCst);
+        // True of one of the readings the call took.
+        let consistent = (before..after).step_by(STEP_MS as usize).any(|r| {
+            let expected =
+                (r < expires_at).then(|| Ttl::Expires(Duration::from_millis(expires_at - r)));
+            ttl == expected
+        });
+        assert!(
+            consistent,
+            "ttl answered {ttl:?} with the clock read from {before} to {after} by {STEP_MS} (key expires at {expires_at})",
+        );
+    }
+}
