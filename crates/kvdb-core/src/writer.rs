@@ -8,7 +8,7 @@
 
 mod load;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -92,6 +92,10 @@ thread_local! {
 pub struct Writer<'a> {
     shared: &'a Arc<Shared>,
     state: MutexGuard<'a, WriterState>,
+    /// The clock's reading that every judgement of expiry under this hold
+    /// uses, taken at the first: a write that found a value live must not
+    /// mark its deletion as one of an expired value a moment later.
+    now_ms: Cell<Option<u64>>,
 }
 
 impl<'a> Writer<'a> {
@@ -103,7 +107,11 @@ impl<'a> Writer<'a> {
         let mut state = shared.writer.lock();
         state.holds += 1;
         HELD.with(|held| held.borrow_mut().push(address));
-        Ok(Self { shared, state })
+        Ok(Self {
+            shared,
+            state,
+            now_ms: Cell::new(None),
+        })
     }
 
     pub(crate) fn shared(&self) -> &Shared {
@@ -132,9 +140,17 @@ impl<'a> Writer<'a> {
         self.state.next_seq
     }
 
-    /// The current time by the store's clock.
+    /// The time by the store's clock, read once per hold of the lock: every
+    /// read and write under one hold judges expiry at the same instant.
     pub fn now_ms(&self) -> u64 {
-        self.shared.clock.now_ms()
+        match self.now_ms.get() {
+            Some(now) => now,
+            None => {
+                let now = self.shared.clock.now_ms();
+                self.now_ms.set(Some(now));
+                now
+            }
+        }
     }
 
     /// Calls `f` with the newest applied value of `key` if it is live now

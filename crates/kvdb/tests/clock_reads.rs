@@ -125,3 +125,33 @@ fn ttl_reports_the_life_left_when_the_key_was_found_live() {
         );
     }
 }
+
+#[test]
+fn a_delete_that_found_the_key_live_conflicts_with_a_transaction_that_read_it() {
+    const TTL_MS: u64 = 15;
+    let (db, clock) = stepping_db();
+    for offset in 0..2 * STEP_MS {
+        clock.stepping(false);
+        clock.set(START_MS);
+        db.put_with_ttl(b"k", b"v", Duration::from_millis(TTL_MS))
+            .unwrap();
+        let mut txn = db.begin().unwrap();
+        assert_eq!(txn.get(b"k").unwrap(), Some(b"v".to_vec()));
+        txn.put(b"k", b"from the transaction").unwrap();
+        clock.set(START_MS + offset);
+        clock.stepping(true);
+        let deleted = db.delete(b"k").unwrap();
+        clock.stepping(false);
+        // A delete that removed a live value is a write the transaction
+        // read past; one that found the value expired wrote nothing a
+        // reader could see.
+        let committed = txn.commit();
+        assert_eq!(
+            committed.is_err(),
+            deleted,
+            "clock from {offset} ms after the put: delete answered {deleted}, commit {committed:?}"
+        );
+        clock.set(START_MS + 100);
+        db.delete(b"k").unwrap();
+    }
+}
