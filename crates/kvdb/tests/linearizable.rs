@@ -1,22 +1,34 @@
 //! Linearizability of calls under concurrent writers.
 //!
-//! Three threads run random calls on two keys: puts, deletes, gets,
-//! compare-and-swaps, put-if-absents, `fetch_update`s and read-then-write
-//! transactions on one key, and on both at once a batch that puts both, a
-//! snapshot, an iterator and a secondary index query that read both, and a
-//! transaction that reads both and writes both. Each call is recorded with
-//! the instants it was invoked and answered (one shared counter).
-//! Afterwards the history must have a linearization, found by Wing and
-//! Gong's search: an order of the calls, each placed between its invocation
-//! and its answer, under which every answer is what the pair of keys, as
-//! one object, would have given. So each call takes effect at one instant
-//! within its span, a batch or a transaction on both keys is seen whole or
-//! not at all, and the index always agrees with the records.
+//! Three threads run random calls on two keys: puts (with and without a
+//! TTL), deletes, gets, TTL reads, expire and persist, compare-and-swaps,
+//! put-if-absents, `fetch_update`s and read-then-write transactions on one
+//! key, and on both at once a batch that puts both, a snapshot, a
+//! multi-get, an iterator and a secondary index query that read both, and
+//! a transaction that reads both and writes both; now and then a thread
+//! moves the database's clock forward. Each call is recorded with the instants it was
+//! invoked and answered (one shared counter). Afterwards the history must
+//! have a linearization, found by Wing and Gong's search: an order of the
+//! calls, each placed between its invocation and its answer, under which
+//! every answer is what the pair of keys, as one object, would have given.
+//! So each call takes effect at one instant within its span, a batch or a
+//! transaction on both keys is seen whole or not at all, and the index
+//! always agrees with the records.
+//!
+//! Time is judged as a call reads the clock: a call judges expiry at one
+//! reading and counts the TTLs it sets from one reading (another, in a
+//! call that does both), each a time the clock showed during the call.
+//! So a snapshot, multi-get, iterator or index query sees both keys at one
+//! time, the keys of a batch or transaction with one TTL expire together,
+//! and no expired value is read, reported or changed; a write that found a
+//! value live deletes or replaces it as a live value (a transaction that
+//! read it conflicts).
 //!
 //! Durable under the `always` policy, on the simulated file system with
 //! syncs that take time (writers then wait in groups, and a writer reads
 //! what another wrote before that write is durable); the same with every
-//! background task running; and in memory.
+//! background task running (expiry cycles reap what the clock expired);
+//! and in memory.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +36,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use kvdb::vfs::SimFs;
-use kvdb::{Batch, CasOutcome, Db, IndexDef, IndexQuery, Options, SyncPolicy};
+use kvdb::{Batch, CasOutcome, Db, IndexDef, IndexQuery, ManualClock, Options, SyncPolicy, Ttl};
 
 mod common;
 use common::Rng;
@@ -35,17 +47,39 @@ const KEYS: [&[u8]; 2] = [b"a", b"b"];
 /// A secondary index on the whole (4-byte) value.
 const INDEX: &str = "value";
 
-/// The two keys' values (none: absent).
-type State = [Option<u32>; 2];
+/// The clock's reading when a round starts (ms).
+const START_MS: u64 = 1_000_000;
+/// How far one `Advance` moves the clock (ms).
+const STEP_MS: u64 = 4;
+/// The TTLs calls set (ms): one step, within two, four: some expire
+/// exactly at a reading, some between readings.
+const TTLS_MS: [u64; 3] = [4, 7, 16];
+
+/// What one key holds: a value and its expiry time. An expired entry stays
+/// until written over, since a call whose span began before the clock
+/// passed its expiry may still read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Entry {
+    value: u32,
+    expires_at: Option<u64>,
+}
+
+/// The two keys' entries (none: absent).
+type State = [Option<Entry>; 2];
+
+/// The two keys' values as a call read them (none: absent or expired).
+type Pair = [Option<u32>; 2];
 
 #[derive(Debug, Clone, Copy)]
 enum Call {
     /// A call on one key.
     On(usize, KeyCall),
-    /// A batch putting this value under both keys.
-    PutBoth(u32),
+    /// A batch putting this value under both keys, with this TTL if any.
+    PutBoth(u32, Option<u64>),
     /// A snapshot reading both keys.
     GetBoth,
+    /// A multi-get of both keys (it reads at one view).
+    GetMany,
     /// An iterator over the whole database (it reads at one view).
     ScanBoth,
     /// A query of the secondary index on values, listing both keys'
@@ -53,21 +87,43 @@ enum Call {
     IndexBoth,
     /// A transaction that reads both keys and puts this value under both.
     SwapBoth(u32),
+    /// Moves the clock forward by [`STEP_MS`]; not searched, it only
+    /// bounds the times other calls may have read.
+    Advance,
+}
+
+impl Call {
+    fn is_advance(&self) -> bool {
+        match self {
+            Call::Advance => true,
+            Call::On(..)
+            | Call::PutBoth(..)
+            | Call::GetBoth
+            | Call::GetMany
+            | Call::ScanBoth
+            | Call::IndexBoth
+            | Call::SwapBoth(_) => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 enum KeyCall {
     Put(u32),
+    PutTtl(u32, u64),
     Delete,
     Get,
+    Ttl,
     Cas(u32, u32),
     PutIfAbsent(u32),
-    /// A transaction that reads the key and puts this value over it
-    /// (retried by `Db::transaction` on conflict).
-    Swap(u32),
+    /// A transaction that reads the key and puts this value over it, with
+    /// this TTL if any (retried by `Db::transaction` on conflict).
+    Swap(u32, Option<u64>),
     /// `fetch_update` replacing a present value with this one (an absent
     /// key stays absent: nothing is written).
     Replace(u32),
+    Expire(u64),
+    Persist,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,9 +131,10 @@ enum Answer {
     Done,
     Removed(bool),
     Value(Option<u32>),
+    Ttl(Option<Ttl>),
     Swap(CasOutcome),
     Stored(bool),
-    Both(State),
+    Both(Pair),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -88,38 +145,114 @@ struct Record {
     answered: u64,
 }
 
-/// What `call` does to the keys holding `state`, and what it answers.
-fn apply(state: State, call: Call) -> (State, Answer) {
+/// `entry` if it is live at `now`.
+fn live(entry: Option<Entry>, now: u64) -> Option<Entry> {
+    entry.filter(|e| e.expires_at.is_none_or(|at| at > now))
+}
+
+fn both_live(state: State, now: u64) -> Pair {
+    state.map(|e| live(e, now).map(|e| e.value))
+}
+
+/// What `call` does to the keys holding `state`, and what it answers, for
+/// each pair of readings it may have taken from `clocks`: `now` to judge
+/// expiry, `from` to count TTLs from.
+fn apply(state: State, call: Call, clocks: &[u64]) -> Vec<(State, Answer)> {
+    let mut outcomes = Vec::new();
+    for &now in clocks {
+        for &from in clocks {
+            let outcome = apply_at(state, call, now, from);
+            if !outcomes.contains(&outcome) {
+                outcomes.push(outcome);
+            }
+        }
+    }
+    outcomes
+}
+
+fn apply_at(state: State, call: Call, now: u64, from: u64) -> (State, Answer) {
     match call {
         Call::On(key, call) => {
-            let (value, answer) = apply_to_key(state[key], call);
+            let (entry, answer) = apply_to_key(state[key], call, now, from);
             let mut next = state;
-            next[key] = value;
+            next[key] = entry;
             (next, answer)
         }
-        Call::PutBoth(v) => ([Some(v); 2], Answer::Done),
-        Call::GetBoth | Call::ScanBoth | Call::IndexBoth => (state, Answer::Both(state)),
-        Call::SwapBoth(v) => ([Some(v); 2], Answer::Both(state)),
+        Call::PutBoth(value, ttl) => {
+            let expires_at = ttl.map(|ttl| from + ttl);
+            ([Some(Entry { value, expires_at }); 2], Answer::Done)
+        }
+        Call::GetBoth | Call::GetMany | Call::ScanBoth | Call::IndexBoth => {
+            (state, Answer::Both(both_live(state, now)))
+        }
+        Call::SwapBoth(value) => (
+            [Some(Entry {
+                value,
+                expires_at: None,
+            }); 2],
+            Answer::Both(both_live(state, now)),
+        ),
+        Call::Advance => unreachable!("advances are not searched"),
     }
 }
 
-/// What `call` does to one key holding `state`, and what it answers.
-fn apply_to_key(state: Option<u32>, call: KeyCall) -> (Option<u32>, Answer) {
+/// What `call` does to one key holding `entry`, and what it answers, with
+/// expiry judged at `now` and TTLs counted from `from`.
+fn apply_to_key(
+    entry: Option<Entry>,
+    call: KeyCall,
+    now: u64,
+    from: u64,
+) -> (Option<Entry>, Answer) {
+    let found = live(entry, now);
+    let put = |value, ttl: Option<u64>| {
+        Some(Entry {
+            value,
+            expires_at: ttl.map(|ttl| from + ttl),
+        })
+    };
     match call {
-        KeyCall::Put(v) => (Some(v), Answer::Done),
-        KeyCall::Delete => (None, Answer::Removed(state.is_some())),
-        KeyCall::Get => (state, Answer::Value(state)),
-        KeyCall::Cas(expected, new) => match state {
-            None => (None, Answer::Swap(CasOutcome::NotFound)),
-            Some(v) if v == expected => (Some(new), Answer::Swap(CasOutcome::Swapped)),
-            Some(v) => (Some(v), Answer::Swap(CasOutcome::Mismatch)),
+        KeyCall::Put(v) => (put(v, None), Answer::Done),
+        KeyCall::PutTtl(v, ttl) => (put(v, Some(ttl)), Answer::Done),
+        // Deleting what expired writes nothing a reader could tell from
+        // the expired entry.
+        KeyCall::Delete => match found {
+            None => (entry, Answer::Removed(false)),
+            Some(_) => (None, Answer::Removed(true)),
         },
-        KeyCall::PutIfAbsent(v) => match state {
-            None => (Some(v), Answer::Stored(true)),
-            held => (held, Answer::Stored(false)),
+        KeyCall::Get => (entry, Answer::Value(found.map(|e| e.value))),
+        KeyCall::Ttl => (
+            entry,
+            Answer::Ttl(found.map(|e| match e.expires_at {
+                None => Ttl::Persistent,
+                Some(at) => Ttl::Expires(Duration::from_millis(at - now)),
+            })),
+        ),
+        KeyCall::Cas(expected, new) => match found {
+            None => (entry, Answer::Swap(CasOutcome::NotFound)),
+            Some(e) if e.value == expected => (
+                Some(Entry { value: new, ..e }),
+                Answer::Swap(CasOutcome::Swapped),
+            ),
+            Some(_) => (entry, Answer::Swap(CasOutcome::Mismatch)),
         },
-        KeyCall::Swap(v) => (Some(v), Answer::Value(state)),
-        KeyCall::Replace(v) => (state.map(|_| v), Answer::Value(state)),
+        KeyCall::PutIfAbsent(v) => match found {
+            None => (put(v, None), Answer::Stored(true)),
+            Some(_) => (entry, Answer::Stored(false)),
+        },
+        KeyCall::Swap(v, ttl) => (put(v, ttl), Answer::Value(found.map(|e| e.value))),
+        KeyCall::Replace(v) => match found {
+            None => (entry, Answer::Value(None)),
+            Some(e) => (Some(Entry { value: v, ..e }), Answer::Value(Some(e.value))),
+        },
+        KeyCall::Expire(ttl) => match found {
+            None => (entry, Answer::Stored(false)),
+            Some(e) => (put(e.value, Some(ttl)), Answer::Stored(true)),
+        },
+        KeyCall::Persist => match found {
+            None => (entry, Answer::Stored(false)),
+            Some(e) => (put(e.value, None), Answer::Stored(true)),
+        },
     }
 }
 
@@ -127,13 +260,18 @@ fn decode(value: Option<Vec<u8>>) -> Option<u32> {
     value.map(|v| u32::from_le_bytes(v.try_into().expect("4-byte values")))
 }
 
-fn call(db: &Db, call: Call) -> Answer {
+fn call(db: &Db, clock: &ManualClock, call: Call) -> Answer {
     match call {
         Call::On(key, c) => call_on_key(db, KEYS[key], c),
-        Call::PutBoth(v) => {
+        Call::PutBoth(v, ttl) => {
             let mut batch = Batch::new();
             for key in KEYS {
-                batch.put(key, &v.to_le_bytes()).unwrap();
+                match ttl {
+                    None => batch.put(key, &v.to_le_bytes()).unwrap(),
+                    Some(ms) => batch
+                        .put_with_ttl(key, &v.to_le_bytes(), Duration::from_millis(ms))
+                        .unwrap(),
+                }
             }
             db.write(&batch).unwrap();
             Answer::Done
@@ -141,6 +279,10 @@ fn call(db: &Db, call: Call) -> Answer {
         Call::GetBoth => {
             let snapshot = db.snapshot();
             Answer::Both(KEYS.map(|key| decode(snapshot.get(key).unwrap())))
+        }
+        Call::GetMany => {
+            let values = db.get_many(&KEYS).unwrap();
+            Answer::Both([decode(values[0].clone()), decode(values[1].clone())])
         }
         Call::ScanBoth => {
             let mut both = [None; 2];
@@ -176,26 +318,39 @@ fn call(db: &Db, call: Call) -> Answer {
             })
             .unwrap(),
         ),
+        Call::Advance => {
+            clock.advance(STEP_MS);
+            Answer::Done
+        }
     }
 }
 
 fn call_on_key(db: &Db, key: &[u8], call: KeyCall) -> Answer {
+    let ms = Duration::from_millis;
     match call {
         KeyCall::Put(v) => {
             db.put(key, &v.to_le_bytes()).unwrap();
             Answer::Done
         }
+        KeyCall::PutTtl(v, ttl) => {
+            db.put_with_ttl(key, &v.to_le_bytes(), ms(ttl)).unwrap();
+            Answer::Done
+        }
         KeyCall::Delete => Answer::Removed(db.delete(key).unwrap()),
         KeyCall::Get => Answer::Value(decode(db.get(key).unwrap())),
+        KeyCall::Ttl => Answer::Ttl(db.ttl(key).unwrap()),
         KeyCall::Cas(expected, new) => Answer::Swap(
             db.compare_and_swap(key, &expected.to_le_bytes(), &new.to_le_bytes())
                 .unwrap(),
         ),
         KeyCall::PutIfAbsent(v) => Answer::Stored(db.put_if_absent(key, &v.to_le_bytes()).unwrap()),
-        KeyCall::Swap(v) => Answer::Value(decode(
+        KeyCall::Swap(v, ttl) => Answer::Value(decode(
             db.transaction(|txn| {
                 let old = txn.get(key)?;
-                txn.put(key, &v.to_le_bytes())?;
+                match ttl {
+                    None => txn.put(key, &v.to_le_bytes())?,
+                    Some(t) => txn.put_with_ttl(key, &v.to_le_bytes(), ms(t))?,
+                }
                 Ok(old)
             })
             .unwrap(),
@@ -204,35 +359,52 @@ fn call_on_key(db: &Db, key: &[u8], call: KeyCall) -> Answer {
             db.fetch_update(key, |old| old.map(|_| v.to_le_bytes().to_vec()))
                 .unwrap(),
         )),
+        KeyCall::Expire(ttl) => Answer::Stored(db.expire(key, ms(ttl)).unwrap()),
+        KeyCall::Persist => Answer::Stored(db.persist(key).unwrap()),
     }
 }
 
 /// One thread's calls: values unique to the thread, compare-and-swaps
 /// expecting a value it saw.
-fn run_thread(db: &Db, clock: &AtomicU64, thread: u64, seed: u64) -> Vec<Record> {
+fn run_thread(
+    db: &Db,
+    clock: &ManualClock,
+    order: &AtomicU64,
+    thread: u64,
+    seed: u64,
+) -> Vec<Record> {
     let mut rng = Rng(seed | 1);
     let mut seen = [None; KEYS.len()];
     let mut records = Vec::new();
     for i in 0..CALLS_PER_THREAD {
         let key = rng.below(KEYS.len() as u64) as usize;
         let fresh = (thread * 1000 + i) as u32;
-        let c = match rng.below(12) {
+        let ttl = TTLS_MS[rng.below(TTLS_MS.len() as u64) as usize];
+        let c = match rng.below(20) {
             0 => Call::On(key, KeyCall::Put(fresh)),
-            1 => Call::On(key, KeyCall::Delete),
-            2 => Call::On(key, KeyCall::Get),
-            3 => Call::On(key, KeyCall::Cas(seen[key].unwrap_or(fresh), fresh)),
-            4 => Call::On(key, KeyCall::Swap(fresh)),
-            5 => Call::On(key, KeyCall::Replace(fresh)),
-            6 => Call::On(key, KeyCall::PutIfAbsent(fresh)),
-            7 => Call::PutBoth(fresh),
-            8 => Call::GetBoth,
-            9 => Call::ScanBoth,
-            10 => Call::IndexBoth,
-            _ => Call::SwapBoth(fresh),
+            1 => Call::On(key, KeyCall::PutTtl(fresh, ttl)),
+            2 => Call::On(key, KeyCall::Delete),
+            3 => Call::On(key, KeyCall::Get),
+            4 => Call::On(key, KeyCall::Ttl),
+            5 => Call::On(key, KeyCall::Cas(seen[key].unwrap_or(fresh), fresh)),
+            6 => Call::On(key, KeyCall::Swap(fresh, None)),
+            7 => Call::On(key, KeyCall::Swap(fresh, Some(ttl))),
+            8 => Call::On(key, KeyCall::Replace(fresh)),
+            9 => Call::On(key, KeyCall::PutIfAbsent(fresh)),
+            10 => Call::On(key, KeyCall::Expire(ttl)),
+            11 => Call::On(key, KeyCall::Persist),
+            12 => Call::PutBoth(fresh, None),
+            13 => Call::PutBoth(fresh, Some(ttl)),
+            14 => Call::GetBoth,
+            15 => Call::ScanBoth,
+            16 => Call::IndexBoth,
+            17 => Call::SwapBoth(fresh),
+            18 => Call::GetMany,
+            _ => Call::Advance,
         };
-        let invoked = clock.fetch_add(1, Ordering::SeqCst);
-        let answer = call(db, c);
-        let answered = clock.fetch_add(1, Ordering::SeqCst);
+        let invoked = order.fetch_add(1, Ordering::SeqCst);
+        let answer = call(db, clock, c);
+        let answered = order.fetch_add(1, Ordering::SeqCst);
         match (c, answer) {
             (Call::On(key, _), Answer::Value(v)) => seen[key] = v,
             (_, Answer::Both(both)) => seen = both,
@@ -248,9 +420,31 @@ fn run_thread(db: &Db, clock: &AtomicU64, thread: u64, seed: u64) -> Vec<Record>
     records
 }
 
+/// The readings the clock may have shown during each call of `calls`: at
+/// least what it showed once every advance answered before the call was
+/// invoked, at most what it showed once every advance invoked before the
+/// call answered.
+fn clock_readings(calls: &[Record], advances: &[Record]) -> Vec<Vec<u64>> {
+    calls
+        .iter()
+        .map(|c| {
+            let low = advances.iter().filter(|a| a.answered < c.invoked).count() as u64;
+            let high = advances.iter().filter(|a| a.invoked < c.answered).count() as u64;
+            (low..=high).map(|n| START_MS + n * STEP_MS).collect()
+        })
+        .collect()
+}
+
 /// Wing and Gong's search: can the calls not in `done` be ordered, from
-/// keys holding `state`, so that each answers as it did?
-fn search(calls: &[Record], done: u64, state: State, tried: &mut HashSet<(u64, State)>) -> bool {
+/// keys holding `state`, so that each answers as it did with the clock
+/// showing one of its `clocks`?
+fn search(
+    calls: &[Record],
+    clocks: &[Vec<u64>],
+    done: u64,
+    state: State,
+    tried: &mut HashSet<(u64, State)>,
+) -> bool {
     if done.count_ones() as usize == calls.len() {
         return true;
     }
@@ -267,23 +461,33 @@ fn search(calls: &[Record], done: u64, state: State, tried: &mut HashSet<(u64, S
     pending()
         .filter(|&i| calls[i].invoked < first_answer)
         .any(|i| {
-            let (next, answer) = apply(state, calls[i].call);
-            answer == calls[i].answer && search(calls, done | 1 << i, next, tried)
+            apply(state, calls[i].call, &clocks[i])
+                .into_iter()
+                .any(|(next, answer)| {
+                    answer == calls[i].answer && search(calls, clocks, done | 1 << i, next, tried)
+                })
         })
 }
 
-fn check_round(db: Db, seed: u64) {
+fn check_round(db: Db, clock: Arc<ManualClock>, seed: u64) {
     db.create_index(IndexDef::value_bytes(INDEX, 0, 4).unwrap())
         .unwrap();
     let db = Arc::new(db);
-    let clock = Arc::new(AtomicU64::new(0));
+    let order = Arc::new(AtomicU64::new(0));
     let start = Arc::new(Barrier::new(THREADS as usize));
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
-            let (db, clock, start) = (db.clone(), clock.clone(), start.clone());
+            let (db, clock, order, start) =
+                (db.clone(), clock.clone(), order.clone(), start.clone());
             std::thread::spawn(move || {
                 start.wait();
-                run_thread(&db, &clock, t + 1, seed.wrapping_mul(31).wrapping_add(t))
+                run_thread(
+                    &db,
+                    &clock,
+                    &order,
+                    t + 1,
+                    seed.wrapping_mul(31).wrapping_add(t),
+                )
             })
         })
         .collect();
@@ -291,11 +495,47 @@ fn check_round(db: Db, seed: u64) {
         .into_iter()
         .flat_map(|t| t.join().unwrap())
         .collect();
-    assert!(history.len() <= 64, "the search marks calls in a u64");
+    let (advances, calls): (Vec<Record>, Vec<Record>) =
+        history.into_iter().partition(|r| r.call.is_advance());
+    assert!(calls.len() <= 64, "the search marks calls in a u64");
+    let clocks = clock_readings(&calls, &advances);
     assert!(
-        search(&history, 0, [None; 2], &mut HashSet::new()),
-        "round {seed}: the history has no linearization: {history:#?}"
+        search(&calls, &clocks, 0, [None; 2], &mut HashSet::new()),
+        "round {seed}: the history has no linearization:\n{}",
+        listing(&calls, &advances, &clocks)
     );
+}
+
+/// The history, one call a line in the order they were invoked, with the
+/// clock readings each may have seen.
+fn listing(calls: &[Record], advances: &[Record], clocks: &[Vec<u64>]) -> String {
+    let mut lines: Vec<(u64, String)> = calls
+        .iter()
+        .zip(clocks)
+        .map(|(r, clocks)| {
+            let clocks: Vec<u64> = clocks.iter().map(|c| c - START_MS).collect();
+            let line = format!(
+                "{:>4}-{:<4} {:?} -> {:?}  clock +{clocks:?}",
+                r.invoked, r.answered, r.call, r.answer
+            );
+            (r.invoked, line)
+        })
+        .chain(advances.iter().map(|r| {
+            (
+                r.invoked,
+                format!("{:>4}-{:<4} Advance", r.invoked, r.answered),
+            )
+        }))
+        .collect();
+    lines.sort();
+    lines.into_iter().map(|(_, line)| line + "\n").collect()
+}
+
+/// Options reading time from a manual clock at [`START_MS`].
+fn with_clock(mut options: Options) -> (Options, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(START_MS));
+    options.clock = clock.clone();
+    (options, clock)
 }
 
 #[test]
@@ -303,10 +543,10 @@ fn calls_are_linearizable_when_durable_writes_wait_for_syncs() {
     for seed in 1..=40u64 {
         let fs = Arc::new(SimFs::new());
         fs.set_sync_delay(Duration::from_micros(500));
-        let mut options = Options::manual_maintenance();
+        let (mut options, clock) = with_clock(Options::manual_maintenance());
         options.vfs = fs;
         options.sync = SyncPolicy::Always;
-        check_round(Db::open("/db", options).unwrap(), seed);
+        check_round(Db::open("/db", options).unwrap(), clock, seed);
     }
 }
 
@@ -315,22 +555,21 @@ fn calls_are_linearizable_with_background_maintenance_running() {
     for seed in 1..=40u64 {
         let fs = Arc::new(SimFs::new());
         fs.set_sync_delay(Duration::from_micros(200));
-        let mut options = Options::default();
+        let (mut options, clock) = with_clock(Options::default());
         options.vfs = fs;
+        options.expire_interval = Some(Duration::from_millis(1));
         options.gc_interval = Some(Duration::from_millis(1));
         options.reorder_interval = Some(Duration::from_millis(1));
         options.checkpoint_after_wal_bytes = Some(4096);
         options.checkpoint_check_interval = Duration::from_millis(1);
-        check_round(Db::open("/db", options).unwrap(), seed);
+        check_round(Db::open("/db", options).unwrap(), clock, seed);
     }
 }
 
 #[test]
 fn calls_are_linearizable_in_memory() {
     for seed in 1..=200u64 {
-        check_round(
-            Db::in_memory_with(Options::manual_maintenance()).unwrap(),
-            seed,
-        );
+        let (options, clock) = with_clock(Options::manual_maintenance());
+        check_round(Db::in_memory_with(options).unwrap(), clock, seed);
     }
 }
