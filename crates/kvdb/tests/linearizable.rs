@@ -28,7 +28,13 @@
 //! syncs that take time (writers then wait in groups, and a writer reads
 //! what another wrote before that write is durable); the same with every
 //! background task running (expiry cycles reap what the clock expired);
-//! and in memory.
+//! and in memory. Then twice at a memory limit, with large values put
+//! under other keys between calls so that writes evict: evicting random
+//! keys in memory, and least recently used ones with durable writes and
+//! background maintenance. The change stream says how many times each of
+//! the two keys was evicted, and the search places exactly those
+//! evictions, each a deletion of a key holding a value at some point of
+//! the order; a write the limit refused must have applied nothing.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,7 +42,10 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use kvdb::vfs::SimFs;
-use kvdb::{Batch, CasOutcome, Db, IndexDef, IndexQuery, ManualClock, Options, SyncPolicy, Ttl};
+use kvdb::{
+    Batch, CasOutcome, Change, Db, ErrorKind, EvictionPolicy, IndexDef, IndexQuery, ManualClock,
+    Options, SyncPolicy, Ttl, WATCH_FROM_NOW,
+};
 
 mod common;
 use common::Rng;
@@ -44,6 +53,10 @@ use common::Rng;
 const THREADS: u64 = 3;
 const CALLS_PER_THREAD: u64 = 20;
 const KEYS: [&[u8]; 2] = [b"a", b"b"];
+/// Keys of no call's concern, put between calls to fill a memory limit.
+const FILLER: &[u8] = b"filler";
+/// A filler's value: a few of them fill the limit.
+const FILLER_VALUE: [u8; 1000] = [7; 1000];
 /// A secondary index on the whole (4-byte) value.
 const INDEX: &str = "value";
 
@@ -135,6 +148,8 @@ enum Answer {
     Swap(CasOutcome),
     Stored(bool),
     Both(Pair),
+    /// Refused for memory: nothing applied.
+    Refused,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -273,8 +288,7 @@ fn call(db: &Db, clock: &ManualClock, call: Call) -> Answer {
                         .unwrap(),
                 }
             }
-            db.write(&batch).unwrap();
-            Answer::Done
+            answered(db.write(&batch), |()| Answer::Done)
         }
         Call::GetBoth => {
             let snapshot = db.snapshot();
@@ -287,27 +301,27 @@ fn call(db: &Db, clock: &ManualClock, call: Call) -> Answer {
         Call::ScanBoth => {
             let mut both = [None; 2];
             for (key, value) in db.iter() {
-                let at = KEYS
-                    .iter()
-                    .position(|k| *k == key.as_slice())
-                    .expect("one of the keys");
-                both[at] = decode(Some(value));
+                if let Some(at) = position(&key) {
+                    both[at] = decode(Some(value));
+                }
             }
             Answer::Both(both)
         }
         Call::IndexBoth => {
             let mut both = [None; 2];
             for entry in db.index(INDEX, IndexQuery::All).unwrap() {
-                let at = KEYS
-                    .iter()
-                    .position(|k| *k == entry.key.as_slice())
-                    .expect("one of the keys");
-                assert_eq!(entry.index_key, entry.value, "the index key is the value");
-                both[at] = decode(Some(entry.value));
+                assert_eq!(
+                    entry.index_key,
+                    entry.value[..4],
+                    "the index key is the value's head"
+                );
+                if let Some(at) = position(&entry.key) {
+                    both[at] = decode(Some(entry.value));
+                }
             }
             Answer::Both(both)
         }
-        Call::SwapBoth(v) => Answer::Both(
+        Call::SwapBoth(v) => answered(
             db.transaction(|txn| {
                 let mut old = [None; 2];
                 for (slot, key) in old.iter_mut().zip(KEYS) {
@@ -315,8 +329,8 @@ fn call(db: &Db, clock: &ManualClock, call: Call) -> Answer {
                     txn.put(key, &v.to_le_bytes())?;
                 }
                 Ok(old)
-            })
-            .unwrap(),
+            }),
+            Answer::Both,
         ),
         Call::Advance => {
             clock.advance(STEP_MS);
@@ -325,42 +339,60 @@ fn call(db: &Db, clock: &ManualClock, call: Call) -> Answer {
     }
 }
 
+/// A write's answer, or [`Answer::Refused`] if the memory limit refused it
+/// (then it applied nothing): at a limit, versions that open snapshots
+/// and iterators still read stay counted, and may leave nothing to evict.
+fn answered<T>(result: kvdb::Result<T>, answer: impl FnOnce(T) -> Answer) -> Answer {
+    match result {
+        Ok(value) => answer(value),
+        Err(e) if e.kind() == ErrorKind::MemoryLimit => Answer::Refused,
+        Err(e) => panic!("a call failed: {e}"),
+    }
+}
+
+/// Which of the two keys `key` is; none for a filler.
+fn position(key: &[u8]) -> Option<usize> {
+    let at = KEYS.iter().position(|k| *k == key);
+    assert!(
+        at.is_some() || key.starts_with(FILLER),
+        "an unknown key {key:?}"
+    );
+    at
+}
+
 fn call_on_key(db: &Db, key: &[u8], call: KeyCall) -> Answer {
     let ms = Duration::from_millis;
+    let value = |v: u32| v.to_le_bytes();
     match call {
-        KeyCall::Put(v) => {
-            db.put(key, &v.to_le_bytes()).unwrap();
-            Answer::Done
-        }
+        KeyCall::Put(v) => answered(db.put(key, &value(v)), |()| Answer::Done),
         KeyCall::PutTtl(v, ttl) => {
-            db.put_with_ttl(key, &v.to_le_bytes(), ms(ttl)).unwrap();
-            Answer::Done
+            answered(db.put_with_ttl(key, &value(v), ms(ttl)), |()| Answer::Done)
         }
-        KeyCall::Delete => Answer::Removed(db.delete(key).unwrap()),
+        KeyCall::Delete => answered(db.delete(key), Answer::Removed),
         KeyCall::Get => Answer::Value(decode(db.get(key).unwrap())),
         KeyCall::Ttl => Answer::Ttl(db.ttl(key).unwrap()),
-        KeyCall::Cas(expected, new) => Answer::Swap(
-            db.compare_and_swap(key, &expected.to_le_bytes(), &new.to_le_bytes())
-                .unwrap(),
+        KeyCall::Cas(expected, new) => answered(
+            db.compare_and_swap(key, &value(expected), &value(new)),
+            Answer::Swap,
         ),
-        KeyCall::PutIfAbsent(v) => Answer::Stored(db.put_if_absent(key, &v.to_le_bytes()).unwrap()),
-        KeyCall::Swap(v, ttl) => Answer::Value(decode(
+        KeyCall::PutIfAbsent(v) => answered(db.put_if_absent(key, &value(v)), Answer::Stored),
+        KeyCall::Swap(v, ttl) => answered(
             db.transaction(|txn| {
                 let old = txn.get(key)?;
                 match ttl {
-                    None => txn.put(key, &v.to_le_bytes())?,
-                    Some(t) => txn.put_with_ttl(key, &v.to_le_bytes(), ms(t))?,
+                    None => txn.put(key, &value(v))?,
+                    Some(t) => txn.put_with_ttl(key, &value(v), ms(t))?,
                 }
                 Ok(old)
-            })
-            .unwrap(),
-        )),
-        KeyCall::Replace(v) => Answer::Value(decode(
-            db.fetch_update(key, |old| old.map(|_| v.to_le_bytes().to_vec()))
-                .unwrap(),
-        )),
-        KeyCall::Expire(ttl) => Answer::Stored(db.expire(key, ms(ttl)).unwrap()),
-        KeyCall::Persist => Answer::Stored(db.persist(key).unwrap()),
+            }),
+            |old| Answer::Value(decode(old)),
+        ),
+        KeyCall::Replace(v) => answered(
+            db.fetch_update(key, |old| old.map(|_| value(v).to_vec())),
+            |old| Answer::Value(decode(old)),
+        ),
+        KeyCall::Expire(ttl) => answered(db.expire(key, ms(ttl)), Answer::Stored),
+        KeyCall::Persist => answered(db.persist(key), Answer::Stored),
     }
 }
 
@@ -372,11 +404,16 @@ fn run_thread(
     order: &AtomicU64,
     thread: u64,
     seed: u64,
+    fillers: bool,
 ) -> Vec<Record> {
     let mut rng = Rng(seed | 1);
     let mut seen = [None; KEYS.len()];
     let mut records = Vec::new();
     for i in 0..CALLS_PER_THREAD {
+        if fillers && rng.below(2) == 0 {
+            let filler = [FILLER, &thread.to_le_bytes(), &i.to_le_bytes()].concat();
+            answered(db.put(&filler, &FILLER_VALUE), |()| Answer::Done);
+        }
         let key = rng.below(KEYS.len() as u64) as usize;
         let fresh = (thread * 1000 + i) as u32;
         let ttl = TTLS_MS[rng.below(TTLS_MS.len() as u64) as usize];
@@ -437,41 +474,77 @@ fn clock_readings(calls: &[Record], advances: &[Record]) -> Vec<Vec<u64>> {
 
 /// Wing and Gong's search: can the calls not in `done` be ordered, from
 /// keys holding `state`, so that each answers as it did with the clock
-/// showing one of its `clocks`?
+/// showing one of its `clocks`, with the `evictions` of each key still to
+/// come placed among them? An eviction deletes a key that holds a value:
+/// a write of its own, made by a write that needed room before that write
+/// takes effect, so it may fall anywhere in the order.
 fn search(
     calls: &[Record],
     clocks: &[Vec<u64>],
     done: u64,
     state: State,
-    tried: &mut HashSet<(u64, State)>,
+    evictions: [u32; 2],
+    tried: &mut HashSet<(u64, State, [u32; 2])>,
 ) -> bool {
-    if done.count_ones() as usize == calls.len() {
+    if done.count_ones() as usize == calls.len() && evictions == [0; 2] {
         return true;
     }
-    if !tried.insert((done, state)) {
+    if !tried.insert((done, state, evictions)) {
         return false;
+    }
+    let evicted = (0..KEYS.len()).any(|k| {
+        if evictions[k] == 0 || state[k].is_none() {
+            return false;
+        }
+        let (mut next, mut left) = (state, evictions);
+        next[k] = None;
+        left[k] -= 1;
+        search(calls, clocks, done, next, left, tried)
+    });
+    if evicted {
+        return true;
     }
     let pending = || (0..calls.len()).filter(move |i| done & (1 << i) == 0);
     // A call can go next only if it was invoked before every pending call
     // was answered.
-    let first_answer = pending()
-        .map(|i| calls[i].answered)
-        .min()
-        .expect("a pending call");
+    let Some(first_answer) = pending().map(|i| calls[i].answered).min() else {
+        return false;
+    };
     pending()
         .filter(|&i| calls[i].invoked < first_answer)
         .any(|i| {
-            apply(state, calls[i].call, &clocks[i])
-                .into_iter()
-                .any(|(next, answer)| {
-                    answer == calls[i].answer && search(calls, clocks, done | 1 << i, next, tried)
-                })
+            let outcomes = if calls[i].answer == Answer::Refused {
+                vec![(state, Answer::Refused)]
+            } else {
+                apply(state, calls[i].call, &clocks[i])
+            };
+            outcomes.into_iter().any(|(next, answer)| {
+                answer == calls[i].answer
+                    && search(calls, clocks, done | 1 << i, next, evictions, tried)
+            })
         })
 }
 
-fn check_round(db: Db, clock: Arc<ManualClock>, seed: u64) {
+/// A memory limit a round runs under, with filler keys put between calls
+/// to keep the database at it.
+#[derive(Clone, Copy)]
+struct Limit {
+    /// Bytes allowed above what the empty database holds.
+    room: u64,
+    policy: EvictionPolicy,
+}
+
+/// Runs one round and checks its history; returns how many times the two
+/// keys were evicted.
+fn check_round(db: Db, clock: Arc<ManualClock>, seed: u64, limit: Option<Limit>) -> u32 {
     db.create_index(IndexDef::value_bytes(INDEX, 0, 4).unwrap())
         .unwrap();
+    if let Some(limit) = limit {
+        let used = db.memory_usage().used;
+        db.set_memory_limit(used + limit.room, limit.policy)
+            .unwrap();
+    }
+    let mut changes = db.watch_prefix(b"", WATCH_FROM_NOW).unwrap();
     let db = Arc::new(db);
     let order = Arc::new(AtomicU64::new(0));
     let start = Arc::new(Barrier::new(THREADS as usize));
@@ -487,6 +560,7 @@ fn check_round(db: Db, clock: Arc<ManualClock>, seed: u64) {
                     &order,
                     t + 1,
                     seed.wrapping_mul(31).wrapping_add(t),
+                    limit.is_some(),
                 )
             })
         })
@@ -495,15 +569,36 @@ fn check_round(db: Db, clock: Arc<ManualClock>, seed: u64) {
         .into_iter()
         .flat_map(|t| t.join().unwrap())
         .collect();
+    // How many times each key was evicted, from the change stream.
+    let mut evictions = [0u32; 2];
+    while let Some(event) = changes.try_next().unwrap() {
+        if event.change == Change::Evicted
+            && let Some(at) = position(&event.key)
+        {
+            evictions[at] += 1;
+        }
+    }
+    assert!(
+        limit.is_some() || evictions == [0; 2],
+        "evictions without a limit"
+    );
     let (advances, calls): (Vec<Record>, Vec<Record>) =
         history.into_iter().partition(|r| r.call.is_advance());
     assert!(calls.len() <= 64, "the search marks calls in a u64");
     let clocks = clock_readings(&calls, &advances);
     assert!(
-        search(&calls, &clocks, 0, [None; 2], &mut HashSet::new()),
-        "round {seed}: the history has no linearization:\n{}",
+        search(
+            &calls,
+            &clocks,
+            0,
+            [None; 2],
+            evictions,
+            &mut HashSet::new()
+        ),
+        "round {seed}: the history has no linearization (evictions {evictions:?}):\n{}",
         listing(&calls, &advances, &clocks)
     );
+    evictions[0] + evictions[1]
 }
 
 /// The history, one call a line in the order they were invoked, with the
@@ -546,7 +641,7 @@ fn calls_are_linearizable_when_durable_writes_wait_for_syncs() {
         let (mut options, clock) = with_clock(Options::manual_maintenance());
         options.vfs = fs;
         options.sync = SyncPolicy::Always;
-        check_round(Db::open("/db", options).unwrap(), clock, seed);
+        check_round(Db::open("/db", options).unwrap(), clock, seed, None);
     }
 }
 
@@ -562,7 +657,7 @@ fn calls_are_linearizable_with_background_maintenance_running() {
         options.reorder_interval = Some(Duration::from_millis(1));
         options.checkpoint_after_wal_bytes = Some(4096);
         options.checkpoint_check_interval = Duration::from_millis(1);
-        check_round(Db::open("/db", options).unwrap(), clock, seed);
+        check_round(Db::open("/db", options).unwrap(), clock, seed, None);
     }
 }
 
@@ -570,6 +665,49 @@ fn calls_are_linearizable_with_background_maintenance_running() {
 fn calls_are_linearizable_in_memory() {
     for seed in 1..=200u64 {
         let (options, clock) = with_clock(Options::manual_maintenance());
-        check_round(Db::in_memory_with(options).unwrap(), clock, seed);
+        check_round(Db::in_memory_with(options).unwrap(), clock, seed, None);
     }
+}
+
+/// Room for about five fillers above the empty database: every few calls
+/// a write evicts, now and then one of the two keys.
+const ROOM: u64 = 6000;
+
+#[test]
+fn calls_are_linearizable_at_a_memory_limit_evicting_random_keys() {
+    let limit = Limit {
+        room: ROOM,
+        policy: EvictionPolicy::AllKeysRandom,
+    };
+    let mut evicted = 0;
+    for seed in 1..=200u64 {
+        let (options, clock) = with_clock(Options::manual_maintenance());
+        evicted += check_round(
+            Db::in_memory_with(options).unwrap(),
+            clock,
+            seed,
+            Some(limit),
+        );
+    }
+    assert!(evicted >= 50, "the two keys were evicted {evicted} times");
+}
+
+#[test]
+fn calls_are_linearizable_at_a_memory_limit_with_durable_writes_and_background_eviction() {
+    let limit = Limit {
+        room: ROOM,
+        policy: EvictionPolicy::AllKeysLru,
+    };
+    let mut evicted = 0;
+    for seed in 1..=40u64 {
+        let fs = Arc::new(SimFs::new());
+        fs.set_sync_delay(Duration::from_micros(200));
+        let (mut options, clock) = with_clock(Options::default());
+        options.vfs = fs;
+        options.sync = SyncPolicy::Always;
+        options.expire_interval = Some(Duration::from_millis(1));
+        options.gc_interval = Some(Duration::from_millis(1));
+        evicted += check_round(Db::open("/db", options).unwrap(), clock, seed, Some(limit));
+    }
+    assert!(evicted >= 5, "the two keys were evicted {evicted} times");
 }
