@@ -3,11 +3,13 @@
 //! Three threads run random calls on two keys: puts (with and without a
 //! TTL), deletes, gets, TTL reads, expire and persist, compare-and-swaps,
 //! put-if-absents, `fetch_update`s and read-then-write transactions on one
-//! key, and on both at once a batch that puts both, a snapshot, a
-//! multi-get, an iterator and a secondary index query that read both, and
-//! a transaction that reads both and writes both; now and then a thread
-//! moves the database's clock forward. Each call is recorded with the instants it was
-//! invoked and answered (one shared counter). Afterwards the history must
+//! key; on both at once a batch that puts both, reads of both (a
+//! snapshot, a multi-get, an iterator, a cursor walked back and then
+//! forth, a secondary index query in either direction), and a transaction
+//! that reads both (by gets, its iterator or an index query from the end)
+//! and writes both; now and then a thread moves the database's clock
+//! forward. Each call is recorded with the instants it was invoked and
+//! answered (one shared counter). Afterwards the history must
 //! have a linearization, found by Wing and Gong's search: an order of the
 //! calls, each placed between its invocation and its answer, under which
 //! every answer is what the pair of keys, as one object, would have given.
@@ -43,8 +45,8 @@ use std::time::Duration;
 
 use kvdb::vfs::SimFs;
 use kvdb::{
-    Batch, CasOutcome, Change, Db, ErrorKind, EvictionPolicy, IndexDef, IndexQuery, ManualClock,
-    Options, SyncPolicy, Ttl, WATCH_FROM_NOW,
+    Batch, CasOutcome, Change, Db, ErrorKind, EvictionPolicy, IndexDef, IndexEntry, IndexQuery,
+    ManualClock, Options, SyncPolicy, Ttl, Txn, WATCH_FROM_NOW,
 };
 
 mod common;
@@ -89,33 +91,49 @@ enum Call {
     On(usize, KeyCall),
     /// A batch putting this value under both keys, with this TTL if any.
     PutBoth(u32, Option<u64>),
-    /// A snapshot reading both keys.
-    GetBoth,
-    /// A multi-get of both keys (it reads at one view).
-    GetMany,
-    /// An iterator over the whole database (it reads at one view).
-    ScanBoth,
-    /// A query of the secondary index on values, listing both keys'
-    /// records.
-    IndexBoth,
-    /// A transaction that reads both keys and puts this value under both.
-    SwapBoth(u32),
+    /// A read of both keys at one view.
+    ReadBoth(Read),
+    /// A transaction that reads both keys so and puts this value under
+    /// both.
+    SwapBoth(u32, TxnRead),
     /// Moves the clock forward by [`STEP_MS`]; not searched, it only
     /// bounds the times other calls may have read.
     Advance,
+}
+
+/// How a call reads both keys at one view.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    /// Two gets through a snapshot.
+    Snapshot,
+    /// A multi-get.
+    GetMany,
+    /// An iterator over the whole database.
+    Scan,
+    /// A cursor from the last key back to the first, then forward to the
+    /// last again (both walks must agree).
+    Walk,
+    /// A query of the secondary index on values, in index order.
+    Index,
+    /// The same query, from its end.
+    IndexBack,
+}
+
+/// How a transaction reads both keys.
+#[derive(Debug, Clone, Copy)]
+enum TxnRead {
+    Gets,
+    /// Through its iterator (its writes merged over its view).
+    Scan,
+    /// Through a query of the index, from the end.
+    IndexBack,
 }
 
 impl Call {
     fn is_advance(&self) -> bool {
         match self {
             Call::Advance => true,
-            Call::On(..)
-            | Call::PutBoth(..)
-            | Call::GetBoth
-            | Call::GetMany
-            | Call::ScanBoth
-            | Call::IndexBoth
-            | Call::SwapBoth(_) => false,
+            Call::On(..) | Call::PutBoth(..) | Call::ReadBoth(_) | Call::SwapBoth(..) => false,
         }
     }
 }
@@ -197,10 +215,8 @@ fn apply_at(state: State, call: Call, now: u64, from: u64) -> (State, Answer) {
             let expires_at = ttl.map(|ttl| from + ttl);
             ([Some(Entry { value, expires_at }); 2], Answer::Done)
         }
-        Call::GetBoth | Call::GetMany | Call::ScanBoth | Call::IndexBoth => {
-            (state, Answer::Both(both_live(state, now)))
-        }
-        Call::SwapBoth(value) => (
+        Call::ReadBoth(_) => (state, Answer::Both(both_live(state, now))),
+        Call::SwapBoth(value, _) => (
             [Some(Entry {
                 value,
                 expires_at: None,
@@ -290,42 +306,11 @@ fn call(db: &Db, clock: &ManualClock, call: Call) -> Answer {
             }
             answered(db.write(&batch), |()| Answer::Done)
         }
-        Call::GetBoth => {
-            let snapshot = db.snapshot();
-            Answer::Both(KEYS.map(|key| decode(snapshot.get(key).unwrap())))
-        }
-        Call::GetMany => {
-            let values = db.get_many(&KEYS).unwrap();
-            Answer::Both([decode(values[0].clone()), decode(values[1].clone())])
-        }
-        Call::ScanBoth => {
-            let mut both = [None; 2];
-            for (key, value) in db.iter() {
-                if let Some(at) = position(&key) {
-                    both[at] = decode(Some(value));
-                }
-            }
-            Answer::Both(both)
-        }
-        Call::IndexBoth => {
-            let mut both = [None; 2];
-            for entry in db.index(INDEX, IndexQuery::All).unwrap() {
-                assert_eq!(
-                    entry.index_key,
-                    entry.value[..4],
-                    "the index key is the value's head"
-                );
-                if let Some(at) = position(&entry.key) {
-                    both[at] = decode(Some(entry.value));
-                }
-            }
-            Answer::Both(both)
-        }
-        Call::SwapBoth(v) => answered(
+        Call::ReadBoth(read) => Answer::Both(read_both(db, read)),
+        Call::SwapBoth(v, read) => answered(
             db.transaction(|txn| {
-                let mut old = [None; 2];
-                for (slot, key) in old.iter_mut().zip(KEYS) {
-                    *slot = decode(txn.get(key)?);
+                let old = read_both_in(txn, read)?;
+                for key in KEYS {
                     txn.put(key, &v.to_le_bytes())?;
                 }
                 Ok(old)
@@ -337,6 +322,90 @@ fn call(db: &Db, clock: &ManualClock, call: Call) -> Answer {
             Answer::Done
         }
     }
+}
+
+/// Both keys' values, read at one view as `read` says.
+fn read_both(db: &Db, read: Read) -> Pair {
+    let mut both = [None; 2];
+    let mut found = |key: &[u8], value: Vec<u8>| {
+        if let Some(at) = position(key) {
+            both[at] = decode(Some(value));
+        }
+    };
+    match read {
+        Read::Snapshot => {
+            let snapshot = db.snapshot();
+            return KEYS.map(|key| decode(snapshot.get(key).unwrap()));
+        }
+        Read::GetMany => {
+            let values = db.get_many(&KEYS).unwrap();
+            return [decode(values[0].clone()), decode(values[1].clone())];
+        }
+        Read::Scan => db.iter().for_each(|(key, value)| found(&key, value)),
+        Read::Walk => {
+            let mut cursor = db.cursor::<&[u8]>(..);
+            let mut back = Vec::new();
+            cursor.seek_to_last();
+            while let (Some(key), Some(value)) = (cursor.key(), cursor.value()) {
+                back.push((key.to_vec(), value.to_vec()));
+                cursor.prev();
+            }
+            let mut forth = Vec::new();
+            cursor.seek_to_first();
+            while let (Some(key), Some(value)) = (cursor.key(), cursor.value()) {
+                forth.push((key.to_vec(), value.to_vec()));
+                cursor.next();
+            }
+            back.reverse();
+            assert_eq!(back, forth, "one cursor's walks back and forth agree");
+            forth
+                .into_iter()
+                .for_each(|(key, value)| found(&key, value));
+        }
+        Read::Index | Read::IndexBack => {
+            let entries = db.index(INDEX, IndexQuery::All).unwrap();
+            let entries: Vec<IndexEntry> = match read {
+                Read::IndexBack => entries.rev().collect(),
+                _ => entries.collect(),
+            };
+            for entry in entries {
+                assert_eq!(
+                    entry.index_key,
+                    entry.value[..4],
+                    "the index key is the value's head"
+                );
+                found(&entry.key, entry.value);
+            }
+        }
+    }
+    both
+}
+
+/// Both keys' values as `txn` reads them.
+fn read_both_in(txn: &mut Txn, read: TxnRead) -> kvdb::Result<Pair> {
+    let mut both = [None; 2];
+    match read {
+        TxnRead::Gets => {
+            for (slot, key) in both.iter_mut().zip(KEYS) {
+                *slot = decode(txn.get(key)?);
+            }
+        }
+        TxnRead::Scan => {
+            for (key, value) in txn.iter() {
+                if let Some(at) = position(&key) {
+                    both[at] = decode(Some(value));
+                }
+            }
+        }
+        TxnRead::IndexBack => {
+            for entry in txn.index(INDEX, IndexQuery::All)?.rev() {
+                if let Some(at) = position(&entry.key) {
+                    both[at] = decode(Some(entry.value));
+                }
+            }
+        }
+    }
+    Ok(both)
 }
 
 /// A write's answer, or [`Answer::Refused`] if the memory limit refused it
@@ -432,11 +501,20 @@ fn run_thread(
             11 => Call::On(key, KeyCall::Persist),
             12 => Call::PutBoth(fresh, None),
             13 => Call::PutBoth(fresh, Some(ttl)),
-            14 => Call::GetBoth,
-            15 => Call::ScanBoth,
-            16 => Call::IndexBoth,
-            17 => Call::SwapBoth(fresh),
-            18 => Call::GetMany,
+            14..=16 => Call::ReadBoth(
+                [
+                    Read::Snapshot,
+                    Read::GetMany,
+                    Read::Scan,
+                    Read::Walk,
+                    Read::Index,
+                    Read::IndexBack,
+                ][rng.below(6) as usize],
+            ),
+            17 | 18 => Call::SwapBoth(
+                fresh,
+                [TxnRead::Gets, TxnRead::Scan, TxnRead::IndexBack][rng.below(3) as usize],
+            ),
             _ => Call::Advance,
         };
         let invoked = order.fetch_add(1, Ordering::SeqCst);
