@@ -37,6 +37,11 @@
 //! the two keys was evicted, and the search places exactly those
 //! evictions, each a deletion of a key holding a value at some point of
 //! the order; a write the limit refused must have applied nothing.
+//!
+//! After each round the change stream, watched from before the first call,
+//! is replayed: its sequence numbers run on without a gap or repeat, it
+//! holds every value an acknowledged write stored, and it ends where the
+//! database is.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,8 +50,8 @@ use std::time::Duration;
 
 use kvdb::vfs::SimFs;
 use kvdb::{
-    Batch, CasOutcome, Change, Db, ErrorKind, EvictionPolicy, IndexDef, IndexEntry, IndexQuery,
-    ManualClock, Options, SyncPolicy, Ttl, Txn, WATCH_FROM_NOW,
+    Batch, CasOutcome, Change, Clock, Db, ErrorKind, EvictionPolicy, IndexDef, IndexEntry,
+    IndexQuery, ManualClock, Options, SyncPolicy, Ttl, Txn, WATCH_FROM_NOW, Watcher,
 };
 
 mod common;
@@ -603,6 +608,74 @@ fn search(
         })
 }
 
+/// Replays the change stream of a round: its sequence numbers run without a
+/// gap or repeat, every value an acknowledged write stored under one of
+/// the two keys is in it, and it ends where the database is. Returns how
+/// many times it says each key was evicted.
+fn check_change_stream(
+    changes: &mut Watcher,
+    db: &Db,
+    clock: &ManualClock,
+    calls: &[Record],
+) -> [u32; 2] {
+    let mut evictions = [0u32; 2];
+    let mut replayed: State = [None; 2];
+    let mut stored = HashSet::new();
+    let mut last_seq = None;
+    while let Some(event) = changes.try_next().unwrap() {
+        if let Some(last) = last_seq {
+            assert_eq!(event.seq, last + 1, "the change stream's numbers run on");
+        }
+        last_seq = Some(event.seq);
+        let Some(at) = position(&event.key) else {
+            continue;
+        };
+        replayed[at] = match event.change {
+            Change::Put { value, expires_at } => {
+                let value = decode(Some(value)).expect("a value");
+                stored.insert(value);
+                Some(Entry { value, expires_at })
+            }
+            Change::Evicted => {
+                evictions[at] += 1;
+                None
+            }
+            Change::Delete | Change::Expired => None,
+        };
+    }
+    for record in calls {
+        if let Some(value) = stored_by(record) {
+            assert!(
+                stored.contains(&value),
+                "the change stream lacks the acknowledged {record:?}"
+            );
+        }
+    }
+    let now = clock.now_ms();
+    for (at, key) in KEYS.iter().enumerate() {
+        assert_eq!(
+            decode(db.get(key).unwrap()),
+            live(replayed[at], now).map(|e| e.value),
+            "the change stream ends where the database is"
+        );
+    }
+    evictions
+}
+
+/// The value `record`'s call stored, if it stored one (each call's values
+/// are its own).
+fn stored_by(record: &Record) -> Option<u32> {
+    match (record.call, record.answer) {
+        (_, Answer::Refused) => None,
+        (Call::On(_, KeyCall::Put(v) | KeyCall::PutTtl(v, _) | KeyCall::Swap(v, _)), _) => Some(v),
+        (Call::On(_, KeyCall::Cas(_, v)), Answer::Swap(CasOutcome::Swapped)) => Some(v),
+        (Call::On(_, KeyCall::PutIfAbsent(v)), Answer::Stored(true)) => Some(v),
+        (Call::On(_, KeyCall::Replace(v)), Answer::Value(Some(_))) => Some(v),
+        (Call::PutBoth(v, _) | Call::SwapBoth(v, _), _) => Some(v),
+        _ => None,
+    }
+}
+
 /// A memory limit a round runs under, with filler keys put between calls
 /// to keep the database at it.
 #[derive(Clone, Copy)]
@@ -647,21 +720,13 @@ fn check_round(db: Db, clock: Arc<ManualClock>, seed: u64, limit: Option<Limit>)
         .into_iter()
         .flat_map(|t| t.join().unwrap())
         .collect();
-    // How many times each key was evicted, from the change stream.
-    let mut evictions = [0u32; 2];
-    while let Some(event) = changes.try_next().unwrap() {
-        if event.change == Change::Evicted
-            && let Some(at) = position(&event.key)
-        {
-            evictions[at] += 1;
-        }
-    }
+    let (advances, calls): (Vec<Record>, Vec<Record>) =
+        history.into_iter().partition(|r| r.call.is_advance());
+    let evictions = check_change_stream(&mut changes, &db, &clock, &calls);
     assert!(
         limit.is_some() || evictions == [0; 2],
         "evictions without a limit"
     );
-    let (advances, calls): (Vec<Record>, Vec<Record>) =
-        history.into_iter().partition(|r| r.call.is_advance());
     assert!(calls.len() <= 64, "the search marks calls in a u64");
     let clocks = clock_readings(&calls, &advances);
     assert!(
