@@ -4,12 +4,13 @@
 //! TTL), deletes, gets, TTL reads, expire and persist, compare-and-swaps,
 //! put-if-absents, `fetch_update`s and read-then-write transactions on one
 //! key; on both at once a batch that puts both, reads of both (a
-//! snapshot, a multi-get, an iterator, a cursor walked back and then
-//! forth, a secondary index query in either direction), and a transaction
-//! that reads both (by gets, its iterator or an index query from the end)
-//! and writes both; now and then a thread moves the database's clock
-//! forward. Each call is recorded with the instants it was invoked and
-//! answered (one shared counter). Afterwards the history must
+//! snapshot, a multi-get, an iterator over everything or over the two
+//! keys' range, a cursor walked back and then forth, a secondary index
+//! query in either direction), and a transaction that reads both (by gets,
+//! its iterator, its iterator over the range descending, or an index query
+//! from the end) and writes both; now and then a thread moves the
+//! database's clock forward. Each call is recorded with the instants it was
+//! invoked and answered (one shared counter). Afterwards the history must
 //! have a linearization, found by Wing and Gong's search: an order of the
 //! calls, each placed between its invocation and its answer, under which
 //! every answer is what the pair of keys, as one object, would have given.
@@ -115,6 +116,9 @@ enum Read {
     GetMany,
     /// An iterator over the whole database.
     Scan,
+    /// An iterator over the range from the first key to the second,
+    /// bounds included.
+    Range,
     /// A cursor from the last key back to the first, then forward to the
     /// last again (both walks must agree).
     Walk,
@@ -130,6 +134,8 @@ enum TxnRead {
     Gets,
     /// Through its iterator (its writes merged over its view).
     Scan,
+    /// Through its iterator over the two keys' range, descending.
+    RangeDesc,
     /// Through a query of the index, from the end.
     IndexBack,
 }
@@ -347,6 +353,9 @@ fn read_both(db: &Db, read: Read) -> Pair {
             return [decode(values[0].clone()), decode(values[1].clone())];
         }
         Read::Scan => db.iter().for_each(|(key, value)| found(&key, value)),
+        Read::Range => db
+            .range(KEYS[0]..=KEYS[1])
+            .for_each(|(key, value)| found(&key, value)),
         Read::Walk => {
             let mut cursor = db.cursor::<&[u8]>(..);
             let mut back = Vec::new();
@@ -400,6 +409,12 @@ fn read_both_in(txn: &mut Txn, read: TxnRead) -> kvdb::Result<Pair> {
                 if let Some(at) = position(&key) {
                     both[at] = decode(Some(value));
                 }
+            }
+        }
+        TxnRead::RangeDesc => {
+            for (key, value) in txn.range_desc(KEYS[0]..=KEYS[1]) {
+                let at = position(&key).expect("only the two keys are in their range");
+                both[at] = decode(Some(value));
             }
         }
         TxnRead::IndexBack => {
@@ -511,14 +526,20 @@ fn run_thread(
                     Read::Snapshot,
                     Read::GetMany,
                     Read::Scan,
+                    Read::Range,
                     Read::Walk,
                     Read::Index,
                     Read::IndexBack,
-                ][rng.below(6) as usize],
+                ][rng.below(7) as usize],
             ),
             17 | 18 => Call::SwapBoth(
                 fresh,
-                [TxnRead::Gets, TxnRead::Scan, TxnRead::IndexBack][rng.below(3) as usize],
+                [
+                    TxnRead::Gets,
+                    TxnRead::Scan,
+                    TxnRead::RangeDesc,
+                    TxnRead::IndexBack,
+                ][rng.below(4) as usize],
             ),
             _ => Call::Advance,
         };
