@@ -51,12 +51,18 @@ impl<'c> Deadlines<'c> {
     /// clock. Fails for a TTL of zero or one longer than
     /// [`crate::MAX_TTL_MS`].
     pub fn after(&mut self, ttl_ms: u64) -> Result<u64, CoreError> {
-        crate::limits::check_ttl(ttl_ms)?;
         let clock = self.clock;
-        let now = *self.now_ms.get_or_insert_with(|| clock.now_ms());
-        now.checked_add(ttl_ms)
-            .ok_or(CoreError::InvalidTtl { ttl_ms })
+        deadline_from(*self.now_ms.get_or_insert_with(|| clock.now_ms()), ttl_ms)
     }
+}
+
+/// The absolute expiry time `ttl_ms` after the reading `now_ms`. Fails for
+/// a TTL of zero or one longer than [`crate::MAX_TTL_MS`].
+pub(crate) fn deadline_from(now_ms: u64, ttl_ms: u64) -> Result<u64, CoreError> {
+    crate::limits::check_ttl(ttl_ms)?;
+    now_ms
+        .checked_add(ttl_ms)
+        .ok_or(CoreError::InvalidTtl { ttl_ms })
 }
 
 /// A clock that only moves when told to; for deterministic tests of expiry.

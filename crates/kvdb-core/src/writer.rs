@@ -153,6 +153,13 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// The absolute expiry time `ttl_ms` after [`Writer::now_ms`]: a TTL
+    /// counted from the instant this write judges expiry at. Fails for a TTL
+    /// of zero or one longer than [`crate::MAX_TTL_MS`].
+    pub fn deadline(&self, ttl_ms: u64) -> Result<u64, CoreError> {
+        crate::clock::deadline_from(self.now_ms(), ttl_ms)
+    }
+
     /// Calls `f` with the newest applied value of `key` if it is live now
     /// (published or not: the writer sees every write ordered before it).
     pub fn read<R>(

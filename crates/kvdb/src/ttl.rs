@@ -60,11 +60,12 @@ impl Db {
         }))
     }
 
-    /// Gives the live key `key` a new TTL. Returns false if the key is absent.
+    /// Gives the live key `key` a new TTL, counted from the instant it is
+    /// found live (so a key `expire` answers true for lives `ttl` more).
+    /// Returns false if the key is absent.
     pub fn expire(&self, key: &[u8], ttl: Duration) -> Result<bool> {
         check_key(key)?;
-        let expires_at = Some(self.deadline(ttl)?);
-        self.rewrite_expiry(key, expires_at)
+        self.rewrite_expiry(key, Some(ttl_millis(ttl)?))
     }
 
     /// Removes the TTL of the live key `key`, so it never expires. Returns
@@ -74,12 +75,18 @@ impl Db {
         self.rewrite_expiry(key, None)
     }
 
-    fn rewrite_expiry(&self, key: &[u8], expires_at: Option<u64>) -> Result<bool> {
+    /// Gives the live key `key` the TTL `ttl_ms` (none: no expiry).
+    fn rewrite_expiry(&self, key: &[u8], ttl_ms: Option<u64>) -> Result<bool> {
         let writer = self.inner.begin_write()?;
         let current = writer.read(key, |v| v.map(|v| (v.value.to_vec(), v.expires_at)))?;
         let Some((value, old_expiry)) = current else {
             self.inner.settle_unwritten(writer)?;
             return Ok(false);
+        };
+        // From the reading the key was judged live at.
+        let expires_at = match ttl_ms {
+            Some(ms) => Some(writer.deadline(ms)?),
+            None => None,
         };
         if old_expiry == expires_at {
             self.inner.settle_unwritten(writer)?;

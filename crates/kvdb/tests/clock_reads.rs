@@ -155,3 +155,27 @@ fn a_delete_that_found_the_key_live_conflicts_with_a_transaction_that_read_it() 
         db.delete(b"k").unwrap();
     }
 }
+
+#[test]
+fn expire_counts_the_new_ttl_from_when_it_found_the_key_live() {
+    const TTL_MS: u64 = 5;
+    let (db, clock) = stepping_db();
+    db.put(b"k", b"v").unwrap();
+    let mut changes = db.watch_prefix(b"k", kvdb::WATCH_FROM_NOW).unwrap();
+    clock.stepping(true);
+    assert!(db.expire(b"k", Duration::from_millis(TTL_MS)).unwrap());
+    clock.stepping(false);
+    let last_reading = clock.now.load(Ordering::SeqCst) - STEP_MS;
+    let event = changes.try_next().unwrap().expect("the expiry change");
+    let kvdb::Change::Put { expires_at, .. } = event.change else {
+        panic!("expire wrote {:?}", event.change);
+    };
+    // The call found the key live at one of its readings, the last at the
+    // latest; an expiry before that would have made it answer "live" for
+    // a key its own write left expired.
+    let expires_at = expires_at.expect("an expiry time");
+    assert!(
+        expires_at > last_reading,
+        "expire set {expires_at}, before its last reading {last_reading}"
+    );
+}

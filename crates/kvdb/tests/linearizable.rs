@@ -20,7 +20,8 @@
 //!
 //! Time is judged as a call reads the clock: a call judges expiry at one
 //! reading and counts the TTLs it sets from one reading (another, in a
-//! call that does both), each a time the clock showed during the call.
+//! call that does both, except `expire`, which counts from the reading it
+//! found the key live at), each a time the clock showed during the call.
 //! So a snapshot, multi-get, iterator or index query sees both keys at one
 //! time, the keys of a batch or transaction with one TTL expire together,
 //! and no expired value is read, reported or changed; a write that found a
@@ -287,9 +288,16 @@ fn apply_to_key(
             None => (entry, Answer::Value(None)),
             Some(e) => (Some(Entry { value: v, ..e }), Answer::Value(Some(e.value))),
         },
+        // The new TTL counts from the reading the key was found live at.
         KeyCall::Expire(ttl) => match found {
             None => (entry, Answer::Stored(false)),
-            Some(e) => (put(e.value, Some(ttl)), Answer::Stored(true)),
+            Some(e) => (
+                Some(Entry {
+                    value: e.value,
+                    expires_at: Some(now + ttl),
+                }),
+                Answer::Stored(true),
+            ),
         },
         KeyCall::Persist => match found {
             None => (entry, Answer::Stored(false)),
