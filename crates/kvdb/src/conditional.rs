@@ -10,6 +10,7 @@ use kvdb_core::{CoreError, Op, PreparedBatch, check_key, check_value};
 
 use crate::db::Db;
 use crate::error::Result;
+use crate::ttl::ttl_millis;
 
 /// The outcome of [`Db::compare_and_swap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,29 +46,31 @@ impl Db {
     }
 
     /// Like [`Db::put_if_absent`], with a TTL on the new value (the lease or
-    /// lock idiom, Redis `SET key value NX PX ttl`).
+    /// lock idiom, Redis `SET key value NX PX ttl`), counted from the instant
+    /// the key was found absent: a lease this returns true for lasts `ttl`
+    /// from then, however long the call waited for other writers.
     pub fn put_if_absent_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<bool> {
-        let expires_at = Some(self.deadline(ttl)?);
-        self.put_if_absent_inner(key, value, expires_at)
+        self.put_if_absent_inner(key, value, Some(ttl_millis(ttl)?))
     }
 
-    fn put_if_absent_inner(
-        &self,
-        key: &[u8],
-        value: &[u8],
-        expires_at: Option<u64>,
-    ) -> Result<bool> {
+    fn put_if_absent_inner(&self, key: &[u8], value: &[u8], ttl_ms: Option<u64>) -> Result<bool> {
+        check_key(key)?;
+        check_value(value)?;
+        let writer = self.inner.begin_write()?;
+        if writer.read(key, |v| v.is_some())? {
+            self.inner.settle_unwritten(writer)?;
+            return Ok(false);
+        }
+        let expires_at = match ttl_ms {
+            Some(ms) => Some(writer.deadline(ms)?),
+            None => None,
+        };
         let ops = [Op::Put {
             key,
             value,
             expires_at,
         }];
         let batch = PreparedBatch::new(&ops)?;
-        let writer = self.inner.begin_write()?;
-        if writer.read(key, |v| v.is_some())? {
-            self.inner.settle_unwritten(writer)?;
-            return Ok(false);
-        }
         self.inner.commit(writer, batch)?;
         Ok(true)
     }

@@ -156,26 +156,44 @@ fn a_delete_that_found_the_key_live_conflicts_with_a_transaction_that_read_it() 
     }
 }
 
-#[test]
-fn expire_counts_the_new_ttl_from_when_it_found_the_key_live() {
-    const TTL_MS: u64 = 5;
-    let (db, clock) = stepping_db();
-    db.put(b"k", b"v").unwrap();
+/// Runs `call` with the clock stepping and checks that the expiry time it
+/// gave `k` (from the change stream) lies after the call's last reading:
+/// the TTL counts from the instant the call judged the key, not from an
+/// earlier reading, so a call that answered "done" never left the key
+/// already expired by its own write.
+fn assert_ttl_counts_from_the_judgement(db: &Db, clock: &SteppingClock, call: impl FnOnce(&Db)) {
     let mut changes = db.watch_prefix(b"k", kvdb::WATCH_FROM_NOW).unwrap();
     clock.stepping(true);
-    assert!(db.expire(b"k", Duration::from_millis(TTL_MS)).unwrap());
+    call(db);
     clock.stepping(false);
     let last_reading = clock.now.load(Ordering::SeqCst) - STEP_MS;
-    let event = changes.try_next().unwrap().expect("the expiry change");
+    let event = changes.try_next().unwrap().expect("the call's change");
     let kvdb::Change::Put { expires_at, .. } = event.change else {
-        panic!("expire wrote {:?}", event.change);
+        panic!("the call wrote {:?}", event.change);
     };
-    // The call found the key live at one of its readings, the last at the
-    // latest; an expiry before that would have made it answer "live" for
-    // a key its own write left expired.
     let expires_at = expires_at.expect("an expiry time");
     assert!(
         expires_at > last_reading,
-        "expire set {expires_at}, before its last reading {last_reading}"
+        "the call set {expires_at}, before its last reading {last_reading}"
     );
+}
+
+#[test]
+fn expire_counts_the_new_ttl_from_when_it_found_the_key_live() {
+    let (db, clock) = stepping_db();
+    db.put(b"k", b"v").unwrap();
+    assert_ttl_counts_from_the_judgement(&db, &clock, |db| {
+        assert!(db.expire(b"k", Duration::from_millis(5)).unwrap());
+    });
+}
+
+#[test]
+fn a_lease_counts_from_when_the_key_was_found_absent() {
+    let (db, clock) = stepping_db();
+    assert_ttl_counts_from_the_judgement(&db, &clock, |db| {
+        assert!(
+            db.put_if_absent_with_ttl(b"k", b"owner", Duration::from_millis(5))
+                .unwrap()
+        );
+    });
 }

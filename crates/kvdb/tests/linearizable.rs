@@ -20,8 +20,9 @@
 //!
 //! Time is judged as a call reads the clock: a call judges expiry at one
 //! reading and counts the TTLs it sets from one reading (another, in a
-//! call that does both, except `expire`, which counts from the reading it
-//! found the key live at), each a time the clock showed during the call.
+//! call that does both, except `expire` and put-if-absent, which count from
+//! the reading they judged the key at), each a time the clock showed during
+//! the call.
 //! So a snapshot, multi-get, iterator or index query sees both keys at one
 //! time, the keys of a batch or transaction with one TTL expire together,
 //! and no expired value is read, reported or changed; a write that found a
@@ -158,7 +159,9 @@ enum KeyCall {
     Get,
     Ttl,
     Cas(u32, u32),
-    PutIfAbsent(u32),
+    /// A put if absent, with this TTL if any (counted from the reading
+    /// the key was found absent at).
+    PutIfAbsent(u32, Option<u64>),
     /// A transaction that reads the key and puts this value over it, with
     /// this TTL if any (retried by `Db::transaction` on conflict).
     Swap(u32, Option<u64>),
@@ -279,8 +282,14 @@ fn apply_to_key(
             ),
             Some(_) => (entry, Answer::Swap(CasOutcome::Mismatch)),
         },
-        KeyCall::PutIfAbsent(v) => match found {
-            None => (put(v, None), Answer::Stored(true)),
+        KeyCall::PutIfAbsent(value, ttl) => match found {
+            None => (
+                Some(Entry {
+                    value,
+                    expires_at: ttl.map(|ttl| now + ttl),
+                }),
+                Answer::Stored(true),
+            ),
             Some(_) => (entry, Answer::Stored(false)),
         },
         KeyCall::Swap(v, ttl) => (put(v, ttl), Answer::Value(found.map(|e| e.value))),
@@ -472,7 +481,11 @@ fn call_on_key(db: &Db, key: &[u8], call: KeyCall) -> Answer {
             db.compare_and_swap(key, &value(expected), &value(new)),
             Answer::Swap,
         ),
-        KeyCall::PutIfAbsent(v) => answered(db.put_if_absent(key, &value(v)), Answer::Stored),
+        KeyCall::PutIfAbsent(v, None) => answered(db.put_if_absent(key, &value(v)), Answer::Stored),
+        KeyCall::PutIfAbsent(v, Some(t)) => answered(
+            db.put_if_absent_with_ttl(key, &value(v), ms(t)),
+            Answer::Stored,
+        ),
         KeyCall::Swap(v, ttl) => answered(
             db.transaction(|txn| {
                 let old = txn.get(key)?;
@@ -524,7 +537,10 @@ fn run_thread(
             6 => Call::On(key, KeyCall::Swap(fresh, None)),
             7 => Call::On(key, KeyCall::Swap(fresh, Some(ttl))),
             8 => Call::On(key, KeyCall::Replace(fresh)),
-            9 => Call::On(key, KeyCall::PutIfAbsent(fresh)),
+            9 => Call::On(
+                key,
+                KeyCall::PutIfAbsent(fresh, [None, Some(ttl)][rng.below(2) as usize]),
+            ),
             10 => Call::On(key, KeyCall::Expire(ttl)),
             11 => Call::On(key, KeyCall::Persist),
             12 => Call::PutBoth(fresh, None),
@@ -698,7 +714,7 @@ fn stored_by(record: &Record) -> Option<u32> {
         (_, Answer::Refused) => None,
         (Call::On(_, KeyCall::Put(v) | KeyCall::PutTtl(v, _) | KeyCall::Swap(v, _)), _) => Some(v),
         (Call::On(_, KeyCall::Cas(_, v)), Answer::Swap(CasOutcome::Swapped)) => Some(v),
-        (Call::On(_, KeyCall::PutIfAbsent(v)), Answer::Stored(true)) => Some(v),
+        (Call::On(_, KeyCall::PutIfAbsent(v, _)), Answer::Stored(true)) => Some(v),
         (Call::On(_, KeyCall::Replace(v)), Answer::Value(Some(_))) => Some(v),
         (Call::PutBoth(v, _) | Call::SwapBoth(v, _), _) => Some(v),
         _ => None,
