@@ -814,6 +814,16 @@ fn listing(calls: &[Record], advances: &[Record], clocks: &[Vec<u64>]) -> String
     lines.into_iter().map(|(_, line)| line + "\n").collect()
 }
 
+/// `options` on a fresh simulated file system whose syncs take
+/// `sync_delay`, reading time from a manual clock at [`START_MS`].
+fn on_sim_fs(options: Options, sync_delay: Duration) -> (Options, Arc<ManualClock>) {
+    let fs = Arc::new(SimFs::new());
+    fs.set_sync_delay(sync_delay);
+    let (mut options, clock) = with_clock(options);
+    options.vfs = fs;
+    (options, clock)
+}
+
 /// Options reading time from a manual clock at [`START_MS`].
 fn with_clock(mut options: Options) -> (Options, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(START_MS));
@@ -824,10 +834,8 @@ fn with_clock(mut options: Options) -> (Options, Arc<ManualClock>) {
 #[test]
 fn calls_are_linearizable_when_durable_writes_wait_for_syncs() {
     for seed in 1..=40u64 {
-        let fs = Arc::new(SimFs::new());
-        fs.set_sync_delay(Duration::from_micros(500));
-        let (mut options, clock) = with_clock(Options::manual_maintenance());
-        options.vfs = fs;
+        let (mut options, clock) =
+            on_sim_fs(Options::manual_maintenance(), Duration::from_micros(500));
         options.sync = SyncPolicy::Always;
         check_round(Db::open("/db", options).unwrap(), clock, seed, None);
     }
@@ -836,10 +844,7 @@ fn calls_are_linearizable_when_durable_writes_wait_for_syncs() {
 #[test]
 fn calls_are_linearizable_with_background_maintenance_running() {
     for seed in 1..=40u64 {
-        let fs = Arc::new(SimFs::new());
-        fs.set_sync_delay(Duration::from_micros(200));
-        let (mut options, clock) = with_clock(Options::default());
-        options.vfs = fs;
+        let (mut options, clock) = on_sim_fs(Options::default(), Duration::from_micros(200));
         options.expire_interval = Some(Duration::from_millis(1));
         options.gc_interval = Some(Duration::from_millis(1));
         options.reorder_interval = Some(Duration::from_millis(1));
@@ -888,10 +893,7 @@ fn calls_are_linearizable_at_a_memory_limit_with_durable_writes_and_background_e
     };
     let mut evicted = 0;
     for seed in 1..=40u64 {
-        let fs = Arc::new(SimFs::new());
-        fs.set_sync_delay(Duration::from_micros(200));
-        let (mut options, clock) = with_clock(Options::default());
-        options.vfs = fs;
+        let (mut options, clock) = on_sim_fs(Options::default(), Duration::from_micros(200));
         options.sync = SyncPolicy::Always;
         options.expire_interval = Some(Duration::from_millis(1));
         options.gc_interval = Some(Duration::from_millis(1));
