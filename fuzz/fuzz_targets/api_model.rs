@@ -1,7 +1,7 @@
 //! Random sequences of API calls on an in-memory database with a manual
 //! clock, checked call by call against a BTreeMap model: puts, TTL puts,
-//! deletes, batches, compare-and-swap, put-if-absent, increments, expiry,
-//! snapshots (which must keep reading their moment), scans, garbage
+//! deletes, batches, compare-and-swap, put-if-absent (with and without a
+//! TTL), increments, expiry, TTL reads, expire and persist, snapshots (which must keep reading their moment), scans, garbage
 //! collection and the active expiry cycle.
 #![no_main]
 
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use kvdb::{Batch, CasOutcome, Db, ManualClock, Options, Snapshot};
+use kvdb::{Batch, CasOutcome, Db, ManualClock, Options, Snapshot, Ttl};
 use kvdb_fuzz::{Model, Pairs, get, live};
 use libfuzzer_sys::fuzz_target;
 
@@ -22,6 +22,10 @@ enum Call {
     Write(Vec<(u8, Option<u8>)>),
     Cas(u8, u8, u8),
     PutIfAbsent(u8, u8),
+    PutIfAbsentTtl(u8, u8, u8),
+    Expire(u8, u8),
+    Persist(u8),
+    Ttl(u8),
     Increment(u8, i8),
     Advance(u8),
     TakeSnapshot,
@@ -103,6 +107,40 @@ fuzz_target!(|calls: Vec<Call>| {
                 if absent {
                     model.insert(key(k), (value(v), None));
                 }
+            }
+            Call::PutIfAbsentTtl(k, v, ttl) => {
+                let ttl = u64::from(ttl) + 1;
+                let absent = get(&model, &key(k), now).is_none();
+                let stored = db
+                    .put_if_absent_with_ttl(&key(k), &value(v), Duration::from_millis(ttl))
+                    .unwrap();
+                assert_eq!(stored, absent);
+                if absent {
+                    model.insert(key(k), (value(v), Some(now + ttl)));
+                }
+            }
+            Call::Expire(k, ttl) => {
+                let ttl = u64::from(ttl) + 1;
+                let found = get(&model, &key(k), now);
+                let expired = db.expire(&key(k), Duration::from_millis(ttl)).unwrap();
+                assert_eq!(expired, found.is_some());
+                if let Some(v) = found {
+                    model.insert(key(k), (v, Some(now + ttl)));
+                }
+            }
+            Call::Persist(k) => {
+                let found = get(&model, &key(k), now);
+                assert_eq!(db.persist(&key(k)).unwrap(), found.is_some());
+                if let Some(v) = found {
+                    model.insert(key(k), (v, None));
+                }
+            }
+            Call::Ttl(k) => {
+                let want = get(&model, &key(k), now).map(|_| match model[&key(k)].1 {
+                    None => Ttl::Persistent,
+                    Some(at) => Ttl::Expires(Duration::from_millis(at - now)),
+                });
+                assert_eq!(db.ttl(&key(k)).unwrap(), want);
             }
             Call::Increment(k, d) => {
                 let result = db.increment(&key(k), i64::from(d));
