@@ -69,24 +69,20 @@ use stream::check_change_stream;
 /// Threads calling at once in a round.
 const THREADS: u64 = 3;
 
-/// A memory limit a round runs under, with filler keys put between calls
-/// to keep the database at it.
-#[derive(Clone, Copy)]
-struct Limit {
-    /// Bytes allowed above what the empty database holds.
-    room: u64,
-    policy: EvictionPolicy,
-}
+/// Room for about five fillers above the empty database: every few calls
+/// a write evicts, now and then one of the two keys.
+const ROOM: u64 = 6000;
 
 /// Runs one round and checks its history; returns how many times the two
-/// keys were evicted.
-fn check_round(db: Db, clock: Arc<ManualClock>, seed: u64, limit: Option<Limit>) -> u32 {
+/// keys were evicted. With an eviction policy, the round runs at a limit
+/// [`ROOM`] above the empty database, with filler keys put between calls
+/// to keep it there.
+fn check_round(db: Db, clock: Arc<ManualClock>, seed: u64, limit: Option<EvictionPolicy>) -> u32 {
     db.create_index(IndexDef::value_bytes(INDEX, 0, 4).unwrap())
         .unwrap();
-    if let Some(limit) = limit {
+    if let Some(policy) = limit {
         let used = db.memory_usage().used;
-        db.set_memory_limit(used + limit.room, limit.policy)
-            .unwrap();
+        db.set_memory_limit(used + ROOM, policy).unwrap();
     }
     let mut changes = db.watch_prefix(b"", WATCH_FROM_NOW).unwrap();
     let db = Arc::new(db);
@@ -185,42 +181,27 @@ fn calls_are_linearizable_in_memory() {
     }
 }
 
-/// Room for about five fillers above the empty database: every few calls
-/// a write evicts, now and then one of the two keys.
-const ROOM: u64 = 6000;
-
 #[test]
 fn calls_are_linearizable_at_a_memory_limit_evicting_random_keys() {
-    let limit = Limit {
-        room: ROOM,
-        policy: EvictionPolicy::AllKeysRandom,
-    };
+    let limit = Some(EvictionPolicy::AllKeysRandom);
     let mut evicted = 0;
     for seed in 1..=200u64 {
         let (options, clock) = with_clock(Options::manual_maintenance());
-        evicted += check_round(
-            Db::in_memory_with(options).unwrap(),
-            clock,
-            seed,
-            Some(limit),
-        );
+        evicted += check_round(Db::in_memory_with(options).unwrap(), clock, seed, limit);
     }
     assert!(evicted >= 50, "the two keys were evicted {evicted} times");
 }
 
 #[test]
 fn calls_are_linearizable_at_a_memory_limit_with_durable_writes_and_background_eviction() {
-    let limit = Limit {
-        room: ROOM,
-        policy: EvictionPolicy::AllKeysLru,
-    };
+    let limit = Some(EvictionPolicy::AllKeysLru);
     let mut evicted = 0;
     for seed in 1..=40u64 {
         let (mut options, clock) = on_sim_fs(Options::default(), Duration::from_micros(200));
         options.sync = SyncPolicy::Always;
         options.expire_interval = Some(Duration::from_millis(1));
         options.gc_interval = Some(Duration::from_millis(1));
-        evicted += check_round(Db::open("/db", options).unwrap(), clock, seed, Some(limit));
+        evicted += check_round(Db::open("/db", options).unwrap(), clock, seed, limit);
     }
     assert!(evicted >= 5, "the two keys were evicted {evicted} times");
 }
