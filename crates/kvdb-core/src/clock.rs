@@ -28,34 +28,6 @@ impl Clock for SystemClock {
     }
 }
 
-/// The expiry times of one write, all counted from one reading of the
-/// clock, taken at the first TTL: puts with the same TTL in one batch or
-/// transaction expire at the same instant even when the clock moves while
-/// the write is prepared.
-#[derive(Debug)]
-pub struct Deadlines<'c> {
-    clock: &'c dyn Clock,
-    now_ms: Option<u64>,
-}
-
-impl<'c> Deadlines<'c> {
-    /// Deadlines counted by `clock`, not yet read.
-    pub fn new(clock: &'c dyn Clock) -> Self {
-        Self {
-            clock,
-            now_ms: None,
-        }
-    }
-
-    /// The absolute expiry time `ttl_ms` after this write's reading of the
-    /// clock. Fails for a TTL of zero or one longer than
-    /// [`crate::MAX_TTL_MS`].
-    pub fn after(&mut self, ttl_ms: u64) -> Result<u64, CoreError> {
-        let clock = self.clock;
-        deadline_from(*self.now_ms.get_or_insert_with(|| clock.now_ms()), ttl_ms)
-    }
-}
-
 /// The absolute expiry time `ttl_ms` after the reading `now_ms`. Fails for
 /// a TTL of zero or one longer than [`crate::MAX_TTL_MS`].
 pub(crate) fn deadline_from(now_ms: u64, ttl_ms: u64) -> Result<u64, CoreError> {

@@ -86,7 +86,7 @@ pub use access::{
     lru_idle,
 };
 pub use alloc_size::{BlockSizes, block_sizes, set_block_sizes};
-pub use clock::{Clock, Deadlines, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use cursor::Cursor;
 pub use error::CoreError;
 pub use evict::Candidate;

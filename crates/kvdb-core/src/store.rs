@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 
 use crate::access::AccessTracker;
 use crate::chain::ChainRef;
-use crate::clock::{Clock, Deadlines, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use crate::error::CoreError;
 use crate::expire::TtlTracker;
 use crate::fork::ProcessToken;
@@ -271,14 +271,10 @@ impl Store {
 
     /// The absolute expiry time `ttl_ms` from now. Fails for a TTL of zero or
     /// one longer than [`crate::MAX_TTL_MS`].
+    /// A write counts its TTLs from its own reading instead
+    /// ([`Writer::deadline`]).
     pub fn deadline(&self, ttl_ms: u64) -> Result<u64, CoreError> {
-        self.deadlines().after(ttl_ms)
-    }
-
-    /// The expiry times of one write of several puts, counted from one
-    /// reading of this store's clock.
-    pub fn deadlines(&self) -> Deadlines<'_> {
-        Deadlines::new(&*self.shared.clock)
+        crate::clock::deadline_from(self.now_ms(), ttl_ms)
     }
 
     /// Calls `f` with the current value of `key` (`None` if absent, deleted

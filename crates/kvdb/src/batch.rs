@@ -83,11 +83,13 @@ impl Batch {
 }
 
 impl Db {
-    /// Applies every operation of `batch` atomically. TTLs count from one
-    /// reading of the clock, so puts with the same TTL expire together.
+    /// Applies every operation of `batch` atomically. Its TTLs count from
+    /// one reading of the clock, taken as the batch is applied (after any
+    /// wait for the write lock), so puts with the same TTL expire together
+    /// and each gets the whole of its TTL.
     pub fn write(&self, batch: &Batch) -> Result<()> {
+        let writer = self.inner.begin_write()?;
         let mut ops = Vec::with_capacity(batch.ops.len());
-        let mut deadlines = self.inner.store.deadlines();
         for op in &batch.ops {
             ops.push(match op {
                 BatchOp::Put { key, value, ttl_ms } => Op::Put {
@@ -95,14 +97,13 @@ impl Db {
                     value,
                     expires_at: match ttl_ms {
                         None => None,
-                        Some(ms) => Some(deadlines.after(*ms)?),
+                        Some(ms) => Some(writer.deadline(*ms)?),
                     },
                 },
                 BatchOp::Delete { key } => Op::Delete { key },
             });
         }
         let batch = PreparedBatch::new(&ops)?;
-        let writer = self.inner.begin_write()?;
         self.inner.commit(writer, batch)
     }
 }

@@ -2,7 +2,9 @@
 //! expiry change, a transaction — takes this one shape.
 //!
 //! 1. Before the write lock, or under it when the write depends on what is
-//!    stored, the operations become a [`PreparedBatch`]: checked once.
+//!    stored or sets TTLs (counted from the write's reading of the clock,
+//!    [`Writer::deadline`]), the operations become a [`PreparedBatch`]:
+//!    checked once.
 //! 2. Under the write lock, the batch gets its sequence numbers once
 //!    ([`Writer::assign`]).
 //! 3. One log record holds the batch at those numbers (in memory: skipped).

@@ -34,20 +34,18 @@ pub(crate) fn ttl_millis(ttl: Duration) -> Result<u64> {
 }
 
 impl Db {
-    /// The absolute expiry time `ttl` from now.
-    pub(crate) fn deadline(&self, ttl: Duration) -> Result<u64> {
-        Ok(self.inner.store.deadline(ttl_millis(ttl)?)?)
-    }
-
-    /// Stores `value` under `key`, to expire after `ttl` (at least 1 ms).
+    /// Stores `value` under `key`, to expire after `ttl` (at least 1 ms),
+    /// counted from when the write is applied (after any wait for the write
+    /// lock).
     pub fn put_with_ttl(&self, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+        let ttl_ms = ttl_millis(ttl)?;
+        let writer = self.inner.begin_write()?;
         let ops = [Op::Put {
             key,
             value,
-            expires_at: Some(self.deadline(ttl)?),
+            expires_at: Some(writer.deadline(ttl_ms)?),
         }];
         let batch = PreparedBatch::new(&ops)?;
-        let writer = self.inner.begin_write()?;
         self.inner.commit(writer, batch)
     }
 

@@ -342,22 +342,6 @@ impl Txn {
         if self.writes.is_empty() {
             return Ok(self.view.seq());
         }
-        let mut ops: SmallVec<[Op<'_>; 8]> = SmallVec::with_capacity(self.writes.len());
-        let mut deadlines = self.inner.store.deadlines();
-        for (key, pending) in self.writes.iter() {
-            ops.push(match pending {
-                Pending::Put { ttl_ms, .. } => Op::Put {
-                    key,
-                    value: self.writes.value(pending).unwrap_or_default(),
-                    expires_at: match ttl_ms {
-                        Some(ms) => Some(deadlines.after(*ms)?),
-                        None => None,
-                    },
-                },
-                Pending::Delete => Op::Delete { key },
-            });
-        }
-        let batch = PreparedBatch::new(&ops)?;
         let observed = self
             .observed
             .get()
@@ -367,6 +351,23 @@ impl Txn {
             Some(writer) => writer,
             None => self.inner.begin_write()?,
         };
+        // TTLs count from the write's reading of the clock, the instant the
+        // commit judges expiry at, so each gets the whole of its TTL.
+        let mut ops: SmallVec<[Op<'_>; 8]> = SmallVec::with_capacity(self.writes.len());
+        for (key, pending) in self.writes.iter() {
+            ops.push(match pending {
+                Pending::Put { ttl_ms, .. } => Op::Put {
+                    key,
+                    value: self.writes.value(pending).unwrap_or_default(),
+                    expires_at: match ttl_ms {
+                        Some(ms) => Some(writer.deadline(*ms)?),
+                        None => None,
+                    },
+                },
+                Pending::Delete => Op::Delete { key },
+            });
+        }
+        let batch = PreparedBatch::new(&ops)?;
         // Room first: an eviction is a write like any other, which the
         // validation below then sees. A transaction whose own commit evicts
         // a key it read conflicts, as a Redis EXEC fails whose eviction
