@@ -20,24 +20,28 @@ pub(crate) fn clock_readings(calls: &[Record], advances: &[Record]) -> Vec<Vec<u
         .collect()
 }
 
+/// Where the search stands: the calls done (a bit each), the keys'
+/// entries, the evictions of each key still to come, and the newest
+/// reading a write took.
+pub(crate) type Point = (u64, State, [u32; 2], u64);
+
 /// Wing and Gong's search: can the calls not in `done` be ordered, from
 /// keys holding `state`, so that each answers as it did with the clock
-/// showing one of its `clocks`, with the `evictions` of each key still to
-/// come placed among them? An eviction deletes a key that holds a value:
-/// a write of its own, made by a write that needed room before that write
+/// showing one of its `clocks` (a write's no earlier than the one before
+/// it, from `written`), with the `evictions` of each key still to come
+/// placed among them? An eviction deletes a key that holds a value: a
+/// write of its own, made by a write that needed room before that write
 /// takes effect, so it may fall anywhere in the order.
 pub(crate) fn search(
     calls: &[Record],
     clocks: &[Vec<u64>],
-    done: u64,
-    state: State,
-    evictions: [u32; 2],
-    tried: &mut HashSet<(u64, State, [u32; 2])>,
+    (done, state, evictions, written): Point,
+    tried: &mut HashSet<Point>,
 ) -> bool {
     if done.count_ones() as usize == calls.len() && evictions == [0; 2] {
         return true;
     }
-    if !tried.insert((done, state, evictions)) {
+    if !tried.insert((done, state, evictions, written)) {
         return false;
     }
     let evicted = (0..KEYS.len()).any(|k| {
@@ -47,7 +51,7 @@ pub(crate) fn search(
         let (mut next, mut left) = (state, evictions);
         next[k] = None;
         left[k] -= 1;
-        search(calls, clocks, done, next, left, tried)
+        search(calls, clocks, (done, next, left, written), tried)
     });
     if evicted {
         return true;
@@ -62,13 +66,18 @@ pub(crate) fn search(
         .filter(|&i| calls[i].invoked < first_answer)
         .any(|i| {
             let outcomes = if calls[i].answer == Answer::Refused {
-                vec![(state, Answer::Refused)]
+                vec![(state, Answer::Refused, written)]
             } else {
-                apply(state, calls[i].call, &clocks[i])
+                apply(state, calls[i].call, &clocks[i], written)
             };
-            outcomes.into_iter().any(|(next, answer)| {
+            outcomes.into_iter().any(|(next, answer, written)| {
                 answer == calls[i].answer
-                    && search(calls, clocks, done | 1 << i, next, evictions, tried)
+                    && search(
+                        calls,
+                        clocks,
+                        (done | 1 << i, next, evictions, written),
+                        tried,
+                    )
             })
         })
 }

@@ -18,16 +18,17 @@
 //! transaction on both keys is seen whole or not at all, and the index
 //! always agrees with the records.
 //!
-//! Time is judged as a call reads the clock: a call judges expiry at one
-//! reading and counts the TTLs it sets from one reading (another, in a
-//! call that does both, except `expire` and put-if-absent, which count from
-//! the reading they judged the key at), each a time the clock showed during
-//! the call.
+//! Time is judged as a call reads the clock, each reading a time the clock
+//! showed during the call: a read judges expiry at one reading; a write
+//! judges expiry and counts the TTLs it sets from one reading, no earlier
+//! than that of any write ordered before it (writes take their readings
+//! holding the write lock, in order); a transaction reads at one reading
+//! and counts its TTLs from a later one, as a write.
 //! So a snapshot, multi-get, iterator or index query sees both keys at one
 //! time, the keys of a batch or transaction with one TTL expire together,
-//! and no expired value is read, reported or changed; a write that found a
-//! value live deletes or replaces it as a live value (a transaction that
-//! read it conflicts).
+//! a TTL counts from when its write took effect, and no expired value is
+//! read, reported or changed; a write that found a value live deletes or
+//! replaces it as a live value (a transaction that read it conflicts).
 //!
 //! Durable under the `always` policy, on the simulated file system with
 //! syncs that take time (writers then wait in groups, and a writer reads
@@ -122,9 +123,7 @@ fn check_round(db: Db, clock: Arc<ManualClock>, seed: u64, limit: Option<Evictio
         search(
             &calls,
             &clocks,
-            0,
-            [None; 2],
-            evictions,
+            (0, [None; 2], evictions, START_MS),
             &mut HashSet::new()
         ),
         "round {seed}: the history has no linearization (evictions {evictions:?}):\n{}",

@@ -147,16 +147,66 @@ pub(crate) fn both_live(state: State, now: u64) -> Pair {
     state.map(|e| live(e, now).map(|e| e.value))
 }
 
+/// Which readings of the clock a call judges expiry at and counts TTLs
+/// from.
+enum Readings {
+    /// One reading, any the clock showed during the call: a read's view.
+    Read,
+    /// One reading, taken holding the write lock, for both: at or after
+    /// the reading of every write ordered before it.
+    Write,
+    /// A transaction: it reads at its view's reading, and counts TTLs from
+    /// the reading its commit takes holding the write lock, as a write.
+    Txn,
+}
+
+fn readings(call: Call) -> Readings {
+    match call {
+        Call::On(_, KeyCall::Get | KeyCall::Ttl) | Call::ReadBoth(_) => Readings::Read,
+        Call::On(_, KeyCall::Swap(..)) | Call::SwapBoth(..) => Readings::Txn,
+        Call::On(_, _) | Call::PutBoth(..) => Readings::Write,
+        Call::Advance => unreachable!("advances are not searched"),
+    }
+}
+
 /// What `call` does to the keys holding `state`, and what it answers, for
-/// each pair of readings it may have taken from `clocks`: `now` to judge
-/// expiry, `from` to count TTLs from.
-pub(crate) fn apply(state: State, call: Call, clocks: &[u64]) -> Vec<(State, Answer)> {
-    let mut outcomes = Vec::new();
-    for &now in clocks {
-        for &from in clocks {
-            let outcome = apply_at(state, call, now, from);
-            if !outcomes.contains(&outcome) {
-                outcomes.push(outcome);
+/// each reading it may have taken from `clocks`, when the writes ordered
+/// before it took readings up to `written`; with each outcome, the
+/// reading of the newest write after it. Writes hold the write lock in
+/// the order they take effect, so their readings never go back. Of the
+/// readings that give one outcome, the earliest is kept: it constrains the
+/// writes after it least.
+pub(crate) fn apply(
+    state: State,
+    call: Call,
+    clocks: &[u64],
+    written: u64,
+) -> Vec<(State, Answer, u64)> {
+    let mut outcomes: Vec<(State, Answer, u64)> = Vec::new();
+    let mut add = |(next, answer): (State, Answer), newest: u64| match outcomes
+        .iter_mut()
+        .find(|o| o.0 == next && o.1 == answer)
+    {
+        Some(outcome) => outcome.2 = outcome.2.min(newest),
+        None => outcomes.push((next, answer, newest)),
+    };
+    let after = |at: u64| clocks.iter().copied().filter(move |&c| c >= at);
+    match readings(call) {
+        Readings::Read => {
+            for &now in clocks {
+                add(apply_at(state, call, now, now), written);
+            }
+        }
+        Readings::Write => {
+            for now in after(written) {
+                add(apply_at(state, call, now, now), now);
+            }
+        }
+        Readings::Txn => {
+            for &now in clocks {
+                for from in after(written.max(now)) {
+                    add(apply_at(state, call, now, from), from);
+                }
             }
         }
     }
