@@ -286,22 +286,13 @@ impl Store {
         key: &[u8],
         f: impl FnOnce(Option<VersionRef<'_>>) -> R,
     ) -> Result<R, CoreError> {
-        check_key(key)?;
-        let shared = &*self.shared;
-        shared.check_process()?;
-        shared.counters.gets.add(1);
-        let guard = epoch::pin();
-        let chain = shared.index.lookup(key, &guard);
-        let found = chain.as_deref().and_then(|chain| {
-            let found = shared
-                .latest_version(chain, &guard)
-                .filter(|v| shared.is_live_now(v));
-            if found.is_some() {
+        self.with_newest(key, |shared, newest| {
+            let found = newest.filter(|(_, v)| shared.is_live_now(v));
+            if let Some((chain, _)) = found {
                 shared.access.read(chain.access(), shared.visible_seq());
             }
-            found
-        });
-        Ok(f(found.and_then(VersionRef::of)))
+            f(found.and_then(|(_, v)| VersionRef::of(v)))
+        })
     }
 
     /// The life left of `key` in ms (`Some(None)`: it has no expiry time),
@@ -310,30 +301,36 @@ impl Store {
     /// instant: never "1 ms left" for a key that expired between two
     /// readings.
     pub fn life_left(&self, key: &[u8]) -> Result<Option<Option<u64>>, CoreError> {
+        self.with_newest(key, |shared, newest| {
+            let (chain, version) = newest.filter(|(_, v)| v.is_value())?;
+            let left = match version.expires_at() {
+                None => None,
+                Some(at) => Some(at.checked_sub(shared.clock.now_ms()).filter(|&l| l > 0)?),
+            };
+            shared.access.read(chain.access(), shared.visible_seq());
+            Some(left)
+        })
+    }
+
+    /// Calls `read` with `key`'s chain and newest visible version (`None`
+    /// if the key has neither), looked up under one epoch pin: the part
+    /// every point read of the current state shares. The read is counted.
+    #[inline]
+    fn with_newest<R>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(&Shared, Option<(&ChainRef, &Version)>) -> R,
+    ) -> Result<R, CoreError> {
         check_key(key)?;
         let shared = &*self.shared;
         shared.check_process()?;
         shared.counters.gets.add(1);
         let guard = epoch::pin();
         let chain = shared.index.lookup(key, &guard);
-        let Some(chain) = chain.as_deref() else {
-            return Ok(None);
-        };
-        let Some(version) = shared
-            .latest_version(chain, &guard)
-            .filter(|v| v.is_value())
-        else {
-            return Ok(None);
-        };
-        let left = match version.expires_at() {
-            None => None,
-            Some(at) => match at.checked_sub(shared.clock.now_ms()) {
-                Some(left) if left > 0 => Some(left),
-                _ => return Ok(None),
-            },
-        };
-        shared.access.read(chain.access(), shared.visible_seq());
-        Ok(Some(left))
+        let newest = chain
+            .as_deref()
+            .and_then(|chain| Some((chain, shared.latest_version(chain, &guard)?)));
+        Ok(read(shared, newest))
     }
 
     /// A copy of the current value of `key`.
