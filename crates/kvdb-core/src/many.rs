@@ -19,6 +19,7 @@
 use crossbeam_epoch as epoch;
 
 use crate::error::CoreError;
+use crate::key_hash::KeyHash;
 use crate::limits::check_key;
 use crate::store::Store;
 use crate::version::VersionRef;
@@ -40,6 +41,16 @@ impl ReadView {
         keys: &[K],
         mut f: impl FnMut(usize, Option<VersionRef<'_>>),
     ) -> Result<(), CoreError> {
+        self.get_many_hashed_with(keys, |i, value, _| f(i, value))
+    }
+
+    /// As [`ReadView::get_many_with`], also passing each key's [`KeyHash`]
+    /// (what a transaction records for validation).
+    pub fn get_many_hashed_with<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+        mut f: impl FnMut(usize, Option<VersionRef<'_>>, KeyHash),
+    ) -> Result<(), CoreError> {
         for key in keys {
             check_key(key.as_ref())?;
         }
@@ -58,7 +69,7 @@ impl ReadView {
             }
             for (at, (key, &hash)) in chunk.iter().zip(&hashes).enumerate() {
                 self.read_pinned(key.as_ref(), hash, &guard, |value| {
-                    f(group * GROUP + at, value);
+                    f(group * GROUP + at, value, KeyHash(hash));
                 });
             }
         }

@@ -522,3 +522,83 @@ fn committed_transactions_are_durable_and_whole_after_reopen() {
     let db = Db::open(dir.path(), Options::manual_maintenance()).unwrap();
     assert_eq!(db.iter().count(), 50);
 }
+
+#[test]
+fn a_transactions_multi_get_reads_its_own_writes_over_its_view() {
+    let db = db();
+    db.put(b"a", b"1").unwrap();
+    db.put(b"b", b"2").unwrap();
+    db.put(b"c", b"3").unwrap();
+    let mut txn = db.begin().unwrap();
+    txn.put(b"b", b"two").unwrap();
+    txn.delete(b"c").unwrap();
+    txn.put(b"d", b"four").unwrap();
+    // Written after the transaction began: not in its view.
+    db.put(b"e", b"5").unwrap();
+    let keys: [&[u8]; 6] = [b"a", b"b", b"c", b"d", b"e", b"a"];
+    let want = [
+        Some(b"1".to_vec()),
+        Some(b"two".to_vec()),
+        None,
+        Some(b"four".to_vec()),
+        None,
+        Some(b"1".to_vec()),
+    ];
+    assert_eq!(txn.get_many(&keys).unwrap(), want);
+    // Many more keys than one group of overlapped reads.
+    let many: Vec<Vec<u8>> = (0..100).map(|i| format!("k{i:03}").into_bytes()).collect();
+    for key in many.iter().step_by(2) {
+        db.put(key, key).unwrap();
+    }
+    let mut txn = db.begin().unwrap();
+    txn.put(b"k001", b"mine").unwrap();
+    let got = txn.get_many(&many).unwrap();
+    for (i, (key, value)) in many.iter().zip(&got).enumerate() {
+        let want = match i {
+            1 => Some(b"mine".to_vec()),
+            i if i % 2 == 0 => Some(key.clone()),
+            _ => None,
+        };
+        assert_eq!(*value, want, "key {i}");
+    }
+}
+
+#[test]
+fn every_key_a_multi_get_read_counts_for_validation() {
+    let db = db();
+    let keys: [&[u8]; 2] = [b"present", b"absent"];
+    db.put(b"present", b"1").unwrap();
+    // A value read, then changed by another writer.
+    let mut txn = db.begin().unwrap();
+    txn.get_many(&keys).unwrap();
+    txn.put(b"out", b"x").unwrap();
+    db.put(b"present", b"2").unwrap();
+    conflict(txn.commit());
+    // A key read as absent, then inserted.
+    let mut txn = db.begin().unwrap();
+    txn.get_many(&keys).unwrap();
+    txn.put(b"out", b"y").unwrap();
+    db.put(b"absent", b"now").unwrap();
+    conflict(txn.commit());
+    // Keys read that nobody wrote since: the commit goes through.
+    let mut txn = db.begin().unwrap();
+    txn.get_many(&keys).unwrap();
+    txn.put(b"out", b"z").unwrap();
+    db.put(b"unrelated", b"w").unwrap();
+    txn.commit().unwrap();
+    assert_eq!(db.get(b"out").unwrap(), Some(b"z".to_vec()));
+}
+
+#[test]
+fn a_transactions_multi_get_with_an_oversized_key_fails_and_records_nothing() {
+    let db = db();
+    db.put(b"k", b"1").unwrap();
+    let mut txn = db.begin().unwrap();
+    let long = vec![b'x'; kvdb::MAX_KEY_LEN + 1];
+    let err = txn.get_many(&[b"k".as_slice(), &long]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
+    // Nothing was read, so a write of the key does not conflict.
+    txn.put(b"out", b"x").unwrap();
+    db.put(b"k", b"2").unwrap();
+    txn.commit().unwrap();
+}

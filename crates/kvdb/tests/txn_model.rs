@@ -9,9 +9,9 @@
 //! clock at its begin), its own writes, its savepoints, and everything it
 //! read: keys, the key ranges its cursors looked at, the index ranges its
 //! queries looked at and the records they found. It checks that
-//! - every read inside a transaction (gets, deletes, ranges both ways,
-//!   cursor walks in both directions, index queries both ways) sees its view
-//!   with its own writes on top;
+//! - every read inside a transaction (gets, multi-gets, deletes, ranges
+//!   both ways, cursor walks in both directions, index queries both ways)
+//!   sees its view with its own writes on top;
 //! - a commit with writes succeeds exactly when nothing it read, wrote or
 //!   observed was written after it began: no lost update, no write skew, no
 //!   phantom, and no false conflict (an expiry by the clock is not a write);
@@ -60,6 +60,8 @@ enum Step {
 #[derive(Debug, Clone)]
 enum TxnStep {
     Get(Key),
+    /// A multi-get of these keys (repeats allowed).
+    GetMany(Vec<Key>),
     Put(Key, Value),
     PutTtl(Key, Value, u64),
     Delete(Key),
@@ -95,6 +97,7 @@ fn bound() -> impl Strategy<Value = Bound<Key>> {
 fn txn_step() -> impl Strategy<Value = TxnStep> {
     prop_oneof![
         4 => key().prop_map(TxnStep::Get),
+        2 => prop::collection::vec(key(), 0..4).prop_map(TxnStep::GetMany),
         4 => (key(), value()).prop_map(|(k, v)| TxnStep::Put(k, v)),
         1 => (key(), value(), 1u64..50).prop_map(|(k, v, t)| TxnStep::PutTtl(k, v, t)),
         2 => key().prop_map(TxnStep::Delete),
@@ -464,6 +467,11 @@ impl Run {
             TxnStep::Get(k) => {
                 let got = t.txn.get(&k).unwrap();
                 assert_eq!(got, t.read(&k), "get of {k:?} in a transaction");
+            }
+            TxnStep::GetMany(keys) => {
+                let got = t.txn.get_many(&keys).unwrap();
+                let want: Vec<Option<Value>> = keys.iter().map(|k| t.read(k)).collect();
+                assert_eq!(got, want, "multi-get of {keys:?} in a transaction");
             }
             TxnStep::Put(k, v) => {
                 t.txn.put(&k, &v).unwrap();

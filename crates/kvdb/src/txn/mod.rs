@@ -184,6 +184,45 @@ impl Txn {
         self.get_with(key, |v| v.map(<[u8]>::to_vec))
     }
 
+    /// The values of `keys` as this transaction sees them, copied, in the
+    /// same order: its own write where it wrote the key, else the value at
+    /// its read view. The view's reads overlap their memory accesses, as
+    /// [`Db::get_many`]'s do. Every key its own write did not answer counts
+    /// for validation, as through [`Txn::get`] (a key read as absent
+    /// included). Fails, reading nothing, if any key is longer than
+    /// [`crate::MAX_KEY_LEN`].
+    pub fn get_many<K: AsRef<[u8]>>(&mut self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut values = Vec::with_capacity(keys.len());
+        self.get_many_with(keys, |_, v| values.push(v.map(<[u8]>::to_vec)))?;
+        Ok(values)
+    }
+
+    /// As [`Txn::get_many`], calling `f(i, value)` with each value borrowed
+    /// (no copy), in order of `i`, the key's position in `keys`.
+    pub fn get_many_with<K: AsRef<[u8]>>(
+        &mut self,
+        keys: &[K],
+        mut f: impl FnMut(usize, Option<&[u8]>),
+    ) -> Result<()> {
+        self.inner.check_open()?;
+        let (writes, reads, has_writes) = (&self.writes, &mut self.reads, self.has_writes);
+        self.view.get_many_hashed_with(keys, |i, value, hash| {
+            let own = if has_writes {
+                writes.get(keys[i].as_ref())
+            } else {
+                None
+            };
+            match own {
+                Some(pending) => f(i, writes.value(pending)),
+                None => {
+                    reads.add(hash);
+                    f(i, value.map(|v| v.value));
+                }
+            }
+        })?;
+        Ok(())
+    }
+
     /// True if `key` holds a live value as this transaction sees it.
     pub fn exists(&mut self, key: &[u8]) -> Result<bool> {
         self.get_with(key, |v| v.is_some())

@@ -113,6 +113,12 @@ pub(crate) fn read_both_in(txn: &mut Txn, read: TxnRead) -> kvdb::Result<Pair> {
                 *slot = decode(txn.get(key)?);
             }
         }
+        TxnRead::GetMany => {
+            let values = txn.get_many(&KEYS)?;
+            for (slot, value) in both.iter_mut().zip(values) {
+                *slot = decode(value);
+            }
+        }
         TxnRead::Scan => {
             for (key, value) in txn.iter() {
                 if let Some(at) = position(&key) {
@@ -245,7 +251,8 @@ pub(crate) fn run_thread(
                     TxnRead::Scan,
                     TxnRead::RangeDesc,
                     TxnRead::IndexBack,
-                ][rng.below(4) as usize],
+                    TxnRead::GetMany,
+                ][rng.below(5) as usize],
             ),
             _ => Call::Advance,
         };

@@ -7,13 +7,14 @@
 //! snapshot, a multi-get, an iterator over everything or over the two
 //! keys' range, a cursor walked back and then forth, a secondary index
 //! query in either direction), and a transaction that reads both (by gets,
-//! its iterator, its iterator over the range descending, or an index query
-//! from the end) and writes both; now and then a thread moves the
-//! database's clock forward. Each call is recorded with the instants it was
-//! invoked and answered (one shared counter). Afterwards the history must
-//! have a linearization, found by Wing and Gong's search: an order of the
-//! calls, each placed between its invocation and its answer, under which
-//! every answer is what the pair of keys, as one object, would have given.
+//! a multi-get, its iterator, its iterator over the range descending, or
+//! an index query from the end) and writes both; now and then a thread
+//! moves the database's clock forward. Each call is recorded with the
+//! instants it was invoked and answered (one shared counter). Afterwards
+//! the history must have a linearization, found by Wing and Gong's search:
+//! an order of the calls, each placed between its invocation and its
+//! answer, under which every answer is what the pair of keys, as one
+//! object, would have given.
 //! So each call takes effect at one instant within its span, a batch or a
 //! transaction on both keys is seen whole or not at all, and the index
 //! always agrees with the records.

@@ -79,6 +79,8 @@ pub(crate) enum Read {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum TxnRead {
     Gets,
+    /// A multi-get.
+    GetMany,
     /// Through its iterator (its writes merged over its view).
     Scan,
     /// Through its iterator over the two keys' range, descending.
