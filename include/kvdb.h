@@ -1604,6 +1604,24 @@ kvdb_status_t kvdb_snapshot_multi_get(const kvdb_snapshot_t *s,
                                       size_t cap);
 
 /**
+ * As `kvdb_multi_get`, through the transaction: each key's value as the
+ * transaction sees it (its own write where it wrote the key, else the
+ * value at its read view), and every key its own write did not answer
+ * counts for commit validation, as through `kvdb_txn_get` (a key read as
+ * absent included). Fails as `kvdb_multi_get` does, recording no read.
+ *
+ * # Safety
+ *
+ * As for `kvdb_multi_get`, with `txn` NULL (an error) or a live
+ * transaction.
+ */
+kvdb_status_t kvdb_txn_multi_get(kvdb_txn_t *txn,
+                                 kvdb_lookup_t *lookups,
+                                 size_t n,
+                                 void *buf,
+                                 size_t cap);
+
+/**
  * New options with the defaults: `KVDB_SYNC_ALWAYS`, background expiry,
  * garbage collection and checkpoints. Free with `kvdb_options_free`.
  * Returns NULL only if the library failed internally.

@@ -614,6 +614,21 @@ class txn {
             return std::nullopt;
         return detail::take(v, n);
     }
+    /// The values of `keys` as the transaction sees them, in order
+    /// (nullopt for a key not found), read in one call
+    /// (kvdb_txn_multi_get); every key not answered by the transaction's
+    /// own write counts for commit validation.
+    template <class Keys>
+    std::vector<std::optional<std::string>> get_many(const Keys &keys) {
+        return detail::get_many(
+            [&](kvdb_lookup_t *l, size_t n, char *buf, size_t cap) {
+                return kvdb_txn_multi_get(live(), l, n, buf, cap);
+            },
+            keys);
+    }
+    std::vector<std::optional<std::string>> get_many(std::initializer_list<std::string_view> keys) {
+        return get_many<std::initializer_list<std::string_view>>(keys);
+    }
     void put(std::string_view key, std::string_view value) {
         detail::check(kvdb_txn_put(live(), key.data(), key.size(), value.data(), value.size()));
     }

@@ -1,9 +1,10 @@
-/* kvdb_multi_get and kvdb_snapshot_multi_get: each lookup gets its own
- * value, status and length, values land back to back in the caller's
- * buffer, one that does not fit is reported without stopping later ones,
- * a snapshot's multi-get keeps its moment, more keys than one internal
- * group are read right, and bad arguments are refused before any lookup is
- * filled in.
+/* kvdb_multi_get, kvdb_snapshot_multi_get and kvdb_txn_multi_get: each
+ * lookup gets its own value, status and length, values land back to back
+ * in the caller's buffer, one that does not fit is reported without
+ * stopping later ones, a snapshot's multi-get keeps its moment, a
+ * transaction's reads its own writes over its view and counts what it
+ * read for validation, more keys than one internal group are read right,
+ * and bad arguments are refused before any lookup is filled in.
  * Usage: multi_get_test DIR (unused: the test runs in memory). */
 #include <stdio.h>
 #include <string.h>
@@ -60,6 +61,34 @@ int main(void) {
     CHECK_OK(kvdb_multi_get(db, two, 2, big, sizeof big));
     CHECK(found(&two[0], "ALPHA") && two[1].status == KVDB_NOT_FOUND);
     kvdb_snapshot_free(snap);
+
+    /* A transaction's multi-get: its own writes over its view, and every
+     * key read (found or not) counts for validation. */
+    kvdb_txn_t *txn = NULL;
+    CHECK_OK(kvdb_txn_begin(db, &txn));
+    CHECK_OK(kvdb_txn_put(txn, "b", 1, "mine", 4));
+    CHECK_OK(kvdb_put(db, "a", 1, "later", 5)); /* after its view */
+    kvdb_lookup_t t3[3] = {lookup("a"), lookup("b"), lookup("nobody")};
+    CHECK_OK(kvdb_txn_multi_get(txn, t3, 3, big, sizeof big));
+    CHECK(found(&t3[0], "ALPHA") && found(&t3[1], "mine"));
+    CHECK(t3[2].status == KVDB_NOT_FOUND);
+    CHECK_STATUS(kvdb_txn_commit(txn), KVDB_CONFLICT); /* "a" was written */
+    CHECK_OK(kvdb_txn_begin(db, &txn));
+    kvdb_lookup_t absent = lookup("nobody");
+    CHECK_OK(kvdb_txn_multi_get(txn, &absent, 1, big, sizeof big));
+    CHECK(absent.status == KVDB_NOT_FOUND);
+    CHECK_OK(kvdb_txn_put(txn, "out", 3, "x", 1));
+    CHECK_OK(kvdb_put(db, "nobody", 6, "here", 4)); /* read as absent */
+    CHECK_STATUS(kvdb_txn_commit(txn), KVDB_CONFLICT);
+    CHECK_OK(kvdb_txn_begin(db, &txn));
+    CHECK_OK(kvdb_txn_multi_get(txn, t3, 3, big, sizeof big));
+    CHECK_OK(kvdb_txn_put(txn, "out", 3, "y", 1));
+    CHECK_OK(kvdb_put(db, "unread", 6, "z", 1));
+    CHECK_OK(kvdb_txn_commit(txn)); /* nothing it read was written */
+    CHECK_OK(kvdb_txn_begin(db, &txn));
+    CHECK_STATUS(kvdb_txn_multi_get(NULL, t3, 3, big, sizeof big), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_txn_multi_get(txn, NULL, 3, big, sizeof big), KVDB_INVALID_ARGUMENT);
+    kvdb_txn_rollback(txn);
 
     /* More keys than one group of reads, each found or not. */
     enum { MANY = 100 };

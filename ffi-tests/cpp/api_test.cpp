@@ -204,6 +204,8 @@ void transactions() {
         size_t n = 0;
         for (auto e : t.scan()) n += e.key.size();
         CHECK(n == 2);
+        using maybe = std::optional<std::string>;
+        CHECK(t.get_many({"a", "b", "missing"}) == std::vector<maybe>({"1", "2", std::nullopt}));
         t.commit();
         CHECK(!t.active());
         CHECK(status_of([&] { t.put("x", "y"); }) == KVDB_INVALID_ARGUMENT);
@@ -214,6 +216,15 @@ void transactions() {
         t.put("dropped", "x");
     }  // destroyed without commit: rolled back
     CHECK(!db.get("dropped").has_value());
+
+    {
+        // Keys read together count for validation like single gets.
+        auto t = db.begin();
+        CHECK(t.get_many({"a", "none"}).size() == 2);
+        t.put("c", "3");
+        db.put("none", "now");
+        CHECK(status_of([&] { t.commit(); }) == KVDB_CONFLICT);
+    }
 
     auto t1 = db.begin();
     auto t2 = db.begin();

@@ -587,6 +587,16 @@ func TestTransactionConflictsAndSavepoints(t *testing.T) {
 	if err := a.Commit(); !errors.Is(err, ErrConflict) {
 		t.Fatalf("commit after a read key changed: %v, want ErrConflict", err)
 	}
+	m, _ := db.Begin()
+	must(t, m.Put([]byte("mine"), []byte("m")))
+	got, err := m.GetMany([][]byte{[]byte("k"), []byte("mine"), []byte("none")})
+	if err != nil || string(got[0]) != "now present" || string(got[1]) != "m" || got[2] != nil {
+		t.Fatalf("txn GetMany = %q, %v", got, err)
+	}
+	must(t, db.Put([]byte("none"), []byte("inserted"))) // read as absent
+	if err := m.Commit(); !errors.Is(err, ErrConflict) {
+		t.Fatalf("commit after a key GetMany read changed: %v, want ErrConflict", err)
+	}
 	b, _ := db.Begin()
 	must(t, b.Put([]byte("x"), []byte("1")))
 	must(t, b.Savepoint())

@@ -30,6 +30,17 @@ func (s *Snapshot) GetMany(keys [][]byte) ([][]byte, error) {
 	})
 }
 
+// GetMany returns the values of keys as the transaction sees them (its own
+// writes over its view), as DB.GetMany does; every key its own write did
+// not answer counts for commit validation, as through Get.
+func (t *Txn) GetMany(keys [][]byte) ([][]byte, error) {
+	return multiGet(keys, func(l *C.kvdb_lookup_t, n C.size_t, buf unsafe.Pointer, capacity C.size_t) error {
+		return t.with(func(c *C.kvdb_txn_t) C.kvdb_status_t {
+			return C.kvdb_txn_multi_get(c, l, n, buf, capacity)
+		})
+	})
+}
+
 // multiGet runs a kvdb_multi_get-like call over keys. The lookups hold
 // pointers to the keys, which Go memory handed to C may not, so lookups
 // and keys are copied into one C block; values land in a C buffer and are

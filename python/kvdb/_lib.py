@@ -143,6 +143,7 @@ SIGNATURES = {
     "kvdb_snapshot_get": (status_t, [vp, c_char_p, c_size_t, pvp, psize]),
     "kvdb_multi_get": (status_t, [vp, POINTER(Lookup), c_size_t, vp, c_size_t]),
     "kvdb_snapshot_multi_get": (status_t, [vp, POINTER(Lookup), c_size_t, vp, c_size_t]),
+    "kvdb_txn_multi_get": (status_t, [vp, POINTER(Lookup), c_size_t, vp, c_size_t]),
     "kvdb_snapshot_seq": (status_t, [vp, POINTER(c_uint64)]),
     "kvdb_iter_new_prefix": (status_t, [vp, vp, c_char_p, c_size_t, pvp]),
     "kvdb_iter_free": (None, [vp]),

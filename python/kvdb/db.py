@@ -307,6 +307,13 @@ class Transaction:
             status, value = take(lambda p, n: L.kvdb_txn_get(t, key, len(key), p, n))
         return value if _found(status) else default
 
+    def get_many(self, keys):
+        """The values of ``keys`` as the transaction sees them, in order
+        (None for a key not found), in one call into the library; every key
+        its own write did not answer counts for commit validation."""
+        with self._g as t:
+            return _get_many(lambda ls, n, buf, cap: L.kvdb_txn_multi_get(t, ls, n, buf, cap), keys)
+
     def put(self, key, value, ttl=None):
         key, value = b(key), b(value)
         with self._g as t:

@@ -311,6 +311,17 @@ class Transactions(unittest.TestCase):
         with self.assertRaises(kvdb.ClosedError):
             t1.commit()
 
+    def test_a_transactions_get_many_reads_its_writes_and_counts_for_validation(self):
+        db = self.db
+        db.put(b"a", b"1")
+        t = db.transaction()
+        t.put(b"b", b"mine")
+        self.assertEqual(t.get_many([b"a", b"b", b"none"]), [b"1", b"mine", None])
+        t.put(b"c", b"3")
+        db.put(b"none", b"now")  # a key it read as absent
+        with self.assertRaises(kvdb.ConflictError):
+            t.commit()
+
     def test_threads_keep_the_bank_total(self):
         db = self.db
         for i in range(10):

@@ -1,6 +1,6 @@
-//! Reading many keys in one call: `kvdb_multi_get` and
-//! `kvdb_snapshot_multi_get` read every key of a caller's array at one
-//! moment, with their memory accesses overlapped (see the `kvdb` crate's
+//! Reading many keys in one call: `kvdb_multi_get`,
+//! `kvdb_snapshot_multi_get` and `kvdb_txn_multi_get` read every key of a
+//! caller's array at one moment, with their memory accesses overlapped (see the `kvdb` crate's
 //! `Db::get_many`), and copy the values into a caller's buffer. One call
 //! crosses the library boundary for the lot, which matters most where a
 //! crossing is dear (cgo, ctypes).
@@ -8,11 +8,12 @@
 use std::ffi::c_void;
 use std::mem::size_of;
 
-use crate::boundary::{bytes, engine, handle, status};
+use crate::boundary::{bytes, engine, handle, handle_mut, status};
 use crate::db::kvdb_t;
 use crate::error::{FfiError, FfiResult};
 use crate::snapshot::kvdb_snapshot_t;
 use crate::status::{KVDB_BUFFER_TOO_SMALL, KVDB_NOT_FOUND, KVDB_OK, kvdb_status_t};
+use crate::txn::kvdb_txn_t;
 use crate::value_out::overlap;
 
 /// One key of a `kvdb_multi_get`: the key to read (filled in by the caller)
@@ -210,5 +211,35 @@ pub unsafe extern "C" fn kvdb_snapshot_multi_get(
             )
         };
         request.fill(|keys, f| engine(s.snapshot.get_many_with(keys, f)))
+    })
+}
+
+/// As `kvdb_multi_get`, through the transaction: each key's value as the
+/// transaction sees it (its own write where it wrote the key, else the
+/// value at its read view), and every key its own write did not answer
+/// counts for commit validation, as through `kvdb_txn_get` (a key read as
+/// absent included). Fails as `kvdb_multi_get` does, recording no read.
+///
+/// # Safety
+///
+/// As for `kvdb_multi_get`, with `txn` NULL (an error) or a live
+/// transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_txn_multi_get(
+    txn: *mut kvdb_txn_t,
+    lookups: *mut kvdb_lookup_t,
+    n: usize,
+    buf: *mut c_void,
+    cap: usize,
+) -> kvdb_status_t {
+    status("kvdb_txn_multi_get", || {
+        // SAFETY: per the contract.
+        let (t, request) = unsafe {
+            (
+                handle_mut(txn, "txn")?,
+                Request::check(lookups, n, buf, cap)?,
+            )
+        };
+        request.fill(|keys, f| engine(t.txn.get_many_with(keys, f)))
     })
 }
