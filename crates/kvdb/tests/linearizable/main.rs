@@ -20,11 +20,13 @@
 //! always agrees with the records.
 //!
 //! Time is judged as a call reads the clock, each reading a time the clock
-//! showed during the call: a read judges expiry at one reading; a write
-//! judges expiry and counts the TTLs it sets from one reading, no earlier
-//! than that of any write ordered before it (writes take their readings
-//! holding the write lock, in order); a transaction reads at one reading
-//! and counts its TTLs from a later one, as a write.
+//! showed during the call and no earlier than the reading of any write
+//! ordered before it: a write judges expiry and counts the TTLs it sets
+//! from one reading (writes take their readings holding the write lock, in
+//! order); a read judges expiry at one reading, taken once it knows which
+//! writes it sees; a transaction reads at its view's reading (its begin,
+//! which writes ordered before its commit may follow) and counts its TTLs
+//! from a later one, as a write.
 //! So a snapshot, multi-get, iterator or index query sees both keys at one
 //! time, the keys of a batch or transaction with one TTL expire together,
 //! a TTL counts from when its write took effect, and no expired value is

@@ -152,7 +152,8 @@ pub(crate) fn both_live(state: State, now: u64) -> Pair {
 /// Which readings of the clock a call judges expiry at and counts TTLs
 /// from.
 enum Readings {
-    /// One reading, any the clock showed during the call: a read's view.
+    /// One reading, taken once the call knows which writes it sees: no
+    /// earlier than the reading of any write ordered before it.
     Read,
     /// One reading, taken holding the write lock, for both: at or after
     /// the reading of every write ordered before it.
@@ -195,7 +196,7 @@ pub(crate) fn apply(
     let after = |at: u64| clocks.iter().copied().filter(move |&c| c >= at);
     match readings(call) {
         Readings::Read => {
-            for &now in clocks {
+            for now in after(written) {
                 add(apply_at(state, call, now, now), written);
             }
         }
