@@ -108,7 +108,7 @@ impl Session {
                     return Err("usage: mget KEY...".into());
                 }
                 let values = match &mut self.txn {
-                    Some(txn) => args.iter().map(|k| txn.get(k)).collect(),
+                    Some(txn) => txn.get_many(args),
                     None => self.db.get_many(args),
                 }
                 .map_err(e)?;
