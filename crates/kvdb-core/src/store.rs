@@ -271,6 +271,7 @@ impl Store {
 
     /// The absolute expiry time `ttl_ms` from now. Fails for a TTL of zero or
     /// one longer than [`crate::MAX_TTL_MS`].
+    ///
     /// A write counts its TTLs from its own reading instead
     /// ([`Writer::deadline`]).
     pub fn deadline(&self, ttl_ms: u64) -> Result<u64, CoreError> {

@@ -1,9 +1,9 @@
 //! Reading many keys in one call: `kvdb_multi_get`,
 //! `kvdb_snapshot_multi_get` and `kvdb_txn_multi_get` read every key of a
-//! caller's array at one moment, with their memory accesses overlapped (see the `kvdb` crate's
-//! `Db::get_many`), and copy the values into a caller's buffer. One call
-//! crosses the library boundary for the lot, which matters most where a
-//! crossing is dear (cgo, ctypes).
+//! caller's array at one moment, with their memory accesses overlapped
+//! (see the `kvdb` crate's `Db::get_many`), and copy the values into a
+//! caller's buffer. One call crosses the library boundary for the lot,
+//! which matters most where a crossing is dear (cgo, ctypes).
 
 use std::ffi::c_void;
 use std::mem::size_of;

@@ -88,8 +88,10 @@ impl Db {
     /// wait for the write lock), so puts with the same TTL expire together
     /// and each gets the whole of its TTL.
     pub fn write(&self, batch: &Batch) -> Result<()> {
-        let writer = self.inner.begin_write()?;
+        // Allocated before the lock; filled under it, where the TTLs are
+        // counted.
         let mut ops = Vec::with_capacity(batch.ops.len());
+        let writer = self.inner.begin_write()?;
         for op in &batch.ops {
             ops.push(match op {
                 BatchOp::Put { key, value, ttl_ms } => Op::Put {

@@ -386,13 +386,14 @@ impl Txn {
             .get()
             .map(Observed::to_validate)
             .unwrap_or_default();
+        let mut ops: SmallVec<[Op<'_>; 8]> = SmallVec::with_capacity(self.writes.len());
         let mut writer = match held {
             Some(writer) => writer,
             None => self.inner.begin_write()?,
         };
-        // TTLs count from the write's reading of the clock, the instant the
-        // commit judges expiry at, so each gets the whole of its TTL.
-        let mut ops: SmallVec<[Op<'_>; 8]> = SmallVec::with_capacity(self.writes.len());
+        // Filled holding the lock: TTLs count from the write's reading of
+        // the clock, the instant the commit judges expiry at, so each gets
+        // the whole of its TTL.
         for (key, pending) in self.writes.iter() {
             ops.push(match pending {
                 Pending::Put { ttl_ms, .. } => Op::Put {
