@@ -144,12 +144,14 @@ fn judged(chain: &ChainRef, now: u64, guard: &epoch::Guard) -> Option<Candidate>
 }
 
 impl Store {
-    /// `candidate`'s key as it stands now, if it still holds a live value in
-    /// the record sampled: its access word, expiry time and what deleting it
-    /// would free.
-    pub fn judge(&self, candidate: &Candidate) -> Option<Candidate> {
+    /// `candidate`'s key as it stands now, if it still holds a value live
+    /// at the clock reading `now_ms` in the record sampled: its access word,
+    /// expiry time and what deleting it would free. A writer judges at its
+    /// own reading ([`crate::Writer::now_ms`]), the one its deletions are
+    /// made at.
+    pub fn judge(&self, candidate: &Candidate, now_ms: u64) -> Option<Candidate> {
         let guard = epoch::pin();
-        judged(&candidate.chain, self.shared.clock.now_ms(), &guard)
+        judged(&candidate.chain, now_ms, &guard)
     }
 
     /// The record ids ([`Candidate::record_id`]) of those of `keys` the

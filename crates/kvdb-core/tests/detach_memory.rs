@@ -84,7 +84,10 @@ fn detached_victims_free_their_older_versions_with_their_records() {
     // and unlinked.
     let (evicted_freed, evicted_fallen) = freed_by(|store, from| {
         let sampled = store.eviction_sample(KEYS, false, false, 0);
-        let victims: Vec<Candidate> = sampled.iter().filter_map(|c| store.judge(c)).collect();
+        let victims: Vec<Candidate> = sampled
+            .iter()
+            .filter_map(|c| store.judge(c, store.now_ms()))
+            .collect();
         drop(sampled);
         assert_eq!(victims.len(), KEYS);
         delete_keys(store, from);

@@ -1,14 +1,15 @@
 //! Each call judges time at one instant: the TTLs of one batch or one
 //! transaction count from one reading of the clock, so puts with the same
-//! TTL expire together, and `ttl` reports the life left at the instant it
-//! found the key live. Pinned with a clock that moves on every reading, as
-//! a real clock does when a call crosses a millisecond.
+//! TTL expire together; `ttl` reports the life left at the instant it
+//! found the key live; a delete or an eviction that found a value live
+//! removes it as a live value. Pinned with a clock that moves on every
+//! reading, as a real clock does when a call crosses a millisecond.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use kvdb::{Batch, Clock, Db, Options, Ttl};
+use kvdb::{Batch, Clock, Db, ErrorKind, EvictionPolicy, Options, Ttl};
 
 const START_MS: u64 = 5_000_000;
 
@@ -196,4 +197,39 @@ fn a_lease_counts_from_when_the_key_was_found_absent() {
                 .unwrap()
         );
     });
+}
+
+/// An eviction judges its victim live at the reading its deletion is made
+/// at, as a delete does: one that evicted a key (and counted it) is a
+/// write a transaction that read the key conflicts with, never an expiry
+/// it may read past.
+#[test]
+fn an_eviction_conflicts_with_a_transaction_that_read_its_victim() {
+    const TTL_MS: u64 = 15;
+    let value = [7u8; 4000];
+    for offset in 0..2 * STEP_MS {
+        let (db, clock) = stepping_db();
+        db.put_with_ttl(b"victim", &value, Duration::from_millis(TTL_MS))
+            .unwrap();
+        let used = db.memory_usage().used;
+        db.set_memory_limit(used + 2000, EvictionPolicy::AllKeysLru)
+            .unwrap();
+        let mut txn = db.begin().unwrap();
+        assert_eq!(txn.get(b"victim").unwrap().map(|v| v.len()), Some(4000));
+        txn.put(b"out", b"x").unwrap();
+        clock.set(START_MS + offset);
+        clock.stepping(true);
+        let put = db.put(b"new", &value);
+        clock.stepping(false);
+        let evicted = db.memory_usage().evicted_keys;
+        let committed = txn.commit();
+        let conflicted = committed
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::Conflict);
+        assert_eq!(
+            conflicted,
+            evicted == 1,
+            "clock from {offset} ms after the put: the put {put:?} evicted {evicted} keys, the commit {committed:?}"
+        );
+    }
 }

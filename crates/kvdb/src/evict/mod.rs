@@ -39,6 +39,7 @@ use crate::db::{Db, Inner};
 use crate::error::{Error, Result};
 use crate::index::maintain::{Planned, plan};
 use crate::persist::record::Cause;
+use pool::Moment;
 
 /// An eviction frees this fraction of the limit more than the write
 /// needs...
@@ -281,7 +282,10 @@ impl Inner {
         if !policy.evicts() || needed > limit {
             return Err(refused());
         }
-        let now = self.store.applied_seq();
+        let at = Moment {
+            seq: self.store.applied_seq(),
+            clock_ms: writer.now_ms(),
+        };
         // A little more than needed, so that the next writes find room and
         // the fixed cost of an eviction is shared between them.
         let slack = slack(limit);
@@ -293,13 +297,13 @@ impl Inner {
                 &self.store,
                 policy,
                 used - target + slack,
-                now,
+                at,
                 &spared,
                 list,
             )
             .or_else(|| {
                 let bytes = used - target;
-                pool.choose(&self.store, policy, bytes, now, &spared, Vec::new())
+                pool.choose(&self.store, policy, bytes, at, &spared, Vec::new())
             });
         drop(pool);
         let victims = match victims {
@@ -394,9 +398,13 @@ impl Inner {
         let wanted = READY_EVICTIONS * slack(limit);
         loop {
             let mut pool = self.eviction.pool.lock();
-            if pool.ready_bytes() >= wanted
-                || !pool.prepare(&self.store, policy, self.store.applied_seq())
-            {
+            // Judged at a reading of this thread's; the eviction that takes
+            // them judges them again at its own.
+            let at = Moment {
+                seq: self.store.applied_seq(),
+                clock_ms: self.store.now_ms(),
+            };
+            if pool.ready_bytes() >= wanted || !pool.prepare(&self.store, policy, at) {
                 return;
             }
         }

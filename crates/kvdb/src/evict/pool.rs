@@ -44,6 +44,16 @@ const MIN_POOLED: usize = POOL_SIZE / 2;
 /// Rounds tried per victim before giving up (every sample empty or stale).
 const ROUNDS_PER_VICTIM: usize = 8;
 
+/// When victims are chosen: the sequence number LRU and LFU rank by (they
+/// measure time in writes), and the clock reading a victim is judged live
+/// at. An eviction judges at its write's reading, the one its deletions
+/// are made at, so a victim it finds live it deletes as a live value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Moment {
+    pub(crate) seq: u64,
+    pub(crate) clock_ms: u64,
+}
+
 /// The best candidates seen, kept between evictions.
 #[derive(Default)]
 pub(crate) struct Pool {
@@ -108,17 +118,18 @@ impl Pool {
         self.ready_bytes
     }
 
-    /// Chooses one more victim ahead, by `policy`'s ranking at sequence
-    /// `now`, for the next eviction to take; false if none was found.
-    pub(crate) fn prepare(&mut self, store: &Store, policy: EvictionPolicy, now: u64) -> bool {
+    /// Chooses one more victim ahead, by `policy`'s ranking `at` a moment,
+    /// for the next eviction to take; false if none was found.
+    pub(crate) fn prepare(&mut self, store: &Store, policy: EvictionPolicy, at: Moment) -> bool {
         let chosen = std::mem::take(&mut self.ready_ids);
-        let victim = self.next_victim(store, policy, now, &chosen);
+        let victim = self.next_victim(store, policy, at, &chosen);
         self.ready_ids = chosen;
         match victim {
             Some(victim) => {
                 self.ready_bytes += victim.bytes;
                 self.ready_ids.insert(victim.record_id());
-                self.ready.push_back((policy.score(&victim, now), victim));
+                self.ready
+                    .push_back((policy.score(&victim, at.seq), victim));
                 true
             }
             None => false,
@@ -132,13 +143,13 @@ impl Pool {
         &mut self,
         store: &Store,
         policy: EvictionPolicy,
-        now: u64,
+        at: Moment,
         chosen: &HashSet<usize>,
     ) -> Option<Candidate> {
         while let Some((score, ready)) = self.ready.pop_front() {
             self.ready_bytes = self.ready_bytes.saturating_sub(ready.bytes);
             self.ready_ids.remove(&ready.record_id());
-            let Some((current, now_score)) = judge_again(store, policy, now, chosen, &ready) else {
+            let Some((current, now_score)) = judge_again(store, policy, at, chosen, &ready) else {
                 continue;
             };
             if now_score < score {
@@ -151,16 +162,16 @@ impl Pool {
     }
 
     /// Keys to evict that free at least `bytes` between them, by
-    /// `policy`'s ranking at sequence `now`, those chosen ahead first,
-    /// in `victims` (emptied first; passed in to reuse its allocation),
-    /// never the records `spared`; `None` if the keys the policy may evict
-    /// cannot free that much.
+    /// `policy`'s ranking `at` the eviction's moment, those chosen ahead
+    /// first, in `victims` (emptied first; passed in to reuse its
+    /// allocation), never the records `spared`; `None` if the keys the
+    /// policy may evict cannot free that much.
     pub(crate) fn choose(
         &mut self,
         store: &Store,
         policy: EvictionPolicy,
         bytes: u64,
-        now: u64,
+        at: Moment,
         spared: &[usize],
         victims: Vec<Candidate>,
     ) -> Option<Vec<Candidate>> {
@@ -168,7 +179,7 @@ impl Pool {
         chosen.clear();
         // Counted as chosen already, so that nothing chooses them.
         chosen.extend(spared.iter().copied());
-        let victims = self.choose_into(store, policy, bytes, now, &mut chosen, victims);
+        let victims = self.choose_into(store, policy, bytes, at, &mut chosen, victims);
         self.chosen = chosen;
         victims
     }
@@ -178,7 +189,7 @@ impl Pool {
         store: &Store,
         policy: EvictionPolicy,
         bytes: u64,
-        now: u64,
+        at: Moment,
         chosen: &mut HashSet<usize>,
         mut victims: Vec<Candidate>,
     ) -> Option<Vec<Candidate>> {
@@ -198,9 +209,9 @@ impl Pool {
         victims.reserve(self.ready.len());
         let mut freed = 0u64;
         while freed < bytes {
-            let victim = match self.take_ready(store, policy, now, chosen) {
+            let victim = match self.take_ready(store, policy, at, chosen) {
                 Some(victim) => victim,
-                None => self.next_victim(store, policy, now, chosen)?,
+                None => self.next_victim(store, policy, at, chosen)?,
             };
             freed += victim.bytes;
             chosen.insert(victim.record_id());
@@ -213,7 +224,7 @@ impl Pool {
         &mut self,
         store: &Store,
         policy: EvictionPolicy,
-        now: u64,
+        at: Moment,
         chosen: &HashSet<usize>,
     ) -> Option<Candidate> {
         let volatile = policy.volatile_only();
@@ -228,14 +239,14 @@ impl Pool {
                 // (with an expiry time, for volatile-random: a key sampled
                 // from the tracked ones may have lost its TTL since).
                 let victim =
-                    fresh.find_map(|c| judge_again(store, policy, now, chosen, &c).map(|(c, _)| c));
+                    fresh.find_map(|c| judge_again(store, policy, at, chosen, &c).map(|(c, _)| c));
                 if victim.is_some() {
                     return victim;
                 }
                 continue;
             }
             for candidate in fresh {
-                self.insert(policy.score(&candidate, now), candidate);
+                self.insert(policy.score(&candidate, at.seq), candidate);
             }
             if self.entries.len() < MIN_POOLED && round + 1 < ROUNDS_PER_VICTIM {
                 // Too few to choose well from (several victims were just
@@ -244,7 +255,7 @@ impl Pool {
             }
             while let Some((score, pooled)) = self.entries.pop() {
                 // Judge it as it is now.
-                let Some((current, now_score)) = judge_again(store, policy, now, chosen, &pooled)
+                let Some((current, now_score)) = judge_again(store, policy, at, chosen, &pooled)
                 else {
                     continue;
                 };
@@ -259,22 +270,22 @@ impl Pool {
     }
 }
 
-/// `candidate` as it is now and its score, if it may still be evicted: a
-/// live value (with an expiry time, for the volatile policies) not chosen
-/// already.
+/// `candidate` as it is `at` the moment and its score, if it may still be
+/// evicted: a live value (with an expiry time, for the volatile policies)
+/// not chosen already.
 fn judge_again(
     store: &Store,
     policy: EvictionPolicy,
-    now: u64,
+    at: Moment,
     chosen: &HashSet<usize>,
     candidate: &Candidate,
 ) -> Option<(Candidate, u64)> {
-    let current = store.judge(candidate)?;
+    let current = store.judge(candidate, at.clock_ms)?;
     if (policy.volatile_only() && current.expires_at.is_none())
         || chosen.contains(&current.record_id())
     {
         return None;
     }
-    let score = policy.score(&current, now);
+    let score = policy.score(&current, at.seq);
     Some((current, score))
 }
