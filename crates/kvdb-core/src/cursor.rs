@@ -2,16 +2,15 @@
 //! iterator: seek, step forward and back, and borrow the current key and
 //! value without copying them.
 
-use std::collections::VecDeque;
 use std::ops::Bound;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crossbeam_epoch as epoch;
 use crossbeam_skiplist::base::Entry;
-use smallvec::SmallVec;
 
 use crate::chain::{ChainRef, UncountedChain};
+use crate::fill_queue::FillQueue;
 use crate::index::OrderedKey;
 use crate::prefetch::prefetch;
 use crate::scan::{
@@ -96,8 +95,9 @@ pub struct Cursor {
     scanner: Option<Scanner>,
     current: Option<Position>,
     /// The positions after `current` going forward, read ahead together
-    /// (see [`Cursor::next`]).
-    ahead: VecDeque<Position>,
+    /// (see [`Cursor::next`]): at most [`MAX_READ_AHEAD`] and the one the
+    /// read-ahead stopped on.
+    ahead: FillQueue<Position, { MAX_READ_AHEAD + 1 }>,
     /// True if the range ends after the last position in `ahead`.
     ahead_ends: bool,
     /// How many positions the next read-ahead takes.
@@ -135,7 +135,7 @@ impl Cursor {
             upper,
             scanner: None,
             current: None,
-            ahead: VecDeque::new(),
+            ahead: FillQueue::new(),
             ahead_ends: false,
             ahead_len: FIRST_READ_AHEAD,
             held: None,
@@ -237,32 +237,43 @@ impl Cursor {
     /// continues from the skiplist node where the last one stopped (or where
     /// the seek landed), held by a counted reference, instead of searching
     /// the index for the current key again.
+    ///
+    /// A step that finds a position read ahead takes it and returns; the
+    /// read-ahead is out of line, so that such a step is a short function.
+    #[inline]
     pub fn next(&mut self) {
-        let Some(pos) = &self.current else { return };
-        if self.ahead.is_empty() && !self.ahead_ends {
-            let from = ChainRef::clone(&pos.chain);
-            if let Some(scanner) = self.scanner.take() {
-                // Its node is the current position's.
-                self.held = Some(scanner.into_held());
-            }
-            self.read_ahead(&from);
+        if self.current.is_none() {
+            return;
         }
-        self.current = self.ahead.pop_front();
+        if self.ahead.is_empty() && !self.ahead_ends {
+            self.read_ahead();
+        }
+        self.current = self.ahead.pop();
     }
 
-    /// Fills `ahead` with the positions after `from` (the current one) going
-    /// forward, starting from the node `held` if there is one (`from`'s: a
-    /// position's node is held from when it is read ahead until the next
-    /// read-ahead), and leaves `held` on the node of the last position.
-    fn read_ahead(&mut self, from: &ChainRef) {
+    /// Fills `ahead` with the positions after the current one going
+    /// forward, starting from the node `held` if there is one (the current
+    /// position's: a position's node is held from when it is read ahead
+    /// until the next read-ahead), and leaves `held` on the node of the last
+    /// position.
+    #[inline(never)]
+    fn read_ahead(&mut self) {
+        let Some(pos) = &self.current else { return };
+        let from = ChainRef::clone(&pos.chain);
+        let from = &from;
+        if let Some(scanner) = self.scanner.take() {
+            // Its node is the current position's.
+            self.held = Some(scanner.into_held());
+        }
         let want = self.ahead_len;
         self.ahead_len = (want * 2).min(MAX_READ_AHEAD);
-        let mut ahead = std::mem::take(&mut self.ahead);
-        let mut held = self
+        let ahead = &mut self.ahead;
+        ahead.clear();
+        let held = self
             .held
-            .take()
-            .unwrap_or_else(|| HeldNode::new(Arc::clone(&self.view.shared)));
-        let (view, space, limit) = (&self.view, self.view.space(), self.upper());
+            .get_or_insert_with(|| HeldNode::new(Arc::clone(&self.view.shared)));
+        let (view, space) = (&self.view, self.view.space());
+        let limit = self.upper.as_ref().map(|k| &**k);
         let stop = held.with(|shared, slot| {
             let guard = epoch::pin();
             let left = slot.take();
@@ -284,7 +295,7 @@ impl Cursor {
                     if ahead.len() == want {
                         return false;
                     }
-                    ahead.push_back(Position::seen(view, chain, version));
+                    ahead.push(Position::seen(view, chain, version));
                     true
                 },
             );
@@ -300,11 +311,9 @@ impl Cursor {
             stop
         });
         match stop {
-            Some(stop) => ahead.push_back(stop),
+            Some(stop) => ahead.push(stop),
             None => self.ahead_ends = true,
         }
-        self.ahead = ahead;
-        self.held = Some(held);
     }
 
     /// Steps to the previous key; does nothing on an invalid cursor.
@@ -449,10 +458,11 @@ fn walk<'a, 'g>(
     let window_len = hint.clamp(1, PREFETCH_WINDOW);
     let mut next = first;
     let mut passed = Some(from.addr());
-    let mut window: SmallVec<[_; PREFETCH_WINDOW]> = SmallVec::new();
+    let mut window: [Option<Entry<'a, 'g, OrderedKey, ()>>; PREFETCH_WINDOW] =
+        [const { None }; PREFETCH_WINDOW];
     loop {
-        window.clear();
-        while window.len() < window_len {
+        let mut len = 0;
+        while len < window_len {
             let Some(at) = next else { break };
             next = if forward { at.next() } else { at.prev() };
             let chain = at.key().chain().addr();
@@ -461,15 +471,17 @@ fn walk<'a, 'g>(
             }
             passed = Some(chain);
             prefetch(chain);
-            window.push(at);
+            window[len] = Some(at);
+            len += 1;
         }
-        if window.is_empty() {
+        let filled = &window[..len];
+        if filled.is_empty() {
             return None;
         }
-        for at in &window {
+        for at in filled.iter().flatten() {
             prefetch(at.key().chain().head_addr(guard));
         }
-        for at in &window {
+        for at in filled.iter().flatten() {
             let chain = at.key().chain();
             if !within(chain.key(), limit, forward) {
                 return None;

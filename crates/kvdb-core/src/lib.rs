@@ -58,6 +58,7 @@ mod cursor;
 mod error;
 mod evict;
 mod expire;
+mod fill_queue;
 mod fork;
 mod gc;
 mod huge;

@@ -205,6 +205,7 @@ impl ReadView {
 
     /// True if this process is a `fork()` child of the one that made the
     /// view's store.
+    #[inline]
     pub fn is_inherited_across_fork(&self) -> bool {
         self.shared.process.is_inherited()
     }
