@@ -106,27 +106,39 @@ pub(crate) trait Handle {
     }
 }
 
-/// Fails if `handle` was inherited across `fork()`.
-fn usable<T: Handle>(handle: &T) -> FfiResult {
-    if handle.inherited_across_fork() {
-        return Err(engine::Error::inherited_across_fork().into());
-    }
-    Ok(())
+/// The error for a handle used in a `fork()` child of the process that
+/// made it. Out of line: the checks that return it run on every call.
+#[cold]
+#[inline(never)]
+fn inherited_across_fork() -> FfiError {
+    engine::Error::inherited_across_fork().into()
+}
+
+/// The error for a NULL pointer argument named `what`.
+#[cold]
+#[inline(never)]
+fn null(what: &str) -> FfiError {
+    FfiError::invalid(format!("{what} is NULL"))
 }
 
 /// A shared reference to the handle behind `ptr`, or an error naming it (or
 /// saying it was inherited across `fork()`).
 ///
+/// Inlined, with its errors made out of line, so that a call's checks of
+/// its handle are a few compares: a scan step makes three calls.
+///
 /// # Safety
 ///
 /// `ptr` is NULL or points to a live value of type `T` (a handle the library
 /// returned and the caller has not freed).
+#[inline]
 pub(crate) unsafe fn handle<'a, T: Handle>(ptr: *const T, what: &str) -> FfiResult<&'a T> {
     // SAFETY: per the contract above.
-    let handle =
-        unsafe { ptr.as_ref() }.ok_or_else(|| FfiError::invalid(format!("{what} is NULL")))?;
-    usable(handle)?;
-    Ok(handle)
+    match unsafe { ptr.as_ref() } {
+        None => Err(null(what)),
+        Some(handle) if handle.inherited_across_fork() => Err(inherited_across_fork()),
+        Some(handle) => Ok(handle),
+    }
 }
 
 /// An exclusive reference to the handle behind `ptr`, or an error naming it
@@ -136,12 +148,14 @@ pub(crate) unsafe fn handle<'a, T: Handle>(ptr: *const T, what: &str) -> FfiResu
 ///
 /// As for [`handle`], and no other thread uses the handle meanwhile (the C
 /// API's rule for batch, snapshot and iterator handles).
+#[inline]
 pub(crate) unsafe fn handle_mut<'a, T: Handle>(ptr: *mut T, what: &str) -> FfiResult<&'a mut T> {
     // SAFETY: per the contract above.
-    let handle =
-        unsafe { ptr.as_mut() }.ok_or_else(|| FfiError::invalid(format!("{what} is NULL")))?;
-    usable(handle)?;
-    Ok(handle)
+    match unsafe { ptr.as_mut() } {
+        None => Err(null(what)),
+        Some(handle) if handle.inherited_across_fork() => Err(inherited_across_fork()),
+        Some(handle) => Ok(handle),
+    }
 }
 
 /// The byte buffer `(ptr, len)`: NULL with length 0 is empty; NULL with a
@@ -186,9 +200,10 @@ pub(crate) unsafe fn key_value<'a>(
 }
 
 /// Checks an out-parameter pointer before any work is done.
+#[inline]
 pub(crate) fn out<T>(ptr: *mut T, what: &str) -> FfiResult<*mut T> {
     if ptr.is_null() {
-        Err(FfiError::invalid(format!("{what} is NULL")))
+        Err(null(what))
     } else {
         Ok(ptr)
     }
