@@ -289,7 +289,7 @@ impl Cursor {
                 true,
                 first,
                 from,
-                want,
+                want + 1,
                 &guard,
                 |chain, version| {
                     if ahead.len() == want {
@@ -374,7 +374,7 @@ impl Cursor {
                 forward,
                 first,
                 from,
-                max - taken,
+                max - taken + 1,
                 &guard,
                 |chain, version| {
                     let Some(value) = version.bytes() else {
@@ -400,15 +400,18 @@ impl Cursor {
     }
 
     /// True when the cursor is positioned on a key.
+    #[inline]
     pub fn valid(&self) -> bool {
         self.current.is_some()
     }
 
     /// The current key, borrowed until the cursor moves.
+    #[inline]
     pub fn key(&self) -> Option<&[u8]> {
         self.current.as_ref().map(|p| p.chain.key())
     }
 
+    #[inline]
     fn version(&self) -> Option<&Version> {
         self.current.as_ref().map(|p| {
             // SAFETY: `p.version` is the version of `p.chain` that this
@@ -422,6 +425,7 @@ impl Cursor {
     }
 
     /// The current value, borrowed until the cursor moves.
+    #[inline]
     pub fn value(&self) -> Option<&[u8]> {
         self.version().and_then(Version::bytes)
     }
@@ -436,7 +440,9 @@ impl Cursor {
 /// the chain the caller stood on), going `forward` or backward, up to
 /// `limit`, calling `visit` with each until it returns false; returns the
 /// pair it refused with its node, or `None` if the range ended first. `hint`
-/// is how many pairs the caller expects to visit.
+/// is how many pairs the caller expects to be offered, the one it refuses
+/// included: the walk finds no more nodes ahead of the pairs it offers than
+/// that many (and then at least one).
 ///
 /// The walk holds one epoch guard and borrows each skiplist node instead of
 /// counting references to it, so a step costs no atomic write. Nodes are
@@ -455,12 +461,15 @@ fn walk<'a, 'g>(
     guard: &'g epoch::Guard,
     mut visit: impl FnMut(&ChainRef, &Version) -> bool,
 ) -> Option<(Position, Entry<'a, 'g, OrderedKey, ()>)> {
-    let window_len = hint.clamp(1, PREFETCH_WINDOW);
+    // Pairs still expected: a window finds no more nodes than that, so a
+    // walk that ends where the caller said does not load nodes past it.
+    let mut expected = hint;
     let mut next = first;
     let mut passed = Some(from.addr());
     let mut window: [Option<Entry<'a, 'g, OrderedKey, ()>>; PREFETCH_WINDOW] =
         [const { None }; PREFETCH_WINDOW];
     loop {
+        let window_len = expected.clamp(1, PREFETCH_WINDOW);
         let mut len = 0;
         while len < window_len {
             let Some(at) = next else { break };
@@ -492,6 +501,7 @@ fn walk<'a, 'g>(
             if !visit(chain, version) {
                 return Some((Position::seen(view, chain, version), at.clone()));
             }
+            expected = expected.saturating_sub(1);
         }
     }
 }
