@@ -95,9 +95,8 @@ pub struct Cursor {
     scanner: Option<Scanner>,
     current: Option<Position>,
     /// The positions after `current` going forward, read ahead together
-    /// (see [`Cursor::next`]): at most [`MAX_READ_AHEAD`] and the one the
-    /// read-ahead stopped on.
-    ahead: FillQueue<Position, { MAX_READ_AHEAD + 1 }>,
+    /// (see [`Cursor::next`]).
+    ahead: FillQueue<Position, MAX_READ_AHEAD>,
     /// True if the range ends after the last position in `ahead`.
     ahead_ends: bool,
     /// How many positions the next read-ahead takes.
@@ -253,9 +252,12 @@ impl Cursor {
 
     /// Fills `ahead` with the positions after the current one going
     /// forward, starting from the node `held` if there is one (the current
-    /// position's: a position's node is held from when it is read ahead
-    /// until the next read-ahead), and leaves `held` on the node of the last
-    /// position.
+    /// position's: the node of the last position read ahead is held until
+    /// the next read-ahead, when that position is the current one), and
+    /// leaves `held` on the node of the last position.
+    ///
+    /// A read-ahead finds exactly as many pairs as it hands out, so one of
+    /// 4, 8, 16 or 32 pairs fills whole prefetch windows of `walk`.
     #[inline(never)]
     fn read_ahead(&mut self) {
         let Some(pos) = &self.current else { return };
@@ -274,7 +276,7 @@ impl Cursor {
             .get_or_insert_with(|| HeldNode::new(Arc::clone(&self.view.shared)));
         let (view, space) = (&self.view, self.view.space());
         let limit = self.upper.as_ref().map(|k| &**k);
-        let stop = held.with(|shared, slot| {
+        let ended = held.with(|shared, slot| {
             let guard = epoch::pin();
             let left = slot.take();
             let first = match &left {
@@ -289,31 +291,26 @@ impl Cursor {
                 true,
                 first,
                 from,
-                want + 1,
+                want,
                 &guard,
                 |chain, version| {
-                    if ahead.len() == want {
-                        return false;
-                    }
                     ahead.push(Position::seen(view, chain, version));
-                    true
+                    ahead.len() < want
                 },
             );
-            let stop = stop.map(|(position, node)| {
+            // The walk stopped on the last pair pushed, or the range ended.
+            let ended = stop.is_none();
+            if let Some((_, node)) = stop {
                 // `None` if the node is being removed: the next read-ahead
                 // then searches for the position's key.
                 *slot = node.pin().map(Pinned::new);
-                position
-            });
+            }
             if let Some(left) = left {
                 left.release(&guard);
             }
-            stop
+            ended
         });
-        match stop {
-            Some(stop) => ahead.push(stop),
-            None => self.ahead_ends = true,
-        }
+        self.ahead_ends = ended;
     }
 
     /// Steps to the previous key; does nothing on an invalid cursor.
@@ -439,10 +436,10 @@ impl Cursor {
 /// Walks the live pairs of `view` from `first` on (the node after `from`,
 /// the chain the caller stood on), going `forward` or backward, up to
 /// `limit`, calling `visit` with each until it returns false; returns the
-/// pair it refused with its node, or `None` if the range ended first. `hint`
-/// is how many pairs the caller expects to be offered, the one it refuses
-/// included: the walk finds no more nodes ahead of the pairs it offers than
-/// that many (and then at least one).
+/// pair it returned false for with its node, or `None` if the range ended
+/// first. `hint` is how many pairs the caller expects to be offered, the
+/// last one included: the walk finds no more nodes ahead of the pairs it
+/// offers than that many (and then at least one).
 ///
 /// The walk holds one epoch guard and borrows each skiplist node instead of
 /// counting references to it, so a step costs no atomic write. Nodes are

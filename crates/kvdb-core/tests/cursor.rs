@@ -183,6 +183,44 @@ fn positions_read_ahead_stay_readable_while_their_keys_are_deleted_and_collected
     assert_eq!(forward_keys(&store).len(), 100, "the deleted keys leave");
 }
 
+/// Read-aheads take 4, 8, 16 and then 32 keys: a range that ends on,
+/// before or after any of those boundaries, by running out of keys or at
+/// its upper bound, is walked to its last key and no further.
+#[test]
+fn steps_end_exactly_where_the_range_ends_at_every_read_ahead_boundary() {
+    let store = Store::new();
+    for i in 0..200u32 {
+        put(&store, &i.to_be_bytes(), &i.to_le_bytes());
+    }
+    let snapshot = store.snapshot();
+    for end in 0..=130u32 {
+        let mut bounded = snapshot.cursor(..end.to_be_bytes().to_vec());
+        bounded.seek_to_first();
+        let mut n = 0u32;
+        while bounded.valid() {
+            assert_eq!(bounded.key(), Some(&n.to_be_bytes()[..]), "range ..{end}");
+            assert_eq!(bounded.value(), Some(&n.to_le_bytes()[..]), "range ..{end}");
+            n += 1;
+            bounded.next();
+        }
+        assert_eq!(n, end, "a walk of the range ..{end} took {n} keys");
+        bounded.next();
+        assert!(
+            !bounded.valid(),
+            "a step past the end of ..{end} stays invalid"
+        );
+    }
+    for len in 0..=130u32 {
+        let keys = Store::new();
+        for i in 0..len {
+            put(&keys, &i.to_be_bytes(), b"v");
+        }
+        let walked = forward_keys(&keys);
+        let want: Vec<Vec<u8>> = (0..len).map(|i| i.to_be_bytes().to_vec()).collect();
+        assert_eq!(walked, want, "a store of {len} keys");
+    }
+}
+
 fn forward_keys(store: &Store) -> Vec<Vec<u8>> {
     let mut cursor = store.snapshot().cursor::<&[u8]>(..);
     let mut keys = Vec::new();
