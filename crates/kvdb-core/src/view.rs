@@ -310,11 +310,19 @@ impl ReadView {
 
     /// A positionable cursor over the keys in `range` as of this view.
     pub fn cursor<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Cursor {
-        Cursor::new(
-            self.clone(),
+        self.clone().into_cursor(range)
+    }
+
+    /// As [`ReadView::cursor`], handing this view to the cursor instead of
+    /// registering another at its point: for a view made only for the
+    /// cursor, one registration and one release instead of two of each
+    /// (each takes the view registry's lock).
+    pub fn into_cursor<K: AsRef<[u8]>>(self, range: impl RangeBounds<K>) -> Cursor {
+        let (lower, upper) = (
             owned_bound(range.start_bound()),
             owned_bound(range.end_bound()),
-        )
+        );
+        Cursor::new(self, lower, upper)
     }
 }
 

@@ -221,6 +221,27 @@ fn steps_end_exactly_where_the_range_ends_at_every_read_ahead_boundary() {
     }
 }
 
+/// A cursor made from a view it consumes holds that view's registration,
+/// and gives it up when dropped; one made from a borrowed view holds its
+/// own.
+#[test]
+fn a_cursor_that_takes_its_view_registers_it_once() {
+    let store = store_with(&[b"a", b"b"]);
+    assert_eq!(store.stats().open_views, 0);
+    let mut taken = store.snapshot().into_cursor::<&[u8]>(..);
+    assert_eq!(store.stats().open_views, 1, "the view handed to the cursor");
+    taken.seek_to_first();
+    assert_eq!(taken.key(), Some(&b"a"[..]));
+    let view = store.snapshot();
+    let borrowed = view.cursor::<&[u8]>(..);
+    assert_eq!(store.stats().open_views, 3, "a view and a cursor's own");
+    drop(view);
+    drop(borrowed);
+    assert_eq!(store.stats().open_views, 1);
+    drop(taken);
+    assert_eq!(store.stats().open_views, 0);
+}
+
 fn forward_keys(store: &Store) -> Vec<Vec<u8>> {
     let mut cursor = store.snapshot().cursor::<&[u8]>(..);
     let mut keys = Vec::new();

@@ -46,12 +46,12 @@ unsafe fn new_iter(
             unsafe { handle(snap, "snapshot") }?.snapshot.clone()
         };
         let cursor = match prefix {
-            None => view.cursor::<&[u8]>(..),
+            None => view.into_cursor::<&[u8]>(..),
             Some((ptr, len)) => {
                 // SAFETY: per the callers' contracts.
                 let prefix = unsafe { bytes(ptr, len, "prefix") }?;
                 let (lower, upper) = engine::prefix_bounds(prefix);
-                view.cursor((lower, upper))
+                view.into_cursor((lower, upper))
             }
         };
         // SAFETY: checked non-NULL.

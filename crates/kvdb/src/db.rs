@@ -488,7 +488,7 @@ impl Db {
 
     /// A positionable cursor over the live keys within `range`, as of now.
     pub fn cursor<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Cursor {
-        self.inner.store.snapshot().cursor(range)
+        self.inner.store.snapshot().into_cursor(range)
     }
 
     /// A copy of the database's statistics.
