@@ -66,12 +66,6 @@ impl<T, const N: usize> FillQueue<T, N> {
     }
 }
 
-impl<T, const N: usize> Default for FillQueue<T, N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::FillQueue;
