@@ -31,6 +31,7 @@ const FIRST_READ_AHEAD: usize = 4;
 const MAX_READ_AHEAD: usize = 32;
 
 /// The version of `chain` that `view` sees, if it is a live one.
+#[inline]
 fn visible<'g>(
     view: &ReadView,
     chain: &'g ChainRef,

@@ -205,6 +205,7 @@ impl Scanner {
 }
 
 /// True if `key` has not passed `limit` in the scan's direction.
+#[inline]
 pub(crate) fn within(key: &[u8], limit: Bound<&[u8]>, forward: bool) -> bool {
     match (limit, forward) {
         (Bound::Unbounded, _) => true,
