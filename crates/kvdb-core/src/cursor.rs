@@ -155,6 +155,11 @@ impl Cursor {
         &self.view
     }
 
+    /// The cursor's view, its positions dropped.
+    pub(crate) fn into_view(self) -> ReadView {
+        self.view
+    }
+
     fn lower(&self) -> Bound<&[u8]> {
         self.lower.as_ref().map(|k| &**k)
     }

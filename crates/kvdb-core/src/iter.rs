@@ -18,9 +18,9 @@ struct End {
 }
 
 impl End {
-    fn new(view: &ReadView, lower: &Bound<Box<[u8]>>, upper: &Bound<Box<[u8]>>) -> Self {
+    fn new(view: ReadView, lower: &Bound<Box<[u8]>>, upper: &Bound<Box<[u8]>>) -> Self {
         Self {
-            cursor: Cursor::uncounted(view.clone(), lower.clone(), upper.clone()),
+            cursor: Cursor::uncounted(view, lower.clone(), upper.clone()),
             started: false,
             buffered: VecDeque::new(),
         }
@@ -54,7 +54,11 @@ impl End {
 /// Items are copies: `(key, value)`. Each end copies pairs a batch at a time
 /// ([`Cursor::take_batch`]) and yields them one by one.
 pub struct Iter {
-    view: ReadView,
+    /// The view, until the first end opened takes it for its cursor (the
+    /// other end's cursor registers its own), and again once the ends have
+    /// met: an iterator read from one end registers nothing beyond the view
+    /// it was given. While it is `None`, an end holds it.
+    view: Option<ReadView>,
     lower: Bound<Box<[u8]>>,
     upper: Bound<Box<[u8]>>,
     front: Option<End>,
@@ -70,7 +74,7 @@ impl Iter {
     pub(crate) fn new(view: ReadView, lower: Bound<Box<[u8]>>, upper: Bound<Box<[u8]>>) -> Self {
         view.shared.counters.scans.add(1);
         Self {
-            view,
+            view: Some(view),
             lower,
             upper,
             front: None,
@@ -83,20 +87,33 @@ impl Iter {
 
     /// The view the iterator reads.
     pub fn view(&self) -> &ReadView {
-        &self.view
+        let end = self.front.as_ref().or(self.back.as_ref());
+        self.view
+            .as_ref()
+            .or_else(|| end.map(|end| end.cursor.view()))
+            .expect("the iterator or one of its ends holds the view")
     }
 
     fn step(&mut self, forward: bool) -> Option<(Vec<u8>, Vec<u8>)> {
         if self.done {
             return None;
         }
-        let (view, lower, upper) = (&self.view, &self.lower, &self.upper);
-        let (end, other_last) = if forward {
-            (&mut self.front, &self.back_last)
+        let (end, other, other_last) = if forward {
+            (&mut self.front, &self.back, &self.back_last)
         } else {
-            (&mut self.back, &self.front_last)
+            (&mut self.back, &self.front, &self.front_last)
         };
-        let end = end.get_or_insert_with(|| End::new(view, lower, upper));
+        let end = match end {
+            Some(end) => end,
+            None => {
+                let view = match (self.view.take(), other) {
+                    (Some(view), _) => view,
+                    (None, Some(other)) => other.cursor.view().clone(),
+                    (None, None) => unreachable!("the iterator or one of its ends holds the view"),
+                };
+                end.insert(End::new(view, &self.lower, &self.upper))
+            }
+        };
         let crossed = match (end.peek(forward), other_last) {
             (None, _) => true,
             (Some((key, _)), Some(other)) if forward => key >= other,
@@ -105,8 +122,10 @@ impl Iter {
         };
         if crossed {
             self.done = true;
-            self.front = None;
-            self.back = None;
+            let (front, back) = (self.front.take(), self.back.take());
+            if self.view.is_none() {
+                self.view = front.or(back).map(|end| end.cursor.into_view());
+            }
             return None;
         }
         let item = end.buffered.pop_front()?;
@@ -140,6 +159,6 @@ impl std::iter::FusedIterator for Iter {}
 
 impl std::fmt::Debug for Iter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Iter").field("view", &self.view).finish()
+        f.debug_struct("Iter").field("view", self.view()).finish()
     }
 }

@@ -290,22 +290,33 @@ impl ReadView {
 
     /// A double-ended iterator over the live keys in `range` as of this view.
     pub fn range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Iter {
-        Iter::new(
-            self.clone(),
-            owned_bound(range.start_bound()),
-            owned_bound(range.end_bound()),
-        )
+        self.clone().into_range(range)
     }
 
     /// A double-ended iterator over all live keys as of this view.
     pub fn iter(&self) -> Iter {
-        Iter::new(self.clone(), Bound::Unbounded, Bound::Unbounded)
+        self.clone().into_range::<&[u8]>(..)
     }
 
     /// A double-ended iterator over the live keys starting with `prefix`.
     pub fn prefix(&self, prefix: &[u8]) -> Iter {
+        self.clone().into_prefix(prefix)
+    }
+
+    /// As [`ReadView::range`], handing this view to the iterator instead of
+    /// registering another at its point (see [`ReadView::into_cursor`]).
+    pub fn into_range<K: AsRef<[u8]>>(self, range: impl RangeBounds<K>) -> Iter {
+        let (lower, upper) = (
+            owned_bound(range.start_bound()),
+            owned_bound(range.end_bound()),
+        );
+        Iter::new(self, lower, upper)
+    }
+
+    /// As [`ReadView::prefix`], handing this view to the iterator.
+    pub fn into_prefix(self, prefix: &[u8]) -> Iter {
         let (lower, upper) = prefix_bounds(prefix);
-        Iter::new(self.clone(), lower, upper)
+        Iter::new(self, lower, upper)
     }
 
     /// A positionable cursor over the keys in `range` as of this view.

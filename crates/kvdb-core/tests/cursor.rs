@@ -242,6 +242,46 @@ fn a_cursor_that_takes_its_view_registers_it_once() {
     assert_eq!(store.stats().open_views, 0);
 }
 
+/// An iterator made from a view it takes registers nothing more, whichever
+/// ends it opens, and keeps that one registration until it is dropped: its
+/// first end's cursor takes the view and the other end's shares it.
+#[test]
+fn an_iterator_that_takes_its_view_registers_it_once() {
+    let store = store_with(&[b"a", b"b", b"c", b"d"]);
+    let mut iter = store.snapshot().into_range::<&[u8]>(..);
+    assert_eq!(
+        store.stats().open_views,
+        1,
+        "the view handed to the iterator"
+    );
+    assert_eq!(iter.next().map(|(k, _)| k), Some(b"a".to_vec()));
+    assert_eq!(
+        store.stats().open_views,
+        1,
+        "the front end's cursor holds it"
+    );
+    assert_eq!(iter.next_back().map(|(k, _)| k), Some(b"d".to_vec()));
+    assert_eq!(store.stats().open_views, 2, "the back end's own");
+    let seq = iter.view().seq();
+    let rest: Vec<Vec<u8>> = iter.by_ref().map(|(k, _)| k).collect();
+    assert_eq!(rest, [b"b".to_vec(), b"c".to_vec()]);
+    assert_eq!(store.stats().open_views, 1, "the ends met: one view kept");
+    assert_eq!(iter.view().seq(), seq, "the view the iterator read");
+    drop(iter);
+    assert_eq!(store.stats().open_views, 0);
+
+    let view = store.snapshot();
+    let prefixed: Vec<Vec<u8>> = view.prefix(b"c").map(|(k, _)| k).collect();
+    assert_eq!(prefixed, [b"c".to_vec()]);
+    let mut taken = view.into_prefix(b"b");
+    assert_eq!(store.stats().open_views, 1, "the view handed over");
+    assert_eq!(taken.next().map(|(k, _)| k), Some(b"b".to_vec()));
+    assert_eq!(taken.next(), None);
+    assert_eq!(store.stats().open_views, 1);
+    drop(taken);
+    assert_eq!(store.stats().open_views, 0);
+}
+
 fn forward_keys(store: &Store) -> Vec<Vec<u8>> {
     let mut cursor = store.snapshot().cursor::<&[u8]>(..);
     let mut keys = Vec::new();

@@ -473,17 +473,17 @@ impl Db {
 
     /// Iterates over every live key in ascending order, as of now.
     pub fn iter(&self) -> Iter {
-        self.inner.store.snapshot().iter()
+        self.inner.store.snapshot().into_range::<&[u8]>(..)
     }
 
     /// Iterates over the live keys within `range`, as of now.
     pub fn range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Iter {
-        self.inner.store.snapshot().range(range)
+        self.inner.store.snapshot().into_range(range)
     }
 
     /// Iterates over the live keys starting with `prefix`, as of now.
     pub fn prefix(&self, prefix: &[u8]) -> Iter {
-        self.inner.store.snapshot().prefix(prefix)
+        self.inner.store.snapshot().into_prefix(prefix)
     }
 
     /// A positionable cursor over the live keys within `range`, as of now.

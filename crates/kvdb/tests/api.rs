@@ -419,6 +419,28 @@ fn snapshots_and_iterators_outlive_close() {
     assert_eq!(iter.count(), 1);
 }
 
+/// Each scan of the database as of now holds one registered view (the one
+/// it was made with) while it reads from one end, and none once dropped.
+#[test]
+fn a_scan_as_of_now_holds_one_view() {
+    let db = Db::in_memory_with(Options::manual_maintenance()).unwrap();
+    for k in [b"a1", b"a2", b"b1"] {
+        db.put(k, b"v").unwrap();
+    }
+    let mut all = db.iter();
+    let mut range = db.range(&b"a2"[..]..);
+    let mut prefix = db.prefix(b"a");
+    let mut cursor = db.cursor::<&[u8]>(..);
+    cursor.seek_to_first();
+    assert_eq!(all.next().map(|(k, _)| k), Some(b"a1".to_vec()));
+    assert_eq!(range.next().map(|(k, _)| k), Some(b"a2".to_vec()));
+    assert_eq!(prefix.next().map(|(k, _)| k), Some(b"a1".to_vec()));
+    assert_eq!(cursor.key(), Some(&b"a1"[..]));
+    assert_eq!(db.stats().open_views, 4);
+    drop((all, range, prefix, cursor));
+    assert_eq!(db.stats().open_views, 0);
+}
+
 #[test]
 fn stats_count_operations_and_memory() {
     let db = Db::in_memory_with(Options::manual_maintenance()).unwrap();
