@@ -6,14 +6,21 @@ use std::ops::Bound;
 use crate::cursor::Cursor;
 use crate::view::ReadView;
 
-/// Pairs each end copies per refill ([`Cursor::take_batch`]).
-const BATCH: usize = 64;
+/// Pairs an end copies on its first refill ([`Cursor::take_batch`]); each
+/// later refill copies twice as many, up to [`MAX_BATCH`]. A short scan
+/// (`take(10)`) copies about what it yields instead of a full batch: every
+/// pair copied is two allocations.
+const FIRST_BATCH: usize = 4;
+/// The most pairs an end copies per refill.
+const MAX_BATCH: usize = 64;
 
 /// One end of an [`Iter`]: a cursor and the pairs it has copied but not yet
 /// yielded.
 struct End {
     cursor: Cursor,
     started: bool,
+    /// How many pairs the next refill copies.
+    batch: usize,
     buffered: VecDeque<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -22,6 +29,7 @@ impl End {
         Self {
             cursor: Cursor::uncounted(view, lower.clone(), upper.clone()),
             started: false,
+            batch: FIRST_BATCH,
             buffered: VecDeque::new(),
         }
     }
@@ -38,10 +46,11 @@ impl End {
                 }
             }
             let buffered = &mut self.buffered;
-            self.cursor.take_batch(forward, BATCH, |key, value| {
+            self.cursor.take_batch(forward, self.batch, |key, value| {
                 buffered.push_back((key.to_vec(), value.to_vec()));
                 true
             });
+            self.batch = (self.batch * 2).min(MAX_BATCH);
         }
         self.buffered.front()
     }
@@ -52,7 +61,8 @@ impl End {
 /// consumed and they never cross.
 ///
 /// Items are copies: `(key, value)`. Each end copies pairs a batch at a time
-/// ([`Cursor::take_batch`]) and yields them one by one.
+/// ([`Cursor::take_batch`]), 4 at first and twice as many each time up to
+/// 64, and yields them one by one.
 pub struct Iter {
     /// The view, until the first end opened takes it for its cursor (the
     /// other end's cursor registers its own), and again once the ends have
