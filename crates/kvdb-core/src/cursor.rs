@@ -347,7 +347,10 @@ impl Cursor {
     /// The same as taking the current pair and stepping, pair by pair, but
     /// the walk holds one epoch guard for the whole batch and borrows each
     /// skiplist node instead of counting references to it: after the first
-    /// pair, a step costs no atomic write.
+    /// pair, a step costs no atomic write. Going forward, the walk starts
+    /// from the current pair's node when the cursor holds it (after a seek,
+    /// a forward batch or a read-ahead) instead of searching for it, and a
+    /// forward batch holds the node it stops on for the next.
     pub fn take_batch(
         &mut self,
         forward: bool,
@@ -361,18 +364,26 @@ impl Cursor {
             return 0;
         }
         let mut taken = 1;
+        // A forward batch continues from the current position's skiplist
+        // node if the cursor holds it, instead of searching for its key.
+        let here = if forward { self.node_here() } else { None };
+        self.forget_ahead();
+        let mut held = here.unwrap_or_else(|| HeldNode::new(Arc::clone(&self.view.shared)));
+        let from = self.current.as_ref().map(|p| &p.chain).expect("positioned");
+        let (view, space) = (&self.view, self.view.space());
+        let limit = if forward { self.upper() } else { self.lower() };
         // Where to stand afterwards: the first pair not taken.
-        let stop = {
+        let stop = held.with(|shared, slot| {
             let guard = epoch::pin();
-            let from = self.current.as_ref().map(|p| &p.chain).expect("positioned");
-            let first = self.view.shared.keys(self.view.space()).borrow_at(
-                forward,
-                Bound::Excluded(from.key()),
-                &guard,
-            );
-            let limit = if forward { self.upper() } else { self.lower() };
+            let left = slot.take();
+            let first = match &left {
+                Some(node) => node.entry().borrow(&guard).next(),
+                None => shared
+                    .keys(space)
+                    .borrow_at(forward, Bound::Excluded(from.key()), &guard),
+            };
             let stop = walk(
-                &self.view,
+                view,
                 limit,
                 forward,
                 first,
@@ -390,16 +401,39 @@ impl Cursor {
                     true
                 },
             );
-            stop.map(|(position, _)| position)
-        };
-        self.forget_ahead();
+            if let (true, Some((_, node))) = (forward, &stop) {
+                // Held for the next forward batch or step, which continue
+                // from it; `None` if the node is being removed (they then
+                // search for its key).
+                *slot = node.pin().map(Pinned::new);
+            }
+            let stop = stop.map(|(position, _)| position);
+            if let Some(left) = left {
+                left.release(&guard);
+            }
+            stop
+        });
         // The cursor stands on that pair with no scanner: a step from here
-        // starts one after its key, in the step's direction (as after a
-        // change of direction). The position stays valid as any does (see
-        // `Position`).
+        // continues from the node held, or starts one after its key in the
+        // step's direction (as after a change of direction). The position
+        // stays valid as any does (see `Position`).
         self.scanner = None;
         self.current = stop;
+        self.held = Some(held).filter(|_| forward && self.current.is_some());
         taken
+    }
+
+    /// The current position's skiplist node, if the cursor holds it: the
+    /// scanner's (after a seek or a step with it), or the node held by the
+    /// last read-ahead or forward batch once nothing read ahead is left.
+    fn node_here(&mut self) -> Option<HeldNode> {
+        if let Some(scanner) = self.scanner.take() {
+            return Some(scanner.into_held());
+        }
+        if self.ahead.is_empty() {
+            return self.held.take();
+        }
+        None
     }
 
     /// True when the cursor is positioned on a key.
