@@ -16,6 +16,8 @@ use crate::prefetch::prefetch;
 use crate::scan::{
     Direction, HeldNode, Pinned, Scanner, tighter_lower, tighter_upper, to_owned_bound, within,
 };
+use crate::space::Space;
+use crate::store::Shared;
 use crate::version::Version;
 use crate::view::ReadView;
 
@@ -285,12 +287,7 @@ impl Cursor {
         let ended = held.with(|shared, slot| {
             let guard = epoch::pin();
             let left = slot.take();
-            let first = match &left {
-                Some(node) => node.entry().borrow(&guard).next(),
-                None => shared
-                    .keys(space)
-                    .borrow_at(true, Bound::Excluded(from.key()), &guard),
-            };
+            let first = node_after(left.as_ref(), shared, space, true, from, &guard);
             let stop = walk(
                 view,
                 limit,
@@ -376,12 +373,7 @@ impl Cursor {
         let stop = held.with(|shared, slot| {
             let guard = epoch::pin();
             let left = slot.take();
-            let first = match &left {
-                Some(node) => node.entry().borrow(&guard).next(),
-                None => shared
-                    .keys(space)
-                    .borrow_at(forward, Bound::Excluded(from.key()), &guard),
-            };
+            let first = node_after(left.as_ref(), shared, space, forward, from, &guard);
             let stop = walk(
                 view,
                 limit,
@@ -470,6 +462,28 @@ impl Cursor {
     /// The current key's expiry time (ms since the Unix epoch), if it has one.
     pub fn expires_at(&self) -> Option<u64> {
         self.version().and_then(Version::expires_at)
+    }
+}
+
+/// The node after `from` going `forward` (or backward): the next of
+/// `held`, which is `from`'s own node if the caller holds it (forward only:
+/// the skiplist has no backward links to follow), else found by a search.
+fn node_after<'a, 'g>(
+    held: Option<&'g Pinned<'a>>,
+    shared: &'a Shared,
+    space: Space,
+    forward: bool,
+    from: &ChainRef,
+    guard: &'g epoch::Guard,
+) -> Option<Entry<'a, 'g, OrderedKey, ()>> {
+    match held {
+        Some(node) => {
+            debug_assert!(forward, "a held node is continued from going forward");
+            node.entry().borrow(guard).next()
+        }
+        None => shared
+            .keys(space)
+            .borrow_at(forward, Bound::Excluded(from.key()), guard),
     }
 }
 

@@ -462,41 +462,14 @@ fn cursor_movements_match_a_model_of_its_view_under_later_writes() {
     }
 }
 
-/// A cursor keeps its place between read-aheads in the skiplist node where
-/// the last one stopped. Reordering moves every key to a new node (the old
-/// one is unlinked) between any two steps; stepping still hands out each
-/// key of the view once, in order, and new keys written meanwhile stay out.
-#[test]
-fn steps_continue_past_nodes_moved_between_read_aheads() {
-    let store = Store::new();
-    for i in (0..400).step_by(2) {
-        put(&store, &key_of(i), b"v");
-    }
-    let view = store.snapshot();
-    let mut cursor = view.cursor::<&[u8]>(..);
-    cursor.seek_to_first();
-    let mut seen = Vec::new();
-    let mut later = 1;
-    while let Some(k) = cursor.key() {
-        seen.push(k.to_vec());
-        // A key the view does not see, then a pass that moves every node.
-        put(&store, &key_of(later), b"later");
-        later += 2;
-        let report = store.reorder(usize::MAX).unwrap();
-        assert!(report.keys_moved > 0, "the pass moved the nodes");
-        cursor.next();
-    }
-    let want: Vec<Vec<u8>> = (0..400).step_by(2).map(key_of).collect();
-    assert_eq!(seen, want);
-}
-
-/// A forward batch continues from the skiplist node of the pair the cursor
-/// stands on (the seek's, or the one the last batch stopped on) instead of
-/// searching for its key. With every node moved and a key the view does not
-/// see written between batches, and steps mixed in, batches still hand out
-/// each key of the view once, in order.
-#[test]
-fn batches_continue_past_nodes_moved_between_them() {
+/// Walks a cursor over a view of the even keys below 400 with `advance`
+/// (called with the cursor, the round and the keys seen so far, while the
+/// cursor is valid), and between any two calls writes a key the view does
+/// not see and runs a reordering pass that moves every node (the old ones
+/// unlinked). Returns the keys `advance` saw.
+fn walk_while_nodes_move(
+    mut advance: impl FnMut(&mut kvdb_core::Cursor, usize, &mut Vec<Vec<u8>>),
+) -> Vec<Vec<u8>> {
     let store = Store::new();
     for i in (0..400).step_by(2) {
         put(&store, &key_of(i), b"v");
@@ -507,9 +480,44 @@ fn batches_continue_past_nodes_moved_between_them() {
     let mut seen = Vec::new();
     let mut later = 1;
     for round in 0usize.. {
-        let Some(k) = cursor.key() else { break };
+        if !cursor.valid() {
+            break;
+        }
+        advance(&mut cursor, round, &mut seen);
+        put(&store, &key_of(later), b"later");
+        later += 2;
+        let report = store.reorder(usize::MAX).unwrap();
+        assert!(report.keys_moved > 0, "the pass moved the nodes");
+    }
+    seen
+}
+
+fn even_keys_below_400() -> Vec<Vec<u8>> {
+    (0..400).step_by(2).map(key_of).collect()
+}
+
+/// A cursor keeps its place between read-aheads in the skiplist node where
+/// the last one stopped. With every node moved between any two steps,
+/// stepping still hands out each key of the view once, in order, and new
+/// keys written meanwhile stay out.
+#[test]
+fn steps_continue_past_nodes_moved_between_read_aheads() {
+    let seen = walk_while_nodes_move(|cursor, _, seen| {
+        seen.extend(cursor.key().map(<[u8]>::to_vec));
+        cursor.next();
+    });
+    assert_eq!(seen, even_keys_below_400());
+}
+
+/// A forward batch continues from the skiplist node of the pair the cursor
+/// stands on (the seek's, or the one the last batch stopped on) instead of
+/// searching for its key. With every node moved between batches, and steps
+/// mixed in, batches still hand out each key of the view once, in order.
+#[test]
+fn batches_continue_past_nodes_moved_between_them() {
+    let seen = walk_while_nodes_move(|cursor, round, seen| {
         if round % 3 == 2 {
-            seen.push(k.to_vec());
+            seen.extend(cursor.key().map(<[u8]>::to_vec));
             cursor.next();
         } else {
             cursor.take_batch(true, 1 + round % 7, |k, _| {
@@ -517,11 +525,6 @@ fn batches_continue_past_nodes_moved_between_them() {
                 true
             });
         }
-        put(&store, &key_of(later), b"later");
-        later += 2;
-        let report = store.reorder(usize::MAX).unwrap();
-        assert!(report.keys_moved > 0, "the pass moved the nodes");
-    }
-    let want: Vec<Vec<u8>> = (0..400).step_by(2).map(key_of).collect();
-    assert_eq!(seen, want);
+    });
+    assert_eq!(seen, even_keys_below_400());
 }
