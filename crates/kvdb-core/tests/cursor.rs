@@ -242,9 +242,10 @@ fn a_cursor_that_takes_its_view_registers_it_once() {
     assert_eq!(store.stats().open_views, 0);
 }
 
-/// An iterator made from a view it takes registers nothing more, whichever
-/// ends it opens, and keeps that one registration until it is dropped: its
-/// first end's cursor takes the view and the other end's shares it.
+/// An iterator made from a view it takes registers nothing more while it is
+/// read from one end, and keeps that registration until it is dropped: its
+/// first end's cursor takes the view, and only a second end registers one
+/// of its own (given back when the ends meet).
 #[test]
 fn an_iterator_that_takes_its_view_registers_it_once() {
     let store = store_with(&[b"a", b"b", b"c", b"d"]);
