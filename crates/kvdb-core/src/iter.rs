@@ -116,11 +116,12 @@ impl Iter {
         let end = match end {
             Some(end) => end,
             None => {
-                let view = match (self.view.take(), other) {
-                    (Some(view), _) => view,
-                    (None, Some(other)) => other.cursor.view().clone(),
-                    (None, None) => unreachable!("the iterator or one of its ends holds the view"),
-                };
+                // The iterator's view, or a registration of the other end's.
+                let view = self
+                    .view
+                    .take()
+                    .or_else(|| other.as_ref().map(|other| other.cursor.view().clone()))
+                    .expect("the iterator or one of its ends holds the view");
                 end.insert(End::new(view, &self.lower, &self.upper))
             }
         };

@@ -306,10 +306,7 @@ impl ReadView {
     /// As [`ReadView::range`], handing this view to the iterator instead of
     /// registering another at its point (see [`ReadView::into_cursor`]).
     pub fn into_range<K: AsRef<[u8]>>(self, range: impl RangeBounds<K>) -> Iter {
-        let (lower, upper) = (
-            owned_bound(range.start_bound()),
-            owned_bound(range.end_bound()),
-        );
+        let (lower, upper) = owned_range(range);
         Iter::new(self, lower, upper)
     }
 
@@ -329,10 +326,7 @@ impl ReadView {
     /// cursor, one registration and one release instead of two of each
     /// (each takes the view registry's lock).
     pub fn into_cursor<K: AsRef<[u8]>>(self, range: impl RangeBounds<K>) -> Cursor {
-        let (lower, upper) = (
-            owned_bound(range.start_bound()),
-            owned_bound(range.end_bound()),
-        );
+        let (lower, upper) = owned_range(range);
         Cursor::new(self, lower, upper)
     }
 }
@@ -381,6 +375,14 @@ pub(crate) fn owned_bound<K: AsRef<[u8]>>(bound: Bound<&K>) -> Bound<Box<[u8]>> 
 
 /// An owned key range: lower and upper bound.
 pub type KeyRange = (Bound<Box<[u8]>>, Bound<Box<[u8]>>);
+
+/// An owned copy of a borrowed range's bounds.
+fn owned_range<K: AsRef<[u8]>>(range: impl RangeBounds<K>) -> KeyRange {
+    (
+        owned_bound(range.start_bound()),
+        owned_bound(range.end_bound()),
+    )
+}
 
 /// The key range `[prefix, successor(prefix))` holding every key that starts
 /// with `prefix`.
