@@ -348,15 +348,22 @@ impl Cursor {
     /// from the current pair's node when the cursor holds it (after a seek,
     /// a forward batch or a read-ahead) instead of searching for it, and a
     /// forward batch holds the node it stops on for the next.
-    pub fn take_batch(
-        &mut self,
+    ///
+    /// The pairs are borrowed from the store, not copied, for as long as
+    /// the cursor is borrowed (`'c`): a caller may keep them, in a `Vec`
+    /// say, until it next uses the cursor.
+    pub fn take_batch<'c>(
+        &'c mut self,
         forward: bool,
         max: usize,
-        mut take: impl FnMut(&[u8], &[u8]) -> bool,
+        mut take: impl FnMut(&'c [u8], &'c [u8]) -> bool,
     ) -> usize {
         let (Some(key), Some(value)) = (self.key(), self.value()) else {
             return 0;
         };
+        // SAFETY: the current position's key and value, which its view
+        // sees (see `seen_for`).
+        let (key, value) = unsafe { (seen_for(key), seen_for(value)) };
         if max == 0 || !take(key, value) {
             return 0;
         }
@@ -386,7 +393,10 @@ impl Cursor {
                     let Some(value) = version.bytes() else {
                         return true;
                     };
-                    if taken == max || !take(chain.key(), value) {
+                    // SAFETY: `walk` visits chains with the version of
+                    // each that `view`, this cursor's, sees (see `seen_for`).
+                    let (key, value) = unsafe { (seen_for(chain.key()), seen_for(value)) };
+                    if taken == max || !take(key, value) {
                         return false;
                     }
                     taken += 1;
@@ -463,6 +473,23 @@ impl Cursor {
     pub fn expires_at(&self) -> Option<u64> {
         self.version().and_then(Version::expires_at)
     }
+}
+
+/// `bytes` (a record's key or a version's value), borrowed for `'c`
+/// instead of as long as the borrow they were read through.
+///
+/// # Safety
+///
+/// `bytes` is the key of a chain, or the value of its version, that a
+/// cursor's view sees, and `'c` ends before that cursor's view is released:
+/// the cursor is borrowed for `'c` (a cursor owns its view, and releases it
+/// only when dropped or taken apart). Such a record and version stay
+/// allocated while the view is registered, wherever the cursor moves
+/// meanwhile, as a [`Position`]'s do (see there), and neither changes:
+/// a record's key is fixed, and a version is immutable once written.
+unsafe fn seen_for<'c>(bytes: &[u8]) -> &'c [u8] {
+    // SAFETY: per the contract, the memory outlives `'c`, unchanged.
+    unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) }
 }
 
 /// The node after `from` going `forward` (or backward): the next of

@@ -183,6 +183,50 @@ fn positions_read_ahead_stay_readable_while_their_keys_are_deleted_and_collected
     assert_eq!(forward_keys(&store).len(), 100, "the deleted keys leave");
 }
 
+/// A batch borrows its pairs from the store for as long as the cursor is
+/// borrowed: deleting or overwriting, collecting and reordering every key
+/// of the batch before its pairs are read changes none of them, in either
+/// direction.
+#[test]
+fn pairs_a_batch_borrows_stay_readable_while_their_keys_are_deleted_and_collected() {
+    let store = Store::new();
+    for i in 0..300 {
+        put(&store, &key_of(i), &key_of(i + 1000));
+    }
+    let view = store.snapshot();
+    let mut cursor = view.cursor::<&[u8]>(..);
+    for forward in [true, false] {
+        if forward {
+            cursor.seek_to_first();
+        } else {
+            cursor.seek_to_last();
+        }
+        let mut pairs = Vec::new();
+        let taken = cursor.take_batch(forward, 250, |k, v| {
+            pairs.push((k, v));
+            true
+        });
+        assert_eq!(taken, 250);
+        for i in 0..300 {
+            if i % 3 == 0 {
+                put(&store, &key_of(i), &key_of(i + 2000));
+            } else {
+                store.write(&[Op::Delete { key: &key_of(i) }]).unwrap();
+            }
+        }
+        store.collect_garbage(usize::MAX);
+        store.reorder(usize::MAX).unwrap();
+        for i in 0..300 {
+            put(&store, &key_of(i), &key_of(i + 3000));
+        }
+        for (n, (k, v)) in pairs.into_iter().enumerate() {
+            let i = if forward { n as u64 } else { 299 - n as u64 };
+            assert_eq!(k, key_of(i).as_slice());
+            assert_eq!(v, key_of(i + 1000).as_slice());
+        }
+    }
+}
+
 /// Read-aheads take 4, 8, 16 and then 32 keys: a range that ends on,
 /// before or after any of those boundaries, by running out of keys or at
 /// its upper bound, is walked to its last key and no further.
