@@ -275,13 +275,16 @@ typedef void (*kvdb_index_extract_fn)(void *ctx,
 typedef void (*kvdb_free_fn)(void *ctx);
 
 /**
- * One pair read by `kvdb_iter_next_batch` or `kvdb_iter_prev_batch`: the
- * key and the value, copied into the caller's buffer. A pointer whose
- * length is 0 must not be read (it may be NULL).
+ * One pair read by a batch: by `kvdb_iter_next_batch` or
+ * `kvdb_iter_prev_batch`, the key and the value copied into the caller's
+ * buffer; by `kvdb_iter_next_batch_borrowed` or
+ * `kvdb_iter_prev_batch_borrowed`, borrowed as `kvdb_iter_key` borrows
+ * (valid until the iterator moves or is freed). A pointer whose length is
+ * 0 must not be read (it may be NULL).
  */
 typedef struct {
   /**
-   * The key's first byte, in the caller's buffer.
+   * The key's first byte.
    */
   const void *key;
   /**
@@ -289,7 +292,7 @@ typedef struct {
    */
   size_t klen;
   /**
-   * The value's first byte, in the caller's buffer, right after the key.
+   * The value's first byte (in a caller's buffer, right after the key).
    */
   const void *val;
   /**
@@ -1344,6 +1347,50 @@ kvdb_status_t kvdb_iter_prev_batch(kvdb_iter_t *it,
                                    void *buf,
                                    size_t cap,
                                    size_t *n);
+
+/**
+ * Reads the pair the iterator stands on and those after it, in one call,
+ * without copying them: describes each in `pairs[i]`, whose pointers are
+ * borrowed as `kvdb_iter_key`'s are (do not free them; they stay valid
+ * until the iterator moves or is freed, so until the next batch at the
+ * latest). Stops after `max_pairs` pairs or when the iterator runs off its
+ * range, and leaves the iterator on the first pair not read (as if
+ * `kvdb_iter_next` had been called once per pair read). `*n` is the
+ * number of pairs read.
+ *
+ * An iterator over a view points into the database: nothing is copied. A
+ * transaction's iterator (`kvdb_txn_iter_new`) copies the batch into a
+ * buffer of its own, kept until its next borrowed batch.
+ *
+ * Returns `KVDB_OK`, with `*n` 0 only when the iterator is not valid (the
+ * scan is over); `KVDB_INVALID_ARGUMENT` for a NULL iterator, `pairs` or
+ * `n`, or a `max_pairs` of 0.
+ *
+ * # Safety
+ *
+ * `it` is NULL (an error) or a live iterator used by no other thread
+ * meanwhile; `pairs` is NULL or valid for writing `max_pairs` descriptors;
+ * `n` is valid for writing.
+ */
+kvdb_status_t kvdb_iter_next_batch_borrowed(kvdb_iter_t *it,
+                                            kvdb_pair_t *pairs,
+                                            size_t max_pairs,
+                                            size_t *n);
+
+/**
+ * As `kvdb_iter_next_batch_borrowed`, moving backwards: reads the pair the
+ * iterator stands on and those before it, in descending key order, and
+ * leaves the iterator on the first pair not read (as `kvdb_iter_prev`
+ * would).
+ *
+ * # Safety
+ *
+ * As for `kvdb_iter_next_batch_borrowed`.
+ */
+kvdb_status_t kvdb_iter_prev_batch_borrowed(kvdb_iter_t *it,
+                                            kvdb_pair_t *pairs,
+                                            size_t max_pairs,
+                                            size_t *n);
 
 /**
  * Stores `val` under `key`, replacing any value and TTL it had.

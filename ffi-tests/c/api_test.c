@@ -503,6 +503,17 @@ static void test_iterators(kvdb_t *db) {
     kvdb_iter_free(NULL);
 }
 
+/* Checks that `pair` is the pair `stepped` stands on. */
+static void pair_matches_step(const kvdb_pair_t *pair, kvdb_iter_t *stepped) {
+    const void *k, *v;
+    size_t klen, vlen;
+    CHECK(kvdb_iter_valid(stepped));
+    CHECK_OK(kvdb_iter_key(stepped, &k, &klen));
+    CHECK_OK(kvdb_iter_value(stepped, &v, &vlen));
+    CHECK(pair->klen == klen && memcmp(pair->key, k, klen) == 0);
+    CHECK(pair->vlen == vlen && (vlen == 0 || memcmp(pair->val, v, vlen) == 0));
+}
+
 /* Reads every pair from the iterator's position on, in batches of at most
  * `max` pairs through a `cap`-byte buffer, and checks each against a step
  * by step walk of a second iterator over the same range. Returns the pairs
@@ -515,16 +526,35 @@ static size_t batches_match_steps(kvdb_iter_t *batched, kvdb_iter_t *stepped, si
         CHECK_OK(kvdb_iter_next_batch(batched, pairs, max, buf, cap, &n));
         CHECK(n <= max);
         for (size_t i = 0; i < n; i++, total++) {
-            const void *k, *v;
-            size_t klen, vlen;
-            CHECK(kvdb_iter_valid(stepped));
-            CHECK_OK(kvdb_iter_key(stepped, &k, &klen));
-            CHECK_OK(kvdb_iter_value(stepped, &v, &vlen));
-            CHECK(pairs[i].klen == klen && memcmp(pairs[i].key, k, klen) == 0);
-            CHECK(pairs[i].vlen == vlen && memcmp(pairs[i].val, v, vlen) == 0);
+            pair_matches_step(&pairs[i], stepped);
             CHECK((const unsigned char *)pairs[i].key >= buf &&
-                  (const unsigned char *)pairs[i].val + vlen <= buf + cap);
+                  (const unsigned char *)pairs[i].val + pairs[i].vlen <= buf + cap);
             kvdb_iter_next(stepped);
+        }
+    }
+    CHECK(!kvdb_iter_valid(batched) && !kvdb_iter_valid(stepped));
+    return total;
+}
+
+/* As `batches_match_steps`, with borrowed batches of at most `max` pairs:
+ * each batch's pairs are checked after the whole batch is read, when the
+ * step by step walk has moved past them. Returns the pairs read. */
+static size_t borrowed_batches_match_steps(kvdb_iter_t *batched, kvdb_iter_t *stepped, size_t max,
+                                           bool forward) {
+    kvdb_pair_t pairs[8];
+    size_t total = 0, n = 1;
+    while (n > 0) {
+        if (forward)
+            CHECK_OK(kvdb_iter_next_batch_borrowed(batched, pairs, max, &n));
+        else
+            CHECK_OK(kvdb_iter_prev_batch_borrowed(batched, pairs, max, &n));
+        CHECK(n <= max);
+        for (size_t i = 0; i < n; i++, total++) {
+            pair_matches_step(&pairs[i], stepped);
+            if (forward)
+                kvdb_iter_next(stepped);
+            else
+                kvdb_iter_prev(stepped);
         }
     }
     CHECK(!kvdb_iter_valid(batched) && !kvdb_iter_valid(stepped));
@@ -593,6 +623,40 @@ static void test_iterator_batches(kvdb_t *db) {
     CHECK(n == 4 && memcmp(pairs[0].key, "ib:18", 5) == 0 && memcmp(pairs[3].key, "ib:15", 5) == 0);
     CHECK(memcmp(pairs[3].val, "ppp", 3) == 0);
 
+    /* Borrowed batches: the same pairs, pointing into the database, in
+     * both directions and batches of every size. */
+    for (size_t max = 1; max <= 8; max++) {
+        kvdb_iter_seek_to_first(a);
+        kvdb_iter_seek_to_first(b);
+        CHECK(borrowed_batches_match_steps(a, b, max, true) == 20);
+        kvdb_iter_seek_to_last(a);
+        kvdb_iter_seek_to_last(b);
+        CHECK(borrowed_batches_match_steps(a, b, max, false) == 20);
+    }
+    /* They stay readable while the iterator stands still, whatever happens
+     * to their keys meanwhile. */
+    kvdb_iter_seek(a, KEY("ib:10"));
+    CHECK_OK(kvdb_iter_next_batch_borrowed(a, pairs, 4, &n));
+    CHECK(n == 4 && kvdb_iter_valid(a));
+    for (int i = 10; i < 14; i++) {
+        snprintf(key, sizeof key, "ib:%02d", i);
+        CHECK_OK(kvdb_delete(db, key, strlen(key)));
+    }
+    CHECK_OK(kvdb_collect_garbage(db));
+    CHECK(memcmp(pairs[0].key, "ib:10", 5) == 0 && pairs[0].vlen == 30 && memcmp(pairs[0].val, "kkk", 3) == 0);
+    CHECK(memcmp(pairs[3].key, "ib:13", 5) == 0 && pairs[3].vlen == 39 && memcmp(pairs[3].val, "nnn", 3) == 0);
+    for (int i = 10; i < 14; i++) {
+        snprintf(key, sizeof key, "ib:%02d", i);
+        memset(val, 'a' + i, sizeof val);
+        CHECK_OK(kvdb_put(db, key, strlen(key), val, (size_t)(i * 3)));
+    }
+    CHECK_STATUS(kvdb_iter_next_batch_borrowed(NULL, pairs, 4, &n), KVDB_INVALID_ARGUMENT);
+    CHECK(n == 0);
+    CHECK_STATUS(kvdb_iter_next_batch_borrowed(a, NULL, 4, &n), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_iter_next_batch_borrowed(a, pairs, 0, &n), KVDB_INVALID_ARGUMENT);
+    CHECK_STATUS(kvdb_iter_prev_batch_borrowed(a, pairs, 4, NULL), KVDB_INVALID_ARGUMENT);
+    CHECK(kvdb_iter_valid(a));
+
     /* Misuse. */
     CHECK_STATUS(kvdb_iter_next_batch(NULL, pairs, 4, buf, sizeof buf, &n), KVDB_INVALID_ARGUMENT);
     CHECK_STATUS(kvdb_iter_next_batch(a, pairs, 4, buf, sizeof buf, NULL), KVDB_INVALID_ARGUMENT);
@@ -613,6 +677,16 @@ static void test_iterator_batches(kvdb_t *db) {
     kvdb_iter_seek_to_first(a);
     CHECK_OK(kvdb_iter_next_batch(a, pairs, 4, buf, sizeof buf, &n));
     CHECK(n == 2 && pairs[1].klen == 6 && memcmp(pairs[1].val, "mine", 4) == 0);
+    /* And borrowed: the iterator copies them into a buffer of its own. */
+    kvdb_iter_seek_to_first(a);
+    CHECK_OK(kvdb_iter_next_batch_borrowed(a, pairs, 4, &n));
+    CHECK(n == 2 && !kvdb_iter_valid(a));
+    CHECK(memcmp(pairs[0].key, "ib:05", 5) == 0 && pairs[0].vlen == 15 && memcmp(pairs[0].val, "fff", 3) == 0);
+    CHECK(pairs[1].klen == 6 && memcmp(pairs[1].key, "ib:05x", 6) == 0);
+    CHECK(pairs[1].vlen == 4 && memcmp(pairs[1].val, "mine", 4) == 0);
+    kvdb_iter_seek_to_last(a);
+    CHECK_OK(kvdb_iter_prev_batch_borrowed(a, pairs, 4, &n));
+    CHECK(n == 2 && memcmp(pairs[0].key, "ib:05x", 6) == 0 && memcmp(pairs[1].key, "ib:05", 5) == 0);
     kvdb_iter_free(a);
     kvdb_txn_rollback(txn);
 }

@@ -1,10 +1,11 @@
-/* An iterator's current key and value, and the keys it has read ahead,
- * stay readable while those keys are deleted, overwritten, collected and
- * moved by a reordering pass between its steps, and while another thread
- * does the same at full speed: every key of the iterator's view comes out
- * once, in order, with the value it had when the view was taken. The
- * harness runs this plain, under ASan/UBSan and under valgrind (with the
- * system allocator), which report any read of freed memory. */
+/* An iterator's current key and value, the keys it has read ahead, and
+ * the pairs of a borrowed batch stay readable while those keys are
+ * deleted, overwritten, collected and moved by a reordering pass between
+ * its steps or batches, and while another thread does the same at full
+ * speed: every key of the iterator's view comes out once, in order, with
+ * the value it had when the view was taken. The harness runs this plain,
+ * under ASan/UBSan and under valgrind (with the system allocator), which
+ * report any read of freed memory. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -34,6 +35,15 @@ static void check_pair(kvdb_iter_t *it, int i) {
     CHECK_OK(kvdb_iter_value(it, &v, &vlen));
     CHECK(klen == strlen(key) && memcmp(k, key, klen) == 0);
     CHECK(vlen == strlen(val) && memcmp(v, val, vlen) == 0);
+}
+
+/* Checks a pair a borrowed batch described: key `i` with its first value. */
+static void check_borrowed(const kvdb_pair_t *pair, int i) {
+    char key[16], val[16];
+    key_of(i, key);
+    value_of(i, val);
+    CHECK(pair->klen == strlen(key) && memcmp(pair->key, key, pair->klen) == 0);
+    CHECK(pair->vlen == strlen(val) && memcmp(pair->val, val, pair->vlen) == 0);
 }
 
 /* Deletes or rewrites the keys from `from` on, then collects. */
@@ -92,6 +102,26 @@ int main(void) {
     CHECK(i == KEYS);
     kvdb_iter_free(it);
 
+    /* The pairs of a borrowed batch, which point into the database, while
+     * every key of the batch is deleted or rewritten, collected and moved
+     * before they are read. */
+    reload();
+    CHECK_OK(kvdb_iter_new(db, NULL, &it));
+    kvdb_iter_seek_to_first(it);
+    kvdb_pair_t pairs[CHURN_AHEAD];
+    size_t n = 1;
+    i = 0;
+    for (int step = 0; n > 0; step++) {
+        size_t max = 1 + (size_t)step % CHURN_AHEAD;
+        CHECK_OK(kvdb_iter_next_batch_borrowed(it, pairs, max, &n));
+        churn(i, step);
+        if (step % 5 == 0) CHECK_OK(kvdb_reorder(db));
+        for (size_t p = 0; p < n; p++) check_borrowed(&pairs[p], i + (int)p);
+        i += (int)n;
+    }
+    CHECK(i == KEYS);
+    kvdb_iter_free(it);
+
     /* Against another thread. */
     reload();
     pthread_t thread;
@@ -115,19 +145,27 @@ int main(void) {
         }
         CHECK_OK(kvdb_iter_new(db, snap, &it));
         int got = 0, last = -1;
-        for (kvdb_iter_seek_to_first(it); kvdb_iter_valid(it); kvdb_iter_next(it)) {
-            const void *k = NULL, *v = NULL;
-            size_t klen = 0, vlen = 0;
-            CHECK_OK(kvdb_iter_key(it, &k, &klen));
-            CHECK_OK(kvdb_iter_value(it, &v, &vlen));
-            char key[16] = {0};
-            CHECK(klen == 6);
-            memcpy(key, k, klen < 15 ? klen : 15);
-            int j = atoi(key + 1);
-            CHECK(j > last && j < KEYS && seen[j]);
-            last = j;
-            CHECK(vlen == 5 || vlen == 6);
-            got++;
+        /* Pass 0 steps; pass 1 reads borrowed batches of up to 16 pairs. */
+        kvdb_iter_seek_to_first(it);
+        while (kvdb_iter_valid(it)) {
+            size_t batch = 1;
+            if (pass == 0) {
+                CHECK_OK(kvdb_iter_key(it, &pairs[0].key, &pairs[0].klen));
+                CHECK_OK(kvdb_iter_value(it, &pairs[0].val, &pairs[0].vlen));
+            } else {
+                CHECK_OK(kvdb_iter_next_batch_borrowed(it, pairs, 16, &batch));
+            }
+            for (size_t p = 0; p < batch; p++) {
+                char key[16] = {0};
+                CHECK(pairs[p].klen == 6);
+                memcpy(key, pairs[p].key, pairs[p].klen < 15 ? pairs[p].klen : 15);
+                int j = atoi(key + 1);
+                CHECK(j > last && j < KEYS && seen[j]);
+                last = j;
+                CHECK(pairs[p].vlen == 5 || pairs[p].vlen == 6);
+                got++;
+            }
+            if (pass == 0) kvdb_iter_next(it);
         }
         CHECK(got == expected);
         kvdb_iter_free(it);

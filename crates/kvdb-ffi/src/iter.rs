@@ -20,6 +20,18 @@ use crate::status::kvdb_status_t;
 /// An iterator (opaque). Not positioned until a seek.
 pub struct kvdb_iter_t {
     pub(crate) cursor: IterCursor,
+    /// Where a transaction's iterator copies the pairs of its last borrowed
+    /// batch (`kvdb_iter_next_batch_borrowed`); empty for others.
+    pub(crate) scratch: Vec<u8>,
+}
+
+impl kvdb_iter_t {
+    pub(crate) fn new(cursor: IterCursor) -> Self {
+        Self {
+            cursor,
+            scratch: Vec::new(),
+        }
+    }
 }
 
 impl crate::boundary::Handle for kvdb_iter_t {
@@ -57,7 +69,7 @@ unsafe fn new_iter(
         // SAFETY: checked non-NULL.
         let cursor = IterCursor::View(cursor);
         // SAFETY: checked non-NULL.
-        unsafe { write(out_iter, Box::into_raw(Box::new(kvdb_iter_t { cursor }))) };
+        unsafe { write(out_iter, Box::into_raw(Box::new(kvdb_iter_t::new(cursor)))) };
         Ok(())
     })
 }

@@ -12,17 +12,20 @@ use crate::error::{FfiError, FfiResult};
 use crate::iter::kvdb_iter_t;
 use crate::status::{KVDB_BUFFER_TOO_SMALL, kvdb_status_t};
 
-/// One pair read by `kvdb_iter_next_batch` or `kvdb_iter_prev_batch`: the
-/// key and the value, copied into the caller's buffer. A pointer whose
-/// length is 0 must not be read (it may be NULL).
+/// One pair read by a batch: by `kvdb_iter_next_batch` or
+/// `kvdb_iter_prev_batch`, the key and the value copied into the caller's
+/// buffer; by `kvdb_iter_next_batch_borrowed` or
+/// `kvdb_iter_prev_batch_borrowed`, borrowed as `kvdb_iter_key` borrows
+/// (valid until the iterator moves or is freed). A pointer whose length is
+/// 0 must not be read (it may be NULL).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct kvdb_pair_t {
-    /// The key's first byte, in the caller's buffer.
+    /// The key's first byte.
     pub key: *const c_void,
     /// The key's length in bytes.
     pub klen: usize,
-    /// The value's first byte, in the caller's buffer, right after the key.
+    /// The value's first byte (in a caller's buffer, right after the key).
     pub val: *const c_void,
     /// The value's length in bytes.
     pub vlen: usize,
@@ -30,9 +33,15 @@ pub struct kvdb_pair_t {
 
 /// Which way a batch moves the iterator.
 #[derive(Clone, Copy)]
-enum Direction {
+pub(crate) enum Direction {
     Next,
     Prev,
+}
+
+impl Direction {
+    pub(crate) fn forward(self) -> bool {
+        matches!(self, Direction::Next)
+    }
 }
 
 /// The caller's two output areas, checked: `max_pairs` descriptors at
@@ -51,16 +60,7 @@ impl Outputs {
         buf: *mut c_void,
         cap: usize,
     ) -> FfiResult<Self> {
-        if max_pairs == 0 {
-            return Err(FfiError::invalid("max_pairs is 0: no pair could be read"));
-        }
-        if pairs.is_null() {
-            return Err(FfiError::invalid("pairs is NULL"));
-        }
-        let pairs_len = max_pairs
-            .checked_mul(size_of::<kvdb_pair_t>())
-            .filter(|&n| n <= isize::MAX as usize)
-            .ok_or_else(|| FfiError::invalid(format!("max_pairs {max_pairs} is impossible")))?;
+        let pairs_len = pairs_size(pairs, max_pairs)?;
         if buf.is_null() && cap != 0 {
             return Err(FfiError::invalid(format!("buf is NULL but cap is {cap}")));
         }
@@ -80,15 +80,29 @@ impl Outputs {
     }
 }
 
+/// The size in bytes of the caller's `max_pairs` descriptors at `pairs`,
+/// checked: at least one, not NULL, a possible size.
+pub(crate) fn pairs_size(pairs: *mut kvdb_pair_t, max_pairs: usize) -> FfiResult<usize> {
+    if max_pairs == 0 {
+        return Err(FfiError::invalid("max_pairs is 0: no pair could be read"));
+    }
+    if pairs.is_null() {
+        return Err(FfiError::invalid("pairs is NULL"));
+    }
+    max_pairs
+        .checked_mul(size_of::<kvdb_pair_t>())
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| FfiError::invalid(format!("max_pairs {max_pairs} is impossible")))
+}
+
 /// Copies pairs from the iterator's position on, moving it in `direction`
 /// past each pair copied; returns how many.
 fn read_batch(it: &mut kvdb_iter_t, to: &Outputs, direction: Direction) -> FfiResult<usize> {
     let (mut used, mut written) = (0, 0);
     let mut too_large = None;
-    let count = it.cursor.take_batch(
-        matches!(direction, Direction::Next),
-        to.max_pairs,
-        |key, val| {
+    let count = it
+        .cursor
+        .take_batch(direction.forward(), to.max_pairs, |key, val| {
             let need = key.len() + val.len();
             if need > to.cap - used {
                 too_large = Some(need);
@@ -121,8 +135,7 @@ fn read_batch(it: &mut kvdb_iter_t, to: &Outputs, direction: Direction) -> FfiRe
             used += need;
             written += 1;
             true
-        },
-    );
+        });
     match too_large {
         Some(need) if count == 0 => Err(FfiError::new(
             KVDB_BUFFER_TOO_SMALL,
@@ -135,8 +148,34 @@ fn read_batch(it: &mut kvdb_iter_t, to: &Outputs, direction: Direction) -> FfiRe
     }
 }
 
-/// The shared body of both batch functions; `outputs` are the caller's
-/// `(pairs, max_pairs, buf, cap)`, checked here.
+/// The shared body of every batch function: `*n` is 0 unless `read`,
+/// given the iterator, reads pairs; then it is how many.
+///
+/// # Safety
+///
+/// `it` is NULL (an error) or a live iterator used by no other thread
+/// meanwhile; `n` is NULL (an error) or valid for writing.
+pub(crate) unsafe fn batch_call(
+    function: &'static str,
+    it: *mut kvdb_iter_t,
+    n: *mut usize,
+    read: impl FnOnce(&mut kvdb_iter_t) -> FfiResult<usize>,
+) -> kvdb_status_t {
+    status(function, || {
+        let n = out(n, "n")?;
+        // SAFETY: checked non-NULL; valid for writing per the contract.
+        unsafe { write(n, 0) };
+        // SAFETY: per the contract.
+        let it = unsafe { handle_mut(it, "iterator") }?;
+        let count = read(it)?;
+        // SAFETY: as above.
+        unsafe { write(n, count) };
+        Ok(())
+    })
+}
+
+/// The shared body of both copying batch functions; `outputs` are the
+/// caller's `(pairs, max_pairs, buf, cap)`, checked here.
 ///
 /// # Safety
 ///
@@ -148,19 +187,12 @@ unsafe fn batch(
     n: *mut usize,
     direction: Direction,
 ) -> kvdb_status_t {
-    status(function, || {
-        let n = out(n, "n")?;
-        // SAFETY: checked non-NULL; valid for writing per the contract.
-        unsafe { write(n, 0) };
+    let read = |it: &mut kvdb_iter_t| {
         let (pairs, max_pairs, buf, cap) = outputs;
-        let outputs = Outputs::check(pairs, max_pairs, buf, cap)?;
-        // SAFETY: per the callers' contracts.
-        let it = unsafe { handle_mut(it, "iterator") }?;
-        let count = read_batch(it, &outputs, direction)?;
-        // SAFETY: as above.
-        unsafe { write(n, count) };
-        Ok(())
-    })
+        read_batch(it, &Outputs::check(pairs, max_pairs, buf, cap)?, direction)
+    };
+    // SAFETY: forwarded contract.
+    unsafe { batch_call(function, it, n, read) }
 }
 
 /// Reads the pair the iterator stands on and those after it, in one call:

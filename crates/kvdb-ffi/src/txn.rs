@@ -435,9 +435,7 @@ unsafe fn txn_iter(
             // SAFETY: per the callers' contracts.
             Some((ptr, len)) => t.txn.prefix_cursor(unsafe { bytes(ptr, len, "prefix") }?),
         };
-        let it = kvdb_iter_t {
-            cursor: IterCursor::Txn(cursor),
-        };
+        let it = kvdb_iter_t::new(IterCursor::Txn(cursor));
         // SAFETY: checked non-NULL.
         unsafe { write(out_iter, Box::into_raw(Box::new(it))) };
         Ok(())
