@@ -227,11 +227,36 @@ class iterator {
         }
     }
 
+    /// Reads up to `max` pairs from here on in one call without copying
+    /// them (kvdb_iter_next_batch_borrowed) and moves past them; empty at
+    /// the end. The views are borrowed until the iterator moves again.
+    const std::vector<entry> &next_batch_borrowed(size_t max = 256) {
+        return borrowed_batch(kvdb_iter_next_batch_borrowed, max);
+    }
+    /// The same backwards, from here to the first key
+    /// (kvdb_iter_prev_batch_borrowed).
+    const std::vector<entry> &prev_batch_borrowed(size_t max = 256) {
+        return borrowed_batch(kvdb_iter_prev_batch_borrowed, max);
+    }
+
     kvdb_iter_t *get() const noexcept { return it_.get(); }
 
   private:
     static std::string_view view(const void *p, size_t n) {
         return n == 0 ? std::string_view() : std::string_view(static_cast<const char *>(p), n);
+    }
+    const std::vector<entry> &borrowed_batch(kvdb_status_t (*read)(kvdb_iter_t *, kvdb_pair_t *,
+                                                                   size_t, size_t *),
+                                             size_t max) {
+        pairs_.resize(max == 0 ? 1 : max);
+        batch_.clear();
+        size_t n = 0;
+        detail::check(read(it_.get(), pairs_.data(), pairs_.size(), &n));
+        for (size_t i = 0; i < n; ++i) {
+            batch_.push_back(
+                {view(pairs_[i].key, pairs_[i].klen), view(pairs_[i].val, pairs_[i].vlen)});
+        }
+        return batch_;
     }
     std::unique_ptr<kvdb_iter_t, detail::deleter<kvdb_iter_t, kvdb_iter_free>> it_;
     std::vector<kvdb_pair_t> pairs_;
@@ -240,7 +265,9 @@ class iterator {
 };
 
 /// A whole scan for range-for: `for (auto [key, value] : db.scan(prefix))`.
-/// Forward, from the first key; `reversed()` walks from the last.
+/// Forward, from the first key; `reversed()` walks from the last. Reads
+/// borrowed batches of 4 pairs, then twice as many each time up to 64: an
+/// entry is borrowed until the loop moves past it.
 class scan_range {
   public:
     explicit scan_range(iterator it, bool reverse = false) : it_(std::move(it)), reverse_(reverse) {}
@@ -254,20 +281,27 @@ class scan_range {
         using reference = entry;
 
         cursor() = default;
-        cursor(kvdb::iterator *it, bool reverse) : it_(it), reverse_(reverse) {}
-        entry operator*() const { return {it_->key(), it_->value()}; }
+        cursor(kvdb::iterator *it, bool reverse) : it_(it), reverse_(reverse) { fill(); }
+        entry operator*() const { return (*batch_)[at_]; }
         cursor &operator++() {
-            if (reverse_) it_->prev();
-            else it_->next();
+            if (++at_ == batch_->size()) fill();
             return *this;
         }
         bool operator==(const cursor &o) const { return done() == o.done(); }
         bool operator!=(const cursor &o) const { return !(*this == o); }
 
       private:
-        bool done() const { return it_ == nullptr || !it_->valid(); }
+        void fill() {
+            batch_ = reverse_ ? &it_->prev_batch_borrowed(want_) : &it_->next_batch_borrowed(want_);
+            at_ = 0;
+            want_ = want_ < 64 ? want_ * 2 : 64;
+        }
+        bool done() const { return batch_ == nullptr || batch_->empty(); }
         kvdb::iterator *it_ = nullptr;
         bool reverse_ = false;
+        const std::vector<entry> *batch_ = nullptr;
+        size_t at_ = 0;
+        size_t want_ = 4;
     };
 
     cursor begin() {

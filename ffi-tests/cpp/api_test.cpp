@@ -178,6 +178,39 @@ void batches_snapshots_and_scans() {
     }
     CHECK(seen == 10);
 
+    // Borrowed batches: the same pairs in both directions, pointing into
+    // the database.
+    it.seek_to_first();
+    std::vector<std::string> borrowed;
+    for (;;) {
+        const auto &pairs = it.next_batch_borrowed(3);
+        if (pairs.empty()) break;
+        CHECK(pairs.size() <= 3);
+        for (const auto &e : pairs) borrowed.emplace_back(e.key);
+    }
+    CHECK(borrowed.size() == 10 && borrowed.front() == "n:0" && borrowed.back() == "n:99");
+    it.seek_to_last();
+    const auto &last = it.prev_batch_borrowed(2);
+    CHECK(last.size() == 2 && last[0].key == "n:99" && last[0].value == "later");
+    CHECK(last[1].key == "n:9" && last[1].value == "n:9");
+    CHECK(it.valid() && it.key() == "n:8");
+
+    // A range-for scan reads growing batches: more keys than the first
+    // few batches hold, and a loop left early.
+    for (int i = 0; i < 300; i++) db.put("m:" + std::to_string(1000 + i), std::to_string(i));
+    int walked = 0;
+    for (auto [key, value] : db.scan("m:")) {
+        CHECK(key == "m:" + std::to_string(1000 + walked) && value == std::to_string(walked));
+        walked++;
+    }
+    CHECK(walked == 300);
+    walked = 0;
+    for (auto e : db.scan("m:").reversed()) {
+        CHECK(e.key == "m:" + std::to_string(1299 - walked));
+        if (++walked == 7) break;
+    }
+    CHECK(walked == 7);
+
     // A large value does not fit the default batch buffer: it grows.
     db.put("n:big", std::string(200000, 'v'));
     it = db.iterate("n:big");
