@@ -40,6 +40,9 @@ pub(crate) struct Api {
         usize,
         *mut usize,
     ) -> Status,
+    /// `kvdb_iter_next_batch_borrowed`, absent from libraries before it.
+    pub(crate) iter_next_batch_borrowed:
+        Option<unsafe extern "C" fn(*mut c_void, *mut Pair, usize, *mut usize) -> Status>,
     pub(crate) iter_free: unsafe extern "C" fn(*mut c_void),
     pub(crate) iter_valid: unsafe extern "C" fn(*const c_void) -> bool,
     pub(crate) iter_value:
@@ -100,7 +103,8 @@ macro_rules! sym {
 }
 
 /// Loads the library at `path` and resolves every function of [`Api`];
-/// panics naming the library or the symbol if either is missing. The
+/// panics naming the library or the symbol if either is missing (except for
+/// the optional ones, which libraries of earlier commits lack). The
 /// function pointers are valid only while the returned [`Library`] is
 /// loaded: callers keep it beside them (and drop it after their database).
 pub(crate) fn load(path: &Path) -> (Library, Api) {
@@ -123,6 +127,10 @@ pub(crate) fn load(path: &Path) -> (Library, Api) {
         iter_new: sym!(lib, "kvdb_iter_new"),
         iter_seek: sym!(lib, "kvdb_iter_seek"),
         iter_next_batch: sym!(lib, "kvdb_iter_next_batch"),
+        // SAFETY: the symbol has the signature the field declares (kvdb.h).
+        iter_next_batch_borrowed: unsafe { lib.get(b"kvdb_iter_next_batch_borrowed\0") }
+            .ok()
+            .map(|f| *f),
         iter_free: sym!(lib, "kvdb_iter_free"),
         iter_valid: sym!(lib, "kvdb_iter_valid"),
         iter_value: sym!(lib, "kvdb_iter_value"),

@@ -150,8 +150,11 @@ impl System for KvdbC {
         unsafe { (self.api.delete)(self.db, key.as_ptr().cast(), key.len()) == 0 }
     }
 
-    /// Reads pairs in batches (`kvdb_iter_next_batch`), as a C program that
-    /// scans should; each value is then copied out, as for every system.
+    /// Reads pairs in batches, as a C program that scans should: borrowed
+    /// (`kvdb_iter_next_batch_borrowed`), or copied into a buffer
+    /// (`kvdb_iter_next_batch`) by a library without borrowed batches (an
+    /// earlier commit's, in an A/B). Each value is then copied out, as for
+    /// every system.
     fn scan(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
         const PAIRS: usize = 64;
         thread_local! {
@@ -211,31 +214,39 @@ impl KvdbC {
     ) -> Option<usize> {
         let mut it = std::ptr::null_mut();
         // SAFETY: the iterator functions' contracts; `pairs` and `buf` are
-        // disjoint and as long as passed; `it` is freed once.
+        // disjoint and as long as passed; a batch's pairs are read before
+        // the iterator moves again; `it` is freed once.
         unsafe {
             assert_eq!((self.api.iter_new)(self.db, std::ptr::null(), &mut it), 0);
             (self.api.iter_seek)(it, start.as_ptr().cast(), start.len());
             let mut read = 0;
             while read < n {
                 let mut got = 0;
-                let status = (self.api.iter_next_batch)(
-                    it,
-                    pairs.as_mut_ptr(),
-                    pairs.len().min(n - read),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    &mut got,
-                );
-                assert_eq!(status, 0, "kvdb_iter_next_batch failed");
+                let max = pairs.len().min(n - read);
+                let status = match self.api.iter_next_batch_borrowed {
+                    Some(borrowed) => borrowed(it, pairs.as_mut_ptr(), max, &mut got),
+                    None => (self.api.iter_next_batch)(
+                        it,
+                        pairs.as_mut_ptr(),
+                        max,
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        &mut got,
+                    ),
+                };
+                assert_eq!(status, 0, "a batch of kvdb_iter_next_batch* failed");
                 if got == 0 {
                     break;
                 }
                 for pair in &pairs[..got] {
                     out.clear();
-                    out.extend_from_slice(std::slice::from_raw_parts(
-                        pair.val.cast::<u8>(),
-                        pair.vlen,
-                    ));
+                    // A value of length 0 may be NULL: not read.
+                    if pair.vlen > 0 {
+                        out.extend_from_slice(std::slice::from_raw_parts(
+                            pair.val.cast::<u8>(),
+                            pair.vlen,
+                        ));
+                    }
                 }
                 read += got;
             }
