@@ -158,6 +158,8 @@ SIGNATURES = {
     "kvdb_iter_value": (status_t, [vp, pvp, psize]),
     "kvdb_iter_next_batch": (status_t, [vp, POINTER(Pair), c_size_t, vp, c_size_t, psize]),
     "kvdb_iter_prev_batch": (status_t, [vp, POINTER(Pair), c_size_t, vp, c_size_t, psize]),
+    "kvdb_iter_next_batch_borrowed": (status_t, [vp, POINTER(Pair), c_size_t, psize]),
+    "kvdb_iter_prev_batch_borrowed": (status_t, [vp, POINTER(Pair), c_size_t, psize]),
     "kvdb_txn_begin": (status_t, [vp, pvp]),
     "kvdb_txn_get": (status_t, [vp, c_char_p, c_size_t, pvp, psize]),
     "kvdb_txn_put": (status_t, [vp, c_char_p, c_size_t, c_char_p, c_size_t]),

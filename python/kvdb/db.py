@@ -117,7 +117,6 @@ class Scan(Closing):
         self._g = Guard(handle, L.kvdb_iter_free, "iterator")
         self._reverse = reverse
         self._pairs = (_lib.Pair * batch)()
-        self._buf = create_string_buffer(64 * 1024)
         self._ready = []
         self._done = False
         with self._g as it:
@@ -131,24 +130,20 @@ class Scan(Closing):
         return self
 
     def _fill(self):
-        step = L.kvdb_iter_prev_batch if self._reverse else L.kvdb_iter_next_batch
+        step = L.kvdb_iter_prev_batch_borrowed if self._reverse else L.kvdb_iter_next_batch_borrowed
         n = c_size_t()
         with self._g as it:
-            while True:
-                status = step(it, self._pairs, len(self._pairs), self._buf, sizeof(self._buf), byref(n))
-                if status != BUFFER_TOO_SMALL:
-                    break
-                self._buf = create_string_buffer(sizeof(self._buf) * 4)
-            check(status)
-        if n.value == 0:
-            self._done = True
-        self._ready = [
-            (
-                string_at(p.key, p.klen) if p.klen else b"",
-                string_at(p.val, p.vlen) if p.vlen else b"",
-            )
-            for p in self._pairs[: n.value]
-        ]
+            check(step(it, self._pairs, len(self._pairs), byref(n)))
+            if n.value == 0:
+                self._done = True
+            # The pairs are borrowed until the iterator moves: copied now.
+            self._ready = [
+                (
+                    string_at(p.key, p.klen) if p.klen else b"",
+                    string_at(p.val, p.vlen) if p.vlen else b"",
+                )
+                for p in self._pairs[: n.value]
+            ]
         self._ready.reverse()
 
     def __next__(self):
