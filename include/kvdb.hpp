@@ -209,7 +209,6 @@ class iterator {
     const std::vector<entry> &next_batch(size_t max = 256, size_t bytes = 64 * 1024) {
         pairs_.resize(max == 0 ? 1 : max);
         if (buf_.size() < bytes) buf_.resize(bytes);
-        batch_.clear();
         for (;;) {
             size_t n = 0;
             kvdb_status_t s = kvdb_iter_next_batch(it_.get(), pairs_.data(), pairs_.size(),
@@ -219,11 +218,7 @@ class iterator {
                 continue;
             }
             detail::check(s);
-            for (size_t i = 0; i < n; ++i) {
-                batch_.push_back({view(pairs_[i].key, pairs_[i].klen),
-                                  view(pairs_[i].val, pairs_[i].vlen)});
-            }
-            return batch_;
+            return described(n);
         }
     }
 
@@ -249,9 +244,13 @@ class iterator {
                                                                    size_t, size_t *),
                                              size_t max) {
         pairs_.resize(max == 0 ? 1 : max);
-        batch_.clear();
         size_t n = 0;
         detail::check(read(it_.get(), pairs_.data(), pairs_.size(), &n));
+        return described(n);
+    }
+    /// The first `n` pairs of the last batch, as entries.
+    const std::vector<entry> &described(size_t n) {
+        batch_.clear();
         for (size_t i = 0; i < n; ++i) {
             batch_.push_back(
                 {view(pairs_[i].key, pairs_[i].klen), view(pairs_[i].val, pairs_[i].vlen)});
