@@ -145,11 +145,7 @@ func (i *Iterator) NextBatch(buf []byte, max int) ([]KV, error) {
 	if i.it == nil {
 		return nil, ErrClosed
 	}
-	if i.cap < max {
-		C.free(unsafe.Pointer(i.pairs))
-		i.pairs = (*C.kvdb_pair_t)(C.calloc(C.size_t(max), C.size_t(unsafe.Sizeof(C.kvdb_pair_t{}))))
-		i.cap = max
-	}
+	i.reserve(max)
 	var n C.size_t
 	if err := call(func() C.kvdb_status_t {
 		return C.kvdb_iter_next_batch(i.it, i.pairs, C.size_t(max), ptr(buf), size(buf), &n)
@@ -171,4 +167,42 @@ func (i *Iterator) NextBatch(buf []byte, max int) ([]KV, error) {
 		out[j] = KV{Key: within(p.key, p.klen), Value: within(p.val, p.vlen)}
 	}
 	return out, nil
+}
+
+// NextBatchFunc reads the pair the iterator stands on and those after it,
+// up to max pairs, in one call without copying them
+// (kvdb_iter_next_batch_borrowed), then calls f with each in key order.
+// The key and value point into the database and are valid only until f
+// returns: copy what you keep, and do not modify them. f must not use the
+// iterator. The iterator is left on the first pair not read; the result is
+// the number of pairs read, 0 when the scan is over.
+func (i *Iterator) NextBatchFunc(max int, f func(key, value []byte)) (int, error) {
+	if max <= 0 {
+		return 0, newError(StatusInvalidArgument, "max must be positive")
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.it == nil {
+		return 0, ErrClosed
+	}
+	i.reserve(max)
+	var n C.size_t
+	if err := call(func() C.kvdb_status_t {
+		return C.kvdb_iter_next_batch_borrowed(i.it, i.pairs, C.size_t(max), &n)
+	}); err != nil {
+		return 0, err
+	}
+	for _, p := range unsafe.Slice(i.pairs, int(n)) {
+		f(view(p.key, p.klen), view(p.val, p.vlen))
+	}
+	return int(n), nil
+}
+
+// reserve makes room for max pair descriptors in C memory.
+func (i *Iterator) reserve(max int) {
+	if i.cap < max {
+		C.free(unsafe.Pointer(i.pairs))
+		i.pairs = (*C.kvdb_pair_t)(C.calloc(C.size_t(max), C.size_t(unsafe.Sizeof(C.kvdb_pair_t{}))))
+		i.cap = max
+	}
 }

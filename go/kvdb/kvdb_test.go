@@ -200,6 +200,9 @@ func TestEveryMethodAfterCloseReturnsErrClosed(t *testing.T) {
 	if _, err := it.NextBatch(make([]byte, 64), 4); !errors.Is(err, ErrClosed) {
 		t.Fatalf("closed iterator batch: %v", err)
 	}
+	if _, err := it.NextBatchFunc(4, func(_, _ []byte) {}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed iterator borrowed batch: %v", err)
+	}
 	must(t, txn.Rollback())
 	must(t, txn.Rollback())
 	if err := txn.Put([]byte("k"), nil); !errors.Is(err, ErrClosed) {
@@ -371,6 +374,35 @@ func TestBatchIsAtomicAndIteratorsSeeIt(t *testing.T) {
 	}
 	if total != 50 {
 		t.Fatalf("batches read %d pairs", total)
+	}
+
+	// NextBatchFunc hands over the same pairs in place, batch by batch,
+	// while the keys already read are deleted.
+	it.SeekToFirst()
+	var borrowed []string
+	for {
+		n, err := it.NextBatchFunc(7, func(key, value []byte) {
+			if !bytes.HasPrefix(key, []byte("user:")) || len(value) == 0 {
+				t.Fatalf("borrowed pair %q = %q", key, value)
+			}
+			borrowed = append(borrowed, string(key))
+		})
+		must(t, err)
+		if n == 0 {
+			break
+		}
+		if n > 7 {
+			t.Fatalf("a batch of %d pairs", n)
+		}
+		for _, k := range borrowed[len(borrowed)-n:] {
+			must(t, db.Delete([]byte(k)))
+		}
+	}
+	if len(borrowed) != 50 || borrowed[0] != back[49] || borrowed[49] != back[0] {
+		t.Fatalf("borrowed batches read %d keys: %v", len(borrowed), borrowed)
+	}
+	if _, err := it.NextBatchFunc(0, func(_, _ []byte) {}); err == nil {
+		t.Fatal("a max of 0 is refused")
 	}
 	must(t, db.Put([]byte("user:zz"), bytes.Repeat([]byte("v"), 1000)))
 	it2, _ := db.NewIterator([]byte("user:zz"))
