@@ -1,4 +1,5 @@
-/* Iteration in key order: a prefix scan, a range walk, and going backwards. */
+/* Iteration in key order: a prefix scan, a range walk, going backwards, and
+ * many pairs per call without copying them. */
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,20 @@ int main(void) {
     printf("last key at or before fruit:c:\n");
     kvdb_iter_seek_for_prev(it, "fruit:c", 7);
     if (kvdb_iter_valid(it)) print_entry(it);
+    kvdb_iter_free(it);
+
+    /* Many pairs per call, borrowed (valid until the iterator moves): the
+     * way to read long scans. Batches of 3 here, to show more than one. */
+    kvdb_iter_new(db, NULL, &it);
+    printf("in batches of up to 3:\n");
+    kvdb_pair_t pairs[3];
+    size_t n;
+    kvdb_iter_seek_to_first(it);
+    while (kvdb_iter_next_batch_borrowed(it, pairs, 3, &n) == KVDB_OK && n > 0) {
+        printf("  batch:");
+        for (size_t i = 0; i < n; i++) printf(" %.*s", (int)pairs[i].klen, (const char *)pairs[i].key);
+        printf("\n");
+    }
     kvdb_iter_free(it);
 
     kvdb_close(db);

@@ -58,6 +58,7 @@ fn every_example_runs_and_says_what_it_should() {
                 "fruit:cherry = 1",
                 "veg:carrot = 2",
                 "last key at or before fruit:c:\n  fruit:banana = 1",
+                "  batch: fruit:apple fruit:banana fruit:cherry\n  batch: fruit:date veg:carrot\n",
             ],
         ),
         ("transfer", &["4000 transfers, total 500"]),
