@@ -292,7 +292,8 @@ typedef struct {
    */
   size_t klen;
   /**
-   * The value's first byte (in a caller's buffer, right after the key).
+   * The value's first byte (after a copying batch, in the caller's
+   * buffer right after the key).
    */
   const void *val;
   /**

@@ -25,7 +25,8 @@ pub struct kvdb_pair_t {
     pub key: *const c_void,
     /// The key's length in bytes.
     pub klen: usize,
-    /// The value's first byte (in a caller's buffer, right after the key).
+    /// The value's first byte (after a copying batch, in the caller's
+    /// buffer right after the key).
     pub val: *const c_void,
     /// The value's length in bytes.
     pub vlen: usize,
