@@ -32,6 +32,12 @@ const FIRST_READ_AHEAD: usize = 4;
 /// The most keys one read-ahead of [`Cursor::next`] takes.
 const MAX_READ_AHEAD: usize = 32;
 
+/// Forward batches of fewer pairs than this step through them instead of
+/// walking: a walk loads no further than the pairs it hands over, so a
+/// caller taking one pair at a time would wait for each pair's misses in
+/// turn, where steps read ahead.
+const SMALLEST_WALKED_BATCH: usize = 8;
+
 /// The version of `chain` that `view` sees, if it is a live one.
 #[inline]
 fn visible<'g>(
@@ -349,6 +355,12 @@ impl Cursor {
     /// a forward batch or a read-ahead) instead of searching for it, and a
     /// forward batch holds the node it stops on for the next.
     ///
+    /// A forward batch of fewer than 8 pairs steps instead, as
+    /// [`Cursor::next`] reads ahead: over 1M keys, walked batches of one
+    /// pair ran at 0.28x the speed of steps (each pair's misses in turn)
+    /// and of four pairs at 0.8x, stepped ones at 0.97x and 1.0x; walked
+    /// batches of eight ran at 1.15x.
+    ///
     /// The pairs are borrowed from the store, not copied, for as long as
     /// the cursor is borrowed (`'c`): a caller may keep them, in a `Vec`
     /// say, until it next uses the cursor.
@@ -358,6 +370,9 @@ impl Cursor {
         max: usize,
         mut take: impl FnMut(&'c [u8], &'c [u8]) -> bool,
     ) -> usize {
+        if forward && max < SMALLEST_WALKED_BATCH {
+            return self.take_by_steps(max, take);
+        }
         let (Some(key), Some(value)) = (self.key(), self.value()) else {
             return 0;
         };
@@ -422,6 +437,29 @@ impl Cursor {
         self.scanner = None;
         self.current = stop;
         self.held = Some(held).filter(|_| forward && self.current.is_some());
+        taken
+    }
+
+    /// [`Cursor::take_batch`] going forward, one [`Cursor::next`] per pair.
+    fn take_by_steps<'c>(
+        &'c mut self,
+        max: usize,
+        mut take: impl FnMut(&'c [u8], &'c [u8]) -> bool,
+    ) -> usize {
+        let mut taken = 0;
+        while taken < max {
+            let (Some(key), Some(value)) = (self.key(), self.value()) else {
+                break;
+            };
+            // SAFETY: the current position's key and value, which its view
+            // sees (see `seen_for`).
+            let (key, value) = unsafe { (seen_for(key), seen_for(value)) };
+            if !take(key, value) {
+                break;
+            }
+            taken += 1;
+            self.next();
+        }
         taken
     }
 

@@ -112,8 +112,9 @@ proptest! {
         lower in prop::option::of((any::<bool>(), 0u8..40)),
         upper in prop::option::of((any::<bool>(), 0u8..40)),
         start in 0u8..40,
-        max in 1usize..6,
-        accept in 1usize..8,
+        // Forward batches of fewer than 8 pairs step, larger ones walk.
+        max in 1usize..20,
+        accept in 1usize..24,
     ) {
         let store = Store::new();
         for w in &before {
@@ -197,7 +198,7 @@ fn batches_see_their_view_while_writers_and_collection_run() {
             a.seek_to_first();
             b.seek_to_first();
             let stepped = step_all(&mut a, true);
-            let batched = batch_all(&mut b, true, 1 + round % 7, 5);
+            let batched = batch_all(&mut b, true, 1 + round % 13, 5);
             assert_eq!(batched, stepped);
         }
         stop.store(true, Ordering::Relaxed);
