@@ -137,36 +137,25 @@ type KV struct {
 // over. If the current pair alone does not fit in buf, nothing is read and
 // the error is ErrBufferTooSmall.
 func (i *Iterator) NextBatch(buf []byte, max int) ([]KV, error) {
-	if max <= 0 {
-		return nil, newError(StatusInvalidArgument, "max must be positive")
-	}
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.it == nil {
-		return nil, ErrClosed
-	}
-	i.reserve(max)
-	var n C.size_t
-	if err := call(func() C.kvdb_status_t {
-		return C.kvdb_iter_next_batch(i.it, i.pairs, C.size_t(max), ptr(buf), size(buf), &n)
-	}); err != nil {
-		return nil, err
-	}
-	pairs := unsafe.Slice(i.pairs, int(n))
-	out := make([]KV, int(n))
-	base := uintptr(ptr(buf))
-	// The library wrote each pair into buf; a zero-length one may be NULL.
-	within := func(p unsafe.Pointer, n C.size_t) []byte {
-		if n == 0 {
-			return buf[:0:0]
+	var out []KV
+	err := i.batch(max, func(it *C.kvdb_iter_t, pairs *C.kvdb_pair_t, n *C.size_t) C.kvdb_status_t {
+		return C.kvdb_iter_next_batch(it, pairs, C.size_t(max), ptr(buf), size(buf), n)
+	}, func(pairs []C.kvdb_pair_t) {
+		out = make([]KV, len(pairs))
+		base := uintptr(ptr(buf))
+		// The library wrote each pair into buf; a zero-length one may be NULL.
+		within := func(p unsafe.Pointer, n C.size_t) []byte {
+			if n == 0 {
+				return buf[:0:0]
+			}
+			off := int(uintptr(p) - base)
+			return buf[off : off+int(n) : off+int(n)]
 		}
-		off := int(uintptr(p) - base)
-		return buf[off : off+int(n) : off+int(n)]
-	}
-	for j, p := range pairs {
-		out[j] = KV{Key: within(p.key, p.klen), Value: within(p.val, p.vlen)}
-	}
-	return out, nil
+		for j, p := range pairs {
+			out[j] = KV{Key: within(p.key, p.klen), Value: within(p.val, p.vlen)}
+		}
+	})
+	return out, err
 }
 
 // NextBatchFunc reads the pair the iterator stands on and those after it,
@@ -177,25 +166,37 @@ func (i *Iterator) NextBatch(buf []byte, max int) ([]KV, error) {
 // iterator. The iterator is left on the first pair not read; the result is
 // the number of pairs read, 0 when the scan is over.
 func (i *Iterator) NextBatchFunc(max int, f func(key, value []byte)) (int, error) {
+	read := 0
+	err := i.batch(max, func(it *C.kvdb_iter_t, pairs *C.kvdb_pair_t, n *C.size_t) C.kvdb_status_t {
+		return C.kvdb_iter_next_batch_borrowed(it, pairs, C.size_t(max), n)
+	}, func(pairs []C.kvdb_pair_t) {
+		for _, p := range pairs {
+			f(view(p.key, p.klen), view(p.val, p.vlen))
+		}
+		read = len(pairs)
+	})
+	return read, err
+}
+
+// batch reads up to max pairs with read into the iterator's descriptors
+// and hands those read to use, all under the iterator's lock (borrowed
+// pairs stay valid until the iterator moves).
+func (i *Iterator) batch(max int, read func(it *C.kvdb_iter_t, pairs *C.kvdb_pair_t, n *C.size_t) C.kvdb_status_t, use func(pairs []C.kvdb_pair_t)) error {
 	if max <= 0 {
-		return 0, newError(StatusInvalidArgument, "max must be positive")
+		return newError(StatusInvalidArgument, "max must be positive")
 	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.it == nil {
-		return 0, ErrClosed
+		return ErrClosed
 	}
 	i.reserve(max)
 	var n C.size_t
-	if err := call(func() C.kvdb_status_t {
-		return C.kvdb_iter_next_batch_borrowed(i.it, i.pairs, C.size_t(max), &n)
-	}); err != nil {
-		return 0, err
+	if err := call(func() C.kvdb_status_t { return read(i.it, i.pairs, &n) }); err != nil {
+		return err
 	}
-	for _, p := range unsafe.Slice(i.pairs, int(n)) {
-		f(view(p.key, p.klen), view(p.val, p.vlen))
-	}
-	return int(n), nil
+	use(unsafe.Slice(i.pairs, int(n)))
+	return nil
 }
 
 // reserve makes room for max pair descriptors in C memory.
