@@ -114,6 +114,16 @@ pub struct Cursor {
     /// read-ahead continues. (Until the first read-ahead after a seek, the
     /// scanner holds the current position's node, and hands it over.)
     held: Option<HeldNode>,
+    /// True while the cursor steps backward from positions read behind
+    /// (see [`Cursor::prev`]).
+    reading_behind: bool,
+    /// The positions before `current`, read behind together, in key order:
+    /// the next step backward takes the last.
+    behind: Vec<Position>,
+    /// True if the range starts at the first position in `behind`.
+    behind_ends: bool,
+    /// How many positions the next read-behind expects to find.
+    behind_len: usize,
 }
 
 // SAFETY: the only non-thread-safe field is the `NonNull<Version>` in each
@@ -147,15 +157,24 @@ impl Cursor {
             ahead_ends: false,
             ahead_len: FIRST_READ_AHEAD,
             held: None,
+            reading_behind: false,
+            behind: Vec::new(),
+            behind_ends: false,
+            behind_len: FIRST_READ_AHEAD,
         }
     }
 
-    /// Drops what was read ahead: the cursor is about to stand elsewhere.
+    /// Drops what was read ahead or behind: the cursor is about to stand
+    /// elsewhere, or to turn.
     fn forget_ahead(&mut self) {
         self.ahead.clear();
         self.ahead_ends = false;
         self.ahead_len = FIRST_READ_AHEAD;
         self.held = None;
+        self.reading_behind = false;
+        self.behind.clear();
+        self.behind_ends = false;
+        self.behind_len = FIRST_READ_AHEAD;
     }
 
     /// The view the cursor reads.
@@ -258,6 +277,9 @@ impl Cursor {
         if self.current.is_none() {
             return;
         }
+        if self.reading_behind {
+            self.forget_ahead();
+        }
         if self.ahead.is_empty() && !self.ahead_ends {
             self.read_ahead();
         }
@@ -293,20 +315,11 @@ impl Cursor {
         let ended = held.with(|shared, slot| {
             let guard = epoch::pin();
             let left = slot.take();
-            let first = node_after(left.as_ref(), shared, space, true, from, &guard);
-            let stop = walk(
-                view,
-                limit,
-                true,
-                first,
-                from,
-                want,
-                &guard,
-                |chain, version| {
-                    ahead.push(Position::seen(view, chain, version));
-                    ahead.len() < want
-                },
-            );
+            let first = node_after(left.as_ref(), shared, space, from, &guard);
+            let stop = walk(view, limit, first, from, want, &guard, |chain, version| {
+                ahead.push(Position::seen(view, chain, version));
+                ahead.len() < want
+            });
             // The walk stopped on the last pair pushed, or the range ended.
             let ended = stop.is_none();
             if let Some((_, node)) = stop {
@@ -323,22 +336,79 @@ impl Cursor {
     }
 
     /// Steps to the previous key; does nothing on an invalid cursor.
+    ///
+    /// The skiplist has no backward links: a node's predecessor is found by
+    /// a search from the top of the index, a dozen or more dependent cache
+    /// misses over a million keys. So steps backward are read behind: one
+    /// search finds a node some way before the current key (where the
+    /// search for it passes on a tower level that many nodes skip: 4 nodes
+    /// back after a seek, doubling up to 32 while the cursor keeps
+    /// stepping), a walk forward from there finds the keys up to the
+    /// current one as a forward read-ahead does, and the steps take them
+    /// from the last. One search per block instead of one per key; the
+    /// view is fixed, so the keys found are those steps would have found.
     pub fn prev(&mut self) {
-        self.forget_ahead();
-        let Some(pos) = &self.current else { return };
-        if self.scanner.as_ref().map(Scanner::direction) != Some(Direction::Backward) {
-            let from = to_owned_bound(tighter_upper(
-                Bound::Excluded(pos.chain.key()),
-                self.upper(),
-            ));
-            self.scanner = Some(Scanner::new(
-                Arc::clone(&self.view.shared),
-                self.view.space(),
-                Direction::Backward,
-                from,
-            ));
+        if self.current.is_none() {
+            return;
         }
-        self.advance();
+        if !self.reading_behind {
+            self.forget_ahead();
+            self.scanner = None;
+            self.reading_behind = true;
+        }
+        if self.behind.is_empty() && !self.behind_ends {
+            self.read_behind();
+        }
+        self.current = self.behind.pop();
+    }
+
+    /// Fills `behind` with the positions before the current one, in key
+    /// order, from a node about `behind_len` nodes back (or from the start
+    /// of the range, if that is nearer) up to the current key; further back
+    /// still while none of them is one the view sees.
+    #[inline(never)]
+    fn read_behind(&mut self) {
+        let Some(pos) = &self.current else { return };
+        let mut before = ChainRef::clone(&pos.chain);
+        let expected = self.behind_len;
+        self.behind_len = (expected * 2).min(MAX_READ_AHEAD);
+        // Towers more than `level` high are one node in 2^level.
+        let level = expected.trailing_zeros() as usize;
+        let view = &self.view;
+        let index = view.shared.keys(view.space());
+        let lower = self.lower.as_ref().map(|k| &**k);
+        let behind = &mut self.behind;
+        behind.clear();
+        let guard = epoch::pin();
+        let from_start = loop {
+            let anchor = index
+                .borrow_some_way_before(before.key(), level, &guard)
+                .filter(|at| within(at.key().chain().key(), lower, false));
+            let from_start = anchor.is_none();
+            let first = match &anchor {
+                Some(at) => Some(at.clone()),
+                None => index.borrow_at(true, lower, &guard),
+            };
+            walk(
+                view,
+                Bound::Excluded(before.key()),
+                first,
+                &before,
+                2 * expected,
+                &guard,
+                |chain, version| {
+                    behind.push(Position::seen(view, chain, version));
+                    true
+                },
+            );
+            match anchor {
+                // Nothing the view sees between the anchor and `before`:
+                // look before the anchor.
+                Some(at) if behind.is_empty() => before = ChainRef::clone(at.key().chain()),
+                _ => break from_start,
+            }
+        };
+        self.behind_ends = from_start;
     }
 
     /// Hands the current pair and those after it (`forward`) or before it to
@@ -348,18 +418,20 @@ impl Cursor {
     /// taken. Does nothing on an invalid cursor.
     ///
     /// The same as taking the current pair and stepping, pair by pair, but
-    /// the walk holds one epoch guard for the whole batch and borrows each
-    /// skiplist node instead of counting references to it: after the first
-    /// pair, a step costs no atomic write. Going forward, the walk starts
-    /// from the current pair's node when the cursor holds it (after a seek,
-    /// a forward batch or a read-ahead) instead of searching for it, and a
-    /// forward batch holds the node it stops on for the next.
+    /// a forward batch walks: it holds one epoch guard for the whole batch
+    /// and borrows each skiplist node instead of counting references to it,
+    /// so after the first pair a step costs no atomic write. The walk
+    /// starts from the current pair's node when the cursor holds it (after
+    /// a seek, a forward batch or a read-ahead) instead of searching for
+    /// it, and holds the node it stops on for the next batch.
     ///
     /// A forward batch of fewer than 8 pairs steps instead, as
     /// [`Cursor::next`] reads ahead: over 1M keys, walked batches of one
     /// pair ran at 0.28x the speed of steps (each pair's misses in turn)
     /// and of four pairs at 0.8x, stepped ones at 0.97x and 1.0x; walked
-    /// batches of eight ran at 1.15x.
+    /// batches of eight ran at 1.15x. A backward batch steps back, reading
+    /// behind as [`Cursor::prev`] does (a walk backward would search for
+    /// every node).
     ///
     /// The pairs are borrowed from the store, not copied, for as long as
     /// the cursor is borrowed (`'c`): a caller may keep them, in a `Vec`
@@ -370,8 +442,8 @@ impl Cursor {
         max: usize,
         mut take: impl FnMut(&'c [u8], &'c [u8]) -> bool,
     ) -> usize {
-        if forward && max < SMALLEST_WALKED_BATCH {
-            return self.take_by_steps(max, take);
+        if !forward || max < SMALLEST_WALKED_BATCH {
+            return self.take_by_steps(forward, max, take);
         }
         let (Some(key), Some(value)) = (self.key(), self.value()) else {
             return 0;
@@ -383,23 +455,22 @@ impl Cursor {
             return 0;
         }
         let mut taken = 1;
-        // A forward batch continues from the current position's skiplist
-        // node if the cursor holds it, instead of searching for its key.
-        let here = if forward { self.node_here() } else { None };
+        // The batch continues from the current position's skiplist node if
+        // the cursor holds it, instead of searching for its key.
+        let here = self.node_here();
         self.forget_ahead();
         let mut held = here.unwrap_or_else(|| HeldNode::new(Arc::clone(&self.view.shared)));
         let from = self.current.as_ref().map(|p| &p.chain).expect("positioned");
         let (view, space) = (&self.view, self.view.space());
-        let limit = if forward { self.upper() } else { self.lower() };
+        let limit = self.upper();
         // Where to stand afterwards: the first pair not taken.
         let stop = held.with(|shared, slot| {
             let guard = epoch::pin();
             let left = slot.take();
-            let first = node_after(left.as_ref(), shared, space, forward, from, &guard);
+            let first = node_after(left.as_ref(), shared, space, from, &guard);
             let stop = walk(
                 view,
                 limit,
-                forward,
                 first,
                 from,
                 max - taken + 1,
@@ -418,7 +489,7 @@ impl Cursor {
                     true
                 },
             );
-            if let (true, Some((_, node))) = (forward, &stop) {
+            if let Some((_, node)) = &stop {
                 // Held for the next forward batch or step, which continue
                 // from it; `None` if the node is being removed (they then
                 // search for its key).
@@ -436,13 +507,15 @@ impl Cursor {
         // stays valid as any does (see `Position`).
         self.scanner = None;
         self.current = stop;
-        self.held = Some(held).filter(|_| forward && self.current.is_some());
+        self.held = Some(held).filter(|_| self.current.is_some());
         taken
     }
 
-    /// [`Cursor::take_batch`] going forward, one [`Cursor::next`] per pair.
+    /// [`Cursor::take_batch`], one [`Cursor::next`] (or [`Cursor::prev`])
+    /// per pair.
     fn take_by_steps<'c>(
         &'c mut self,
+        forward: bool,
         max: usize,
         mut take: impl FnMut(&'c [u8], &'c [u8]) -> bool,
     ) -> usize {
@@ -458,7 +531,11 @@ impl Cursor {
                 break;
             }
             taken += 1;
-            self.next();
+            if forward {
+                self.next();
+            } else {
+                self.prev();
+            }
         }
         taken
     }
@@ -530,31 +607,26 @@ unsafe fn seen_for<'c>(bytes: &[u8]) -> &'c [u8] {
     unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) }
 }
 
-/// The node after `from` going `forward` (or backward): the next of
-/// `held`, which is `from`'s own node if the caller holds it (forward only:
-/// the skiplist has no backward links to follow), else found by a search.
+/// The node after `from`: the next of `held`, which is `from`'s own node if
+/// the caller holds it, else found by a search.
 fn node_after<'a, 'g>(
     held: Option<&'g Pinned<'a>>,
     shared: &'a Shared,
     space: Space,
-    forward: bool,
     from: &ChainRef,
     guard: &'g epoch::Guard,
 ) -> Option<Entry<'a, 'g, OrderedKey, ()>> {
     match held {
-        Some(node) => {
-            debug_assert!(forward, "a held node is continued from going forward");
-            node.entry().borrow(guard).next()
-        }
+        Some(node) => node.entry().borrow(guard).next(),
         None => shared
             .keys(space)
-            .borrow_at(forward, Bound::Excluded(from.key()), guard),
+            .borrow_at(true, Bound::Excluded(from.key()), guard),
     }
 }
 
-/// Walks the live pairs of `view` from `first` on (the node after `from`,
-/// the chain the caller stood on), going `forward` or backward, up to
-/// `limit`, calling `visit` with each until it returns false; returns the
+/// Walks the live pairs of `view` forward from `first` on (the node after
+/// `from`, the chain the caller stood on, or a node before it when reading
+/// behind), up to `limit`, calling `visit` with each until it returns false; returns the
 /// pair it returned false for with its node, or `None` if the range ended
 /// first. `hint` is how many pairs the caller expects to be offered, the
 /// last one included: the walk finds no more nodes ahead of the pairs it
@@ -566,11 +638,9 @@ fn node_after<'a, 'g>(
 /// chains and versions are loaded a window at a time, so those misses
 /// overlap. The twin of the node just passed (its chain being moved: see
 /// `index/ordered_key.rs`) is skipped, as is `from`'s if it comes first.
-#[allow(clippy::too_many_arguments)]
 fn walk<'a, 'g>(
     view: &ReadView,
     limit: Bound<&[u8]>,
-    forward: bool,
     first: Option<Entry<'a, 'g, OrderedKey, ()>>,
     from: &ChainRef,
     hint: usize,
@@ -589,7 +659,7 @@ fn walk<'a, 'g>(
         let mut len = 0;
         while len < window_len {
             let Some(at) = next else { break };
-            next = if forward { at.next() } else { at.prev() };
+            next = at.next();
             let chain = at.key().chain().addr();
             if passed == Some(chain) {
                 continue;
@@ -608,7 +678,7 @@ fn walk<'a, 'g>(
         }
         for at in filled.iter().flatten() {
             let chain = at.key().chain();
-            if !within(chain.key(), limit, forward) {
+            if !within(chain.key(), limit, true) {
                 return None;
             }
             let Some(version) = visible(view, chain, guard) else {

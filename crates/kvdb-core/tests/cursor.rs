@@ -573,3 +573,69 @@ fn batches_continue_past_nodes_moved_between_them() {
     });
     assert_eq!(seen, even_keys_below_400());
 }
+
+/// Steps backward read behind: one search finds a node some way back, a
+/// walk forward finds the keys up to the current one, and the steps hand
+/// them out from the last. From every start and within every lower bound,
+/// long runs of steps back (through blocks of 4 to 32 keys, across
+/// stretches of keys the view does not see, which send the read-behind
+/// further back) hand out exactly the view's keys in descending order,
+/// while later writes, collection and reordering move the nodes.
+#[test]
+fn steps_back_through_read_behind_blocks_match_a_model_of_the_view() {
+    use std::ops::Bound::{self, Excluded, Included, Unbounded};
+    for seed in 1..=4u64 {
+        let store = Store::new();
+        let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        let mut model = std::collections::BTreeMap::new();
+        for i in 0..2000 {
+            let value = format!("v{i}").into_bytes();
+            put(&store, &key_of(i), &value);
+            model.insert(key_of(i), value);
+        }
+        // A long stretch the view does not see, and scattered holes.
+        for i in (700..1000).chain((0..2000).filter(|i| i % 7 == 3)) {
+            store.write(&[Op::Delete { key: &key_of(i) }]).unwrap();
+            model.remove(&key_of(i));
+        }
+        let view = store.snapshot();
+        for run in 0..40 {
+            let lower: Bound<Vec<u8>> = match rng.below(3) {
+                0 => Unbounded,
+                1 => Included(key_of(rng.below(2000))),
+                _ => Excluded(key_of(rng.below(2000))),
+            };
+            let start = key_of(rng.below(2100));
+            let mut cursor = view.cursor::<Vec<u8>>((lower.clone(), Unbounded));
+            cursor.seek_for_prev(&start);
+            let want: Vec<Vec<u8>> = model
+                .range::<[u8], _>((Unbounded, Included(start.as_slice())))
+                .rev()
+                .map(|(k, _)| k.clone())
+                .take_while(|k| {
+                    use std::ops::RangeBounds;
+                    (lower.clone(), Unbounded::<Vec<u8>>).contains(k)
+                })
+                .collect();
+            let mut seen = Vec::new();
+            while let Some(k) = cursor.key() {
+                assert_eq!(cursor.value(), model.get(k).map(Vec::as_slice));
+                seen.push(k.to_vec());
+                cursor.prev();
+                // Later writes the view must not see, and maintenance.
+                let k = key_of(rng.below(2000));
+                match rng.below(16) {
+                    0 => store.write(&[Op::Delete { key: &k }]).map(drop).unwrap(),
+                    1 => put(&store, &k, b"later"),
+                    2 => drop(store.collect_garbage(usize::MAX)),
+                    3 if seen.len() % 300 == 0 => drop(store.reorder(usize::MAX).unwrap()),
+                    _ => {}
+                }
+            }
+            assert_eq!(
+                seen, want,
+                "seed {seed} run {run}: {lower:?} from {start:?}"
+            );
+        }
+    }
+}

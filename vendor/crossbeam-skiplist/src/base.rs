@@ -475,6 +475,33 @@ where
         })
     }
 
+    /// Returns an `Entry` pointing to the highest element below the given
+    /// bound among those whose towers are more than `level` high (among all
+    /// elements of the top level if the list is no higher than `level`):
+    /// where a search for the bound descends from level `level`. Tower
+    /// heights are geometric, so the element found lies about `2^level`
+    /// elements below the bound, and a walk forward from it reaches the
+    /// bound without a search per element. If no such element is found then
+    /// `None` is returned. (kvdb patch: see PATCHED.md.)
+    pub fn upper_bound_at_level<'a: 'g, 'g, Q>(
+        &'a self,
+        bound: Bound<&Q>,
+        level: usize,
+        guard: &'g Guard,
+    ) -> Option<Entry<'a, 'g, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.check_guard(guard);
+        let n = self.search_bound_to_level(bound, true, level, guard)?;
+        Some(Entry {
+            parent: self,
+            node: n,
+            guard,
+        })
+    }
+
     /// Finds an entry with the specified key, or inserts a new `key`-`value` pair if none exist.
     pub fn get_or_insert(&self, key: K, value: V, guard: &Guard) -> RefEntry<'_, K, V> {
         self.insert_internal(key, || value, |_| false, guard)
@@ -688,6 +715,24 @@ where
         K: Borrow<Q>,
         Q: Ord + ?Sized,
     {
+        self.search_bound_to_level(bound, upper_bound, 0, guard)
+    }
+
+    /// As `search_bound`, but stops descending at tower level `stop_level`:
+    /// the node found is the best one among the nodes whose towers are more
+    /// than `stop_level` high (or, if the list is lower than that, among all
+    /// nodes of its top level). (kvdb patch: see PATCHED.md.)
+    fn search_bound_to_level<'a, Q>(
+        &'a self,
+        bound: Bound<&Q>,
+        upper_bound: bool,
+        stop_level: usize,
+        guard: &'a Guard,
+    ) -> Option<&'a Node<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
         unsafe {
             'search: loop {
                 // The current level we're at.
@@ -756,6 +801,10 @@ where
                         // Move one step forward.
                         pred = &c.tower;
                         curr = succ;
+                    }
+
+                    if level <= stop_level {
+                        break;
                     }
                 }
 

@@ -399,6 +399,22 @@ impl KeyIndex {
         }
     }
 
+    /// A chain some way before `key`: the last one before it among the
+    /// nodes whose towers are more than `level` high, about `2^level` nodes
+    /// back (`None` if there is none), borrowed as [`Self::borrow_at`]'s.
+    /// Walking forward from it reaches `key` having found the chains before
+    /// `key` with one search, where stepping back finds each with a search
+    /// of its own (the skiplist has no backward links).
+    pub(crate) fn borrow_some_way_before<'a: 'g, 'g>(
+        &'a self,
+        key: &[u8],
+        level: usize,
+        guard: &'g Guard,
+    ) -> Option<Entry<'a, 'g, OrderedKey, ()>> {
+        let bound = self.probe(false, Bound::Excluded(key));
+        self.map.upper_bound_at_level(bound.as_ref(), level, guard)
+    }
+
     /// `bound` as a bound on index keys, going `forward` or backward: a
     /// bound that includes a key lets in both generations of its node, one
     /// that excludes it keeps out both.
