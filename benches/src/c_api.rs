@@ -32,6 +32,7 @@ pub(crate) struct Api {
     pub(crate) reorder: unsafe extern "C" fn(*mut Db) -> Status,
     pub(crate) iter_new: unsafe extern "C" fn(*mut Db, *const c_void, *mut *mut c_void) -> Status,
     pub(crate) iter_seek: unsafe extern "C" fn(*mut c_void, *const c_void, usize),
+    pub(crate) iter_seek_for_prev: unsafe extern "C" fn(*mut c_void, *const c_void, usize),
     pub(crate) iter_next_batch: unsafe extern "C" fn(
         *mut c_void,
         *mut Pair,
@@ -43,11 +44,15 @@ pub(crate) struct Api {
     /// `kvdb_iter_next_batch_borrowed`, absent from libraries before it.
     pub(crate) iter_next_batch_borrowed:
         Option<unsafe extern "C" fn(*mut c_void, *mut Pair, usize, *mut usize) -> Status>,
+    /// `kvdb_iter_prev_batch_borrowed`, absent from libraries before it.
+    pub(crate) iter_prev_batch_borrowed:
+        Option<unsafe extern "C" fn(*mut c_void, *mut Pair, usize, *mut usize) -> Status>,
     pub(crate) iter_free: unsafe extern "C" fn(*mut c_void),
     pub(crate) iter_valid: unsafe extern "C" fn(*const c_void) -> bool,
     pub(crate) iter_value:
         unsafe extern "C" fn(*const c_void, *mut *const c_void, *mut usize) -> Status,
     pub(crate) iter_next: unsafe extern "C" fn(*mut c_void),
+    pub(crate) iter_prev: unsafe extern "C" fn(*mut c_void),
     pub(crate) options_new: unsafe extern "C" fn() -> *mut c_void,
     pub(crate) options_free: unsafe extern "C" fn(*mut c_void),
     pub(crate) options_set_sync: unsafe extern "C" fn(*mut c_void, c_int, u32) -> Status,
@@ -126,15 +131,21 @@ pub(crate) fn load(path: &Path) -> (Library, Api) {
         reorder: sym!(lib, "kvdb_reorder"),
         iter_new: sym!(lib, "kvdb_iter_new"),
         iter_seek: sym!(lib, "kvdb_iter_seek"),
+        iter_seek_for_prev: sym!(lib, "kvdb_iter_seek_for_prev"),
         iter_next_batch: sym!(lib, "kvdb_iter_next_batch"),
         // SAFETY: the symbol has the signature the field declares (kvdb.h).
         iter_next_batch_borrowed: unsafe { lib.get(b"kvdb_iter_next_batch_borrowed\0") }
+            .ok()
+            .map(|f| *f),
+        // SAFETY: as above.
+        iter_prev_batch_borrowed: unsafe { lib.get(b"kvdb_iter_prev_batch_borrowed\0") }
             .ok()
             .map(|f| *f),
         iter_free: sym!(lib, "kvdb_iter_free"),
         iter_valid: sym!(lib, "kvdb_iter_valid"),
         iter_value: sym!(lib, "kvdb_iter_value"),
         iter_next: sym!(lib, "kvdb_iter_next"),
+        iter_prev: sym!(lib, "kvdb_iter_prev"),
         options_new: sym!(lib, "kvdb_options_new"),
         options_free: sym!(lib, "kvdb_options_free"),
         options_set_sync: sym!(lib, "kvdb_options_set_sync"),

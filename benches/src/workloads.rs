@@ -20,6 +20,7 @@ enum Req {
     Put(u64),
     Scan(u64, usize),
     ScanSteps(u64, usize),
+    ScanBack(u64, usize),
     Rmw(u64),
 }
 
@@ -78,6 +79,8 @@ pub(crate) enum Mix {
     Range100,
     /// The same, stepping an iterator one entry at a time.
     Range100Steps,
+    /// 100-entry range scans backward (descending) from uniform random keys.
+    Range100Back,
 }
 
 impl Mix {
@@ -94,10 +97,11 @@ impl Mix {
             Mix::YcsbF => "ycsb-f",
             Mix::Range100 => "scan-100",
             Mix::Range100Steps => "scan-100-steps",
+            Mix::Range100Back => "scan-100-back",
         }
     }
 
-    pub(crate) const ALL: [Mix; 11] = [
+    pub(crate) const ALL: [Mix; 12] = [
         Mix::GetUniform,
         Mix::GetZipfian,
         Mix::Update,
@@ -109,10 +113,14 @@ impl Mix {
         Mix::YcsbF,
         Mix::Range100,
         Mix::Range100Steps,
+        Mix::Range100Back,
     ];
 
     fn scans(self) -> bool {
-        matches!(self, Mix::YcsbE | Mix::Range100 | Mix::Range100Steps)
+        matches!(
+            self,
+            Mix::YcsbE | Mix::Range100 | Mix::Range100Steps | Mix::Range100Back
+        )
     }
 
     fn next(self, g: &mut Gen<'_>) -> Req {
@@ -158,6 +166,7 @@ impl Mix {
             }
             Mix::Range100 => Req::Scan(g.uniform(), 100),
             Mix::Range100Steps => Req::ScanSteps(g.uniform(), 100),
+            Mix::Range100Back => Req::ScanBack(g.uniform(), 100),
         }
     }
 }
@@ -184,6 +193,7 @@ fn to_op<'a>(env: &'a Env, r: Req, k: &'a [u8]) -> Op<'a> {
         Req::Put(i) => Op::Put(k, env.value_for(i)),
         Req::Scan(_, n) => Op::Scan(k, n),
         Req::ScanSteps(_, n) => Op::ScanSteps(k, n),
+        Req::ScanBack(_, n) => Op::ScanBack(k, n),
         Req::Rmw(i) => Op::ReadModifyWrite(k, env.value_for(i ^ 1)),
     }
 }
@@ -224,6 +234,7 @@ pub(crate) fn timed(
                     | Req::Put(i)
                     | Req::Scan(i, _)
                     | Req::ScanSteps(i, _)
+                    | Req::ScanBack(i, _)
                     | Req::Rmw(i) => i,
                 };
                 crate::keys::key_into(index, buf);
@@ -313,7 +324,11 @@ pub(crate) fn multi_get(system: &Arc<dyn System>, env: &Env, threads: usize) -> 
 
 /// Whether `mix` makes sense for `system` (scans need an ordered store).
 pub(crate) fn supports(system: &dyn System, mix: Mix) -> bool {
-    !mix.scans() || system.scan(b"", 1, &mut Vec::new()).is_some()
+    let out = &mut Vec::new();
+    match mix {
+        Mix::Range100Back => system.scan_back(b"", 1, out).is_some(),
+        _ => !mix.scans() || system.scan(b"", 1, out).is_some(),
+    }
 }
 
 /// Splits `indices` among `threads` threads, each sending them in groups

@@ -170,6 +170,17 @@ fn conforms(name: &str, ordered: bool, system: &dyn System) {
             out == live[live.len() - 1].1,
             "{name}: full stepped scan ends last"
         );
+        let back = system.scan_back(&live[34].0, 25, &mut out);
+        assert_eq!(back, Some(25), "{name}: backward scan count");
+        assert!(
+            out == live[10].1,
+            "{name}: a backward scan ends on the 25th entry down"
+        );
+        let mut past_last = live[live.len() - 1].0.clone();
+        past_last.push(0);
+        let all = system.scan_back(&past_last, usize::MAX, &mut out);
+        assert_eq!(all, Some(live.len()), "{name}: full backward scan count");
+        assert!(out == live[0].1, "{name}: a full backward scan ends first");
     } else {
         assert_eq!(scanned, None, "{name}: unordered store cannot scan");
     }

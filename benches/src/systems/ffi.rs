@@ -2,7 +2,7 @@
 //! called exactly as a C program would, in this same process.
 
 use std::cell::RefCell;
-use std::ffi::CString;
+use std::ffi::{CString, c_void};
 use std::path::Path;
 
 use libloading::Library;
@@ -165,29 +165,51 @@ impl System for KvdbC {
         BUF.with_borrow_mut(|buf| self.scan_into(start, n, out, &mut [Pair::EMPTY; PAIRS], buf))
     }
 
-    /// Steps an iterator as a C program iterating the classic way does:
-    /// `kvdb_iter_valid`, `kvdb_iter_value`, `kvdb_iter_next` per entry.
-    fn scan_steps(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+    /// Reads backward in borrowed batches (`kvdb_iter_seek_for_prev`, then
+    /// `kvdb_iter_prev_batch_borrowed`), or, with a library without them,
+    /// one `kvdb_iter_prev` step at a time.
+    fn scan_back(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+        const PAIRS: usize = 64;
+        let mut pairs = [Pair::EMPTY; PAIRS];
         let mut it = std::ptr::null_mut();
         let mut read = 0;
-        // SAFETY: the iterator functions' contracts; the borrowed value is
-        // copied before the iterator moves; `it` is freed once.
+        // SAFETY: the iterator functions' contracts; a batch's pairs are
+        // read before the iterator moves again; `it` is freed once.
         unsafe {
             assert_eq!((self.api.iter_new)(self.db, std::ptr::null(), &mut it), 0);
-            (self.api.iter_seek)(it, start.as_ptr().cast(), start.len());
-            while read < n && (self.api.iter_valid)(it) {
-                let (mut val, mut vlen) = (std::ptr::null(), 0usize);
-                assert_eq!((self.api.iter_value)(it, &mut val, &mut vlen), 0);
-                out.clear();
-                if vlen > 0 {
-                    out.extend_from_slice(std::slice::from_raw_parts(val.cast::<u8>(), vlen));
+            (self.api.iter_seek_for_prev)(it, start.as_ptr().cast(), start.len());
+            match self.api.iter_prev_batch_borrowed {
+                Some(batch) => {
+                    while read < n {
+                        let mut got = 0;
+                        let status = batch(it, pairs.as_mut_ptr(), PAIRS.min(n - read), &mut got);
+                        assert_eq!(status, 0, "kvdb_iter_prev_batch_borrowed failed");
+                        if got == 0 {
+                            break;
+                        }
+                        copy_values(&pairs[..got], out);
+                        read += got;
+                    }
                 }
-                read += 1;
-                (self.api.iter_next)(it);
+                None => read = self.step_values(it, n, out, self.api.iter_prev),
             }
             (self.api.iter_free)(it);
         }
         Some(read)
+    }
+
+    /// Steps an iterator as a C program iterating the classic way does:
+    /// `kvdb_iter_valid`, `kvdb_iter_value`, `kvdb_iter_next` per entry.
+    fn scan_steps(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let mut it = std::ptr::null_mut();
+        // SAFETY: the iterator functions' contracts; `it` is freed once.
+        unsafe {
+            assert_eq!((self.api.iter_new)(self.db, std::ptr::null(), &mut it), 0);
+            (self.api.iter_seek)(it, start.as_ptr().cast(), start.len());
+            let read = self.step_values(it, n, out, self.api.iter_next);
+            (self.api.iter_free)(it);
+            Some(read)
+        }
     }
 
     fn flush(&self) {
@@ -238,20 +260,63 @@ impl KvdbC {
                 if got == 0 {
                     break;
                 }
-                for pair in &pairs[..got] {
-                    out.clear();
-                    // A value of length 0 may be NULL: not read.
-                    if pair.vlen > 0 {
-                        out.extend_from_slice(std::slice::from_raw_parts(
-                            pair.val.cast::<u8>(),
-                            pair.vlen,
-                        ));
-                    }
-                }
+                copy_values(&pairs[..got], out);
                 read += got;
             }
             (self.api.iter_free)(it);
             Some(read)
+        }
+    }
+
+    /// Copies out the value of each entry of iterator `it` from where it
+    /// stands, up to `n`, moving with `step` (`kvdb_iter_next` or
+    /// `kvdb_iter_prev`) after each; returns how many were read.
+    ///
+    /// # Safety
+    ///
+    /// `it` is a live iterator of this library's, used by no other thread.
+    unsafe fn step_values(
+        &self,
+        it: *mut c_void,
+        n: usize,
+        out: &mut Vec<u8>,
+        step: unsafe extern "C" fn(*mut c_void),
+    ) -> usize {
+        let mut read = 0;
+        // SAFETY: `it` is live (the caller's contract); the borrowed value
+        // is copied before the iterator moves.
+        unsafe {
+            while read < n && (self.api.iter_valid)(it) {
+                let (mut val, mut vlen) = (std::ptr::null(), 0usize);
+                assert_eq!((self.api.iter_value)(it, &mut val, &mut vlen), 0);
+                out.clear();
+                // A value of length 0 may be NULL: not read.
+                if vlen > 0 {
+                    out.extend_from_slice(std::slice::from_raw_parts(val.cast::<u8>(), vlen));
+                }
+                read += 1;
+                step(it);
+            }
+        }
+        read
+    }
+}
+
+/// Copies each pair's value into `out` in turn, as every system's scan
+/// copies the values it reads.
+///
+/// # Safety
+///
+/// Each pair's `val` points at `vlen` readable bytes (or `vlen` is 0).
+unsafe fn copy_values(pairs: &[Pair], out: &mut Vec<u8>) {
+    for pair in pairs {
+        out.clear();
+        // A value of length 0 may be NULL: not read.
+        if pair.vlen > 0 {
+            // SAFETY: the caller's contract.
+            out.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(pair.val.cast::<u8>(), pair.vlen)
+            });
         }
     }
 }

@@ -46,23 +46,15 @@ impl System for KvdbRust {
     }
 
     fn scan(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
-        // Batches of pairs per call (`Cursor::take_batch`), the fast way to
-        // scan; each value is copied out, as for every system.
         let mut cursor = self.db.cursor::<&[u8]>(..);
         cursor.seek(start);
-        let mut read = 0;
-        while read < n {
-            let got = cursor.take_batch(true, (n - read).min(64), |_, value| {
-                out.clear();
-                out.extend_from_slice(value);
-                true
-            });
-            if got == 0 {
-                break;
-            }
-            read += got;
-        }
-        Some(read)
+        Some(read_batches(&mut cursor, true, n, out))
+    }
+
+    fn scan_back(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let mut cursor = self.db.cursor::<&[u8]>(..);
+        cursor.seek_for_prev(start);
+        Some(read_batches(&mut cursor, false, n, out))
     }
 
     fn scan_steps(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
@@ -99,4 +91,23 @@ impl System for KvdbRust {
     fn compact(&self) {
         self.db.checkpoint().expect("checkpoint");
     }
+}
+
+/// Reads up to `n` pairs from where `cursor` stands, `forward` or back, in
+/// batches of pairs per call (`Cursor::take_batch`), the fast way to scan;
+/// each value is copied out, as for every system. Returns how many.
+fn read_batches(cursor: &mut kvdb::Cursor, forward: bool, n: usize, out: &mut Vec<u8>) -> usize {
+    let mut read = 0;
+    while read < n {
+        let got = cursor.take_batch(forward, (n - read).min(64), |_, value| {
+            out.clear();
+            out.extend_from_slice(value);
+            true
+        });
+        if got == 0 {
+            break;
+        }
+        read += got;
+    }
+    read
 }

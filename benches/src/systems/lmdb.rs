@@ -96,6 +96,23 @@ impl System for Lmdb {
         Some(read)
     }
 
+    fn scan_back(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+        if start.is_empty() {
+            // LMDB holds no zero-length key: nothing is at or before it.
+            return Some(0);
+        }
+        let rtxn = self.env.read_txn().expect("read txn");
+        let range = (Bound::Unbounded, Bound::Included(start));
+        let mut read = 0;
+        for item in self.db.rev_range(&rtxn, &range).expect("range").take(n) {
+            let (_, v) = item.expect("entry");
+            out.clear();
+            out.extend_from_slice(v);
+            read += 1;
+        }
+        Some(read)
+    }
+
     fn flush(&self) {
         self.env.force_sync().expect("sync");
     }

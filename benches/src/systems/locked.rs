@@ -38,6 +38,21 @@ impl System for LockedBTree {
         }
         Some(read)
     }
+
+    fn scan_back(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let map = self.map.read();
+        let mut read = 0;
+        for (_, v) in map
+            .range::<[u8], _>((std::ops::Bound::Unbounded, std::ops::Bound::Included(start)))
+            .rev()
+            .take(n)
+        {
+            out.clear();
+            out.extend_from_slice(v);
+            read += 1;
+        }
+        Some(read)
+    }
 }
 
 #[derive(Default)]

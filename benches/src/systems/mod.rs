@@ -26,6 +26,9 @@ pub(crate) enum Op<'a> {
     Scan(&'a [u8], usize),
     /// The same, one entry per iterator step.
     ScanSteps(&'a [u8], usize),
+    /// Read up to this many entries from the last key at or before the key,
+    /// in descending order.
+    ScanBack(&'a [u8], usize),
     /// Read the key, then write a new value (YCSB F).
     ReadModifyWrite(&'a [u8], &'a [u8]),
 }
@@ -68,6 +71,12 @@ pub(crate) trait System: Send + Sync {
     fn scan_steps(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
         self.scan(start, n, out)
     }
+    /// Reads (copies) up to `n` entries from the last key at or before
+    /// `start`, in descending order; `None` if the store is unordered (or,
+    /// here, cannot read backward).
+    fn scan_back(&self, _start: &[u8], _n: usize, _out: &mut Vec<u8>) -> Option<usize> {
+        None
+    }
     /// Requests sent together (1 for embedded stores; a server pipelines).
     fn pipeline(&self) -> usize {
         1
@@ -88,6 +97,9 @@ pub(crate) trait System: Send + Sync {
                 }
                 Op::ScanSteps(k, n) => {
                     self.scan_steps(k, n, out);
+                }
+                Op::ScanBack(k, n) => {
+                    self.scan_back(k, n, out);
                 }
                 Op::ReadModifyWrite(k, v) => {
                     self.get(k, out);

@@ -169,7 +169,7 @@ impl System for Redis {
                     pipe.cmd("GET").arg(k);
                     pipe.cmd("SET").arg(k).arg(v).ignore();
                 }
-                Op::Scan(..) | Op::ScanSteps(..) => {}
+                Op::Scan(..) | Op::ScanSteps(..) | Op::ScanBack(..) => {}
             }
         }
         let replies: Vec<Option<Vec<u8>>> = self.with(|c| pipe.query(c)).expect("pipeline");

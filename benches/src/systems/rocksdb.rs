@@ -84,6 +84,19 @@ impl System for RocksDb {
         Some(read)
     }
 
+    fn scan_back(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let mut it = self.db.raw_iterator();
+        it.seek_for_prev(start);
+        let mut read = 0;
+        while read < n && it.valid() {
+            out.clear();
+            out.extend_from_slice(it.value().expect("value"));
+            read += 1;
+            it.prev();
+        }
+        Some(read)
+    }
+
     fn flush(&self) {
         self.db.flush_wal(true).expect("flush WAL");
     }

@@ -39,4 +39,19 @@ impl System for SkipMapSystem {
         }
         Some(read)
     }
+
+    fn scan_back(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
+        let mut read = 0;
+        for e in self
+            .map
+            .range::<[u8], _>((std::ops::Bound::Unbounded, std::ops::Bound::Included(start)))
+            .rev()
+            .take(n)
+        {
+            out.clear();
+            out.extend_from_slice(e.value());
+            read += 1;
+        }
+        Some(read)
+    }
 }
