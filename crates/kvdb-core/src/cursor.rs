@@ -50,7 +50,7 @@ fn visible<'g>(
         .filter(|v| v.is_live_at(view.time_ms()))
 }
 
-/// The entry a cursor is positioned on (or one read ahead).
+/// The entry a cursor is positioned on (or one read ahead or behind).
 ///
 /// Neither field counts a reference: a step would otherwise take one and
 /// give one up, two locked instructions that profiles put at about a third
@@ -127,7 +127,7 @@ pub struct Cursor {
 }
 
 // SAFETY: the only non-thread-safe field is the `NonNull<Version>` in each
-// `Position` (the current one and those read ahead); it points at an
+// `Position` (the current one and those read ahead or behind); it points at an
 // immutable `Version` (whose contents are `Send + Sync`) kept alive by the
 // registered view (see `Position`), whichever thread the cursor is on.
 unsafe impl Send for Cursor {}
