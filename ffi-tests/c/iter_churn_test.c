@@ -1,9 +1,10 @@
-/* An iterator's current key and value, the keys it has read ahead, and
- * the pairs of a borrowed batch stay readable while those keys are
- * deleted, overwritten, collected and moved by a reordering pass between
- * its steps or batches, and while another thread does the same at full
- * speed: every key of the iterator's view comes out once, in order, with
- * the value it had when the view was taken. The harness runs this plain,
+/* An iterator's current key and value, the keys it has read ahead (or,
+ * stepping back, behind), and the pairs of a borrowed batch stay readable
+ * while those keys are deleted, overwritten, collected and moved by a
+ * reordering pass between its steps or batches, in either direction, and
+ * while another thread does the same at full speed: every key of the
+ * iterator's view comes out once, in order, with the value it had when
+ * the view was taken. The harness runs this plain,
  * under ASan/UBSan and under valgrind (with the system allocator), which
  * report any read of freed memory. */
 #include <pthread.h>
@@ -46,10 +47,12 @@ static void check_borrowed(const kvdb_pair_t *pair, int i) {
     CHECK(pair->vlen == strlen(val) && memcmp(pair->val, val, pair->vlen) == 0);
 }
 
-/* Deletes or rewrites the keys from `from` on, then collects. */
-static void churn(int from, int step) {
+/* Deletes or rewrites the keys from `from` on (going forward, or down
+ * from it going back), then collects. */
+static void churn_toward(int from, int step, int forward) {
     char key[16];
-    for (int j = from; j < from + CHURN_AHEAD && j < KEYS; j++) {
+    int lo = forward ? from : from - CHURN_AHEAD + 1;
+    for (int j = lo < 0 ? 0 : lo; j < lo + CHURN_AHEAD && j < KEYS; j++) {
         key_of(j, key);
         kvdb_status_t s = (j + step) % 3 == 0 ? kvdb_put(db, key, strlen(key), "later", 5)
                                                : kvdb_delete(db, key, strlen(key));
@@ -58,6 +61,8 @@ static void churn(int from, int step) {
     CHECK_OK(kvdb_collect_garbage(db));
     if (step % 150 == 0) CHECK_OK(kvdb_reorder(db));
 }
+
+static void churn(int from, int step) { churn_toward(from, step, 1); }
 
 static void reload(void) {
     char key[16], val[16];
@@ -122,11 +127,42 @@ int main(void) {
     CHECK(i == KEYS);
     kvdb_iter_free(it);
 
+    /* The same stepping back, which reads the keys before the current one
+     * a block at a time: those keys are deleted or rewritten, collected
+     * and moved at every step. */
+    reload();
+    CHECK_OK(kvdb_iter_new(db, NULL, &it));
+    i = KEYS - 1;
+    for (kvdb_iter_seek_to_last(it); kvdb_iter_valid(it); kvdb_iter_prev(it), i--) {
+        check_pair(it, i);
+        churn_toward(i, i, 0);
+        check_pair(it, i);
+    }
+    CHECK(i == -1);
+    kvdb_iter_free(it);
+
+    /* Borrowed backward batches, their keys churned before they are read. */
+    reload();
+    CHECK_OK(kvdb_iter_new(db, NULL, &it));
+    kvdb_iter_seek_to_last(it);
+    n = 1;
+    i = KEYS - 1;
+    for (int step = 0; n > 0; step++) {
+        size_t max = 1 + (size_t)step % CHURN_AHEAD;
+        CHECK_OK(kvdb_iter_prev_batch_borrowed(it, pairs, max, &n));
+        churn_toward(i, step, 0);
+        if (step % 5 == 0) CHECK_OK(kvdb_reorder(db));
+        for (size_t p = 0; p < n; p++) check_borrowed(&pairs[p], i - (int)p);
+        i -= (int)n;
+    }
+    CHECK(i == -1);
+    kvdb_iter_free(it);
+
     /* Against another thread. */
     reload();
     pthread_t thread;
     CHECK(pthread_create(&thread, NULL, churner, NULL) == 0);
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 4; pass++) {
         kvdb_snapshot_t *snap = NULL;
         CHECK_OK(kvdb_snapshot_new(db, &snap));
         /* What the snapshot holds, read once by point reads. */
@@ -144,28 +180,40 @@ int main(void) {
             kvdb_free(v);
         }
         CHECK_OK(kvdb_iter_new(db, snap, &it));
-        int got = 0, last = -1;
-        /* Pass 0 steps; pass 1 reads borrowed batches of up to 16 pairs. */
-        kvdb_iter_seek_to_first(it);
+        /* Passes 0 and 2 step, 1 and 3 read borrowed batches of up to 16
+         * pairs; passes 0 and 1 go forward, 2 and 3 back. */
+        int forward = pass < 2, batched = pass % 2 == 1;
+        int got = 0, last = forward ? -1 : KEYS;
+        if (forward)
+            kvdb_iter_seek_to_first(it);
+        else
+            kvdb_iter_seek_to_last(it);
         while (kvdb_iter_valid(it)) {
             size_t batch = 1;
-            if (pass == 0) {
+            if (!batched) {
                 CHECK_OK(kvdb_iter_key(it, &pairs[0].key, &pairs[0].klen));
                 CHECK_OK(kvdb_iter_value(it, &pairs[0].val, &pairs[0].vlen));
-            } else {
+            } else if (forward) {
                 CHECK_OK(kvdb_iter_next_batch_borrowed(it, pairs, 16, &batch));
+            } else {
+                CHECK_OK(kvdb_iter_prev_batch_borrowed(it, pairs, 16, &batch));
             }
             for (size_t p = 0; p < batch; p++) {
                 char key[16] = {0};
                 CHECK(pairs[p].klen == 6);
                 memcpy(key, pairs[p].key, pairs[p].klen < 15 ? pairs[p].klen : 15);
                 int j = atoi(key + 1);
-                CHECK(j > last && j < KEYS && seen[j]);
+                CHECK((forward ? j > last : j < last) && j >= 0 && j < KEYS && seen[j]);
                 last = j;
                 CHECK(pairs[p].vlen == 5 || pairs[p].vlen == 6);
                 got++;
             }
-            if (pass == 0) kvdb_iter_next(it);
+            if (!batched) {
+                if (forward)
+                    kvdb_iter_next(it);
+                else
+                    kvdb_iter_prev(it);
+            }
         }
         CHECK(got == expected);
         kvdb_iter_free(it);
