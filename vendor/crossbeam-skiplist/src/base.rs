@@ -502,6 +502,35 @@ where
         })
     }
 
+    /// As `upper_bound_at_level`, but starting where an earlier such
+    /// search under the same guard passed, kept in `finger`, when the new
+    /// bound is below a node it passed: from the lowest tower level at or
+    /// above `level` whose node is below the bound (a search from the head
+    /// if there is none, or if a node it passed is being removed). A search
+    /// for a bound a few elements below the last one then reads a node or
+    /// two, most of them in cache from that search, instead of descending
+    /// every level from the head. `finger` is updated to this search's
+    /// path. (kvdb patch: see PATCHED.md.)
+    pub fn upper_bound_at_level_from<'a: 'g, 'g, Q>(
+        &'a self,
+        bound: Bound<&Q>,
+        level: usize,
+        finger: &mut Finger<'g, K, V>,
+        guard: &'g Guard,
+    ) -> Option<Entry<'a, 'g, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        self.check_guard(guard);
+        let n = self.search_upper_bound_from(bound, level, finger, guard)?;
+        Some(Entry {
+            parent: self,
+            node: n,
+            guard,
+        })
+    }
+
     /// Finds an entry with the specified key, or inserts a new `key`-`value` pair if none exist.
     pub fn get_or_insert(&self, key: K, value: V, guard: &Guard) -> RefEntry<'_, K, V> {
         self.insert_internal(key, || value, |_| false, guard)
@@ -807,6 +836,123 @@ where
                         break;
                     }
                 }
+
+                return result;
+            }
+        }
+    }
+
+    /// `search_bound_to_level` for an upper bound, starting from `finger`
+    /// (see `upper_bound_at_level_from`). (kvdb patch: see PATCHED.md.)
+    fn search_upper_bound_from<'g, Q>(
+        &'g self,
+        bound: Bound<&Q>,
+        stop_level: usize,
+        finger: &mut Finger<'g, K, V>,
+        guard: &'g Guard,
+    ) -> Option<&'g Node<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
+        if !ptr::eq(finger.list, self) {
+            finger.list = self;
+            finger.top = 0;
+        }
+        // SAFETY: as in `search_bound_to_level`, every node dereferenced is
+        // one this search or an earlier one under a guard that lives for
+        // `'g` reached through the list's links, so the guard keeps it
+        // allocated; the finger's nodes are such nodes (see `Finger`), and a
+        // walk from one that is no longer linked restarts from the head.
+        unsafe {
+            'search: loop {
+                // The lowest level at or above `stop_level` whose node in the
+                // finger is below the bound (the head is below every bound).
+                // Every node in the finger was passed by a search of this list
+                // under a guard that outlives `'g`, so it is still allocated;
+                // one that is no longer linked at its level has that level's
+                // pointer marked, which restarts the search from the head.
+                let start = (finger.lowest.max(stop_level)..finger.top).find(|&l| {
+                    finger.nodes[l].map_or(true, |n| below_upper_bound(&bound, n.key.borrow()))
+                });
+
+                // The current level we're at, the current best node, the
+                // predecessor node and its tower.
+                let mut level;
+                let mut result = None;
+                let mut pred_node: Option<&'g Node<K, V>> = None;
+                let mut pred: &Tower<K, V> = &self.head;
+                match start {
+                    Some(l) => {
+                        level = l + 1;
+                        if let Some(n) = finger.nodes[l] {
+                            result = Some(n);
+                            pred_node = Some(n);
+                            pred = &n.tower;
+                        }
+                    }
+                    None => {
+                        level = self.hot_data.max_height.load(Ordering::Relaxed);
+                        // Fast loop to skip empty tower levels.
+                        while level >= 1
+                            && self.head[level - 1]
+                                .load(Ordering::Relaxed, guard)
+                                .is_null()
+                        {
+                            level -= 1;
+                        }
+                        finger.top = level;
+                    }
+                }
+
+                while level >= 1 {
+                    level -= 1;
+
+                    // Two adjacent nodes at the current level.
+                    let mut curr = pred[level].load_consume(guard);
+
+                    // If `curr` is marked, that means `pred` is removed and we have to restart the
+                    // search.
+                    if curr.tag() == 1 {
+                        finger.top = 0;
+                        continue 'search;
+                    }
+
+                    // Iterate through the current level until we reach a node
+                    // with a key not below the bound.
+                    while let Some(c) = curr.as_ref() {
+                        let succ = c.tower[level].load_consume(guard);
+
+                        if succ.tag() == 1 {
+                            if let Some(c) = self.help_unlink(&pred[level], c, succ, guard) {
+                                // On success, continue searching through the current level.
+                                curr = c;
+                                continue;
+                            } else {
+                                // On failure, we cannot do anything reasonable to continue
+                                // searching from the current position. Restart the search.
+                                finger.top = 0;
+                                continue 'search;
+                            }
+                        }
+
+                        if !below_upper_bound(&bound, c.key.borrow()) {
+                            break;
+                        }
+                        result = Some(c);
+
+                        // Move one step forward.
+                        pred = &c.tower;
+                        pred_node = Some(c);
+                        curr = succ;
+                    }
+
+                    finger.nodes[level] = pred_node;
+                    if level <= stop_level {
+                        break;
+                    }
+                }
+                finger.lowest = level;
 
                 return result;
             }
@@ -1502,6 +1648,48 @@ where
             node: n,
             guard: self.guard,
         })
+    }
+}
+
+/// Where a search for an upper bound passed at each tower level, for a
+/// later search below that bound (`SkipList::upper_bound_at_level_from`)
+/// under the same guard: the borrow of the guard keeps every node in it
+/// allocated. (kvdb patch: see PATCHED.md.)
+pub struct Finger<'g, K, V> {
+    /// The list searched (null: none yet).
+    list: *const SkipList<K, V>,
+    /// For each level from `lowest` up to `top` (exclusive), the node the
+    /// last search stood on at that level when it went down (`None`: the
+    /// head), below that search's bound.
+    nodes: [Option<&'g Node<K, V>>; MAX_HEIGHT],
+    lowest: usize,
+    top: usize,
+}
+
+impl<K, V> Finger<'_, K, V> {
+    /// A finger that holds no path: the next search starts at the head.
+    pub fn new() -> Self {
+        Self {
+            list: ptr::null(),
+            nodes: [None; MAX_HEIGHT],
+            lowest: 0,
+            top: 0,
+        }
+    }
+}
+
+impl<K, V> Default for Finger<'_, K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V> fmt::Debug for Finger<'_, K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Finger")
+            .field("lowest", &self.lowest)
+            .field("top", &self.top)
+            .finish_non_exhaustive()
     }
 }
 

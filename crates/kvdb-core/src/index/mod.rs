@@ -14,7 +14,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crossbeam_epoch::{self as epoch, Guard};
-use crossbeam_skiplist::base::{Entry, RefEntry, SkipList};
+use crossbeam_skiplist::base::{Entry, Finger, RefEntry, SkipList};
 
 use crate::chain::{ChainBorrow, ChainRef};
 use crate::space::Space;
@@ -405,14 +405,19 @@ impl KeyIndex {
     /// Walking forward from it reaches `key` having found the chains before
     /// `key` with one search, where stepping back finds each with a search
     /// of its own (the skiplist has no backward links).
+    ///
+    /// `finger` keeps the search's path: a later one for a key before
+    /// `key`, under the same guard, starts from it instead of the head.
     pub(crate) fn borrow_some_way_before<'a: 'g, 'g>(
         &'a self,
         key: &[u8],
         level: usize,
+        finger: &mut Finger<'g, OrderedKey, ()>,
         guard: &'g Guard,
     ) -> Option<Entry<'a, 'g, OrderedKey, ()>> {
         let bound = self.probe(false, Bound::Excluded(key));
-        self.map.upper_bound_at_level(bound.as_ref(), level, guard)
+        self.map
+            .upper_bound_at_level_from(bound.as_ref(), level, finger, guard)
     }
 
     /// `bound` as a bound on index keys, going `forward` or backward: a
@@ -484,6 +489,56 @@ mod tests {
             Some(b"f".to_vec())
         );
         assert_eq!(key(index.seek(false, Bound::Excluded(b"b"), &guard)), None);
+    }
+
+    #[test]
+    fn a_search_from_a_finger_finds_what_a_search_from_the_head_finds() {
+        let index = KeyIndex::new(Space::User);
+        let guard = epoch::pin();
+        let key = |i: u32| format!("key{i:06}").into_bytes();
+        let chains: Vec<ChainRef> = (0..5000)
+            .map(|i| index.get_or_insert(&key(i), &guard).0)
+            .collect();
+        let found =
+            |e: Option<Entry<'_, '_, OrderedKey, ()>>| e.map(|e| e.key().chain().key().to_vec());
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut below = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut searches_from_a_finger = 0;
+        for _ in 0..200 {
+            let mut finger = Finger::new();
+            let mut at = 5000 - below(100) as u32;
+            while at > 0 {
+                let level = below(7) as usize;
+                let kept =
+                    found(index.borrow_some_way_before(&key(at), level, &mut finger, &guard));
+                let fresh = found(index.borrow_some_way_before(
+                    &key(at),
+                    level,
+                    &mut Finger::new(),
+                    &guard,
+                ));
+                assert_eq!(kept, fresh, "below {at} at level {level}");
+                searches_from_a_finger += 1;
+                // Nodes the finger passed are removed now and then, and keys
+                // inserted just after them, which a search walking on from a
+                // removed node would not find: such a search starts again
+                // from the head.
+                if below(2) == 0 {
+                    let victim = at.saturating_sub(1 + below(40) as u32);
+                    index.remove(&chains[victim as usize], &guard);
+                    let mut after = key(victim);
+                    after.push(b'+');
+                    index.get_or_insert(&after, &guard);
+                }
+                at = at.saturating_sub(1 + below(64) as u32);
+            }
+        }
+        assert!(searches_from_a_finger > 1000);
     }
 
     #[test]
