@@ -7,14 +7,14 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use crossbeam_epoch as epoch;
-use crossbeam_skiplist::base::Entry;
+use crossbeam_skiplist::base::{Entry, Finger};
 
 use crate::chain::{ChainRef, UncountedChain};
 use crate::fill_queue::FillQueue;
 use crate::index::OrderedKey;
 use crate::prefetch::prefetch;
 use crate::scan::{
-    Direction, HeldNode, Pinned, Scanner, tighter_lower, tighter_upper, to_owned_bound, within,
+    Direction, HeldNode, Pinned, Scanner, tighter_lower, tighter_upper, to_owned_bound,
 };
 use crate::space::Space;
 use crate::store::Shared;
@@ -316,10 +316,18 @@ impl Cursor {
             let guard = epoch::pin();
             let left = slot.take();
             let first = node_after(left.as_ref(), shared, space, from, &guard);
-            let stop = walk(view, limit, first, from, want, &guard, |chain, version| {
-                ahead.push(Position::seen(view, chain, version));
-                ahead.len() < want
-            });
+            let stop = walk(
+                view,
+                limit,
+                first,
+                from,
+                WalkEnd::Pairs(want),
+                &guard,
+                |chain, version| {
+                    ahead.push(Position::seen(view, chain, version));
+                    ahead.len() < want
+                },
+            );
             // The walk stopped on the last pair pushed, or the range ended.
             let ended = stop.is_none();
             if let Some((_, node)) = stop {
@@ -351,60 +359,94 @@ impl Cursor {
         if self.current.is_none() {
             return;
         }
+        self.turn_back();
+        if self.behind.is_empty() && !self.behind_ends {
+            self.read_behind(None);
+        }
+        self.current = self.behind.pop();
+    }
+
+    /// Drops what was read ahead and the scanner, unless the cursor is
+    /// already stepping backward from positions read behind.
+    #[inline]
+    fn turn_back(&mut self) {
         if !self.reading_behind {
             self.forget_ahead();
             self.scanner = None;
             self.reading_behind = true;
         }
-        if self.behind.is_empty() && !self.behind_ends {
-            self.read_behind();
-        }
-        self.current = self.behind.pop();
     }
 
     /// Fills `behind` with the positions before the current one, in key
-    /// order, from a node about `behind_len` nodes back (or from the start
-    /// of the range, if that is nearer) up to the current key; further back
-    /// still while none of them is one the view sees.
+    /// order: from a node some way back (or from the start of the range, if
+    /// that is nearer) up to the current key, then, while fewer than
+    /// `wanted` keys (or, if the caller does not say, none) were found and
+    /// the range goes on, from a node some way before that node up to it,
+    /// and so on. The blocks share one epoch guard, and each search starts
+    /// where the last one passed (a `Finger`) instead of at the top of the
+    /// index: the node it looks for is a few nodes before the one the last
+    /// search found, so it reads a node or two the last search loaded.
+    ///
+    /// How far back a block reaches: about `behind_len` nodes, or, for a
+    /// caller that knows it wants `wanted` keys, about the largest power of
+    /// two up to the number still wanted, but 8 to 32. The node a search
+    /// finds lies a geometric distance back, so a block aimed at all that
+    /// is wanted would often reach past it and walk keys nobody takes; and
+    /// blocks of fewer than 8 cost a search each for a few keys, whose
+    /// misses a walk cannot overlap with many others' (both measured:
+    /// benches/LAYOUT_RESULTS.md, "Backward batches").
     #[inline(never)]
-    fn read_behind(&mut self) {
+    fn read_behind(&mut self, wanted: Option<usize>) {
         let Some(pos) = &self.current else { return };
         let mut before = ChainRef::clone(&pos.chain);
-        let expected = self.behind_len;
-        self.behind_len = (expected * 2).min(MAX_READ_AHEAD);
-        // Towers more than `level` high are one node in 2^level.
-        let level = expected.trailing_zeros() as usize;
+        let grown = self.behind_len;
+        self.behind_len = (grown * 2).min(MAX_READ_AHEAD);
         let view = &self.view;
         let index = view.shared.keys(view.space());
         let lower = self.lower.as_ref().map(|k| &**k);
         let behind = &mut self.behind;
         behind.clear();
         let guard = epoch::pin();
+        let mut finger = Finger::new();
+        // Each block goes before the one found before it (the nearer), so
+        // that `behind` is in key order.
         let from_start = loop {
+            let expected = match wanted {
+                Some(wanted) => prev_power_of_two(wanted - behind.len()).clamp(8, MAX_READ_AHEAD),
+                None => grown,
+            };
+            // Towers more than `level` high are one node in 2^level.
+            let level = expected.trailing_zeros() as usize;
             let anchor = index
-                .borrow_some_way_before(before.key(), level, &guard)
-                .filter(|at| within(at.key().chain().key(), lower, false));
+                .borrow_some_way_before(before.key(), level, &mut finger, &guard)
+                .filter(|at| within_lower(at.key(), lower));
             let from_start = anchor.is_none();
             let first = match &anchor {
                 Some(at) => Some(at.clone()),
                 None => index.borrow_at(true, lower, &guard),
             };
+            let block = behind.len();
             walk(
                 view,
                 Bound::Excluded(before.key()),
                 first,
                 &before,
-                2 * expected,
+                WalkEnd::At(&before),
                 &guard,
                 |chain, version| {
                     behind.push(Position::seen(view, chain, version));
                     true
                 },
             );
+            let found = behind.len() - block;
+            behind.rotate_right(found);
+            let enough = match wanted {
+                Some(wanted) => behind.len() >= wanted,
+                None => !behind.is_empty(),
+            };
             match anchor {
-                // Nothing the view sees between the anchor and `before`:
-                // look before the anchor.
-                Some(at) if behind.is_empty() => before = ChainRef::clone(at.key().chain()),
+                // Go on before the anchor.
+                Some(at) if !enough => before = ChainRef::clone(at.key().chain()),
                 _ => break from_start,
             }
         };
@@ -429,9 +471,10 @@ impl Cursor {
     /// [`Cursor::next`] reads ahead: over 1M keys, walked batches of one
     /// pair ran at 0.28x the speed of steps (each pair's misses in turn)
     /// and of four pairs at 0.8x, stepped ones at 0.97x and 1.0x; walked
-    /// batches of eight ran at 1.15x. A backward batch steps back, reading
-    /// behind as [`Cursor::prev`] does (a walk backward would search for
-    /// every node).
+    /// batches of eight ran at 1.15x. A backward batch reads behind as
+    /// [`Cursor::prev`] does (a walk backward would search for every node),
+    /// asking for as many keys as it still takes, and hands the pairs over
+    /// from the positions found.
     ///
     /// The pairs are borrowed from the store, not copied, for as long as
     /// the cursor is borrowed (`'c`): a caller may keep them, in a `Vec`
@@ -442,8 +485,11 @@ impl Cursor {
         max: usize,
         mut take: impl FnMut(&'c [u8], &'c [u8]) -> bool,
     ) -> usize {
-        if !forward || max < SMALLEST_WALKED_BATCH {
-            return self.take_by_steps(forward, max, take);
+        if !forward {
+            return self.take_behind(max, take);
+        }
+        if max < SMALLEST_WALKED_BATCH {
+            return self.take_by_steps(max, take);
         }
         let (Some(key), Some(value)) = (self.key(), self.value()) else {
             return 0;
@@ -473,7 +519,7 @@ impl Cursor {
                 limit,
                 first,
                 from,
-                max - taken + 1,
+                WalkEnd::Pairs(max - taken + 1),
                 &guard,
                 |chain, version| {
                     let Some(value) = version.bytes() else {
@@ -511,33 +557,76 @@ impl Cursor {
         taken
     }
 
-    /// [`Cursor::take_batch`], one [`Cursor::next`] (or [`Cursor::prev`])
-    /// per pair.
+    /// [`Cursor::take_batch`] forward, one [`Cursor::next`] per pair.
     fn take_by_steps<'c>(
         &'c mut self,
-        forward: bool,
         max: usize,
         mut take: impl FnMut(&'c [u8], &'c [u8]) -> bool,
     ) -> usize {
         let mut taken = 0;
         while taken < max {
-            let (Some(key), Some(value)) = (self.key(), self.value()) else {
-                break;
-            };
+            let Some(pos) = &self.current else { break };
             // SAFETY: the current position's key and value, which its view
             // sees (see `seen_for`).
-            let (key, value) = unsafe { (seen_for(key), seen_for(value)) };
+            let (key, value) = unsafe { seen_pair(pos) };
             if !take(key, value) {
                 break;
             }
             taken += 1;
-            if forward {
-                self.next();
-            } else {
-                self.prev();
-            }
+            self.next();
         }
         taken
+    }
+
+    /// [`Cursor::take_batch`] backward: the pairs read behind as
+    /// [`Cursor::prev`] reads them, handed over from the positions found,
+    /// last first, without standing on each; a read-behind is asked for as
+    /// many as the batch still takes, and the one after them (the cursor
+    /// stands on it afterwards).
+    fn take_behind<'c>(
+        &'c mut self,
+        max: usize,
+        mut take: impl FnMut(&'c [u8], &'c [u8]) -> bool,
+    ) -> usize {
+        let Some(pos) = &self.current else { return 0 };
+        // SAFETY: the current position's key and value, which its view
+        // sees (see `seen_for`).
+        let (key, value) = unsafe { seen_pair(pos) };
+        if max == 0 || !take(key, value) {
+            return 0;
+        }
+        let mut taken = 1;
+        self.turn_back();
+        loop {
+            if self.behind.is_empty() && !self.behind_ends {
+                self.read_behind(Some(max - taken + 1));
+            }
+            // Hand over pairs from the last position on; `left` is how many
+            // positions are not handed over.
+            let mut left = self.behind.len();
+            while left > 0 && taken < max {
+                // SAFETY: a position read behind, seen by this cursor's view
+                // (see `seen_for`).
+                let (key, value) = unsafe { seen_pair(&self.behind[left - 1]) };
+                if !take(key, value) {
+                    break;
+                }
+                taken += 1;
+                left -= 1;
+            }
+            if left > 0 || self.behind.is_empty() {
+                // Stand on the first pair not taken (none if the range
+                // ended).
+                self.behind.truncate(left);
+                self.current = self.behind.pop();
+                return taken;
+            }
+            // All were taken: stand on the last, whose key the next
+            // read-behind reads before.
+            let last = self.behind.swap_remove(0);
+            self.behind.clear();
+            self.current = Some(last);
+        }
     }
 
     /// The current position's skiplist node, if the cursor holds it: the
@@ -607,6 +696,23 @@ unsafe fn seen_for<'c>(bytes: &[u8]) -> &'c [u8] {
     unsafe { std::slice::from_raw_parts(bytes.as_ptr(), bytes.len()) }
 }
 
+/// The key and value of `pos`, borrowed for `'c`.
+///
+/// # Safety
+///
+/// As [`seen_for`]: `pos` is a position of a cursor whose view is not
+/// released before `'c` ends.
+unsafe fn seen_pair<'c>(pos: &Position) -> (&'c [u8], &'c [u8]) {
+    // SAFETY: `pos.version` is the version of `pos.chain` the cursor's view
+    // sees, live (so it has a value), and both stay as they are while the
+    // view is registered (see `Position`); the caller's contract keeps it
+    // registered for `'c`.
+    unsafe {
+        let value = pos.version.as_ref().bytes().unwrap_or_default();
+        (seen_for(pos.chain.key()), seen_for(value))
+    }
+}
+
 /// The node after `from`: the next of `held`, which is `from`'s own node if
 /// the caller holds it, else found by a search.
 fn node_after<'a, 'g>(
@@ -624,13 +730,27 @@ fn node_after<'a, 'g>(
     }
 }
 
+/// Where a [`walk`] is to end.
+#[derive(Clone, Copy)]
+enum WalkEnd<'k> {
+    /// After `visit` has been offered about this many pairs, the last one
+    /// included: the walk finds no more nodes ahead of the pairs it offers
+    /// than that many (and then at least one).
+    Pairs(usize),
+    /// At the node of this chain, which the caller knows the walk reaches
+    /// (when reading behind: the chain the caller stands on, which its view
+    /// sees, so it is in the index), not offered. The walk loads no node
+    /// past it, where a walk that ends at `limit` would load a window of
+    /// nodes past the limit (a key that passes it is not known until its
+    /// chain is loaded).
+    At(&'k ChainRef),
+}
+
 /// Walks the live pairs of `view` forward from `first` on (the node after
 /// `from`, the chain the caller stood on, or a node before it when reading
-/// behind), up to `limit`, calling `visit` with each until it returns false; returns the
-/// pair it returned false for with its node, or `None` if the range ended
-/// first. `hint` is how many pairs the caller expects to be offered, the
-/// last one included: the walk finds no more nodes ahead of the pairs it
-/// offers than that many (and then at least one).
+/// behind), up to `limit` or the `end`, calling `visit` with each until it
+/// returns false; returns the pair it returned false for with its node, or
+/// `None` if the range ended first.
 ///
 /// The walk holds one epoch guard and borrows each skiplist node instead of
 /// counting references to it, so a step costs no atomic write. Nodes are
@@ -643,13 +763,16 @@ fn walk<'a, 'g>(
     limit: Bound<&[u8]>,
     first: Option<Entry<'a, 'g, OrderedKey, ()>>,
     from: &ChainRef,
-    hint: usize,
+    end: WalkEnd<'_>,
     guard: &'g epoch::Guard,
     mut visit: impl FnMut(&ChainRef, &Version) -> bool,
 ) -> Option<(Position, Entry<'a, 'g, OrderedKey, ()>)> {
     // Pairs still expected: a window finds no more nodes than that, so a
     // walk that ends where the caller said does not load nodes past it.
-    let mut expected = hint;
+    let (mut expected, until) = match end {
+        WalkEnd::Pairs(pairs) => (pairs, None),
+        WalkEnd::At(chain) => (usize::MAX, Some(chain.addr())),
+    };
     let mut next = first;
     let mut passed = Some(from.addr());
     let mut window: [Option<Entry<'a, 'g, OrderedKey, ()>>; PREFETCH_WINDOW] =
@@ -659,8 +782,12 @@ fn walk<'a, 'g>(
         let mut len = 0;
         while len < window_len {
             let Some(at) = next else { break };
-            next = at.next();
             let chain = at.key().chain().addr();
+            if until == Some(chain) {
+                next = None;
+                break;
+            }
+            next = at.next();
             if passed == Some(chain) {
                 continue;
             }
@@ -676,11 +803,17 @@ fn walk<'a, 'g>(
         for at in filled.iter().flatten() {
             prefetch(at.key().chain().head_addr(guard));
         }
+        // The nodes are in key order: if the last is within the limit, so
+        // are the others.
+        let all_within = filled
+            .last()
+            .and_then(Option::as_ref)
+            .is_some_and(|at| within_upper(at.key(), limit));
         for at in filled.iter().flatten() {
-            let chain = at.key().chain();
-            if !within(chain.key(), limit, true) {
+            if !all_within && !within_upper(at.key(), limit) {
                 return None;
             }
+            let chain = at.key().chain();
             let Some(version) = visible(view, chain, guard) else {
                 continue;
             };
@@ -690,6 +823,33 @@ fn walk<'a, 'g>(
             expected = expected.saturating_sub(1);
         }
     }
+}
+
+/// True if the key of `node` is not below `lower`, the lower bound of a
+/// range; read from the leading bytes the node keeps where they decide it
+/// (see [`OrderedKey::cmp_key`]).
+fn within_lower(node: &OrderedKey, lower: Bound<&[u8]>) -> bool {
+    match lower {
+        Bound::Unbounded => true,
+        Bound::Included(lower) => node.cmp_key(lower).is_ge(),
+        Bound::Excluded(lower) => node.cmp_key(lower).is_gt(),
+    }
+}
+
+/// True if the key of `node` has not passed `upper`, the upper bound of a
+/// range; read as [`within_lower`] reads it.
+#[inline]
+fn within_upper(node: &OrderedKey, upper: Bound<&[u8]>) -> bool {
+    match upper {
+        Bound::Unbounded => true,
+        Bound::Included(upper) => node.cmp_key(upper).is_le(),
+        Bound::Excluded(upper) => node.cmp_key(upper).is_lt(),
+    }
+}
+
+/// The largest power of two at or below `n` (1 for 0).
+fn prev_power_of_two(n: usize) -> usize {
+    1 << n.max(1).ilog2()
 }
 
 impl std::fmt::Debug for Cursor {

@@ -205,6 +205,66 @@ fn batches_see_their_view_while_writers_and_collection_run() {
     });
 }
 
+#[test]
+fn backward_batches_see_their_view_while_keys_are_inserted_moved_and_collected() {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let key = |i: u32| format!("key{i:06}").into_bytes();
+    let passes = AtomicU32::new(0);
+    let store = Store::new();
+    for i in (0..6000).step_by(2) {
+        common::put(&store, &key(i), &i.to_le_bytes());
+    }
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // New keys between the old ones, deletions, collection and passes
+        // that move every node: a read-behind's searches start from nodes
+        // that are then removed, or have new ones linked after them.
+        s.spawn(|| {
+            let mut i = 1u32;
+            let mut writes = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                i = i.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                let k = key((i >> 8) % 6000);
+                if i.is_multiple_of(3) {
+                    store.write(&[Op::Delete { key: &k }]).unwrap();
+                } else {
+                    common::put(&store, &k, &i.to_le_bytes());
+                }
+                writes += 1;
+                if writes.is_multiple_of(64) {
+                    store.collect_garbage(256);
+                }
+                if writes.is_multiple_of(2048) {
+                    store.reorder(usize::MAX).unwrap();
+                    passes.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        // At least 150 rounds, and until three passes moved every node
+        // while the rounds ran.
+        let mut round = 0usize;
+        while round < 150 || passes.load(Ordering::Relaxed) < 3 {
+            round += 1;
+            let view = store.snapshot();
+            let all = (Bound::Unbounded, Bound::Unbounded);
+            // The view's pairs, read forward (which reads nothing behind).
+            let mut forward = cursor(&view, &all.0, &all.1);
+            forward.seek_to_first();
+            let mut want = step_all(&mut forward, true);
+            want.reverse();
+            let mut backward = cursor(&view, &all.0, &all.1);
+            backward.seek_to_last();
+            let batched = batch_all(&mut backward, false, 1 + round * 7 % 97, usize::MAX);
+            assert_eq!(batched.len(), want.len(), "round {round}");
+            assert!(
+                batched == want,
+                "round {round}: backward batches differ from the view"
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
 proptest! {
     /// `Iter`, which copies pairs a batch at a time from each end, yields
     /// every pair of its range exactly once whatever the mix of `next` and

@@ -75,6 +75,16 @@ impl OrderedKey {
         &self.chain
     }
 
+    /// How the key of the chain compares with `key`: decided by the leading
+    /// bytes kept in the node when they differ, so that the chain (a cache
+    /// miss of its own) is loaded only when they tie.
+    #[inline]
+    pub(crate) fn cmp_key(&self, key: &[u8]) -> Ordering {
+        (self.prefix >> 8)
+            .cmp(&(leading_bytes(key) >> 8))
+            .then_with(|| self.chain.key().cmp(key))
+    }
+
     #[inline]
     fn generation(&self) -> u64 {
         self.prefix & 0xff
@@ -182,6 +192,7 @@ mod tests {
         ) {
             prop_assert_eq!(key(&a).cmp(&key(&b)), a.cmp(&b));
             prop_assert_eq!(node(&a, 1).cmp(&node(&b, 0)), a.cmp(&b).then(Ordering::Greater));
+            prop_assert_eq!(node(&a, 0).cmp_key(&b), a.cmp(&b));
         }
     }
 }
