@@ -32,6 +32,12 @@ const FIRST_READ_AHEAD: usize = 4;
 /// The most keys one read-ahead of [`Cursor::next`] takes.
 const MAX_READ_AHEAD: usize = 32;
 
+/// The most keys one read-behind for a backward batch finds: a batch of
+/// more pairs reads behind again when they are handed over, so that the
+/// positions it holds and the time it holds one epoch guard stay bounded
+/// whatever the batch's size.
+const MAX_READ_BEHIND: usize = 256;
+
 /// Forward batches of fewer pairs than this step through them instead of
 /// walking: a walk loads no further than the pairs it hands over, so a
 /// caller taking one pair at a time would wait for each pair's misses in
@@ -582,7 +588,7 @@ impl Cursor {
     /// [`Cursor::prev`] reads them, handed over from the positions found,
     /// last first, without standing on each; a read-behind is asked for as
     /// many as the batch still takes, and the one after them (the cursor
-    /// stands on it afterwards).
+    /// stands on it afterwards), up to [`MAX_READ_BEHIND`].
     fn take_behind<'c>(
         &'c mut self,
         max: usize,
@@ -599,7 +605,7 @@ impl Cursor {
         self.turn_back();
         loop {
             if self.behind.is_empty() && !self.behind_ends {
-                self.read_behind(Some(max - taken + 1));
+                self.read_behind(Some((max - taken + 1).min(MAX_READ_BEHIND)));
             }
             // Hand over pairs from the last position on; `left` is how many
             // positions are not handed over.

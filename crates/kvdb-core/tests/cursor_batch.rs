@@ -254,7 +254,13 @@ fn backward_batches_see_their_view_while_keys_are_inserted_moved_and_collected()
             want.reverse();
             let mut backward = cursor(&view, &all.0, &all.1);
             backward.seek_to_last();
-            let batched = batch_all(&mut backward, false, 1 + round * 7 % 97, usize::MAX);
+            // Batches of up to 97 pairs, and of more than one read-behind
+            // finds at a time.
+            let max = match round % 2 {
+                0 => 1 + round * 7 % 97,
+                _ => 250 + round * 13 % 400,
+            };
+            let batched = batch_all(&mut backward, false, max, usize::MAX);
             assert_eq!(batched.len(), want.len(), "round {round}");
             assert!(
                 batched == want,
