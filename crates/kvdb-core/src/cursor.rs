@@ -497,12 +497,10 @@ impl Cursor {
         if max < SMALLEST_WALKED_BATCH {
             return self.take_by_steps(max, take);
         }
-        let (Some(key), Some(value)) = (self.key(), self.value()) else {
-            return 0;
-        };
+        let Some(pos) = &self.current else { return 0 };
         // SAFETY: the current position's key and value, which its view
         // sees (see `seen_for`).
-        let (key, value) = unsafe { (seen_for(key), seen_for(value)) };
+        let (key, value) = unsafe { seen_pair(pos) };
         if max == 0 || !take(key, value) {
             return 0;
         }
