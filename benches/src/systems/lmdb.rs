@@ -86,14 +86,8 @@ impl System for Lmdb {
             Bound::Included(start)
         };
         let range = (lower, Bound::Unbounded);
-        let mut read = 0;
-        for item in self.db.range(&rtxn, &range).expect("range").take(n) {
-            let (_, v) = item.expect("entry");
-            out.clear();
-            out.extend_from_slice(v);
-            read += 1;
-        }
-        Some(read)
+        let entries = self.db.range(&rtxn, &range).expect("range");
+        Some(copy_values(entries, n, out))
     }
 
     fn scan_back(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
@@ -103,14 +97,8 @@ impl System for Lmdb {
         }
         let rtxn = self.env.read_txn().expect("read txn");
         let range = (Bound::Unbounded, Bound::Included(start));
-        let mut read = 0;
-        for item in self.db.rev_range(&rtxn, &range).expect("range").take(n) {
-            let (_, v) = item.expect("entry");
-            out.clear();
-            out.extend_from_slice(v);
-            read += 1;
-        }
-        Some(read)
+        let entries = self.db.rev_range(&rtxn, &range).expect("range");
+        Some(copy_values(entries, n, out))
     }
 
     fn flush(&self) {
@@ -128,4 +116,21 @@ impl System for Lmdb {
     fn disk_bytes(&self) -> Option<u64> {
         Some(crate::memory::dir_bytes(&self.dir))
     }
+}
+
+/// Copies the values of up to `n` of `entries` into `out`, as every
+/// system's scan copies the values it reads; returns how many were read.
+fn copy_values<'t>(
+    entries: impl Iterator<Item = heed::Result<(&'t [u8], &'t [u8])>>,
+    n: usize,
+    out: &mut Vec<u8>,
+) -> usize {
+    let mut read = 0;
+    for item in entries.take(n) {
+        let (_, v) = item.expect("entry");
+        out.clear();
+        out.extend_from_slice(v);
+        read += 1;
+    }
+    read
 }

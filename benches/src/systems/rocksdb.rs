@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
+use rocksdb::{ColumnFamilyDescriptor, DB, DBRawIterator, Options, WriteBatch, WriteOptions};
 
 use super::{Mode, System, copy_out};
 
@@ -74,27 +74,13 @@ impl System for RocksDb {
     fn scan(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
         let mut it = self.db.raw_iterator();
         it.seek(start);
-        let mut read = 0;
-        while read < n && it.valid() {
-            out.clear();
-            out.extend_from_slice(it.value().expect("value"));
-            read += 1;
-            it.next();
-        }
-        Some(read)
+        Some(step_values(&mut it, n, out, DBRawIterator::next))
     }
 
     fn scan_back(&self, start: &[u8], n: usize, out: &mut Vec<u8>) -> Option<usize> {
         let mut it = self.db.raw_iterator();
         it.seek_for_prev(start);
-        let mut read = 0;
-        while read < n && it.valid() {
-            out.clear();
-            out.extend_from_slice(it.value().expect("value"));
-            read += 1;
-            it.prev();
-        }
-        Some(read)
+        Some(step_values(&mut it, n, out, DBRawIterator::prev))
     }
 
     fn flush(&self) {
@@ -117,4 +103,23 @@ impl System for RocksDb {
     fn disk_bytes(&self) -> Option<u64> {
         Some(crate::memory::dir_bytes(&self.dir))
     }
+}
+
+/// Copies the value at `it` into `out` and steps, up to `n` entries or
+/// the end, as every system's scan copies the values it reads; returns how
+/// many were read.
+fn step_values<'d>(
+    it: &mut DBRawIterator<'d>,
+    n: usize,
+    out: &mut Vec<u8>,
+    step: fn(&mut DBRawIterator<'d>),
+) -> usize {
+    let mut read = 0;
+    while read < n && it.valid() {
+        out.clear();
+        out.extend_from_slice(it.value().expect("value"));
+        read += 1;
+        step(it);
+    }
+    read
 }
