@@ -11,6 +11,7 @@ use crossbeam_epoch as epoch;
 use crate::access::Tracking;
 use crate::chain::{ChainRef, footprint_of_key};
 use crate::prepared::IndexOp;
+use crate::space::Space;
 use crate::store::Store;
 use crate::version::{Version, footprint_of_value};
 use crate::writer::Op;
@@ -32,7 +33,8 @@ pub struct Candidate {
     /// asked for it.
     pub expires_at: Option<u64>,
     /// What deleting it frees once no view needs it, its record and every
-    /// version it holds, as of its judgement (0 before).
+    /// version it holds (and what else the judge was told it frees:
+    /// [`Store::judge_with`]), as of its judgement (0 before).
     pub bytes: u64,
 }
 
@@ -123,24 +125,38 @@ fn cost_of<'a, 'o: 'a>(ops: impl Iterator<Item = &'a Op<'o>>) -> (usize, usize) 
     })
 }
 
-/// `chain` as a candidate now, if its newest version is a live value.
-fn judged(chain: &ChainRef, now: u64, guard: &epoch::Guard) -> Option<Candidate> {
+/// `chain` as a candidate now, if its newest version is a live value:
+/// its bytes are its record's and versions' plus what `also_freed` says
+/// deleting it frees beside them, given its value.
+fn judged(
+    chain: &ChainRef,
+    now: u64,
+    guard: &epoch::Guard,
+    also_freed: impl FnOnce(&[u8]) -> u64,
+) -> Option<Candidate> {
     let head: &Version = chain.head(guard)?;
     if !head.is_live_at(now) || chain.is_removed() {
         return None;
     }
-    let mut bytes = chain.footprint();
-    let mut current = Some(head);
-    while let Some(v) = current {
-        bytes += v.footprint();
-        current = chain.next(v, guard);
-    }
+    let value = head.bytes()?;
+    let bytes = held_by(chain, guard) as u64 + also_freed(value);
     Some(Candidate {
         chain: chain.clone(),
         access: chain.access().load(Ordering::Relaxed),
         expires_at: head.expires_at(),
-        bytes: bytes as u64,
+        bytes,
     })
+}
+
+/// What `chain`'s record and every version it holds take.
+fn held_by(chain: &ChainRef, guard: &epoch::Guard) -> usize {
+    let mut bytes = chain.footprint();
+    let mut current = chain.head(guard);
+    while let Some(v) = current {
+        bytes += v.footprint();
+        current = chain.next(v, guard);
+    }
+    bytes
 }
 
 impl Store {
@@ -150,8 +166,34 @@ impl Store {
     /// own reading ([`crate::Writer::now_ms`]), the one its deletions are
     /// made at.
     pub fn judge(&self, candidate: &Candidate, now_ms: u64) -> Option<Candidate> {
+        self.judge_with(candidate, now_ms, |_| 0)
+    }
+
+    /// As [`Store::judge`], with `also_freed` telling, from the key's
+    /// value, what its deletion frees beyond its record and versions: the
+    /// engine's secondary-index entries, say, which it adds with
+    /// [`Store::bytes_held`]. `also_freed` runs while the value is read,
+    /// and only for a key that holds a live value.
+    pub fn judge_with(
+        &self,
+        candidate: &Candidate,
+        now_ms: u64,
+        also_freed: impl FnOnce(&[u8]) -> u64,
+    ) -> Option<Candidate> {
         let guard = epoch::pin();
-        judged(&candidate.chain, now_ms, &guard)
+        judged(&candidate.chain, now_ms, &guard, also_freed)
+    }
+
+    /// What `key`'s record in `space` and every version it holds take, as
+    /// [`Store::memory_used`] counts them (0 if `space` holds no such key):
+    /// what collecting the key frees once it is deleted and no view needs
+    /// it.
+    pub fn bytes_held(&self, space: Space, key: &[u8]) -> u64 {
+        let guard = epoch::pin();
+        self.shared
+            .keys(space)
+            .lookup(key, &guard)
+            .map_or(0, |chain| held_by(&chain, &guard) as u64)
     }
 
     /// The record ids ([`Candidate::record_id`]) of those of `keys` the
@@ -195,7 +237,7 @@ impl Store {
         let guard = epoch::pin();
         let chains: Vec<ChainRef> = if volatile_only {
             let mut chains = shared.ttl.sample(want);
-            chains.retain(|chain| chain.space() == crate::space::Space::User);
+            chains.retain(|chain| chain.space() == Space::User);
             chains
         } else {
             let sample = shared.index.sample(start as usize, want, &guard);

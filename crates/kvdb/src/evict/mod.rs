@@ -22,6 +22,7 @@
 //! and is counted meanwhile. A write the policy cannot make room for fails
 //! with [`crate::ErrorKind::MemoryLimit`] and applies nothing.
 
+mod judge;
 pub(crate) mod policy;
 mod pool;
 
@@ -39,6 +40,7 @@ use crate::db::{Db, Inner};
 use crate::error::{Error, Result};
 use crate::index::maintain::{Planned, plan};
 use crate::persist::record::Cause;
+use judge::Judge;
 use pool::Moment;
 
 /// An eviction frees this fraction of the limit more than the write
@@ -81,7 +83,8 @@ pub struct MemoryUsage {
     pub policy: EvictionPolicy,
     /// Keys evicted since the database opened.
     pub evicted_keys: u64,
-    /// Bytes those keys held when they were evicted.
+    /// Bytes those keys held when they were evicted: their records,
+    /// versions and secondary-index entries.
     pub evicted_bytes: u64,
     /// Of `used`, the bytes of keys evicted ahead of need whose index
     /// nodes the background thread has yet to unlink (Redis's
@@ -96,7 +99,7 @@ pub(crate) struct Evicted {
     pub(crate) victims: Vec<Candidate>,
     /// The secondary index entries their deletion removed.
     entries: Vec<Vec<u8>>,
-    /// What they held when chosen (records and versions).
+    /// What they held when chosen: records, versions and index entries.
     pub(crate) bytes: u64,
     /// Their deletion, applied but not yet published.
     pub(crate) step: Step,
@@ -291,19 +294,13 @@ impl Inner {
         let slack = slack(limit);
         let spared = self.store.record_ids(ops.iter().map(Op::key));
         let (list, deletions) = std::mem::take(&mut *self.eviction.lists.lock());
+        let judge = Judge::new(&self.store, &self.indexes);
         let mut pool = self.eviction.pool.lock();
         let victims = pool
-            .choose(
-                &self.store,
-                policy,
-                used - target + slack,
-                at,
-                &spared,
-                list,
-            )
+            .choose(&judge, policy, used - target + slack, at, &spared, list)
             .or_else(|| {
                 let bytes = used - target;
-                pool.choose(&self.store, policy, bytes, at, &spared, Vec::new())
+                pool.choose(&judge, policy, bytes, at, &spared, Vec::new())
             });
         drop(pool);
         let victims = match victims {
@@ -396,6 +393,7 @@ impl Inner {
             return;
         }
         let wanted = READY_EVICTIONS * slack(limit);
+        let judge = Judge::new(&self.store, &self.indexes);
         loop {
             let mut pool = self.eviction.pool.lock();
             // Judged at a reading of this thread's; the eviction that takes
@@ -404,7 +402,7 @@ impl Inner {
                 seq: self.store.applied_seq(),
                 clock_ms: self.store.now_ms(),
             };
-            if pool.ready_bytes() >= wanted || !pool.prepare(&self.store, policy, at) {
+            if pool.ready_bytes() >= wanted || !pool.prepare(&judge, policy, at) {
                 return;
             }
         }

@@ -25,8 +25,9 @@ use std::collections::VecDeque;
 // profiles, and an address needs no defence against chosen collisions.
 use foldhash::HashSet;
 
-use kvdb_core::{Candidate, Store};
+use kvdb_core::Candidate;
 
+use crate::evict::judge::Judge;
 use crate::evict::policy::EvictionPolicy;
 
 /// Keys sampled per round (Redis's `maxmemory-samples` default).
@@ -120,9 +121,14 @@ impl Pool {
 
     /// Chooses one more victim ahead, by `policy`'s ranking `at` a moment,
     /// for the next eviction to take; false if none was found.
-    pub(crate) fn prepare(&mut self, store: &Store, policy: EvictionPolicy, at: Moment) -> bool {
+    pub(crate) fn prepare(
+        &mut self,
+        judge: &Judge<'_>,
+        policy: EvictionPolicy,
+        at: Moment,
+    ) -> bool {
         let chosen = std::mem::take(&mut self.ready_ids);
-        let victim = self.next_victim(store, policy, at, &chosen);
+        let victim = self.next_victim(judge, policy, at, &chosen);
         self.ready_ids = chosen;
         match victim {
             Some(victim) => {
@@ -141,7 +147,7 @@ impl Pool {
     /// already, and not used since (one that was goes back to the pool).
     fn take_ready(
         &mut self,
-        store: &Store,
+        judge: &Judge<'_>,
         policy: EvictionPolicy,
         at: Moment,
         chosen: &HashSet<usize>,
@@ -149,7 +155,7 @@ impl Pool {
         while let Some((score, ready)) = self.ready.pop_front() {
             self.ready_bytes = self.ready_bytes.saturating_sub(ready.bytes);
             self.ready_ids.remove(&ready.record_id());
-            let Some((current, now_score)) = judge_again(store, policy, at, chosen, &ready) else {
+            let Some((current, now_score)) = judge_again(judge, policy, at, chosen, &ready) else {
                 continue;
             };
             if now_score < score {
@@ -168,7 +174,7 @@ impl Pool {
     /// policy may evict cannot free that much.
     pub(crate) fn choose(
         &mut self,
-        store: &Store,
+        judge: &Judge<'_>,
         policy: EvictionPolicy,
         bytes: u64,
         at: Moment,
@@ -179,14 +185,14 @@ impl Pool {
         chosen.clear();
         // Counted as chosen already, so that nothing chooses them.
         chosen.extend(spared.iter().copied());
-        let victims = self.choose_into(store, policy, bytes, at, &mut chosen, victims);
+        let victims = self.choose_into(judge, policy, bytes, at, &mut chosen, victims);
         self.chosen = chosen;
         victims
     }
 
     fn choose_into(
         &mut self,
-        store: &Store,
+        judge: &Judge<'_>,
         policy: EvictionPolicy,
         bytes: u64,
         at: Moment,
@@ -204,14 +210,16 @@ impl Pool {
                 more
             })
             .count();
-        store.prefetch_judgements(self.ready.iter().take(likely).map(|(_, c)| c));
+        judge
+            .store
+            .prefetch_judgements(self.ready.iter().take(likely).map(|(_, c)| c));
         victims.clear();
         victims.reserve(self.ready.len());
         let mut freed = 0u64;
         while freed < bytes {
-            let victim = match self.take_ready(store, policy, at, chosen) {
+            let victim = match self.take_ready(judge, policy, at, chosen) {
                 Some(victim) => victim,
-                None => self.next_victim(store, policy, at, chosen)?,
+                None => self.next_victim(judge, policy, at, chosen)?,
             };
             freed += victim.bytes;
             chosen.insert(victim.record_id());
@@ -222,7 +230,7 @@ impl Pool {
 
     fn next_victim(
         &mut self,
-        store: &Store,
+        judge: &Judge<'_>,
         policy: EvictionPolicy,
         at: Moment,
         chosen: &HashSet<usize>,
@@ -230,7 +238,10 @@ impl Pool {
         let volatile = policy.volatile_only();
         for round in 0..ROUNDS_PER_VICTIM {
             let start = self.random();
-            let sample = store.eviction_sample(SAMPLES, volatile, policy.ranks_by_expiry(), start);
+            let sample =
+                judge
+                    .store
+                    .eviction_sample(SAMPLES, volatile, policy.ranks_by_expiry(), start);
             let mut fresh = sample
                 .into_iter()
                 .filter(|c| !chosen.contains(&c.record_id()));
@@ -239,7 +250,7 @@ impl Pool {
                 // (with an expiry time, for volatile-random: a key sampled
                 // from the tracked ones may have lost its TTL since).
                 let victim =
-                    fresh.find_map(|c| judge_again(store, policy, at, chosen, &c).map(|(c, _)| c));
+                    fresh.find_map(|c| judge_again(judge, policy, at, chosen, &c).map(|(c, _)| c));
                 if victim.is_some() {
                     return victim;
                 }
@@ -255,7 +266,7 @@ impl Pool {
             }
             while let Some((score, pooled)) = self.entries.pop() {
                 // Judge it as it is now.
-                let Some((current, now_score)) = judge_again(store, policy, at, chosen, &pooled)
+                let Some((current, now_score)) = judge_again(judge, policy, at, chosen, &pooled)
                 else {
                     continue;
                 };
@@ -274,13 +285,13 @@ impl Pool {
 /// evicted: a live value (with an expiry time, for the volatile policies)
 /// not chosen already.
 fn judge_again(
-    store: &Store,
+    judge: &Judge<'_>,
     policy: EvictionPolicy,
     at: Moment,
     chosen: &HashSet<usize>,
     candidate: &Candidate,
 ) -> Option<(Candidate, u64)> {
-    let current = store.judge(candidate, at.clock_ms)?;
+    let current = judge.judge(candidate, at.clock_ms)?;
     if (policy.volatile_only() && current.expires_at.is_none())
         || chosen.contains(&current.record_id())
     {

@@ -152,6 +152,30 @@ pub(crate) fn plan(
     Ok(Some(Planned { changes }))
 }
 
+/// Calls `f` with each index entry a deletion of `key`, holding `value`,
+/// removes: one per index key each index that covers `key` extracts from
+/// `value`. Fails, having called `f` for the indexes before it, if an
+/// extractor fails or panics.
+pub(crate) fn entries_of(
+    registry: &Registry,
+    key: &[u8],
+    value: &[u8],
+    mut f: impl FnMut(&[u8]),
+) -> Result<()> {
+    let mut m = Mutations::default();
+    for index in registry.all().iter() {
+        if !index.built.lock().covers(key) {
+            continue;
+        }
+        m.clear();
+        extract_guarded(index, || {
+            mutations(&index.def, index.id, key, Some(value), None, false, &mut m)
+        })?;
+        m.removes.iter().for_each(|entry| f(entry));
+    }
+    Ok(())
+}
+
 /// Runs an extraction, turning a panicking callback into an error.
 pub(crate) fn extract_guarded(
     index: &IndexState,
