@@ -92,19 +92,46 @@ impl Store {
     /// counted as a new key, each deletion as a tombstone, with either key
     /// space's hash table's growth if its new keys can make it grow.
     pub fn write_cost(&self, ops: &[Op<'_>], index_ops: &[IndexOp<'_>]) -> u64 {
-        let (records, puts) = cost_of(ops.iter());
-        let (entries, entry_puts) = cost_of(index_ops.iter().map(|i| &i.op));
+        self.cost_with(ops, index_ops, false)
+    }
+
+    /// As [`Store::write_cost`], with each put's key looked up: a put to a
+    /// key the store holds adds a version (and a tracker entry if it
+    /// expires), not a record, an ordered-index node or a hash slot. A
+    /// lookup per put, so for writes that [`Store::write_cost`] says may
+    /// not fit. Exact only under the write lock: a key found could
+    /// otherwise be removed before the write applies.
+    pub fn write_cost_checked(&self, ops: &[Op<'_>], index_ops: &[IndexOp<'_>]) -> u64 {
+        self.cost_with(ops, index_ops, true)
+    }
+
+    /// The cost of `ops` and `index_ops`, the puts to keys held costed as
+    /// overwrites if `look_up`.
+    fn cost_with(&self, ops: &[Op<'_>], index_ops: &[IndexOp<'_>], look_up: bool) -> u64 {
         let s = &*self.shared;
+        // Pinned only to look keys up: the unchecked cost runs on every
+        // write under a limit.
+        let guard = look_up.then(epoch::pin);
+        let held = |space: Space| {
+            let guard = guard.as_ref();
+            move |key: &[u8]| guard.is_some_and(|g| s.keys(space).lookup(key, g).is_some())
+        };
+        let (records, puts) = cost_of(ops.iter(), held(Space::User));
+        let (entries, entry_puts) = cost_of(index_ops.iter().map(|i| &i.op), held(Space::Index));
         let tables = s.index.points_growth(puts) + s.index_entries.points_growth(entry_puts);
         (records + entries + tables) as u64
     }
 }
 
 /// The bytes `ops` can add to a key space's records (each put as a new
-/// key: its record, its version, and a tracker entry if it expires), and
-/// how many puts there are.
-fn cost_of<'a, 'o: 'a>(ops: impl Iterator<Item = &'a Op<'o>>) -> (usize, usize) {
-    ops.fold((0, 0), |(bytes, puts), op| match *op {
+/// key: its record, its version, and a tracker entry if it expires; a put
+/// to a key `held` says the store holds as its version and tracker entry
+/// alone), and how many puts there are of keys not held.
+fn cost_of<'a, 'o: 'a>(
+    ops: impl Iterator<Item = &'a Op<'o>>,
+    held: impl Fn(&[u8]) -> bool,
+) -> (usize, usize) {
+    ops.fold((0, 0), |(bytes, new_keys), op| match *op {
         Op::Put {
             key,
             value,
@@ -115,13 +142,14 @@ fn cost_of<'a, 'o: 'a>(ops: impl Iterator<Item = &'a Op<'o>>) -> (usize, usize) 
             } else {
                 0
             };
-            let bytes = bytes
-                + footprint_of_key(key.len())
-                + footprint_of_value(value.len(), expires_at.is_some())
-                + tracked;
-            (bytes, puts + 1)
+            let version = footprint_of_value(value.len(), expires_at.is_some()) + tracked;
+            if held(key) {
+                (bytes + version, new_keys)
+            } else {
+                (bytes + footprint_of_key(key.len()) + version, new_keys + 1)
+            }
         }
-        Op::Delete { .. } => (bytes + footprint_of_value(0, false), puts),
+        Op::Delete { .. } => (bytes + footprint_of_value(0, false), new_keys),
     })
 }
 

@@ -683,8 +683,9 @@ fn an_overwrite_only_its_own_key_could_make_room_for_is_refused_losing_nothing()
     db.delete(&key(0)).unwrap();
     db.delete(&key(1)).unwrap();
     db.put_with_ttl(b"only-ttl", &[b'a'; 300], LONG).unwrap();
+    // Several times the room left: only evicting could make room.
     let refused = db
-        .put_with_ttl(b"only-ttl", &[b'a'; 900], LONG)
+        .put_with_ttl(b"only-ttl", &[b'a'; 3000], LONG)
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::MemoryLimit, "{refused}");
     assert_eq!(db.memory_usage().evicted_keys, 0);
@@ -757,5 +758,47 @@ fn lowering_the_limit_evicts_keys_whose_index_entries_hold_much_of_the_memory() 
         db.put(b"one-more", b"12345678").unwrap();
         let indexed = db.index("tag", IndexQuery::All).unwrap().count();
         assert_eq!(indexed, db.iter().count(), "{setup}");
+    }
+}
+
+#[test]
+fn an_overwrite_at_the_limit_is_not_charged_for_a_new_key() {
+    // An overwrite adds a version, not a record, an index node or a hash
+    // slot. Charged as a new key, one with the hash table at its growth
+    // threshold would make room for the table's doubling (a megabyte
+    // here) and evict thousands of keys to store a value of 100 bytes.
+    let value = [b'v'; 100];
+    // How many keys the table holds when the next new key doubles it.
+    let probe = Db::in_memory_with(limited(EvictionPolicy::NoEviction, 0)).unwrap();
+    let mut at_threshold = None;
+    for i in 0..200_000 {
+        let before = probe.memory_usage().used;
+        probe.put(&key(i), &value).unwrap();
+        if i >= 10_000 && probe.memory_usage().used - before > 512 * 1024 {
+            at_threshold = Some(i);
+            break;
+        }
+    }
+    let at_threshold = at_threshold.expect("the hash table doubled");
+    drop(probe);
+    for (setup, options) in SETUPS {
+        let db = Db::in_memory_with(options(EvictionPolicy::NoEviction, 0)).unwrap();
+        for i in 0..at_threshold {
+            db.put(&key(i), &value).unwrap();
+        }
+        let used = db.memory_usage().used;
+        db.set_memory_limit(used + 64 * 1024, EvictionPolicy::AllKeysLru)
+            .unwrap();
+        for i in 0..100 {
+            db.put(&key(i), &value).unwrap();
+        }
+        let usage = db.memory_usage();
+        assert_eq!(usage.evicted_keys, 0, "{setup}: {usage:?}");
+        assert!(usage.used <= usage.limit, "{setup}: {usage:?}");
+        // Under noeviction the same overwrites are allowed, not refused.
+        db.set_memory_limit(used + 64 * 1024, EvictionPolicy::NoEviction)
+            .unwrap();
+        db.put(&key(0), &value).unwrap();
+        assert_eq!(db.iter().count() as u64, at_threshold, "{setup}");
     }
 }

@@ -205,17 +205,38 @@ impl Inner {
             return Ok(None); // deletions are always allowed, as in Redis
         }
         let index_ops = planned.map(Planned::index_ops).unwrap_or_default();
-        let needed = self.store.write_cost(ops, &index_ops);
+        let as_new = self.store.write_cost(ops, &index_ops);
+        let needed = if self.fits_without_evicting(as_new) {
+            as_new
+        } else {
+            // An overwrite adds a version, not a key: looked up, its cost
+            // does not make room for a record, a node and a hash slot (nor
+            // for the table's doubling, at its threshold).
+            self.store.write_cost_checked(ops, &index_ops)
+        };
         match self.make_room_once(writer, ops, needed) {
             Err(Error::MemoryLimit { .. }) if self.store.gc_pending() > 0 => {
                 // Old versions no reader needs any more (those a snapshot
                 // kept until it closed, say) may give the room the policy
-                // could not: collect them, then try once more.
+                // could not: collect them, then try once more. The pass
+                // may remove keys the write's cost found held (dead ones).
                 self.store.collect_garbage_under(writer, GC_BEFORE_REFUSING);
+                let needed = self.store.write_cost_checked(ops, &index_ops);
                 self.make_room_once(writer, ops, needed)
             }
             made => made,
         }
+    }
+
+    /// Whether a write adding `needed` bytes leaves usage where no
+    /// eviction, ahead of need or not, is due.
+    fn fits_without_evicting(&self, needed: u64) -> bool {
+        let limit = self.eviction.limit();
+        let headroom = match self.eviction.unlinker.get() {
+            Some(_) => headroom(limit),
+            None => 0,
+        };
+        self.store.memory_used().saturating_add(needed) <= limit.saturating_sub(headroom)
     }
 
     /// One try of [`Inner::make_room`], for a write of `ops` that adds at
