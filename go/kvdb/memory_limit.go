@@ -49,7 +49,9 @@ type MemoryUsage struct {
 
 // SetMemoryLimit changes the memory limit and policy of an open database.
 // If it holds more than the new limit, the policy evicts down to it before
-// this returns, as far as it can.
+// this returns; if the keys the policy may evict cannot free that much, it
+// evicts them all, and writes then fail with ErrMemoryLimit until room is
+// made.
 func (d *DB) SetMemoryLimit(limit MemoryLimit) error {
 	return d.with(func(db *C.kvdb_t) C.kvdb_status_t {
 		return C.kvdb_set_memory_limit(db, C.uint64_t(limit.Bytes), C.int(limit.Policy))

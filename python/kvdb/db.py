@@ -634,7 +634,9 @@ class DB(_Reads):
     def set_memory_limit(self, limit, eviction=EVICT_NOEVICTION):
         """Changes the memory limit in bytes (0: none) and the EVICT_*
         policy; a database over the new limit is evicted down to it before
-        this returns, as far as the policy can."""
+        this returns, or, if the keys the policy may evict cannot free that
+        much, loses them all, and writes then raise MemoryLimitError until
+        room is made."""
         with self._g as h:
             check(L.kvdb_set_memory_limit(h, limit, eviction))
 

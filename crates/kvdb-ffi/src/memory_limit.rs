@@ -61,7 +61,9 @@ pub unsafe extern "C" fn kvdb_options_set_memory_limit(
 
 /// Changes the memory limit (0: none) and the policy of an open database.
 /// If it holds more than the new limit, the policy evicts down to it
-/// before this returns, as far as it can.
+/// before this returns; if the keys the policy may evict cannot free that
+/// much, it evicts them all and returns `KVDB_OK`, and writes are refused
+/// with `KVDB_MEMORY_LIMIT` until room is made.
 ///
 /// # Safety
 ///

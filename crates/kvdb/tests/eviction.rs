@@ -802,3 +802,63 @@ fn an_overwrite_at_the_limit_is_not_charged_for_a_new_key() {
         assert_eq!(db.iter().count() as u64, at_threshold, "{setup}");
     }
 }
+
+#[test]
+fn lowering_the_limit_below_what_the_policy_may_evict_evicts_all_it_may() {
+    // Half the keys have a TTL; a limit a quarter of the usage is out of
+    // reach of volatile-lru, which evicts only those. Lowering the limit
+    // evicts "as far as it can", as Redis's eviction does: every key with
+    // a TTL, none without; then writes are refused as under noeviction.
+    for (setup, options) in SETUPS {
+        let db = Db::in_memory_with(options(EvictionPolicy::NoEviction, 0)).unwrap();
+        for i in 0..20_000 {
+            if i % 2 == 0 {
+                db.put_with_ttl(&key(i), &[b'v'; 100], LONG).unwrap();
+            } else {
+                db.put(&key(i), &[b'v'; 100]).unwrap();
+            }
+        }
+        let before = db.memory_usage().used;
+        db.set_memory_limit(before / 4, EvictionPolicy::VolatileLru)
+            .unwrap();
+        db.collect_garbage(usize::MAX);
+        let usage = db.memory_usage();
+        assert_eq!(usage.evicted_keys, 10_000, "{setup}: {usage:?}");
+        for i in (1..20_000).step_by(2) {
+            assert!(db.get(&key(i)).unwrap().is_some(), "{setup}: key {i}");
+        }
+        assert!(
+            usage.used < before * 6 / 10,
+            "{setup}: {before} before, {usage:?}"
+        );
+        let refused = db.put(b"more", b"v").unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::MemoryLimit, "{setup}");
+    }
+}
+
+#[test]
+fn lowering_the_limit_with_a_snapshot_open_evicts_only_what_covers_the_excess() {
+    // The snapshot keeps the victims' memory until it closes, so usage
+    // stays over the new limit; that is no reason to evict further keys.
+    for (setup, options) in SETUPS {
+        let db = Db::in_memory_with(options(EvictionPolicy::NoEviction, 0)).unwrap();
+        for i in 0..20_000 {
+            db.put(&key(i), &[b'v'; 100]).unwrap();
+        }
+        let snapshot = db.snapshot();
+        let before = db.memory_usage().used;
+        db.set_memory_limit(before / 2, EvictionPolicy::AllKeysRandom)
+            .unwrap();
+        let evicted = db.memory_usage().evicted_keys;
+        assert!(
+            (8_000..=12_000).contains(&evicted),
+            "{setup}: {evicted} evicted"
+        );
+        assert_eq!(snapshot.iter().count(), 20_000, "{setup}");
+        drop(snapshot);
+        db.collect_garbage(usize::MAX);
+        let usage = db.memory_usage();
+        assert!(usage.used <= before / 2, "{setup}: {usage:?}");
+        assert_eq!(usage.evicted_keys, evicted, "{setup}");
+    }
+}

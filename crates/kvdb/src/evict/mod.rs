@@ -108,6 +108,20 @@ pub(crate) struct Evicted {
     ahead: bool,
 }
 
+/// Why an eviction runs, which decides what it does when the policy's keys
+/// cannot free all that is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// Room a write needs now: all of it, or the write is refused.
+    Write,
+    /// Room ahead of need (the write fits without it): all of it or none,
+    /// and no error; the victims are detached.
+    Ahead,
+    /// A limit lowered below usage: as much as the policy's keys free, as
+    /// Redis's eviction goes on until it runs out of keys.
+    Lower,
+}
+
 impl Eviction {
     pub(crate) fn new(limit: u64, policy: EvictionPolicy, store: &Store) -> Self {
         let eviction = Self {
@@ -250,7 +264,7 @@ impl Inner {
         let limit = self.eviction.limit();
         let room = limit.saturating_sub(needed);
         if self.eviction.unlinker.get().is_none() {
-            return self.evict_to(writer, room, needed, false, ops);
+            return self.evict_to(writer, room, needed, Purpose::Write, ops);
         }
         let ahead = room.saturating_sub(headroom(limit));
         let mut used = self.store.memory_used();
@@ -265,20 +279,19 @@ impl Inner {
             detached = self.store.detached_bytes();
         }
         if used > room {
-            return self.evict_to(writer, room, needed, false, ops);
+            return self.evict_to(writer, room, needed, Purpose::Write, ops);
         }
         // The write fits: evict ahead of need, into the headroom; nothing
         // has to be freed before this write returns. Victims evicted ahead
         // before and not unlinked yet are on their way out: counting them
         // as held would evict as many live keys again.
-        self.evict_to(writer, ahead.saturating_add(detached), needed, true, ops)
+        let target = ahead.saturating_add(detached);
+        self.evict_to(writer, target, needed, Purpose::Ahead, ops)
     }
 
-    /// Evicts under `writer` until usage is at most `target`; `needed` is
-    /// what the caller's write of `ops` adds (for the error). `ahead`: the
-    /// write fits without evicting, which only makes room ahead of need, so
-    /// the victims are detached and the policy finding none is no error.
-    /// No key `ops` writes is a victim: it is the most recently used, and
+    /// Evicts under `writer` until usage is at most `target`, or as
+    /// `purpose` says when the policy's keys cannot free that much; `needed`
+    /// is what the caller's write of `ops` adds (for the error). No key `ops` writes is a victim: it is the most recently used, and
     /// evicting it would announce an eviction the write then undoes
     /// (between the read and the write of a compare-and-swap, say).
     fn evict_to(
@@ -286,9 +299,10 @@ impl Inner {
         writer: &mut Writer<'_>,
         target: u64,
         needed: u64,
-        ahead: bool,
+        purpose: Purpose,
         ops: &[Op<'_>],
     ) -> Result<Option<Evicted>> {
+        let ahead = purpose == Purpose::Ahead;
         let used = self.store.memory_used();
         if used <= target {
             return Ok(None);
@@ -319,15 +333,13 @@ impl Inner {
         let mut pool = self.eviction.pool.lock();
         let victims = pool
             .choose(&judge, policy, used - target + slack, at, &spared, list)
-            .or_else(|| {
-                let bytes = used - target;
-                pool.choose(&judge, policy, bytes, at, &spared, Vec::new())
-            });
+            .or_else(|short| pool.choose(&judge, policy, used - target, at, &spared, short));
         drop(pool);
         let victims = match victims {
-            Some(victims) => victims,
-            None if ahead => return Ok(None),
-            None => return Err(refused()),
+            Ok(victims) => victims,
+            Err(short) if purpose == Purpose::Lower && !short.is_empty() => short,
+            Err(_) if ahead => return Ok(None),
+            Err(_) => return Err(refused()),
         };
         let bytes = victims.iter().map(|c| c.bytes).sum();
         let mut ops = reuse(deletions);
@@ -461,7 +473,9 @@ impl Inner {
 impl Db {
     /// Sets the memory limit (0: none) and the eviction policy from now on.
     /// If the database holds more than the new limit, the policy evicts
-    /// down to it before this returns (as far as it can).
+    /// down to it before this returns, or, if the keys it may evict cannot
+    /// free that much, evicts them all (as Redis does); writes are then
+    /// refused until room is made.
     pub fn set_memory_limit(&self, bytes: u64, policy: EvictionPolicy) -> Result<()> {
         let inner = &self.inner;
         inner.check_open()?;
@@ -480,14 +494,27 @@ impl Db {
         if inner.store.memory_used() > bytes {
             inner.store.collect_garbage(usize::MAX);
         }
-        if inner.store.memory_used() <= bytes {
-            return Ok(());
-        }
-        let mut writer = inner.begin_write()?;
-        match inner.evict_to(&mut writer, bytes, 0, false, &[]) {
-            Ok(Some(evicted)) => inner.finish_eviction(writer, evicted),
-            Ok(None) | Err(Error::MemoryLimit { .. }) => Ok(()),
-            Err(e) => Err(e),
+        // An eviction that falls short (the policy's keys cannot free
+        // enough) takes the keys its sampling found, and may have missed
+        // some: go on while evictions fall short and find keys. One that
+        // covers what it was asked ends it, freed or not: memory an open
+        // snapshot still needs is not a reason to evict more.
+        loop {
+            let used = inner.store.memory_used();
+            if used <= bytes {
+                return Ok(());
+            }
+            let mut writer = inner.begin_write()?;
+            let evicted = match inner.evict_to(&mut writer, bytes, 0, Purpose::Lower, &[]) {
+                Ok(Some(evicted)) => evicted,
+                Ok(None) | Err(Error::MemoryLimit { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let short = evicted.bytes < used - bytes;
+            inner.finish_eviction(writer, evicted)?;
+            if !short {
+                return Ok(());
+            }
         }
     }
 

@@ -170,8 +170,8 @@ impl Pool {
     /// Keys to evict that free at least `bytes` between them, by
     /// `policy`'s ranking `at` the eviction's moment, those chosen ahead
     /// first, in `victims` (emptied first; passed in to reuse its
-    /// allocation), never the records `spared`; `None` if the keys the
-    /// policy may evict cannot free that much.
+    /// allocation), never the records `spared`; if the keys the policy
+    /// may evict cannot free that much, `Err` with those it found.
     pub(crate) fn choose(
         &mut self,
         judge: &Judge<'_>,
@@ -180,7 +180,7 @@ impl Pool {
         at: Moment,
         spared: &[usize],
         victims: Vec<Candidate>,
-    ) -> Option<Vec<Candidate>> {
+    ) -> Result<Vec<Candidate>, Vec<Candidate>> {
         let mut chosen = std::mem::take(&mut self.chosen);
         chosen.clear();
         // Counted as chosen already, so that nothing chooses them.
@@ -198,7 +198,7 @@ impl Pool {
         at: Moment,
         chosen: &mut HashSet<usize>,
         mut victims: Vec<Candidate>,
-    ) -> Option<Vec<Candidate>> {
+    ) -> Result<Vec<Candidate>, Vec<Candidate>> {
         // Start loading the ready victims this will likely take.
         let mut expected = 0u64;
         let likely = self
@@ -217,15 +217,18 @@ impl Pool {
         victims.reserve(self.ready.len());
         let mut freed = 0u64;
         while freed < bytes {
-            let victim = match self.take_ready(judge, policy, at, chosen) {
-                Some(victim) => victim,
-                None => self.next_victim(judge, policy, at, chosen)?,
+            let found = match self.take_ready(judge, policy, at, chosen) {
+                Some(victim) => Some(victim),
+                None => self.next_victim(judge, policy, at, chosen),
+            };
+            let Some(victim) = found else {
+                return Err(victims);
             };
             freed += victim.bytes;
             chosen.insert(victim.record_id());
             victims.push(victim);
         }
-        Some(victims)
+        Ok(victims)
     }
 
     fn next_victim(
