@@ -7,7 +7,9 @@
 //!   model holds that the database lacks was announced as evicted;
 //! - `noeviction` evicts nothing; `volatile-*` evicts only keys with a TTL;
 //! - a write refused with `MemoryLimit` applied nothing and evicted nothing;
-//! - with no snapshot open, usage is within the limit after every write;
+//! - with no snapshot open, usage is within the limit after every write,
+//!   and after the limit is lowered unless no key the policy may evict is
+//!   left;
 //! - the eviction counter counts the announced evictions;
 //! - snapshots keep reading their moment through evictions;
 //! - with a secondary index kept, it lists exactly the live keys.
@@ -327,6 +329,21 @@ fuzz_target!(|input: Input| {
                 c.take_evictions();
                 let usage = c.db.memory_usage();
                 assert_eq!((usage.limit, usage.policy), (c.limit, c.policy));
+                // Evicted down to the limit, or every key the policy may
+                // evict is gone (a snapshot keeps the victims' memory).
+                let volatile = c.policy.volatile_only();
+                let evictable_left = c.model.values().any(|(_, exp)| {
+                    exp.is_none_or(|e| e > now) && (exp.is_some() || !volatile)
+                });
+                if c.policy != EvictionPolicy::NoEviction && c.snapshots.is_empty() {
+                    assert!(
+                        usage.used <= c.limit || !evictable_left,
+                        "{}: {} bytes used after lowering the limit to {}, with keys it may evict",
+                        c.policy,
+                        usage.used,
+                        c.limit
+                    );
+                }
             }
             Call::Collect => {
                 c.db.collect_garbage(usize::MAX);
