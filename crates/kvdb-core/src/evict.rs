@@ -91,7 +91,7 @@ impl Store {
     /// that go with them, can add to [`Store::memory_used`]: each put
     /// counted as a new key, each deletion as a tombstone, with either key
     /// space's hash table's growth if its new keys can make it grow.
-    pub fn write_cost(&self, ops: &[Op<'_>], index_ops: &[IndexOp<'_>]) -> u64 {
+    pub fn write_cost(&self, ops: &[Op<'_>], index_ops: &[IndexOp<'_>]) -> WriteCost {
         self.cost_with(ops, index_ops, false)
     }
 
@@ -101,13 +101,13 @@ impl Store {
     /// lookup per put, so for writes that [`Store::write_cost`] says may
     /// not fit. Exact only under the write lock: a key found could
     /// otherwise be removed before the write applies.
-    pub fn write_cost_checked(&self, ops: &[Op<'_>], index_ops: &[IndexOp<'_>]) -> u64 {
+    pub fn write_cost_checked(&self, ops: &[Op<'_>], index_ops: &[IndexOp<'_>]) -> WriteCost {
         self.cost_with(ops, index_ops, true)
     }
 
     /// The cost of `ops` and `index_ops`, the puts to keys held costed as
     /// overwrites if `look_up`.
-    fn cost_with(&self, ops: &[Op<'_>], index_ops: &[IndexOp<'_>], look_up: bool) -> u64 {
+    fn cost_with(&self, ops: &[Op<'_>], index_ops: &[IndexOp<'_>], look_up: bool) -> WriteCost {
         let s = &*self.shared;
         // Pinned only to look keys up: the unchecked cost runs on every
         // write under a limit.
@@ -119,8 +119,21 @@ impl Store {
         let (records, puts) = cost_of(ops.iter(), held(Space::User));
         let (entries, entry_puts) = cost_of(index_ops.iter().map(|i| &i.op), held(Space::Index));
         let tables = s.index.points_growth(puts) + s.index_entries.points_growth(entry_puts);
-        (records + entries + tables) as u64
+        WriteCost {
+            bytes: (records + entries + tables) as u64,
+            table_growth: tables as u64,
+        }
     }
+}
+
+/// What a write can add to [`Store::memory_used`] ([`Store::write_cost`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteCost {
+    /// All of it.
+    pub bytes: u64,
+    /// Of `bytes`, the hash tables' growth its new keys can cause: a
+    /// table's doubling, if they can pass its growth threshold.
+    pub table_growth: u64,
 }
 
 /// The bytes `ops` can add to a key space's records (each put as a new

@@ -219,24 +219,36 @@ impl Inner {
             return Ok(None); // deletions are always allowed, as in Redis
         }
         let index_ops = planned.map(Planned::index_ops).unwrap_or_default();
-        let as_new = self.store.write_cost(ops, &index_ops);
-        let needed = if self.fits_without_evicting(as_new) {
-            as_new
+        let cost = self.store.write_cost(ops, &index_ops);
+        // An overwrite adds a version, not a key. Costed as new keys, a
+        // write whose puts could pass a hash table's growth threshold
+        // would make room for the table's doubling: unless it fits anyway,
+        // look its keys up. (Otherwise costing an overwrite as a new key
+        // counts a record and a node too many, which matters only if the
+        // write is refused: see below.)
+        let needed = if cost.table_growth > 0 && !self.fits_without_evicting(cost.bytes) {
+            self.store.write_cost_checked(ops, &index_ops).bytes
         } else {
-            // An overwrite adds a version, not a key: looked up, its cost
-            // does not make room for a record, a node and a hash slot (nor
-            // for the table's doubling, at its threshold).
-            self.store.write_cost_checked(ops, &index_ops)
+            cost.bytes
         };
         match self.make_room_once(writer, ops, needed) {
-            Err(Error::MemoryLimit { .. }) if self.store.gc_pending() > 0 => {
-                // Old versions no reader needs any more (those a snapshot
-                // kept until it closed, say) may give the room the policy
-                // could not: collect them, then try once more. The pass
-                // may remove keys the write's cost found held (dead ones).
-                self.store.collect_garbage_under(writer, GC_BEFORE_REFUSING);
-                let needed = self.store.write_cost_checked(ops, &index_ops);
-                self.make_room_once(writer, ops, needed)
+            Err(refused @ Error::MemoryLimit { .. }) => {
+                // Before refusing: old versions no reader needs any more
+                // (those a snapshot kept until it closed, say) may give
+                // the room the policy could not, and the write, its puts
+                // to keys held costed as the versions they add, may need
+                // less. Looked up after the collection, which may remove
+                // dead keys.
+                let collect = self.store.gc_pending() > 0;
+                if collect {
+                    self.store.collect_garbage_under(writer, GC_BEFORE_REFUSING);
+                }
+                let checked = self.store.write_cost_checked(ops, &index_ops).bytes;
+                if collect || checked < needed {
+                    self.make_room_once(writer, ops, checked)
+                } else {
+                    Err(refused)
+                }
             }
             made => made,
         }
