@@ -98,9 +98,10 @@ impl Store {
     /// As [`Store::write_cost`], with each put's key looked up: a put to a
     /// key the store holds adds a version (and a tracker entry if it
     /// expires), not a record, an ordered-index node or a hash slot. A
-    /// lookup per put, so for writes that [`Store::write_cost`] says may
-    /// not fit. Exact only under the write lock: a key found could
-    /// otherwise be removed before the write applies.
+    /// lookup per put, so for the writes where the difference matters (the
+    /// engine's: one charged for a hash table's growth that does not fit,
+    /// or one about to be refused). Exact only under the write lock: a key
+    /// found could otherwise be removed before the write applies.
     pub fn write_cost_checked(&self, ops: &[Op<'_>], index_ops: &[IndexOp<'_>]) -> WriteCost {
         self.cost_with(ops, index_ops, true)
     }

@@ -302,8 +302,9 @@ impl Inner {
     }
 
     /// Evicts under `writer` until usage is at most `target`, or as
-    /// `purpose` says when the policy's keys cannot free that much; `needed`
-    /// is what the caller's write of `ops` adds (for the error). No key `ops` writes is a victim: it is the most recently used, and
+    /// `purpose` says when the policy's keys cannot free that much;
+    /// `needed` is what the caller's write of `ops` adds (for the error).
+    /// No key `ops` writes is a victim: it is the most recently used, and
     /// evicting it would announce an eviction the write then undoes
     /// (between the read and the write of a compare-and-swap, say).
     fn evict_to(
