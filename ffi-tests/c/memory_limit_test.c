@@ -2,7 +2,8 @@
  * the limit after every write and reports evictions, which watchers see as
  * KVDB_EVENT_EVICTED; noeviction refuses with KVDB_MEMORY_LIMIT and keeps
  * what was written; volatile-lru never evicts a key without a TTL; the limit
- * changes at run time; an evicted key stays absent after reopening a durable
+ * changes at run time, and lowered below what the policy may free evicts all
+ * it may; an evicted key stays absent after reopening a durable
  * database; bad policies and NULLs are refused.
  * Usage: memory_limit_test DIR (DIR must not exist). */
 #include <stdint.h>
@@ -130,6 +131,37 @@ static void volatile_spares_keys_without_ttl(void) {
     kvdb_close(db);
 }
 
+/* Lowering the limit below what volatile-lru may free evicts every key
+ * with a TTL, none without, returns KVDB_OK, and leaves writes refused. */
+static void lowering_below_what_the_policy_frees_evicts_all_it_may(void) {
+    kvdb_t *db = NULL;
+    CHECK_OK(kvdb_open(NULL, NULL, &db));
+    char key[32];
+    for (int i = 0; i < 400; i++) {
+        key_of(key, sizeof key, i);
+        if (i % 2 == 0) {
+            CHECK_OK(kvdb_put_ttl(db, key, strlen(key), value, sizeof value, 3600 * 1000));
+        } else {
+            CHECK_OK(kvdb_put(db, key, strlen(key), value, sizeof value));
+        }
+    }
+    uint64_t before = 0;
+    CHECK_OK(kvdb_memory_usage(db, &before, NULL, NULL));
+    CHECK_OK(kvdb_set_memory_limit(db, before / 4, KVDB_EVICT_VOLATILE_LRU));
+    uint64_t evicted = 0;
+    CHECK_OK(kvdb_memory_usage(db, NULL, NULL, &evicted));
+    CHECK(evicted == 200);
+    int missing = 0, kept = 0;
+    for (int i = 0; i < 400; i++) {
+        if (i % 2 == 0) kept += present(db, i);
+        else missing += !present(db, i);
+    }
+    CHECK(kept == 0);
+    CHECK(missing == 0);
+    CHECK_STATUS(kvdb_put(db, "more", 4, "v", 1), KVDB_MEMORY_LIMIT);
+    kvdb_close(db);
+}
+
 static void evictions_survive_reopening(const char *dir) {
     kvdb_t *db = open_limited(dir, KVDB_EVICT_ALLKEYS_RANDOM);
     char key[32];
@@ -178,6 +210,7 @@ int main(int argc, char **argv) {
     evicting_policy_keeps_within_the_limit();
     noeviction_refuses_and_keeps();
     volatile_spares_keys_without_ttl();
+    lowering_below_what_the_policy_frees_evicts_all_it_may();
     evictions_survive_reopening(argv[1]);
     misuse_is_refused();
     FINISH();
