@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::Rng;
 use kvdb::vfs::{CrashOptions, SimFs};
 use kvdb::{
-    Change, Db, ErrorKind, EvictionPolicy, IndexDef, IndexQuery, Options, SyncPolicy,
+    Change, Db, ErrorKind, EvictionPolicy, IndexDef, IndexQuery, ManualClock, Options, SyncPolicy,
     WATCH_FROM_NOW,
 };
 
@@ -870,5 +870,36 @@ fn lowering_the_limit_with_a_snapshot_open_evicts_only_what_covers_the_excess() 
         };
         assert!(usage.used <= before / 2, "{setup}: {usage:?}");
         assert_eq!(usage.evicted_keys, evicted, "{setup}");
+    }
+}
+
+#[test]
+fn lowering_the_limit_finds_the_live_keys_with_a_ttl_among_many_expired_ones() {
+    // volatile policies sample the keys tracked for expiry; here nearly
+    // all of them have expired and wait to be reclaimed. Expired keys are
+    // dead: they go first, and the live keys with a TTL are then found.
+    for (setup, options) in SETUPS {
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let mut options = options(EvictionPolicy::NoEviction, 0);
+        options.clock = clock.clone();
+        let db = Db::in_memory_with(options).unwrap();
+        for i in 0..20_000 {
+            db.put_with_ttl(&key(i), &[b'v'; 100], Duration::from_secs(1))
+                .unwrap();
+        }
+        for i in 20_000..20_020 {
+            db.put_with_ttl(&key(i), &[b'v'; 100], LONG).unwrap();
+        }
+        for i in 20_020..20_040 {
+            db.put(&key(i), &[b'v'; 100]).unwrap();
+        }
+        clock.advance(2_000);
+        db.set_memory_limit(1, EvictionPolicy::VolatileLru).unwrap();
+        for i in 20_000..20_020 {
+            assert_eq!(db.get(&key(i)).unwrap(), None, "{setup}: key {i} kept");
+        }
+        for i in 20_020..20_040 {
+            assert!(db.get(&key(i)).unwrap().is_some(), "{setup}: key {i} lost");
+        }
     }
 }

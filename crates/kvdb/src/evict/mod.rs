@@ -499,11 +499,14 @@ impl Db {
         if bytes == 0 || !policy.evicts() {
             return Ok(());
         }
-        // Victims evicted ahead and not unlinked yet go first, then old
-        // versions no reader needs, and only then live keys.
+        // Victims evicted ahead and not unlinked yet go first, then keys
+        // whose TTL has passed (dead, and crowding the sample a volatile
+        // policy takes of the keys with a TTL), then old versions no
+        // reader needs, and only then live keys.
         if inner.store.memory_used() > bytes {
             inner.store.unlink_detached();
         }
+        while inner.store.memory_used() > bytes && inner.expire_cycle().reclaimed > 0 {}
         if inner.store.memory_used() > bytes {
             inner.store.collect_garbage(usize::MAX);
         }
