@@ -20,7 +20,7 @@ use crate::writer::Op;
 /// the policy ranks it by.
 ///
 /// Sampling reads only the record (and, if asked, its newest version's
-/// expiry time), not whether the key still holds a live value: that, and
+/// expiry time), not whether the key still holds a value: that, and
 /// what deleting it would free, is read once the candidate is a victim
 /// ([`Store::judge`]). Holding a candidate keeps its record's memory (not
 /// its versions' beyond the newest few) allocated.
@@ -167,9 +167,13 @@ fn cost_of<'a, 'o: 'a>(
     })
 }
 
-/// `chain` as a candidate now, if its newest version is a live value:
-/// its bytes are its record's and versions' plus what `also_freed` says
-/// deleting it frees beside them, given its value.
+/// `chain` as a candidate now, if its newest version is a value: live,
+/// or expired and not reclaimed yet (dead, so deleting it loses nothing,
+/// and it holds memory until the expiry cycle gets to it). Its bytes are
+/// its record's and versions' plus, for a live value, what `also_freed`
+/// says deleting it frees beside them, given the value (an expired
+/// value's index entries expire with it, and its deletion leaves them to
+/// the expiry cycle).
 fn judged(
     chain: &ChainRef,
     now: u64,
@@ -177,11 +181,16 @@ fn judged(
     also_freed: impl FnOnce(&[u8]) -> u64,
 ) -> Option<Candidate> {
     let head: &Version = chain.head(guard)?;
-    if !head.is_live_at(now) || chain.is_removed() {
+    if chain.is_removed() {
         return None;
     }
-    let value = head.bytes()?;
-    let bytes = held_by(chain, guard) as u64 + also_freed(value);
+    let value = head.bytes()?; // a deletion marker: nothing to evict
+    let also = if head.is_live_at(now) {
+        also_freed(value)
+    } else {
+        0
+    };
+    let bytes = held_by(chain, guard) as u64 + also;
     Some(Candidate {
         chain: chain.clone(),
         access: chain.access().load(Ordering::Relaxed),
@@ -202,8 +211,9 @@ fn held_by(chain: &ChainRef, guard: &epoch::Guard) -> usize {
 }
 
 impl Store {
-    /// `candidate`'s key as it stands now, if it still holds a value live
-    /// at the clock reading `now_ms` in the record sampled: its access word,
+    /// `candidate`'s key as it stands now, if it still holds a value in
+    /// the record sampled, live at the clock reading `now_ms` or expired
+    /// and not reclaimed yet (its `expires_at` tells): its access word,
     /// expiry time and what deleting it would free. A writer judges at its
     /// own reading ([`crate::Writer::now_ms`]), the one its deletions are
     /// made at.
@@ -215,7 +225,7 @@ impl Store {
     /// value, what its deletion frees beyond its record and versions: the
     /// engine's secondary-index entries, say, which it adds with
     /// [`Store::bytes_held`]. `also_freed` runs while the value is read,
-    /// and only for a key that holds a live value.
+    /// and only for a key whose value is live at `now_ms`.
     pub fn judge_with(
         &self,
         candidate: &Candidate,

@@ -170,7 +170,9 @@ impl Inner {
     }
 
     fn publish_eviction(&self, evicted: &Evicted) -> Result<()> {
-        self.publish_step(&evicted.step)?;
+        for step in evicted.steps.iter().flatten() {
+            self.publish_step(step)?;
+        }
         self.feed
             .notify_keys(evicted.victims.iter().map(kvdb_core::Candidate::key));
         Ok(())

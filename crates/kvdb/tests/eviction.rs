@@ -903,3 +903,54 @@ fn lowering_the_limit_finds_the_live_keys_with_a_ttl_among_many_expired_ones() {
         }
     }
 }
+
+#[test]
+fn a_write_at_the_limit_deletes_expired_keys_the_expiry_cycle_has_not_reclaimed() {
+    // At the limit, nearly every key with a TTL has expired and waits for
+    // the expiry cycle. They are dead and hold memory: a write deletes
+    // them (as expiries, not evictions) rather than be refused because
+    // its samples find few live keys with a TTL.
+    for (setup, options) in SETUPS {
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let mut options = options(EvictionPolicy::NoEviction, 0);
+        options.clock = clock.clone();
+        let db = Db::in_memory_with(options).unwrap();
+        let mut changes = db.watch_prefix(b"", WATCH_FROM_NOW).unwrap();
+        for i in 0..20_000 {
+            db.put_with_ttl(&key(i), &[b'v'; 100], Duration::from_secs(1))
+                .unwrap();
+        }
+        for i in 20_000..20_200 {
+            db.put_with_ttl(&key(i), &[b'v'; 100], LONG).unwrap();
+        }
+        let used = db.memory_usage().used;
+        db.set_memory_limit(used, EvictionPolicy::VolatileLru)
+            .unwrap();
+        clock.advance(2_000);
+        for i in 30_000..30_100 {
+            db.put(&key(i), &[b'v'; 100])
+                .unwrap_or_else(|e| panic!("{setup}: put {i} refused: {e}"));
+        }
+        let usage = db.memory_usage();
+        assert!(usage.used <= usage.limit, "{setup}: {usage:?}");
+        // Announced as what they are: the evicted keys are live ones with
+        // a TTL, and only they count as evicted.
+        let mut evicted = 0;
+        while let Some(event) = changes.try_next().unwrap() {
+            if event.change == Change::Evicted {
+                let i: u64 = std::str::from_utf8(&event.key[4..])
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!((20_000..20_200).contains(&i), "{setup}: evicted {i}");
+                evicted += 1;
+            }
+        }
+        assert_eq!(usage.evicted_keys, evicted, "{setup}");
+        let live_with_ttl = (20_000..20_200)
+            .filter(|&i| db.get(&key(i)).unwrap().is_some())
+            .count() as u64;
+        assert_eq!(live_with_ttl, 200 - evicted, "{setup}");
+        assert!(live_with_ttl >= 150, "{setup}: {live_with_ttl} of 200 kept");
+    }
+}

@@ -24,8 +24,8 @@ impl<'a> Judge<'a> {
     }
 
     /// `candidate` as it stands at the clock reading `now_ms`, if it still
-    /// holds a live value (see [`Store::judge`]), its bytes counting its
-    /// index entries.
+    /// holds a value (see [`Store::judge`]), its bytes counting the index
+    /// entries its deletion removes (a live value's).
     pub(crate) fn judge(&self, candidate: &Candidate, now_ms: u64) -> Option<Candidate> {
         if !self.indexes.any() {
             return self.store.judge(candidate, now_ms);

@@ -7,9 +7,10 @@
 //! write lock: the policy's victims ([`pool`]) are deleted by a batch of
 //! their own, numbered, logged (record tag 5) and seen by watchers as
 //! [`crate::Change::Evicted`], which removes their index entries and
-//! conflicts with transactions that read them like any write. After the
-//! write is published the victims are collected at once, so the write
-//! returns with usage within the limit.
+//! conflicts with transactions that read them like any write. Victims
+//! whose TTL has passed (dead, waiting for the expiry cycle) go first, by
+//! a batch of expiries. After the write is published the victims are
+//! collected at once, so the write returns with usage within the limit.
 //!
 //! With background maintenance on, a write evicts a little ahead of need:
 //! once usage comes within [`headroom`] of the limit, its victims are only
@@ -81,7 +82,8 @@ pub struct MemoryUsage {
     pub limit: u64,
     /// What happens at the limit.
     pub policy: EvictionPolicy,
-    /// Keys evicted since the database opened.
+    /// Keys evicted since the database opened (not counting keys whose
+    /// TTL had passed, which an eviction deletes as expiries).
     pub evicted_keys: u64,
     /// Bytes those keys held when they were evicted: their records,
     /// versions and secondary-index entries.
@@ -95,14 +97,21 @@ pub struct MemoryUsage {
 /// Keys deleted by eviction under the write lock, to publish, announce and
 /// collect once the lock is released.
 pub(crate) struct Evicted {
-    /// The victims, as chosen (their keys are the deletion's keys).
+    /// The victims (their keys are the deletions' keys): first the
+    /// `expired` ones whose TTL had passed, deleted as expiries, then
+    /// those evicted.
     pub(crate) victims: Vec<Candidate>,
+    expired: usize,
     /// The secondary index entries their deletion removed.
     entries: Vec<Vec<u8>>,
-    /// What they held when chosen: records, versions and index entries.
+    /// What they all held when chosen: records, versions and index
+    /// entries.
     pub(crate) bytes: u64,
-    /// Their deletion, applied but not yet published.
-    pub(crate) step: Step,
+    /// What the evicted ones (not the expired) held.
+    evicted_bytes: u64,
+    /// The expired victims' deletion and the others', applied but not yet
+    /// published, in that order (either may be absent).
+    pub(crate) steps: [Option<Step>; 2],
     /// Evicted ahead of need: detach them and leave their unlinking to the
     /// background unlinker.
     ahead: bool,
@@ -354,30 +363,54 @@ impl Inner {
             Err(_) if ahead => return Ok(None),
             Err(_) => return Err(refused()),
         };
+        // Victims whose TTL has passed at this write's reading are dead:
+        // deleted as expiries (logged and watched as such, no conflict for
+        // a transaction that read them live), by a batch of their own
+        // before the live victims' eviction, and not counted as evicted.
+        let has_expired = |c: &Candidate| c.expires_at.is_some_and(|e| e <= at.clock_ms);
+        let mut victims = victims;
+        victims.sort_by_key(|c| !has_expired(c)); // stable: expired first
+        let expired = victims.iter().take_while(|c| has_expired(c)).count();
         let bytes = victims.iter().map(|c| c.bytes).sum();
         let mut ops = reuse(deletions);
         ops.extend(victims.iter().map(|c| Op::Delete { key: c.key() }));
-        let planned = plan(writer, &self.indexes, &ops)?;
+        let (expiries, evictions) = ops.split_at(expired);
+        // An expired value's index entries expire with it: nothing to plan.
+        let expiry_step = match expiries {
+            [] => None,
+            _ => {
+                let batch = PreparedBatch::new(expiries)?;
+                self.log_and_apply(writer, batch, None, None, Cause::Expiry)?
+            }
+        };
+        let planned = plan(writer, &self.indexes, evictions)?;
         // Removed with the victims, and to be freed with them.
         let entries: Vec<Vec<u8>> = planned
             .iter()
             .flat_map(Planned::entry_keys)
             .map(<[u8]>::to_vec)
             .collect();
-        let batch = PreparedBatch::new(&ops)?;
-        let step = self.log_and_apply(writer, batch, planned, None, Cause::Eviction)?;
+        let step = match evictions {
+            [] => None,
+            _ => {
+                let batch = PreparedBatch::new(evictions)?;
+                self.log_and_apply(writer, batch, planned, None, Cause::Eviction)?
+            }
+        };
         let mut ops = reuse(ops);
         ops.shrink_to(KEPT_LIST_LEN);
         self.eviction.lists.lock().1 = ops;
-        let Some(step) = step else {
+        if expiry_step.is_none() && step.is_none() {
             self.eviction.recycle(victims);
             return Ok(None);
-        };
+        }
         Ok(Some(Evicted {
+            evicted_bytes: victims[expired..].iter().map(|c| c.bytes).sum(),
+            expired,
             victims,
             entries,
             bytes,
-            step,
+            steps: [expiry_step, step],
             ahead,
         }))
     }
@@ -405,12 +438,13 @@ impl Inner {
                 self.store.collect_index_entries(&evicted.entries, false);
             }
         }
+        let count = evicted.victims.len() - evicted.expired;
         self.eviction
             .evicted_keys
-            .fetch_add(evicted.victims.len() as u64, Ordering::Relaxed);
+            .fetch_add(count as u64, Ordering::Relaxed);
         self.eviction
             .evicted_bytes
-            .fetch_add(evicted.bytes, Ordering::Relaxed);
+            .fetch_add(evicted.evicted_bytes, Ordering::Relaxed);
     }
 }
 

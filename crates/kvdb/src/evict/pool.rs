@@ -285,8 +285,8 @@ impl Pool {
 }
 
 /// `candidate` as it is `at` the moment and its score, if it may still be
-/// evicted: a live value (with an expiry time, for the volatile policies)
-/// not chosen already.
+/// evicted: a value, live or expired and not reclaimed yet (with an
+/// expiry time, for the volatile policies), not chosen already.
 fn judge_again(
     judge: &Judge<'_>,
     policy: EvictionPolicy,
