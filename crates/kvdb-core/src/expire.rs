@@ -193,6 +193,7 @@ impl Store {
             }
             report.rounds += 1;
             report.sampled += sample.len();
+            let acted_before = report.reclaimed + report.untracked;
             let horizon = shared.horizon();
             let now = shared.clock.now_ms();
             let guard = epoch::pin();
@@ -267,7 +268,14 @@ impl Store {
             }
             drop(guard);
             let share = expired_here * 100 / sample.len();
+            // A round that reclaimed and untracked nothing (its expired keys
+            // kept for open views, or rewritten since the sample) gives no
+            // reason to think the next will do better: Redis's rule of
+            // repeating while many keys sampled have expired assumes they
+            // are reclaimed.
+            let acted = report.reclaimed + report.untracked > acted_before;
             if share as u32 <= config.repeat_above_percent
+                || !acted
                 || started.elapsed() >= config.time_budget
             {
                 break;

@@ -195,6 +195,42 @@ fn index_entries_expire_with_their_records() {
 }
 
 #[test]
+fn an_expiry_cycle_ends_when_the_expired_entries_it_finds_are_kept_for_a_view() {
+    // An expired index entry an open view may still read is kept. A cycle
+    // that finds only such entries can reclaim nothing more by sampling
+    // again: it must end, not sample until its time budget is spent (the
+    // background thread runs a cycle ten times a second).
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let store = Store::with_clock(clock.clone());
+    let at = Some(store.deadline(100).unwrap());
+    let entries: Vec<Vec<u8>> = (0..10u8).map(|i| vec![b'e', i]).collect();
+    let index_ops: Vec<IndexOp<'_>> = entries
+        .iter()
+        .map(|key| IndexOp {
+            at: 0,
+            op: Op::Put {
+                key,
+                value: b"",
+                expires_at: at,
+            },
+        })
+        .collect();
+    write(&store, &[put(b"k", b"v")], &index_ops);
+    let view = store.snapshot();
+    clock.advance(100);
+    let config = ExpireConfig {
+        time_budget: std::time::Duration::from_secs(1),
+        ..ExpireConfig::default()
+    };
+    let report = store.active_expire_cycle(&config);
+    assert_eq!(report.reclaimed, 0, "{report:?}");
+    assert!(report.rounds <= 2, "{report:?}");
+    drop(view);
+    let report = store.active_expire_cycle(&config);
+    assert_eq!(report.reclaimed, 10, "{report:?}");
+}
+
+#[test]
 fn installed_entries_sit_at_the_newest_applied_number() {
     let store = Store::new();
     write(&store, &[put(b"a", b"1")], &[]);
