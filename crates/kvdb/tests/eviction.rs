@@ -873,20 +873,27 @@ fn lowering_the_limit_with_a_snapshot_open_evicts_only_what_covers_the_excess() 
     }
 }
 
+/// A database without a limit on a manual clock, holding 20,000 keys
+/// (`key(0)` on) of 100-byte values that expire a second from now.
+fn with_keys_soon_expired(options: Setup) -> (Db, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let mut options = options(EvictionPolicy::NoEviction, 0);
+    options.clock = clock.clone();
+    let db = Db::in_memory_with(options).unwrap();
+    for i in 0..20_000 {
+        db.put_with_ttl(&key(i), &[b'v'; 100], Duration::from_secs(1))
+            .unwrap();
+    }
+    (db, clock)
+}
+
 #[test]
 fn lowering_the_limit_finds_the_live_keys_with_a_ttl_among_many_expired_ones() {
     // volatile policies sample the keys tracked for expiry; here nearly
     // all of them have expired and wait to be reclaimed. Expired keys are
     // dead: they go first, and the live keys with a TTL are then found.
     for (setup, options) in SETUPS {
-        let clock = Arc::new(ManualClock::new(1_000_000));
-        let mut options = options(EvictionPolicy::NoEviction, 0);
-        options.clock = clock.clone();
-        let db = Db::in_memory_with(options).unwrap();
-        for i in 0..20_000 {
-            db.put_with_ttl(&key(i), &[b'v'; 100], Duration::from_secs(1))
-                .unwrap();
-        }
+        let (db, clock) = with_keys_soon_expired(options);
         for i in 20_000..20_020 {
             db.put_with_ttl(&key(i), &[b'v'; 100], LONG).unwrap();
         }
@@ -911,15 +918,8 @@ fn a_write_at_the_limit_deletes_expired_keys_the_expiry_cycle_has_not_reclaimed(
     // them (as expiries, not evictions) rather than be refused because
     // its samples find few live keys with a TTL.
     for (setup, options) in SETUPS {
-        let clock = Arc::new(ManualClock::new(1_000_000));
-        let mut options = options(EvictionPolicy::NoEviction, 0);
-        options.clock = clock.clone();
-        let db = Db::in_memory_with(options).unwrap();
+        let (db, clock) = with_keys_soon_expired(options);
         let mut changes = db.watch_prefix(b"", WATCH_FROM_NOW).unwrap();
-        for i in 0..20_000 {
-            db.put_with_ttl(&key(i), &[b'v'; 100], Duration::from_secs(1))
-                .unwrap();
-        }
         for i in 20_000..20_200 {
             db.put_with_ttl(&key(i), &[b'v'; 100], LONG).unwrap();
         }
