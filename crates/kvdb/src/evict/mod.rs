@@ -104,17 +104,17 @@ pub(crate) struct Evicted {
     expired: usize,
     /// The secondary index entries their deletion removed.
     entries: Vec<Vec<u8>>,
-    /// What they all held when chosen: records, versions and index
-    /// entries.
-    pub(crate) bytes: u64,
-    /// What the evicted ones (not the expired) held.
-    evicted_bytes: u64,
     /// The expired victims' deletion and the others', applied but not yet
     /// published, in that order (either may be absent).
     pub(crate) steps: [Option<Step>; 2],
     /// Evicted ahead of need: detach them and leave their unlinking to the
     /// background unlinker.
     ahead: bool,
+}
+
+/// What `victims` held when chosen: records, versions and index entries.
+fn bytes_of(victims: &[Candidate]) -> u64 {
+    victims.iter().map(|c| c.bytes).sum()
 }
 
 /// Why an eviction runs, which decides what it does when the policy's keys
@@ -371,7 +371,6 @@ impl Inner {
         let mut victims = victims;
         victims.sort_by_key(|c| !has_expired(c)); // stable: expired first
         let expired = victims.iter().take_while(|c| has_expired(c)).count();
-        let bytes = victims.iter().map(|c| c.bytes).sum();
         let mut ops = reuse(deletions);
         ops.extend(victims.iter().map(|c| Op::Delete { key: c.key() }));
         let (expiries, evictions) = ops.split_at(expired);
@@ -405,11 +404,9 @@ impl Inner {
             return Ok(None);
         }
         Ok(Some(Evicted {
-            evicted_bytes: victims[expired..].iter().map(|c| c.bytes).sum(),
             expired,
             victims,
             entries,
-            bytes,
             steps: [expiry_step, step],
             ahead,
         }))
@@ -442,9 +439,10 @@ impl Inner {
         self.eviction
             .evicted_keys
             .fetch_add(count as u64, Ordering::Relaxed);
-        self.eviction
-            .evicted_bytes
-            .fetch_add(evicted.evicted_bytes, Ordering::Relaxed);
+        self.eviction.evicted_bytes.fetch_add(
+            bytes_of(&evicted.victims[evicted.expired..]),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -560,7 +558,7 @@ impl Db {
                 Ok(None) | Err(Error::MemoryLimit { .. }) => return Ok(()),
                 Err(e) => return Err(e),
             };
-            let short = evicted.bytes < used - bytes;
+            let short = bytes_of(&evicted.victims) < used - bytes;
             inner.finish_eviction(writer, evicted)?;
             if !short {
                 return Ok(());
