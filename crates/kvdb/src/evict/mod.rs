@@ -375,13 +375,7 @@ impl Inner {
         ops.extend(victims.iter().map(|c| Op::Delete { key: c.key() }));
         let (expiries, evictions) = ops.split_at(expired);
         // An expired value's index entries expire with it: nothing to plan.
-        let expiry_step = match expiries {
-            [] => None,
-            _ => {
-                let batch = PreparedBatch::new(expiries)?;
-                self.log_and_apply(writer, batch, None, None, Cause::Expiry)?
-            }
-        };
+        let expiry_step = self.delete_victims(writer, expiries, None, Cause::Expiry)?;
         let planned = plan(writer, &self.indexes, evictions)?;
         // Removed with the victims, and to be freed with them.
         let entries: Vec<Vec<u8>> = planned
@@ -389,13 +383,7 @@ impl Inner {
             .flat_map(Planned::entry_keys)
             .map(<[u8]>::to_vec)
             .collect();
-        let step = match evictions {
-            [] => None,
-            _ => {
-                let batch = PreparedBatch::new(evictions)?;
-                self.log_and_apply(writer, batch, planned, None, Cause::Eviction)?
-            }
-        };
+        let step = self.delete_victims(writer, evictions, planned, Cause::Eviction)?;
         let mut ops = reuse(ops);
         ops.shrink_to(KEPT_LIST_LEN);
         self.eviction.lists.lock().1 = ops;
@@ -410,6 +398,23 @@ impl Inner {
             steps: [expiry_step, step],
             ahead,
         }))
+    }
+
+    /// Logs and applies the deletions `ops` of victims under `writer`, with
+    /// the index writes `planned` for them, as a batch caused by `cause`;
+    /// `None` if there are none.
+    fn delete_victims(
+        &self,
+        writer: &mut Writer<'_>,
+        ops: &[Op<'_>],
+        planned: Option<Planned>,
+        cause: Cause,
+    ) -> Result<Option<Step>> {
+        if ops.is_empty() {
+            return Ok(None);
+        }
+        let batch = PreparedBatch::new(ops)?;
+        self.log_and_apply(writer, batch, planned, None, cause)
     }
 
     /// After the write lock is released: counts the evicted keys and frees
