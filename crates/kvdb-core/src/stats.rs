@@ -114,8 +114,9 @@ pub struct Stats {
     /// key's record and ordered-index node (its tower at the mean height),
     /// each version, and the hash table's slots.
     pub bytes: u64,
-    /// Keys deleted because their expiry time passed, by the active expiry
-    /// cycle.
+    /// Keys deleted because their expiry time passed: by the active expiry
+    /// cycle, or by an eviction that found them expired (deleted as
+    /// expiries, not counted as evicted).
     pub expired_reclaimed: u64,
     /// Old versions freed by garbage collection.
     pub versions_reclaimed: u64,

@@ -397,6 +397,15 @@ impl Store {
             .fetch_max(applied.last(), Ordering::SeqCst);
     }
 
+    /// Counts `keys` expired keys deleted outside the expiry cycle (by an
+    /// eviction that found them expired) in [`Stats::expired_reclaimed`].
+    pub fn count_expired(&self, keys: u64) {
+        self.shared
+            .counters
+            .expired_reclaimed
+            .fetch_add(keys, Ordering::Relaxed);
+    }
+
     /// A copy of the store's statistics.
     pub fn stats(&self) -> Stats {
         let s = &*self.shared;

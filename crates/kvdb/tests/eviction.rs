@@ -935,7 +935,7 @@ fn a_write_at_the_limit_deletes_expired_keys_the_expiry_cycle_has_not_reclaimed(
         assert!(usage.used <= usage.limit, "{setup}: {usage:?}");
         // Announced as what they are: the evicted keys are live ones with
         // a TTL, and only they count as evicted.
-        let mut evicted = 0;
+        let (mut evicted, mut expired) = (0, 0);
         while let Some(event) = changes.try_next().unwrap() {
             if event.change == Change::Evicted {
                 let i: u64 = std::str::from_utf8(&event.key[4..])
@@ -945,8 +945,15 @@ fn a_write_at_the_limit_deletes_expired_keys_the_expiry_cycle_has_not_reclaimed(
                 assert!((20_000..20_200).contains(&i), "{setup}: evicted {i}");
                 evicted += 1;
             }
+            if event.change == Change::Expired {
+                expired += 1;
+            }
         }
         assert_eq!(usage.evicted_keys, evicted, "{setup}");
+        // The expired keys the writes deleted count as expiries, as those
+        // the expiry cycle deletes do.
+        assert!(expired > 0, "{setup}: no expired key deleted");
+        assert_eq!(db.stats().expired_reclaimed, expired, "{setup}");
         let live_with_ttl = (20_000..20_200)
             .filter(|&i| db.get(&key(i)).unwrap().is_some())
             .count() as u64;

@@ -440,6 +440,7 @@ impl Inner {
                 self.store.collect_index_entries(&evicted.entries, false);
             }
         }
+        self.store.count_expired(evicted.expired as u64);
         let count = evicted.victims.len() - evicted.expired;
         self.eviction
             .evicted_keys
