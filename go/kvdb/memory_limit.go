@@ -30,7 +30,9 @@ const (
 )
 
 // MemoryLimit caps the memory a database holds (see DB.MemoryUsage for what
-// counts). Bytes 0 means no limit.
+// counts). Bytes 0 means no limit. A database that holds more than the
+// limit in its Options when opened evicts down to it before Open returns,
+// as SetMemoryLimit does.
 type MemoryLimit struct {
 	Bytes  uint64
 	Policy EvictionPolicy

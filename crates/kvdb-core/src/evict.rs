@@ -87,6 +87,16 @@ impl Store {
         u64::try_from(records).unwrap_or(0) + (tables + tracked) as u64
     }
 
+    /// The bytes [`Store::memory_used`] falls by, besides what the keys
+    /// themselves hold, once `keys` of the keys held are deleted and freed:
+    /// the hash table shrinks when a removal leaves it less than an eighth
+    /// full. (The secondary-index entries' table, which shrinks the same
+    /// way, is not counted: an eviction learns which entries go with its
+    /// victims only as it chooses them.)
+    pub fn table_shrink(&self, keys: usize) -> u64 {
+        self.shared.index.points_shrink(keys) as u64
+    }
+
     /// The most the operations `ops`, with the index writes `index_ops`
     /// that go with them, can add to [`Store::memory_used`]: each put
     /// counted as a new key, each deletion as a tombstone, with either key

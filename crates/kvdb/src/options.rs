@@ -101,7 +101,9 @@ pub struct Options {
     /// The most memory the database may hold, in bytes, as
     /// [`crate::Db::memory_usage`] counts it (0, the default: no limit).
     /// What happens at the limit is [`Options::eviction`]. Change both at
-    /// run time with [`crate::Db::set_memory_limit`].
+    /// run time with [`crate::Db::set_memory_limit`]. A database that holds
+    /// more than the limit when opened evicts down to it before
+    /// [`crate::Db::open`] returns, as lowering the limit does.
     pub memory_limit: u64,
     /// What a write that would pass [`Options::memory_limit`] does: fail
     /// (the default, `NoEviction`) or evict keys first, with Redis's

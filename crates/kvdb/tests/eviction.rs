@@ -716,6 +716,79 @@ fn lowering_the_limit_at_run_time_evicts_down_to_it() {
 }
 
 #[test]
+fn lowering_the_limit_far_below_the_usage_evicts_down_to_it_not_below() {
+    // Evicting three quarters of the keys empties the hash table enough
+    // for it to shrink, freeing memory no victim held: an eviction that
+    // counts only its victims' bytes goes on past the limit by what the
+    // shrink frees, and those keys are lost for nothing.
+    // With a snapshot open, the victims and the shrink wait for it to
+    // close; that is no reason to evict more.
+    for (setup, options) in SETUPS {
+        for with_snapshot in [false, true] {
+            let db = Db::in_memory_with(options(EvictionPolicy::NoEviction, 0)).unwrap();
+            for i in 0..50_000 {
+                db.put(&key(i), &[b'v'; 100]).unwrap();
+            }
+            let snapshot = with_snapshot.then(|| db.snapshot());
+            let limit = db.memory_usage().used / 4;
+            db.set_memory_limit(limit, EvictionPolicy::AllKeysLru)
+                .unwrap();
+            drop(snapshot);
+            collect_until_within_the_limit(&db);
+            let setup = format!("{setup}, snapshot open: {with_snapshot}");
+            assert_within_and_near(&db, limit, &setup);
+        }
+    }
+}
+
+/// Collects old versions until usage is within the limit, for 30 s at
+/// most: a background pass may hold victims a closed snapshot kept for a
+/// while (it took them off the collector's queue while the snapshot was
+/// open).
+fn collect_until_within_the_limit(db: &Db) {
+    let started = std::time::Instant::now();
+    loop {
+        db.collect_garbage(usize::MAX);
+        let usage = db.memory_usage();
+        if usage.used <= usage.limit || started.elapsed() > Duration::from_secs(30) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn reopening_with_a_limit_below_what_the_database_holds_evicts_down_to_it_not_below() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = |limit| {
+        let mut o = limited(EvictionPolicy::AllKeysLru, limit);
+        o.sync = SyncPolicy::Never;
+        o
+    };
+    let db = Db::open(dir.path(), options(0)).unwrap();
+    for i in 0..50_000 {
+        db.put(&key(i), &[b'v'; 100]).unwrap();
+    }
+    let limit = db.memory_usage().used / 4;
+    db.close().unwrap();
+    let db = Db::open(dir.path(), options(limit)).unwrap();
+    assert_within_and_near(&db, limit, "reopened");
+}
+
+/// Asserts that `db` holds at most `limit` bytes and not much less: an
+/// eviction down to a limit keeps what fits.
+fn assert_within_and_near(db: &Db, limit: u64, setup: &str) {
+    let usage = db.memory_usage();
+    assert!(usage.used <= limit, "{setup}: {usage:?}");
+    assert!(
+        usage.used >= limit / 100 * 95,
+        "{setup}: {} bytes held under a limit of {limit}, {} keys evicted",
+        usage.used,
+        usage.evicted_keys
+    );
+}
+
+#[test]
 fn a_write_larger_than_the_whole_limit_is_refused_without_evicting() {
     let db = Db::in_memory_with(limited(EvictionPolicy::AllKeysLru, 64 * 1024)).unwrap();
     db.put(b"small", b"v").unwrap();
@@ -856,18 +929,9 @@ fn lowering_the_limit_with_a_snapshot_open_evicts_only_what_covers_the_excess() 
         );
         assert_eq!(snapshot.iter().count(), 20_000, "{setup}");
         drop(snapshot);
-        // Freed once collected: a background pass may hold some of the
-        // victims for a while (it took them off the collector's queue
-        // while the snapshot was open), so collect until usage is in.
-        let started = std::time::Instant::now();
-        let usage = loop {
-            db.collect_garbage(usize::MAX);
-            let usage = db.memory_usage();
-            if usage.used <= before / 2 || started.elapsed() > Duration::from_secs(30) {
-                break usage;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        // Freed once collected.
+        collect_until_within_the_limit(&db);
+        let usage = db.memory_usage();
         assert!(usage.used <= before / 2, "{setup}: {usage:?}");
         assert_eq!(usage.evicted_keys, evicted, "{setup}");
     }

@@ -351,6 +351,11 @@ impl KeyIndex {
         self.points.growth(additional)
     }
 
+    /// What the hash table shrinks by if `removed` chains are removed.
+    pub(crate) fn points_shrink(&self, removed: usize) -> usize {
+        self.points.shrink(removed)
+    }
+
     /// Bytes held by the hash table.
     pub(crate) fn points_footprint(&self) -> usize {
         self.points.footprint()

@@ -93,8 +93,13 @@ impl Drop for Table {
 }
 
 impl Table {
+    /// The slots a table asked for `capacity` has.
+    fn capacity_for(capacity: usize) -> usize {
+        capacity.next_power_of_two().max(MIN_CAPACITY)
+    }
+
     fn new(capacity: usize, tagged: bool, live: LiveTables) -> Self {
-        let capacity = capacity.next_power_of_two().max(MIN_CAPACITY);
+        let capacity = Self::capacity_for(capacity);
         #[cfg(test)]
         live.0.fetch_add(1, Ordering::SeqCst);
         Self {
@@ -446,6 +451,27 @@ impl PointIndex {
         largest.saturating_sub(capacity) * std::mem::size_of::<Slot>()
     }
 
+    /// The bytes the table's slots shrink by if `removed` of its chains
+    /// are removed now, one after the other (see [`PointIndex::remove`]:
+    /// each removal that leaves it less than an eighth full rebuilds it
+    /// for the chains left).
+    pub(crate) fn shrink(&self, removed: usize) -> usize {
+        let mut capacity = self.current(&epoch::pin()).capacity();
+        let mut len = self.len.load(Ordering::Relaxed);
+        let before = capacity;
+        let last = len.saturating_sub(removed);
+        while capacity > MIN_CAPACITY {
+            // The first length a removal leaves that is under an eighth.
+            let rebuilt_at = ((capacity - 1) / 8).min(len.saturating_sub(1));
+            if last > rebuilt_at || len == 0 {
+                break;
+            }
+            capacity = Table::capacity_for(rebuilt_capacity(rebuilt_at));
+            len = rebuilt_at;
+        }
+        (before - capacity) * std::mem::size_of::<Slot>()
+    }
+
     /// Bytes held by the table's slots.
     pub(crate) fn footprint(&self) -> usize {
         self.current(&epoch::pin()).capacity() * std::mem::size_of::<Slot>()
@@ -674,6 +700,35 @@ mod tests {
                         assert!(index.remove(&chain, &guard));
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn shrink_is_what_removing_that_many_chains_frees() {
+        // Lowering a memory limit counts the table's shrink as freed; it
+        // must be what the removals free, or the eviction stops short of
+        // the limit or goes past it.
+        let guard = epoch::pin();
+        for held in [1usize, 15, 16, 17, 100, 1_000, 5_000] {
+            for removed in [0usize, 1, held / 8, held / 2, held * 7 / 8, held - 1, held] {
+                let index = PointIndex::new();
+                let chains: Vec<ChainRef> = (0..held as u32)
+                    .map(|i| ChainRef::new(&i.to_be_bytes()))
+                    .collect();
+                for c in &chains {
+                    index.insert(c, &guard);
+                }
+                let before = index.footprint();
+                let predicted = index.shrink(removed);
+                for c in &chains[..removed] {
+                    assert!(index.remove(c, &guard));
+                }
+                assert_eq!(
+                    before - index.footprint(),
+                    predicted,
+                    "{held} chains, {removed} removed"
+                );
             }
         }
     }

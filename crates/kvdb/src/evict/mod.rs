@@ -42,7 +42,7 @@ use crate::error::{Error, Result};
 use crate::index::maintain::{Planned, plan};
 use crate::persist::record::Cause;
 use judge::Judge;
-use pool::Moment;
+use pool::{Goal, Moment};
 
 /// An eviction frees this fraction of the limit more than the write
 /// needs...
@@ -353,9 +353,28 @@ impl Inner {
         let (list, deletions) = std::mem::take(&mut *self.eviction.lists.lock());
         let judge = Judge::new(&self.store, &self.indexes);
         let mut pool = self.eviction.pool.lock();
+        // Lowering the limit frees its victims at once, and a hash table
+        // they leave less than an eighth full shrinks then: that counts
+        // towards the goal, or the eviction goes past the limit by what
+        // the shrink frees.
+        let shrink = |keys: usize| self.store.table_shrink(keys);
+        let goal = |bytes| match purpose {
+            Purpose::Lower => Goal {
+                bytes,
+                also_freed: &shrink,
+            },
+            Purpose::Write | Purpose::Ahead => Goal::bytes(bytes),
+        };
         let victims = pool
-            .choose(&judge, policy, used - target + slack, at, &spared, list)
-            .or_else(|short| pool.choose(&judge, policy, used - target, at, &spared, short));
+            .choose(
+                &judge,
+                policy,
+                goal(used - target + slack),
+                at,
+                &spared,
+                list,
+            )
+            .or_else(|short| pool.choose(&judge, policy, goal(used - target), at, &spared, short));
         drop(pool);
         let victims = match victims {
             Ok(victims) => victims,
@@ -564,7 +583,11 @@ impl Db {
                 Ok(None) | Err(Error::MemoryLimit { .. }) => return Ok(()),
                 Err(e) => return Err(e),
             };
-            let short = bytes_of(&evicted.victims) < used - bytes;
+            // Counted as the eviction counted them: with the table's
+            // shrink, which comes when they are freed.
+            let freeing =
+                bytes_of(&evicted.victims) + inner.store.table_shrink(evicted.victims.len());
+            let short = freeing < used - bytes;
             inner.finish_eviction(writer, evicted)?;
             if !short {
                 return Ok(());

@@ -55,6 +55,25 @@ pub(crate) struct Moment {
     pub(crate) clock_ms: u64,
 }
 
+/// What an eviction's victims must free: `bytes`, counting with theirs
+/// what `also_freed` says deleting that many keys frees besides (the hash
+/// table's shrink, for an eviction whose victims are freed at once).
+#[derive(Clone, Copy)]
+pub(crate) struct Goal<'a> {
+    pub(crate) bytes: u64,
+    pub(crate) also_freed: &'a dyn Fn(usize) -> u64,
+}
+
+impl Goal<'_> {
+    /// `bytes` from the victims themselves.
+    pub(crate) fn bytes(bytes: u64) -> Goal<'static> {
+        Goal {
+            bytes,
+            also_freed: &|_| 0,
+        }
+    }
+}
+
 /// The best candidates seen, kept between evictions.
 #[derive(Default)]
 pub(crate) struct Pool {
@@ -167,7 +186,7 @@ impl Pool {
         None
     }
 
-    /// Keys to evict that free at least `bytes` between them, by
+    /// Keys to evict that free what `goal` asks between them, by
     /// `policy`'s ranking `at` the eviction's moment, those chosen ahead
     /// first, in `victims` (emptied first; passed in to reuse its
     /// allocation), never the records `spared`; if the keys the policy
@@ -176,7 +195,7 @@ impl Pool {
         &mut self,
         judge: &Judge<'_>,
         policy: EvictionPolicy,
-        bytes: u64,
+        goal: Goal<'_>,
         at: Moment,
         spared: &[usize],
         victims: Vec<Candidate>,
@@ -185,7 +204,7 @@ impl Pool {
         chosen.clear();
         // Counted as chosen already, so that nothing chooses them.
         chosen.extend(spared.iter().copied());
-        let victims = self.choose_into(judge, policy, bytes, at, &mut chosen, victims);
+        let victims = self.choose_into(judge, policy, goal, at, &mut chosen, victims);
         self.chosen = chosen;
         victims
     }
@@ -194,7 +213,7 @@ impl Pool {
         &mut self,
         judge: &Judge<'_>,
         policy: EvictionPolicy,
-        bytes: u64,
+        goal: Goal<'_>,
         at: Moment,
         chosen: &mut HashSet<usize>,
         mut victims: Vec<Candidate>,
@@ -205,7 +224,7 @@ impl Pool {
             .ready
             .iter()
             .take_while(|(_, c)| {
-                let more = expected < bytes;
+                let more = expected < goal.bytes;
                 expected += c.bytes;
                 more
             })
@@ -216,7 +235,7 @@ impl Pool {
         victims.clear();
         victims.reserve(self.ready.len());
         let mut freed = 0u64;
-        while freed < bytes {
+        while freed + (goal.also_freed)(victims.len()) < goal.bytes {
             let found = match self.take_ready(judge, policy, at, chosen) {
                 Some(victim) => Some(victim),
                 None => self.next_victim(judge, policy, at, chosen),
