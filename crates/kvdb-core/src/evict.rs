@@ -36,6 +36,11 @@ pub struct Candidate {
     /// version it holds (and what else the judge was told it frees:
     /// [`Store::judge_with`]), as of its judgement (0 before).
     pub bytes: u64,
+    /// Records of the index key space ([`Space::Index`]: the engine's
+    /// secondary-index entries) its deletion removes, as the engine
+    /// counted them when it judged it (0 unless it did); see
+    /// [`Store::table_shrink`].
+    pub index_entries: u32,
 }
 
 impl Candidate {
@@ -63,6 +68,7 @@ impl std::fmt::Debug for Candidate {
             .field("access", &self.access)
             .field("expires_at", &self.expires_at)
             .field("bytes", &self.bytes)
+            .field("index_entries", &self.index_entries)
             .finish()
     }
 }
@@ -88,13 +94,12 @@ impl Store {
     }
 
     /// The bytes [`Store::memory_used`] falls by, besides what the keys
-    /// themselves hold, once `keys` of the keys held are deleted and freed:
-    /// the hash table shrinks when a removal leaves it less than an eighth
-    /// full. (The secondary-index entries' table, which shrinks the same
-    /// way, is not counted: an eviction learns which entries go with its
-    /// victims only as it chooses them.)
-    pub fn table_shrink(&self, keys: usize) -> u64 {
-        self.shared.index.points_shrink(keys) as u64
+    /// themselves hold, once `keys` of the user keys held and `index_keys`
+    /// of the index key space's are deleted and freed: each space's hash
+    /// table shrinks when a removal leaves it less than an eighth full.
+    pub fn table_shrink(&self, keys: usize, index_keys: usize) -> u64 {
+        let s = &*self.shared;
+        (s.index.points_shrink(keys) + s.index_entries.points_shrink(index_keys)) as u64
     }
 
     /// The most the operations `ops`, with the index writes `index_ops`
@@ -206,6 +211,7 @@ fn judged(
         access: chain.access().load(Ordering::Relaxed),
         expires_at: head.expires_at(),
         bytes,
+        index_entries: 0,
     })
 }
 
@@ -326,6 +332,7 @@ impl Store {
                         access: chain.access().load(Ordering::Relaxed),
                         expires_at,
                         bytes: 0,
+                        index_entries: 0,
                         chain,
                     }
                 }),

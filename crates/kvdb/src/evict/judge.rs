@@ -25,20 +25,24 @@ impl<'a> Judge<'a> {
 
     /// `candidate` as it stands at the clock reading `now_ms`, if it still
     /// holds a value (see [`Store::judge`]), its bytes counting the index
-    /// entries its deletion removes (a live value's).
+    /// entries its deletion removes (a live value's), and their number.
     pub(crate) fn judge(&self, candidate: &Candidate, now_ms: u64) -> Option<Candidate> {
         if !self.indexes.any() {
             return self.store.judge(candidate, now_ms);
         }
         let key = candidate.key();
-        self.store.judge_with(candidate, now_ms, |value| {
+        let mut entries = 0;
+        let mut judged = self.store.judge_with(candidate, now_ms, |value| {
             let mut bytes = 0;
             // An extractor that fails counts nothing here: the eviction's
             // own plan of the deletion meets the failure and reports it.
             let _ = entries_of(self.indexes, key, value, |entry| {
                 bytes += self.store.bytes_held(Space::Index, entry);
+                entries += 1;
             });
             bytes
-        })
+        })?;
+        judged.index_entries = entries;
+        Some(judged)
     }
 }

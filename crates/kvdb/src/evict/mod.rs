@@ -353,11 +353,11 @@ impl Inner {
         let (list, deletions) = std::mem::take(&mut *self.eviction.lists.lock());
         let judge = Judge::new(&self.store, &self.indexes);
         let mut pool = self.eviction.pool.lock();
-        // Lowering the limit frees its victims at once, and a hash table
-        // they leave less than an eighth full shrinks then: that counts
+        // Lowering the limit frees its victims at once, and hash tables
+        // they leave less than an eighth full shrink then: that counts
         // towards the goal, or the eviction goes past the limit by what
         // the shrink frees.
-        let shrink = |keys: usize| self.store.table_shrink(keys);
+        let shrink = |keys, entries| self.store.table_shrink(keys, entries);
         let goal = |bytes| match purpose {
             Purpose::Lower => Goal {
                 bytes,
@@ -585,8 +585,11 @@ impl Db {
             };
             // Counted as the eviction counted them: with the table's
             // shrink, which comes when they are freed.
-            let freeing =
-                bytes_of(&evicted.victims) + inner.store.table_shrink(evicted.victims.len());
+            let entries = evicted.victims.iter().map(|c| c.index_entries as usize);
+            let shrink = inner
+                .store
+                .table_shrink(evicted.victims.len(), entries.sum());
+            let freeing = bytes_of(&evicted.victims) + shrink;
             let short = freeing < used - bytes;
             inner.finish_eviction(writer, evicted)?;
             if !short {

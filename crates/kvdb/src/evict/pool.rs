@@ -56,12 +56,13 @@ pub(crate) struct Moment {
 }
 
 /// What an eviction's victims must free: `bytes`, counting with theirs
-/// what `also_freed` says deleting that many keys frees besides (the hash
-/// table's shrink, for an eviction whose victims are freed at once).
+/// what `also_freed` says deleting that many keys and index entries frees
+/// besides (the hash tables' shrink, for an eviction whose victims are
+/// freed at once).
 #[derive(Clone, Copy)]
 pub(crate) struct Goal<'a> {
     pub(crate) bytes: u64,
-    pub(crate) also_freed: &'a dyn Fn(usize) -> u64,
+    pub(crate) also_freed: &'a dyn Fn(usize, usize) -> u64,
 }
 
 impl Goal<'_> {
@@ -69,7 +70,7 @@ impl Goal<'_> {
     pub(crate) fn bytes(bytes: u64) -> Goal<'static> {
         Goal {
             bytes,
-            also_freed: &|_| 0,
+            also_freed: &|_, _| 0,
         }
     }
 }
@@ -234,8 +235,8 @@ impl Pool {
             .prefetch_judgements(self.ready.iter().take(likely).map(|(_, c)| c));
         victims.clear();
         victims.reserve(self.ready.len());
-        let mut freed = 0u64;
-        while freed + (goal.also_freed)(victims.len()) < goal.bytes {
+        let (mut freed, mut entries) = (0u64, 0usize);
+        while freed + (goal.also_freed)(victims.len(), entries) < goal.bytes {
             let found = match self.take_ready(judge, policy, at, chosen) {
                 Some(victim) => Some(victim),
                 None => self.next_victim(judge, policy, at, chosen),
@@ -244,6 +245,7 @@ impl Pool {
                 return Err(victims);
             };
             freed += victim.bytes;
+            entries += victim.index_entries as usize;
             chosen.insert(victim.record_id());
             victims.push(victim);
         }
