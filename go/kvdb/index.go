@@ -144,6 +144,8 @@ func (d IndexDef) with(f func(def *C.kvdb_index_def_t) error) error {
 
 // CreateIndex builds index def over the existing records, online (writes
 // go on meanwhile and none is missed), and maintains it from then on.
+// Under a memory limit the build makes room for the entries as a write
+// does, or fails with ErrMemoryLimit leaving nothing of the index.
 // Indexes are not stored on disk: declare them in Options.Indexes to have
 // them rebuilt at the next Open.
 func (d *DB) CreateIndex(def IndexDef) error {

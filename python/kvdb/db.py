@@ -666,7 +666,9 @@ class DB(_Reads):
 
     def create_index(self, definition):
         """Builds the index over the existing records, online, and keeps it
-        from then on. Indexes are not stored: pass them to open(indexes=...)
+        from then on. Under a memory limit the build makes room for the
+        entries as a write does, or raises MemoryLimitError leaving nothing
+        of the index. Indexes are not stored: pass them to open(indexes=...)
         to have them rebuilt at the next open."""
         with self._g as h:
             definition.with_c(lambda c: check(L.kvdb_create_index(h, c)))

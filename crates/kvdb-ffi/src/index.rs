@@ -18,8 +18,13 @@ use crate::value_out::check_alloc_outs;
 /// held now, online: writers go on meanwhile and none is lost. Returns once
 /// the index is complete; it can then be queried from views taken since.
 /// Fails (leaving nothing of the index) if the name is taken or, for a
-/// unique index, two records share an index key (`KVDB_CONSTRAINT`). Not
-/// kept across a reopen: declare it with `kvdb_options_add_index`.
+/// unique index, two records share an index key (`KVDB_CONSTRAINT`). Under
+/// a memory limit the build makes room for the entries as it goes, as a
+/// write does: the policy evicts keys (their entries with them), or the
+/// build fails with `KVDB_MEMORY_LIMIT` (leaving nothing of the index; keys
+/// evicted for it stay evicted). Not kept across a reopen: declare it with
+/// `kvdb_options_add_index` (built whole as the database opens, which then
+/// evicts down to the limit).
 ///
 /// # Safety
 ///

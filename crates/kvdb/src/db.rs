@@ -165,7 +165,7 @@ impl Db {
             reorder_requests: std::sync::OnceLock::new(),
         };
         for def in db.inner.options.indexes.clone() {
-            db.inner.create_index(def)?;
+            db.inner.create_index_at_open(def)?;
         }
         // Recovered data over the limit is evicted down to it now.
         db.set_memory_limit(db.inner.options.memory_limit, db.inner.options.eviction)?;
@@ -434,7 +434,13 @@ impl Db {
     /// record is indexed; views taken from then on may query it. Fails if
     /// an index of that name exists, or (unique index) two records share an
     /// index key ([`crate::ErrorKind::Constraint`]); then no trace of it is
-    /// left. Not kept across a reopen: see [`Options::indexes`].
+    /// left. Under a memory limit the build makes room for its entries a
+    /// chunk of records at a time, as a write does: the policy evicts keys
+    /// (and their entries), or the build fails with
+    /// [`crate::ErrorKind::MemoryLimit`], leaving no trace of the index
+    /// (keys evicted for earlier chunks stay evicted). Not kept across a
+    /// reopen: see [`Options::indexes`] (built whole as the database opens,
+    /// which then evicts down to the limit).
     pub fn create_index(&self, def: IndexDef) -> Result<()> {
         self.inner.create_index(def)
     }

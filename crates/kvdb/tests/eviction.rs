@@ -671,6 +671,67 @@ fn the_limit_holds_when_one_write_evicts_many_indexed_keys() {
     }
 }
 
+/// A database at `LIMIT` under `policy`, its keys holding 100-byte values
+/// whose first 8 bytes an index can take as a tag.
+fn full_of_taggable_values(options: Setup, policy: EvictionPolicy) -> Db {
+    let db = Db::in_memory_with(options(EvictionPolicy::AllKeysLru, LIMIT)).unwrap();
+    let mut i = 0;
+    while db.memory_usage().evicted_keys == 0 {
+        db.put(&key(i), format!("{:08}{:92}", i % 1000, "").as_bytes())
+            .unwrap();
+        i += 1;
+    }
+    db.set_memory_limit(LIMIT, policy).unwrap();
+    db
+}
+
+#[test]
+fn creating_an_index_at_the_limit_evicts_to_make_room_for_its_entries() {
+    // An index's entries are memory like any write's: its build makes
+    // room for them as it goes, or the database ends over its limit.
+    for (setup, options) in SETUPS {
+        let db = full_of_taggable_values(options, EvictionPolicy::AllKeysLru);
+        let evicted_before = db.memory_usage().evicted_keys;
+        db.create_index(IndexDef::value_bytes("tag", 0, 8).unwrap())
+            .unwrap();
+        let usage = db.memory_usage();
+        assert!(usage.used <= LIMIT, "{setup}: {usage:?}");
+        assert!(usage.evicted_keys > evicted_before, "{setup}: {usage:?}");
+        // Every key left is indexed, and no entry is left of a key evicted.
+        let indexed: BTreeSet<Vec<u8>> = db
+            .index("tag", IndexQuery::All)
+            .unwrap()
+            .map(|entry| entry.key)
+            .collect();
+        let held: BTreeSet<Vec<u8>> = db.iter().map(|(k, _)| k).collect();
+        assert_eq!(indexed, held, "{setup}");
+        db.collect_garbage(usize::MAX);
+        assert_eq!(db.stats().index_entries, held.len() as u64, "{setup}");
+    }
+}
+
+#[test]
+fn creating_an_index_that_does_not_fit_under_noeviction_fails_leaving_nothing() {
+    for (setup, options) in SETUPS {
+        let db = full_of_taggable_values(options, EvictionPolicy::NoEviction);
+        let before = db.memory_usage();
+        let held = db.iter().count();
+        let err = db
+            .create_index(IndexDef::value_bytes("tag", 0, 8).unwrap())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MemoryLimit, "{setup}: {err}");
+        assert!(db.indexes().is_empty(), "{setup}");
+        assert_eq!(db.iter().count(), held, "{setup}: keys lost");
+        collect_until_within_the_limit(&db);
+        let usage = db.memory_usage();
+        assert!(
+            usage.used <= before.used,
+            "{setup}: {before:?} then {usage:?}"
+        );
+        assert_eq!(usage.evicted_keys, before.evicted_keys, "{setup}");
+    }
+}
+
 #[test]
 fn an_overwrite_only_its_own_key_could_make_room_for_is_refused_losing_nothing() {
     // volatile-ttl with one key with a TTL, overwritten at the limit: a
@@ -766,20 +827,33 @@ fn collect_until_within_the_limit(db: &Db) {
 
 #[test]
 fn reopening_with_a_limit_below_what_the_database_holds_evicts_down_to_it_not_below() {
-    let dir = tempfile::tempdir().unwrap();
-    let options = |limit| {
-        let mut o = limited(EvictionPolicy::AllKeysLru, limit);
-        o.sync = SyncPolicy::Never;
-        o
-    };
-    let db = Db::open(dir.path(), options(0)).unwrap();
-    for i in 0..50_000 {
-        db.put(&key(i), &[b'v'; 100]).unwrap();
+    // With an index named in the options too: it is built whole as the
+    // database opens, and its entries evicted with their keys.
+    for indexed in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = |limit| {
+            let mut o = limited(EvictionPolicy::AllKeysLru, limit);
+            o.sync = SyncPolicy::Never;
+            if indexed {
+                o.indexes = vec![IndexDef::value_bytes("tag", 0, 8).unwrap()];
+            }
+            o
+        };
+        let db = Db::open(dir.path(), options(0)).unwrap();
+        for i in 0..50_000 {
+            db.put(&key(i), format!("{i:08}{:92}", "").as_bytes())
+                .unwrap();
+        }
+        let limit = db.memory_usage().used / 4;
+        db.close().unwrap();
+        let db = Db::open(dir.path(), options(limit)).unwrap();
+        assert_within_and_near(&db, limit, &format!("reopened, indexed: {indexed}"));
+        let held = db.iter().count();
+        assert_eq!(
+            db.index("tag", IndexQuery::All).map_or(0, Iterator::count),
+            if indexed { held } else { 0 }
+        );
     }
-    let limit = db.memory_usage().used / 4;
-    db.close().unwrap();
-    let db = Db::open(dir.path(), options(limit)).unwrap();
-    assert_within_and_near(&db, limit, "reopened");
 }
 
 /// Asserts that `db` holds at most `limit` bytes and not much less: an

@@ -30,7 +30,7 @@ mod pool;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use kvdb_core::{Candidate, Op, PreparedBatch, Store, Writer};
+use kvdb_core::{Candidate, IndexOp, Op, PreparedBatch, Store, Writer};
 use parking_lot::Mutex;
 
 pub use policy::EvictionPolicy;
@@ -258,6 +258,35 @@ impl Inner {
                 } else {
                     Err(refused)
                 }
+            }
+            made => made,
+        }
+    }
+
+    /// Makes room under `writer` for the secondary-index entries `entries`
+    /// an index build files for the records `keys` (which are spared: their
+    /// entries are about to be filed), as [`Inner::make_room`] does for a
+    /// write; `Ok(None)` if no room was needed. Fails with
+    /// [`Error::MemoryLimit`], having evicted nothing, if the policy cannot
+    /// free enough.
+    pub(crate) fn make_room_for_entries(
+        &self,
+        writer: &mut Writer<'_>,
+        keys: &[Vec<u8>],
+        entries: &[Op<'_>],
+    ) -> Result<Option<Evicted>> {
+        if self.eviction.limit() == 0 || entries.is_empty() {
+            return Ok(None);
+        }
+        let index_ops: Vec<IndexOp<'_>> = entries.iter().map(|&op| IndexOp { at: 0, op }).collect();
+        let needed = self.store.write_cost(&[], &index_ops).bytes;
+        let spared: Vec<Op<'_>> = keys.iter().map(|key| Op::Delete { key }).collect();
+        match self.make_room_once(writer, &spared, needed) {
+            // As a write does before refusing: old versions no reader needs
+            // any more may give the room.
+            Err(Error::MemoryLimit { .. }) if self.store.gc_pending() > 0 => {
+                self.store.collect_garbage_under(writer, GC_BEFORE_REFUSING);
+                self.make_room_once(writer, &spared, needed)
             }
             made => made,
         }

@@ -31,11 +31,35 @@ use crate::index::registry::{Built, IndexState};
 /// Records per chunk: the write lock is held for one chunk at a time.
 const CHUNK: usize = 1024;
 
+/// Whether a build makes room for its entries under the memory limit.
+#[derive(Clone, Copy)]
+enum Room {
+    /// As a write does: evicting by the policy, or failing.
+    Make,
+    /// Not: the caller evicts down to the limit afterwards.
+    Ignore,
+}
+
 impl Inner {
-    /// Adds the index `def` and builds it from the records held now. Fails
-    /// if the name is taken, or (for a unique index) two records share an
-    /// index key; then nothing of the index is left.
+    /// Adds the index `def` and builds it from the records held now,
+    /// making room for its entries under the memory limit as writes do.
+    /// Fails if the name is taken, if (for a unique index) two records
+    /// share an index key, or if the policy cannot make room; then nothing
+    /// of the index is left.
     pub(crate) fn create_index(&self, def: IndexDef) -> Result<()> {
+        self.create_index_with(def, Room::Make)
+    }
+
+    /// As [`Inner::create_index`], for an index named in the options of a
+    /// database being opened: its entries are filed whatever the limit, and
+    /// the opening then evicts down to the limit as lowering it does (a
+    /// database that cannot hold its indexes under `noeviction` still
+    /// opens, and refuses writes).
+    pub(crate) fn create_index_at_open(&self, def: IndexDef) -> Result<()> {
+        self.create_index_with(def, Room::Ignore)
+    }
+
+    fn create_index_with(&self, def: IndexDef, room: Room) -> Result<()> {
         let state = {
             let _writer = self.begin_write()?;
             if self.indexes.find(def.name()).is_some() {
@@ -46,7 +70,7 @@ impl Inner {
             }
             self.indexes.add(def)
         };
-        if let Err(e) = self.build_index(&state) {
+        if let Err(e) = self.build_index(&state, room) {
             // Best effort: the index is unusable either way.
             let _ = self.drop_index_state(&state);
             return Err(e);
@@ -54,7 +78,7 @@ impl Inner {
         Ok(())
     }
 
-    fn build_index(&self, state: &Arc<IndexState>) -> Result<()> {
+    fn build_index(&self, state: &Arc<IndexState>, room: Room) -> Result<()> {
         let mut after: Option<Vec<u8>> = None;
         let mut m = Mutations::default();
         loop {
@@ -104,14 +128,30 @@ impl Inner {
                     expires_at: change.put.flatten(),
                 })
                 .collect();
-            writer.install_index_entries(&ops)?;
+            let evicted = match room {
+                Room::Make => self.make_room_for_entries(&mut writer, &keys, &ops)?,
+                Room::Ignore => None,
+            };
+            let installed = writer.install_index_entries(&ops);
             let done = keys.len() < CHUNK;
+            if installed.is_ok() {
+                if done {
+                    state.set_ready(writer.next_seq() - 1);
+                } else {
+                    after = keys.pop();
+                    *state.built.lock() = Built::Through(after.clone());
+                }
+            }
+            // Made under the lock, so published and collected with it
+            // released, whatever became of the entries.
+            match evicted {
+                Some(evicted) => self.finish_eviction(writer, evicted)?,
+                None => drop(writer),
+            }
+            installed?;
             if done {
-                state.set_ready(writer.next_seq() - 1);
                 return Ok(());
             }
-            after = keys.pop();
-            *state.built.lock() = Built::Through(after.clone());
         }
     }
 
