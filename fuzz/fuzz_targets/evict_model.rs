@@ -12,7 +12,9 @@
 //!   left;
 //! - the eviction counter counts the announced evictions;
 //! - snapshots keep reading their moment through evictions;
-//! - with a secondary index kept, it lists exactly the live keys.
+//! - with a secondary index kept, it lists exactly the live keys;
+//! - an index created under the limit leaves usage within it (with no
+//!   snapshot open), or fails with `MemoryLimit` leaving no index.
 //!
 //! Either with eviction and collection on the writer only, or with
 //! background maintenance on.
@@ -61,6 +63,8 @@ enum Call {
     ExpireCycle,
     /// Puts (Some) and deletes (None) in one transaction.
     Transaction(Vec<(u8, Option<u8>)>),
+    /// Creates the secondary index if there is none, drops it otherwise.
+    ToggleIndex,
 }
 
 fn key(k: u8) -> Vec<u8> {
@@ -332,9 +336,10 @@ fuzz_target!(|input: Input| {
                 // Evicted down to the limit, or every key the policy may
                 // evict is gone (a snapshot keeps the victims' memory).
                 let volatile = c.policy.volatile_only();
-                let evictable_left = c.model.values().any(|(_, exp)| {
-                    exp.is_none_or(|e| e > now) && (exp.is_some() || !volatile)
-                });
+                let evictable_left = c
+                    .model
+                    .values()
+                    .any(|(_, exp)| exp.is_none_or(|e| e > now) && (exp.is_some() || !volatile));
                 if c.policy != EvictionPolicy::NoEviction && c.snapshots.is_empty() {
                     assert!(
                         usage.used <= c.limit || !evictable_left,
@@ -350,6 +355,36 @@ fuzz_target!(|input: Input| {
             }
             Call::ExpireCycle => {
                 c.db.expire_cycle();
+            }
+            Call::ToggleIndex => {
+                if c.indexed {
+                    c.db.drop_index(INDEX).unwrap();
+                    c.indexed = false;
+                } else {
+                    let r =
+                        c.db.create_index(IndexDef::value_bytes(INDEX, 0, 1).unwrap());
+                    // Evictions the build made for its entries are
+                    // announced like any (and counted, and checked
+                    // against the policy).
+                    c.take_evictions();
+                    match r {
+                        Ok(()) => {
+                            c.indexed = true;
+                            let usage = c.db.memory_usage();
+                            assert!(
+                                !c.snapshots.is_empty() || usage.used <= usage.limit,
+                                "{}: {} bytes used after creating an index, limit {}",
+                                c.policy,
+                                usage.used,
+                                usage.limit
+                            );
+                        }
+                        Err(e) => {
+                            assert_eq!(e.kind(), ErrorKind::MemoryLimit, "{e}");
+                            assert!(c.db.indexes().is_empty(), "a failed build left its index");
+                        }
+                    }
+                }
             }
         }
         c.take_evictions();
