@@ -3,8 +3,9 @@
  * KVDB_EVENT_EVICTED; noeviction refuses with KVDB_MEMORY_LIMIT and keeps
  * what was written; volatile-lru never evicts a key without a TTL; the limit
  * changes at run time, and lowered below what the policy may free evicts all
- * it may; an evicted key stays absent after reopening a durable
- * database; bad policies and NULLs are refused.
+ * it may; building an index at the limit evicts for its entries or fails
+ * with KVDB_MEMORY_LIMIT; an evicted key stays absent after reopening a
+ * durable database; bad policies and NULLs are refused.
  * Usage: memory_limit_test DIR (DIR must not exist). */
 #include <stdint.h>
 #include <stdio.h>
@@ -162,6 +163,45 @@ static void lowering_below_what_the_policy_frees_evicts_all_it_may(void) {
     kvdb_close(db);
 }
 
+/* An index's entries are memory like a write's: building one at the limit
+ * evicts to make room for them, or under noeviction fails with
+ * KVDB_MEMORY_LIMIT and leaves no index. */
+static void creating_an_index_makes_room_or_fails(void) {
+    int policies[2] = {KVDB_EVICT_ALLKEYS_LRU, KVDB_EVICT_NOEVICTION};
+    for (int p = 0; p < 2; p++) {
+        kvdb_t *db = open_limited(NULL, policies[p]);
+        /* Filled to the limit: until a put is refused or evicts. */
+        char key[32];
+        uint64_t evicted_before = 0;
+        for (int i = 0; i < 100000 && evicted_before == 0; i++) {
+            key_of(key, sizeof key, i);
+            if (kvdb_put(db, key, strlen(key), value, sizeof value) != KVDB_OK) break;
+            CHECK_OK(kvdb_memory_usage(db, NULL, NULL, &evicted_before));
+        }
+        kvdb_index_def_t *def = NULL;
+        CHECK_OK(kvdb_index_def_new_value_bytes("head", 0, 8, KVDB_INDEX_BYTES, &def));
+        kvdb_status_t s = kvdb_create_index(db, def);
+        kvdb_index_def_free(def);
+        char *names = NULL;
+        size_t count = 99;
+        CHECK_OK(kvdb_index_list(db, &names, &count));
+        kvdb_free(names);
+        uint64_t used = 0, limit = 0, evicted = 0;
+        CHECK_OK(kvdb_memory_usage(db, &used, &limit, &evicted));
+        if (policies[p] == KVDB_EVICT_NOEVICTION) {
+            CHECK(s == KVDB_MEMORY_LIMIT);
+            CHECK(count == 0);
+            CHECK(evicted == 0);
+        } else {
+            CHECK(s == KVDB_OK);
+            CHECK(count == 1);
+            CHECK(used <= limit);
+            CHECK(evicted > evicted_before);
+        }
+        kvdb_close(db);
+    }
+}
+
 static void evictions_survive_reopening(const char *dir) {
     kvdb_t *db = open_limited(dir, KVDB_EVICT_ALLKEYS_RANDOM);
     char key[32];
@@ -211,6 +251,7 @@ int main(int argc, char **argv) {
     noeviction_refuses_and_keeps();
     volatile_spares_keys_without_ttl();
     lowering_below_what_the_policy_frees_evicts_all_it_may();
+    creating_an_index_makes_room_or_fails();
     evictions_survive_reopening(argv[1]);
     misuse_is_refused();
     FINISH();

@@ -264,15 +264,14 @@ impl Inner {
     }
 
     /// Makes room under `writer` for the secondary-index entries `entries`
-    /// an index build files for the records `keys` (which are spared: their
-    /// entries are about to be filed), as [`Inner::make_room`] does for a
-    /// write; `Ok(None)` if no room was needed. Fails with
+    /// an index build is about to file, as [`Inner::make_room`] does for a
+    /// write; `Ok(None)` if no room was needed. Any record may be a victim:
+    /// the build does not file the entries of those taken. Fails with
     /// [`Error::MemoryLimit`], having evicted nothing, if the policy cannot
     /// free enough.
     pub(crate) fn make_room_for_entries(
         &self,
         writer: &mut Writer<'_>,
-        keys: &[Vec<u8>],
         entries: &[Op<'_>],
     ) -> Result<Option<Evicted>> {
         if self.eviction.limit() == 0 || entries.is_empty() {
@@ -280,13 +279,12 @@ impl Inner {
         }
         let index_ops: Vec<IndexOp<'_>> = entries.iter().map(|&op| IndexOp { at: 0, op }).collect();
         let needed = self.store.write_cost(&[], &index_ops).bytes;
-        let spared: Vec<Op<'_>> = keys.iter().map(|key| Op::Delete { key }).collect();
-        match self.make_room_once(writer, &spared, needed) {
+        match self.make_room_once(writer, &[], needed) {
             // As a write does before refusing: old versions no reader needs
             // any more may give the room.
             Err(Error::MemoryLimit { .. }) if self.store.gc_pending() > 0 => {
                 self.store.collect_garbage_under(writer, GC_BEFORE_REFUSING);
-                self.make_room_once(writer, &spared, needed)
+                self.make_room_once(writer, &[], needed)
             }
             made => made,
         }

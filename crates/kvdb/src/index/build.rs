@@ -16,7 +16,7 @@
 //! visible to exactly the views its record is visible to. Unique checks
 //! count only entries live now.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -30,6 +30,17 @@ use crate::index::registry::{Built, IndexState};
 
 /// Records per chunk: the write lock is held for one chunk at a time.
 const CHUNK: usize = 1024;
+
+/// The puts that file `net`'s entries.
+fn entry_puts(net: &BTreeMap<Vec<u8>, Change>) -> Vec<Op<'_>> {
+    net.iter()
+        .map(|(key, change)| Op::Put {
+            key,
+            value: b"",
+            expires_at: change.put.flatten(),
+        })
+        .collect()
+}
 
 /// Whether a build makes room for its entries under the memory limit.
 #[derive(Clone, Copy)]
@@ -89,9 +100,10 @@ impl Inner {
                 keys.push(k.to_vec());
                 keys.len() < CHUNK
             });
+            // Each entry's change is `at` its record's position in `keys`.
             let mut net = BTreeMap::new();
             let mut unique = Vec::new();
-            for key in &keys {
+            for (at, key) in keys.iter().enumerate() {
                 m.clear();
                 let expires_at = writer.read_held(key, |v| -> Result<Option<u64>> {
                     let Some(v) = v else { return Ok(None) };
@@ -111,30 +123,30 @@ impl Inner {
                     net.insert(
                         put.key,
                         Change {
-                            at: 0,
+                            at,
                             put: Some(expires_at),
                         },
                     );
                 }
             }
-            for u in &unique {
-                check_unique(&writer, &net, u)?;
-            }
-            let ops: Vec<Op<'_>> = net
-                .iter()
-                .map(|(key, change)| Op::Put {
-                    key,
-                    value: b"",
-                    expires_at: change.put.flatten(),
-                })
-                .collect();
             let evicted = match room {
-                Room::Make => self.make_room_for_entries(&mut writer, &keys, &ops)?,
+                Room::Make => self.make_room_for_entries(&mut writer, &entry_puts(&net))?,
                 Room::Ignore => None,
             };
-            let installed = writer.install_index_entries(&ops);
+            // The entries of records the eviction took are not filed (it
+            // may take any record, this chunk's too: a database smaller than
+            // a chunk has no other), and their unique checks are moot.
+            if let Some(evicted) = &evicted {
+                let taken: HashSet<&[u8]> = evicted.victims.iter().map(|c| c.key()).collect();
+                net.retain(|_, change| !taken.contains(keys[change.at].as_slice()));
+                unique.retain(|u| net.contains_key(&u.entry));
+            }
+            let filed = unique
+                .iter()
+                .try_for_each(|u| check_unique(&writer, &net, u))
+                .and_then(|()| Ok(writer.install_index_entries(&entry_puts(&net))?));
             let done = keys.len() < CHUNK;
-            if installed.is_ok() {
+            if filed.is_ok() {
                 if done {
                     state.set_ready(writer.next_seq() - 1);
                 } else {
@@ -148,7 +160,7 @@ impl Inner {
                 Some(evicted) => self.finish_eviction(writer, evicted)?,
                 None => drop(writer),
             }
-            installed?;
+            filed?;
             if done {
                 return Ok(());
             }
