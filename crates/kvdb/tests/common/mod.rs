@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: listing database files, the
-//! options of the kill -9 children, a small deterministic generator, and
-//! the bank of the transaction tests.
+//! options of the kill -9 children, a small deterministic generator, the
+//! bank of the transaction tests, and the memory limit's resident-memory
+//! check (`rss`).
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kvdb::{Options, SyncPolicy};
+
+pub(crate) mod rss;
 
 /// The files in `dir` whose names end with `suffix`, sorted.
 pub(crate) fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
