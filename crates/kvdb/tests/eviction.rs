@@ -711,6 +711,78 @@ fn creating_an_index_at_the_limit_evicts_to_make_room_for_its_entries() {
 }
 
 #[test]
+fn an_index_built_while_writes_evict_lists_exactly_the_keys_held() {
+    // Writes of new keys evict while the build evicts for its entries:
+    // keys on both sides of the build's progress go, and the index must
+    // end with an entry for every key held and none for a key evicted.
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    for (setup, options) in SETUPS {
+        let db = Arc::new(full_of_taggable_values(options, EvictionPolicy::AllKeysLru));
+        let (stop, writes) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
+        let writer = {
+            let (db, stop, writes) = (Arc::clone(&db), Arc::clone(&stop), Arc::clone(&writes));
+            std::thread::spawn(move || {
+                let mut i = 1_000_000;
+                while !stop.load(Ordering::Acquire) {
+                    db.put(&key(i), format!("{:08}{:92}", i % 1000, "").as_bytes())
+                        .unwrap();
+                    writes.fetch_add(1, Ordering::Release);
+                    i += 1;
+                }
+            })
+        };
+        // Builds until one overlapped enough writes (a loaded machine may
+        // run a build with few of them), each checked.
+        let mut overlapped = 0;
+        for _ in 0..20 {
+            while writes.load(Ordering::Acquire) == 0 {
+                std::thread::yield_now();
+            }
+            // A slow extractor stretches the build over many of the writes.
+            let def = IndexDef::callback("tag", |_k, v, out| {
+                std::thread::sleep(Duration::from_micros(20));
+                out.push(v[..8].to_vec());
+            })
+            .unwrap();
+            let before = writes.load(Ordering::Acquire);
+            db.create_index(def).unwrap();
+            overlapped = writes.load(Ordering::Acquire) - before;
+            let snap = db.snapshot();
+            let held: BTreeSet<Vec<u8>> = snap.iter().map(|(k, _)| k).collect();
+            let indexed: Vec<Vec<u8>> = snap
+                .index("tag", IndexQuery::All)
+                .unwrap()
+                .map(|entry| entry.key)
+                .collect();
+            assert_eq!(indexed.len(), held.len(), "{setup}: an entry per key");
+            assert_eq!(
+                indexed.into_iter().collect::<BTreeSet<_>>(),
+                held,
+                "{setup}"
+            );
+            if overlapped >= 20 {
+                break;
+            }
+            db.drop_index("tag").unwrap();
+        }
+        stop.store(true, Ordering::Release);
+        writer.join().unwrap();
+        assert!(
+            overlapped >= 20,
+            "{setup}: only {overlapped} writes during a build"
+        );
+        // No entry is left of a key evicted, once the collector has been.
+        collect_until_within_the_limit(&db);
+        let held = db.iter().count() as u64;
+        assert_eq!(db.stats().index_entries, held, "{setup}");
+        assert!(db.memory_usage().used <= LIMIT, "{setup}");
+    }
+}
+
+#[test]
 fn creating_an_index_that_does_not_fit_under_noeviction_fails_leaving_nothing() {
     for (setup, options) in SETUPS {
         let db = full_of_taggable_values(options, EvictionPolicy::NoEviction);
