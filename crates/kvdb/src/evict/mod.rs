@@ -390,7 +390,7 @@ impl Inner {
                 bytes,
                 also_freed: &shrink,
             },
-            Purpose::Write | Purpose::Ahead => Goal::bytes(bytes),
+            Purpose::Write | Purpose::Ahead => Goal::of_victims(bytes),
         };
         let victims = pool
             .choose(
@@ -610,7 +610,7 @@ impl Db {
                 Ok(None) | Err(Error::MemoryLimit { .. }) => return Ok(()),
                 Err(e) => return Err(e),
             };
-            // Counted as the eviction counted them: with the table's
+            // Counted as the eviction counted them: with the tables'
             // shrink, which comes when they are freed.
             let entries = evicted.victims.iter().map(|c| c.index_entries as usize);
             let shrink = inner

@@ -67,7 +67,7 @@ pub(crate) struct Goal<'a> {
 
 impl Goal<'_> {
     /// `bytes` from the victims themselves.
-    pub(crate) fn bytes(bytes: u64) -> Goal<'static> {
+    pub(crate) fn of_victims(bytes: u64) -> Goal<'static> {
         Goal {
             bytes,
             also_freed: &|_, _| 0,

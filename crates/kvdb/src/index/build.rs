@@ -15,6 +15,12 @@
 //! expired or not, each with its record's expiry time: an entry is then
 //! visible to exactly the views its record is visible to. Unique checks
 //! count only entries live now.
+//!
+//! Under a memory limit each chunk first makes room for its entries, as a
+//! write does (the policy evicts, or the build fails and the index is
+//! dropped); the entries of records that eviction took are not filed. The
+//! indexes named in the options are built at open without making room:
+//! the opening then evicts down to the limit.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
