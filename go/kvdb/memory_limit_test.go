@@ -91,3 +91,27 @@ func TestNoEvictionRefusesWithErrMemoryLimitAndKeepsWhatWasWritten(t *testing.T)
 		t.Fatalf("policy 8: %v", err)
 	}
 }
+
+func TestAnIndexThatDoesNotFitFailsWithErrMemoryLimitAndIsNotKept(t *testing.T) {
+	db, err := OpenInMemory(&Options{MemoryLimit: &MemoryLimit{Bytes: testLimit, Policy: NoEviction}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := 0; ; i++ {
+		value := []byte(fmt.Sprintf("%08d%0192d", i, 0))
+		err := db.Put([]byte(fmt.Sprintf("key-%06d", i)), value)
+		if errors.Is(err, ErrMemoryLimit) {
+			break
+		}
+		if err != nil || i > 100000 {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	if err := db.CreateIndex(IndexValueBytes("head", 0, 8, Bytes)); !errors.Is(err, ErrMemoryLimit) {
+		t.Fatalf("creating an index that does not fit: %v", err)
+	}
+	if names, err := db.Indexes(); err != nil || len(names) != 0 {
+		t.Fatalf("indexes left: %v, %v", names, err)
+	}
+}

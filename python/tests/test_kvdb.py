@@ -121,6 +121,18 @@ class MemoryLimit(unittest.TestCase):
             with self.assertRaises(kvdb.InvalidArgumentError):
                 db.set_memory_limit(self.LIMIT, 8)
 
+    def test_an_index_that_does_not_fit_raises_memory_limit_error_and_is_not_kept(self):
+        with kvdb.open(memory_limit=self.LIMIT) as db:
+            written = 0
+            with self.assertRaises(kvdb.MemoryLimitError):
+                while written < 100000:
+                    db.put(b"key-%06d" % written, b"%08d" % written + b"v" * 192)
+                    written += 1
+            with self.assertRaises(kvdb.MemoryLimitError):
+                db.create_index(kvdb.value_bytes("head", 0, 8))
+            self.assertEqual(db.indexes(), [])
+            self.assertEqual(db.memory_usage()["evicted_keys"], 0)
+
 
 class ClosedHandles(unittest.TestCase):
     def test_every_call_after_close_raises_closed_error(self):
