@@ -571,8 +571,8 @@ typedef struct {
 #define KVDB_CONSTRAINT 10
 
 /**
- * A write would pass the memory limit and the eviction policy cannot make
- * room; nothing was applied.
+ * A write (or an index build, `kvdb_create_index`) would pass the memory
+ * limit and the eviction policy cannot make room; nothing was applied.
  */
 #define KVDB_MEMORY_LIMIT 11
 

@@ -27,8 +27,8 @@ pub const KVDB_BUFFER_TOO_SMALL: kvdb_status_t = 8;
 pub const KVDB_LOCKED: kvdb_status_t = 9;
 /// A unique index already holds that index key.
 pub const KVDB_CONSTRAINT: kvdb_status_t = 10;
-/// A write would pass the memory limit and the eviction policy cannot make
-/// room; nothing was applied.
+/// A write (or an index build, `kvdb_create_index`) would pass the memory
+/// limit and the eviction policy cannot make room; nothing was applied.
 pub const KVDB_MEMORY_LIMIT: kvdb_status_t = 11;
 /// kvdb_watch_next: no event arrived within the timeout.
 pub const KVDB_TIMED_OUT: kvdb_status_t = 12;

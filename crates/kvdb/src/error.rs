@@ -34,8 +34,8 @@ pub enum ErrorKind {
     Locked,
     /// A unique index already holds that index key (`KVDB_CONSTRAINT`, 10).
     Constraint,
-    /// A write would pass the memory limit and nothing can be evicted
-    /// (`KVDB_MEMORY_LIMIT`, 11).
+    /// A write (or an index build) would pass the memory limit and nothing
+    /// can be evicted (`KVDB_MEMORY_LIMIT`, 11).
     MemoryLimit,
     /// A watcher needs changes that are no longer retained (`KVDB_LAGGED`, 13).
     Lagged,
@@ -146,12 +146,13 @@ pub enum Error {
     /// A unique index already holds that index key.
     #[error("constraint violated: {0}")]
     Constraint(String),
-    /// A write would take the database past its memory limit, and the
-    /// eviction policy cannot make room (`noeviction`, a `volatile-*`
-    /// policy with no key that has an expiry time left, or memory pinned by
-    /// open snapshots). Nothing of the write was applied.
+    /// A write (or a chunk of an index build) would take the database past
+    /// its memory limit, and the eviction policy cannot make room
+    /// (`noeviction`, a `volatile-*` policy with no key that has an expiry
+    /// time left, or memory pinned by open snapshots). Nothing of the write
+    /// was applied (a failed build leaves no index).
     #[error(
-        "memory limit: the write needs up to {needed} bytes, {used} of the limit of {limit} are in use and nothing can be evicted"
+        "memory limit: up to {needed} more bytes are needed, {used} of the limit of {limit} are in use and nothing can be evicted"
     )]
     MemoryLimit {
         /// Bytes the database held.
