@@ -135,8 +135,9 @@ impl Inner {
                     );
                 }
             }
+            let mut puts = entry_puts(&net);
             let evicted = match room {
-                Room::Make => self.make_room_for_entries(&mut writer, &entry_puts(&net))?,
+                Room::Make => self.make_room_for_entries(&mut writer, &puts)?,
                 Room::Ignore => None,
             };
             // The entries of records the eviction took are not filed (it
@@ -146,11 +147,12 @@ impl Inner {
                 let taken: HashSet<&[u8]> = evicted.victims.iter().map(|c| c.key()).collect();
                 net.retain(|_, change| !taken.contains(keys[change.at].as_slice()));
                 unique.retain(|u| net.contains_key(&u.entry));
+                puts = entry_puts(&net);
             }
             let filed = unique
                 .iter()
                 .try_for_each(|u| check_unique(&writer, &net, u))
-                .and_then(|()| Ok(writer.install_index_entries(&entry_puts(&net))?));
+                .and_then(|()| Ok(writer.install_index_entries(&puts)?));
             let done = keys.len() < CHUNK;
             if filed.is_ok() {
                 if done {
