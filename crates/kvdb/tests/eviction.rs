@@ -1150,6 +1150,10 @@ fn a_write_at_the_limit_deletes_expired_keys_the_expiry_cycle_has_not_reclaimed(
         }
         let usage = db.memory_usage();
         assert!(usage.used <= usage.limit, "{setup}: {usage:?}");
+        // Read before the events: an expiry is announced before it is
+        // counted, and with background maintenance the expiry thread goes
+        // on deleting meanwhile.
+        let reclaimed = db.stats().expired_reclaimed;
         // Announced as what they are: the evicted keys are live ones with
         // a TTL, and only they count as evicted.
         let (mut evicted, mut expired) = (0, 0);
@@ -1168,9 +1172,14 @@ fn a_write_at_the_limit_deletes_expired_keys_the_expiry_cycle_has_not_reclaimed(
         }
         assert_eq!(usage.evicted_keys, evicted, "{setup}");
         // The expired keys the writes deleted count as expiries, as those
-        // the expiry cycle deletes do.
+        // the expiry cycle deletes do: all of them on the writer, where
+        // nothing else deletes.
         assert!(expired > 0, "{setup}: no expired key deleted");
-        assert_eq!(db.stats().expired_reclaimed, expired, "{setup}");
+        if setup == SETUPS[0].0 {
+            assert_eq!(reclaimed, expired, "{setup}");
+        } else {
+            assert!(reclaimed <= expired, "{setup}: {reclaimed} > {expired}");
+        }
         let live_with_ttl = (20_000..20_200)
             .filter(|&i| db.get(&key(i)).unwrap().is_some())
             .count() as u64;
