@@ -110,6 +110,9 @@ pub(crate) struct Evicted {
     /// Evicted ahead of need: detach them and leave their unlinking to the
     /// background unlinker.
     ahead: bool,
+    /// The victims free less than was asked (`Purpose::Lower` only: the
+    /// policy's keys the pool found could not cover the excess).
+    fell_short: bool,
 }
 
 /// What `victims` held when chosen: records, versions and index entries.
@@ -403,9 +406,9 @@ impl Inner {
             )
             .or_else(|short| pool.choose(&judge, policy, goal(used - target), at, &spared, short));
         drop(pool);
-        let victims = match victims {
-            Ok(victims) => victims,
-            Err(short) if purpose == Purpose::Lower && !short.is_empty() => short,
+        let (victims, fell_short) = match victims {
+            Ok(victims) => (victims, false),
+            Err(short) if purpose == Purpose::Lower && !short.is_empty() => (short, true),
             Err(_) if ahead => return Ok(None),
             Err(_) => return Err(refused()),
         };
@@ -443,6 +446,7 @@ impl Inner {
             entries,
             steps: [expiry_step, step],
             ahead,
+            fell_short,
         }))
     }
 
@@ -610,14 +614,7 @@ impl Db {
                 Ok(None) | Err(Error::MemoryLimit { .. }) => return Ok(()),
                 Err(e) => return Err(e),
             };
-            // Counted as the eviction counted them: with the tables'
-            // shrink, which comes when they are freed.
-            let entries = evicted.victims.iter().map(|c| c.index_entries as usize);
-            let shrink = inner
-                .store
-                .table_shrink(evicted.victims.len(), entries.sum());
-            let freeing = bytes_of(&evicted.victims) + shrink;
-            let short = freeing < used - bytes;
+            let short = evicted.fell_short;
             inner.finish_eviction(writer, evicted)?;
             if !short {
                 return Ok(());
