@@ -1,14 +1,16 @@
 //! The snapshot loader on untrusted files: raw bytes, and structured files
 //! whose checksums are valid over damaged entries, wrong counts, unsorted or
-//! duplicate keys and unknown versions. Loading must never panic; a file it
-//! accepts must yield strictly ascending keys, as many as its header says;
-//! an undamaged file must load with exactly its entries.
+//! duplicate keys, unknown versions and each kind of access record. Loading
+//! must never panic; a file it accepts must yield strictly ascending keys,
+//! as many as its header says; an undamaged file must load with exactly its
+//! entries, access records included.
 #![no_main]
 
 use std::path::Path;
 
 use arbitrary::Arbitrary;
-use kvdb_fuzz::{SnapshotSpec, encode_snapshot};
+use kvdb_fuzz::{SnapshotSpec, encode_snapshot, snapshot_access};
+use kvdb_snapshot::format::{AccessKind, FORMAT_VERSION};
 use kvdb_snapshot::{SnapshotError, SnapshotFile, verify};
 use kvdb_vfs::{SimFs, Vfs};
 use libfuzzer_sys::fuzz_target;
@@ -27,11 +29,24 @@ fuzz_target!(|input: Input| {
                 && !spec.unsorted
                 && spec.data_damage.is_none()
                 && spec.file_damage.is_none()
-                && spec.version.is_none_or(|v| v == 1);
+                && spec.version.is_none_or(|v| {
+                    v == FORMAT_VERSION || (v == 1 && spec.access() == AccessKind::None)
+                });
             let mut entries = spec.entries.clone();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             entries.dedup_by(|a, b| a.0 == b.0);
-            (encode_snapshot(spec), pristine.then_some(entries))
+            let expected = pristine.then(|| {
+                let recorded = spec.access() != AccessKind::None;
+                entries
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (k, v, e))| {
+                        let access = recorded.then(|| snapshot_access(i));
+                        (k, v, e.filter(|&e| e != 0), access)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            (encode_snapshot(spec), expected)
         }
     };
     let checked = verify(&bytes);
@@ -50,15 +65,16 @@ fuzz_target!(|input: Input| {
                     assert!(entry.key > p.as_slice(), "keys not ascending");
                 }
                 previous = Some(entry.key.to_vec());
-                seen.push((entry.key.to_vec(), entry.value.to_vec(), entry.expires_at));
+                seen.push((
+                    entry.key.to_vec(),
+                    entry.value.to_vec(),
+                    entry.expires_at,
+                    entry.access,
+                ));
                 count += 1;
             }
             assert_eq!(count, file.info().entries);
             if let Some(expected) = expected {
-                let expected: Vec<_> = expected
-                    .into_iter()
-                    .map(|(k, v, e)| (k, v, e.filter(|&e| e != 0)))
-                    .collect();
                 assert_eq!(seen, expected);
             }
         }

@@ -7,7 +7,7 @@
 //! check the database against.
 
 use arbitrary::Arbitrary;
-use kvdb_snapshot::format::{Header, encode_entry, encode_footer, encode_header};
+use kvdb_snapshot::format::{AccessKind, Header, encode_entry, encode_footer, encode_header};
 use kvdb_wal::format::{begin_frame, encode_segment_header, seal_frame};
 
 /// Damage applied to bytes before checksums are sealed over them.
@@ -171,6 +171,26 @@ pub struct SnapshotSpec {
     pub file_damage: Option<Damage>,
     /// Write this format version instead (header checksum kept valid).
     pub version: Option<u32>,
+    /// What the entries record of their keys' use: [`SnapshotSpec::access`]
+    /// of this code (modulo 3).
+    pub access_kind: u8,
+}
+
+impl SnapshotSpec {
+    /// What the entries record of their keys' use.
+    pub fn access(&self) -> AccessKind {
+        match self.access_kind % 3 {
+            0 => AccessKind::None,
+            1 => AccessKind::Recency,
+            _ => AccessKind::Frequency,
+        }
+    }
+}
+
+/// The access field [`encode_snapshot`] gives the `i`th entry it encodes
+/// (in a file that records access).
+pub fn snapshot_access(i: usize) -> u32 {
+    (i as u32).wrapping_mul(2_654_435_761)
 }
 
 /// Encodes a snapshot file with valid checksums over whatever it holds.
@@ -181,8 +201,10 @@ pub fn encode_snapshot(spec: &SnapshotSpec) -> Vec<u8> {
         entries.dedup_by(|a, b| a.0 == b.0);
     }
     let mut data = Vec::new();
-    for (k, v, exp) in &entries {
-        encode_entry(&mut data, k, v, exp.filter(|&e| e != 0));
+    let access = spec.access();
+    for (i, (k, v, exp)) in entries.iter().enumerate() {
+        let recorded = (access != AccessKind::None).then(|| snapshot_access(i));
+        encode_entry(&mut data, k, v, exp.filter(|&e| e != 0), recorded);
     }
     if let Some(d) = &spec.data_damage {
         d.apply(&mut data);
@@ -192,6 +214,7 @@ pub fn encode_snapshot(spec: &SnapshotSpec) -> Vec<u8> {
         seq: u64::from(spec.seq),
         entries: count,
         created_ms: 1,
+        access,
     })
     .to_vec();
     if let Some(v) = spec.version {

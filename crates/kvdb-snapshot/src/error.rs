@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::format::FORMAT_VERSION;
+use crate::format::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 
 /// An error writing or loading a snapshot file.
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +25,8 @@ pub enum SnapshotError {
         /// What is wrong.
         reason: String,
     },
-    /// The file was written by a newer format version.
-    #[error("snapshot {} has format version {found}; this build reads version {FORMAT_VERSION}", path.display())]
+    /// The file was written by a format version this build does not read.
+    #[error("snapshot {} has format version {found}; this build reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}", path.display())]
     UnsupportedVersion {
         /// The file.
         path: PathBuf,

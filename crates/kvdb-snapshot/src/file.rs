@@ -6,7 +6,8 @@ use kvdb_vfs::{FileBytes, Vfs};
 
 use crate::error::SnapshotError;
 use crate::format::{
-    Entry, FOOTER_LEN, FormatError, HEADER_LEN, Header, decode_entry, decode_footer, decode_header,
+    AccessKind, Entry, FOOTER_LEN, FormatError, HEADER_LEN, Header, decode_entry, decode_footer,
+    decode_header,
 };
 use crate::writer::SnapshotInfo;
 
@@ -56,7 +57,7 @@ pub fn verify(bytes: &[u8]) -> Result<Header, FormatError> {
     let mut count = 0u64;
     let mut previous: Option<&[u8]> = None;
     while at < data.len() {
-        let (entry, len) = decode_entry(&data[at..])?;
+        let (entry, len) = decode_entry(&data[at..], header.access)?;
         if previous.is_some_and(|p| entry.key <= p) {
             return Err(FormatError::Corrupt(format!(
                 "entry {count} is out of key order"
@@ -88,6 +89,7 @@ impl SnapshotFile {
             entries: header.entries,
             bytes: bytes.len() as u64,
             created_ms: header.created_ms,
+            access: header.access,
         };
         Ok(Self { bytes, info })
     }
@@ -101,6 +103,7 @@ impl SnapshotFile {
     pub fn entries(&self) -> Entries<'_> {
         Entries {
             data: &self.bytes[HEADER_LEN..self.bytes.len() - FOOTER_LEN],
+            access: self.info.access,
         }
     }
 }
@@ -116,6 +119,7 @@ impl std::fmt::Debug for SnapshotFile {
 /// The entries of a verified snapshot file.
 pub struct Entries<'a> {
     data: &'a [u8],
+    access: AccessKind,
 }
 
 impl<'a> Iterator for Entries<'a> {
@@ -126,7 +130,8 @@ impl<'a> Iterator for Entries<'a> {
             return None;
         }
         // Verified at open: every entry decodes and the last ends the data.
-        let (entry, len) = decode_entry(self.data).expect("entries were verified at open");
+        let (entry, len) =
+            decode_entry(self.data, self.access).expect("entries were verified at open");
         self.data = &self.data[len..];
         Some(entry)
     }

@@ -12,7 +12,7 @@ use kvdb_vfs::{Vfs, WritableFile};
 
 use crate::dir::{snapshot_name, temporary_name};
 use crate::error::SnapshotError;
-use crate::format::{HEADER_LEN, Header, encode_entry, encode_footer, encode_header};
+use crate::format::{AccessKind, HEADER_LEN, Header, encode_entry, encode_footer, encode_header};
 
 const FLUSH_AT: usize = 1 << 20;
 
@@ -29,6 +29,8 @@ pub struct SnapshotInfo {
     pub bytes: u64,
     /// When the snapshot was taken (ms since the Unix epoch).
     pub created_ms: u64,
+    /// What the entries record of their keys' use.
+    pub access: AccessKind,
 }
 
 /// Streams entries, in ascending key order, into a new snapshot file.
@@ -46,12 +48,25 @@ pub struct SnapshotWriter {
 }
 
 impl SnapshotWriter {
-    /// Starts the snapshot taken at sequence `seq` at time `created_ms`.
+    /// Starts the snapshot taken at sequence `seq` at time `created_ms`,
+    /// whose entries record nothing of their keys' use.
     pub fn create(
         vfs: Arc<dyn Vfs>,
         dir: &Path,
         seq: u64,
         created_ms: u64,
+    ) -> Result<Self, SnapshotError> {
+        Self::create_recording(vfs, dir, seq, created_ms, AccessKind::None)
+    }
+
+    /// As [`SnapshotWriter::create`], for entries that record their keys'
+    /// use as `access` says ([`SnapshotWriter::add_with_access`]).
+    pub fn create_recording(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        seq: u64,
+        created_ms: u64,
+        access: AccessKind,
     ) -> Result<Self, SnapshotError> {
         let tmp = dir.join(temporary_name(seq));
         // A leftover from an interrupted attempt at the same snapshot.
@@ -63,6 +78,7 @@ impl SnapshotWriter {
             seq,
             entries: 0,
             created_ms,
+            access,
         };
         file.append(&encode_header(&header))
             .map_err(|e| SnapshotError::io(format!("writing {}", tmp.display()), e))?;
@@ -80,12 +96,26 @@ impl SnapshotWriter {
         })
     }
 
-    /// Adds an entry; keys must be strictly ascending.
+    /// Adds an entry; keys must be strictly ascending. In a file that
+    /// records access, its key's use is recorded as 0 (just used).
     pub fn add(
         &mut self,
         key: &[u8],
         value: &[u8],
         expires_at: Option<u64>,
+    ) -> Result<(), SnapshotError> {
+        self.add_with_access(key, value, expires_at, 0)
+    }
+
+    /// Adds an entry whose key's use is `access`, in the form of the file's
+    /// [`AccessKind`] (ignored in a file that records none); keys must be
+    /// strictly ascending.
+    pub fn add_with_access(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        expires_at: Option<u64>,
+        access: u32,
     ) -> Result<(), SnapshotError> {
         if let Some(last) = &mut self.last_key {
             if key <= last.as_slice() {
@@ -104,7 +134,8 @@ impl SnapshotWriter {
             ));
         }
         let start = self.buf.len();
-        encode_entry(&mut self.buf, key, value, expires_at);
+        let access = (self.header.access != AccessKind::None).then_some(access);
+        encode_entry(&mut self.buf, key, value, expires_at, access);
         self.crc.update(&self.buf[start..]);
         self.data_len += (self.buf.len() - start) as u64;
         self.header.entries += 1;
@@ -147,6 +178,7 @@ impl SnapshotWriter {
             entries: self.header.entries,
             bytes: HEADER_LEN as u64 + self.data_len + footer.len() as u64,
             created_ms: self.header.created_ms,
+            access: self.header.access,
         })
     }
 }

@@ -9,26 +9,32 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kvdb_snapshot::format::{HEADER_LEN, Header, encode_header};
+use kvdb_snapshot::format::{AccessKind, HEADER_LEN, Header, encode_header};
 use kvdb_snapshot::{SnapshotFile, SnapshotWriter, verify};
 use kvdb_vfs::{SimFs, Vfs};
 use proptest::prelude::*;
 
 type Entries = Vec<(Vec<u8>, Vec<u8>, Option<u64>)>;
 
-fn valid_file(entries: &Entries) -> Vec<u8> {
+/// A valid file of `entries`; with `access`, each records its key's use as
+/// the key's length.
+fn valid_file(entries: &Entries, access: AccessKind) -> Vec<u8> {
     let fs = Arc::new(SimFs::new());
     let dir = PathBuf::from("/db");
     fs.create_dir_all(&dir).unwrap();
-    let mut w = SnapshotWriter::create(fs.clone(), &dir, 9, 1).unwrap();
+    let mut w = SnapshotWriter::create_recording(fs.clone(), &dir, 9, 1, access).unwrap();
     for (k, v, e) in entries {
-        w.add(k, v, *e).unwrap();
+        w.add_with_access(k, v, *e, k.len() as u32).unwrap();
     }
     let path = w.finish().unwrap().path;
     let file = SnapshotFile::open(&*fs, &path).unwrap();
     let read: Entries = file
         .entries()
-        .map(|e| (e.key.to_vec(), e.value.to_vec(), e.expires_at))
+        .map(|e| {
+            let recorded = (access != AccessKind::None).then_some(e.key.len() as u32);
+            assert_eq!(e.access, recorded);
+            (e.key.to_vec(), e.value.to_vec(), e.expires_at)
+        })
         .collect();
     assert_eq!(&read, entries);
     fs.read(&path).unwrap().to_vec()
@@ -59,7 +65,7 @@ proptest! {
     #[test]
     fn random_bytes_never_verify_or_panic(bytes in prop::collection::vec(any::<u8>(), 0..400), with_header in any::<bool>()) {
         let mut file = if with_header {
-            encode_header(&Header { seq: 1, entries: 1, created_ms: 0 }).to_vec()
+            encode_header(&Header { seq: 1, entries: 1, created_ms: 0, access: AccessKind::None }).to_vec()
         } else {
             Vec::new()
         };
@@ -73,8 +79,10 @@ proptest! {
         flips in prop::collection::vec((any::<usize>(), 0..8u8), 1..6),
         cut in prop::option::of(any::<usize>()),
         insert in prop::option::of((any::<usize>(), prop::collection::vec(any::<u8>(), 1..32))),
+        recording in any::<bool>(),
     ) {
-        let original = valid_file(&entries);
+        let access = if recording { AccessKind::Frequency } else { AccessKind::None };
+        let original = valid_file(&entries, access);
         let mut damaged = original.clone();
         for (at, bit) in &flips {
             let len = damaged.len();

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kvdb_snapshot::format::AccessKind;
 use kvdb_snapshot::{
     SnapshotError, SnapshotFile, SnapshotWriter, list, load_newest, remove_temporaries, retain,
     snapshot_name,
@@ -82,7 +83,12 @@ fn an_empty_snapshot_is_valid() {
 #[test]
 fn every_flipped_bit_is_caught() {
     let fs = sim();
-    let path = write(fs.clone(), &dir(), 5, &entries(4));
+    let mut w =
+        SnapshotWriter::create_recording(fs.clone(), &dir(), 5, 1, AccessKind::Frequency).unwrap();
+    for (k, v, e) in entries(4) {
+        w.add_with_access(&k, &v, e, 0x0102_0304).unwrap();
+    }
+    let path = w.finish().unwrap().path;
     let original = fs.read(&path).unwrap().to_vec();
     for bit in 0..original.len() * 8 {
         let mut damaged = original.clone();
@@ -117,16 +123,60 @@ fn truncated_wrong_magic_and_future_versions_are_rejected_with_reasons() {
     assert!(err.to_string().contains("bad magic"), "{err}");
     fs.modify(&path, |d| {
         *d = original.clone();
-        d[8..12].copy_from_slice(&2u32.to_le_bytes());
+        d[8..12].copy_from_slice(&3u32.to_le_bytes());
         let crc = crc32fast::hash(&d[..60]);
         d[60..64].copy_from_slice(&crc.to_le_bytes());
     })
     .unwrap();
     let err = SnapshotFile::open(&*fs, &path).unwrap_err();
     assert!(
-        matches!(err, SnapshotError::UnsupportedVersion { found: 2, .. }),
+        matches!(err, SnapshotError::UnsupportedVersion { found: 3, .. }),
         "{err}"
     );
+    assert!(err.to_string().contains("reads versions 1 to 2"), "{err}");
+}
+
+#[test]
+fn entries_record_their_keys_use_when_the_file_says_so() {
+    let fs = sim();
+    let data = entries(300);
+    let mut w =
+        SnapshotWriter::create_recording(fs.clone(), &dir(), 8, 1, AccessKind::Recency).unwrap();
+    for (i, (k, v, e)) in data.iter().enumerate() {
+        w.add_with_access(k, v, *e, 1_000 + i as u32).unwrap();
+    }
+    let info = w.finish().unwrap();
+    assert_eq!(info.access, AccessKind::Recency);
+    // Each entry is 4 bytes longer than without access.
+    let plain = SnapshotFile::open(&*fs, &write(fs.clone(), &dir(), 7, &data)).unwrap();
+    assert_eq!(info.bytes, plain.info().bytes + 4 * 300);
+    assert_eq!(plain.info().access, AccessKind::None);
+    assert!(plain.entries().all(|e| e.access.is_none()));
+    let file = SnapshotFile::open(&*fs, &info.path).unwrap();
+    assert_eq!(file.info().access, AccessKind::Recency);
+    assert_eq!(read_all(&file), data);
+    let recorded: Vec<_> = file.entries().map(|e| e.access).collect();
+    let expected: Vec<_> = (0..300).map(|i| Some(1_000 + i)).collect();
+    assert_eq!(recorded, expected);
+}
+
+#[test]
+fn a_version_1_file_still_loads() {
+    // Version 1 is version 2 without an access kind: the same bytes but
+    // for the version number (and so the header checksum).
+    let fs = sim();
+    let data = entries(50);
+    let path = write(fs.clone(), &dir(), 5, &data);
+    fs.modify(&path, |d| {
+        assert_eq!(d[8..16], [2, 0, 0, 0, 0, 0, 0, 0], "version 2, flags 0");
+        d[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32fast::hash(&d[..60]);
+        d[60..64].copy_from_slice(&crc.to_le_bytes());
+    })
+    .unwrap();
+    let file = SnapshotFile::open(&*fs, &path).unwrap();
+    assert_eq!(file.info().access, AccessKind::None);
+    assert_eq!(read_all(&file), data);
 }
 
 #[test]

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use kvdb::{Db, ErrorKind, Options, RecoveryMode};
 use kvdb_snapshot::format::{
-    ENTRY_HEADER_LEN, FOOTER_LEN, HEADER_LEN, Header, encode_entry, encode_footer, encode_header,
+    AccessKind, ENTRY_HEADER_LEN, FOOTER_LEN, HEADER_LEN, Header, encode_entry, encode_footer,
+    encode_header,
 };
 
 const MODES: [RecoveryMode; 3] = [
@@ -68,6 +69,7 @@ fn crafted(seq: u64, count: u64, entries: &[u8], version: Option<u32>) -> Vec<u8
         seq,
         entries: count,
         created_ms: 1,
+        access: AccessKind::None,
     })
     .to_vec();
     if let Some(v) = version {
@@ -86,7 +88,7 @@ fn crafted(seq: u64, count: u64, entries: &[u8], version: Option<u32>) -> Vec<u8
 fn entries(keys: &[&[u8]]) -> Vec<u8> {
     let mut buf = Vec::new();
     for k in keys {
-        encode_entry(&mut buf, k, b"value", None);
+        encode_entry(&mut buf, k, b"value", None, None);
     }
     buf
 }
