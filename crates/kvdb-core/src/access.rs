@@ -148,6 +148,41 @@ fn lfu_touch(word: u32, now: u64, access: bool) -> u32 {
     (decayed_at << 8) | u32::from(counter)
 }
 
+/// The access word `word` as the key's age at sequence `now`, in a form
+/// that does not depend on where the clock stands: for LRU, the clock units
+/// since its last use; for LFU, the counter (bits 0-7, as recorded, its
+/// decay still to come) and the LFU clock units since it last changed (bits
+/// 8-31). A snapshot taken at `now` records it, and [`access_from_age`]
+/// turns it back into a word at the same sequence number when the snapshot
+/// is loaded. A word stamped after `now` (by a read after the snapshot's
+/// view was taken) has age 0 rather than an age wrapped around the clock.
+pub fn access_age(word: u32, now: u64, tracking: Tracking) -> u32 {
+    match tracking {
+        Tracking::Off => 0,
+        Tracking::Lru => {
+            let idle = lru_idle(word, now);
+            if idle > u32::MAX / 2 { 0 } else { idle }
+        }
+        Tracking::Lfu => {
+            let idle = lfu_idle(word, now);
+            let idle = if idle > LFU_CLOCK_MASK / 2 { 0 } else { idle };
+            (idle << 8) | (word & 0xff)
+        }
+    }
+}
+
+/// The access word of a key of age `age` ([`access_age`]) at sequence `now`.
+pub fn access_from_age(age: u32, now: u64, tracking: Tracking) -> u32 {
+    match tracking {
+        Tracking::Off => 0,
+        Tracking::Lru => lru_stamp(now).wrapping_sub(age),
+        Tracking::Lfu => {
+            let changed_at = lfu_clock(now).wrapping_sub(age >> 8) & LFU_CLOCK_MASK;
+            (changed_at << 8) | (age & 0xff)
+        }
+    }
+}
+
 /// A thread-local xorshift draw below `n` (n > 0).
 fn random_below(n: u32) -> u32 {
     thread_local! {
@@ -220,6 +255,47 @@ mod tests {
         assert_eq!(
             lfu_counter(hot.load(Ordering::Relaxed), later),
             hot_count - 3
+        );
+    }
+
+    #[test]
+    fn an_age_turns_back_into_the_word_it_was_taken_from() {
+        for tracking in [Tracking::Lru, Tracking::Lfu] {
+            let tracker = AccessTracker::default();
+            tracker.set(tracking);
+            for (used_at, now) in [(0, 0), (5_000, 90_000), (1 << 33, (1 << 33) + 7_777_777)] {
+                let word = AtomicU32::new(0);
+                tracker.write(&word, used_at, true);
+                for _ in 0..50 {
+                    tracker.read(&word, used_at);
+                }
+                let word = word.load(Ordering::Relaxed);
+                let age = access_age(word, now, tracking);
+                assert_eq!(access_from_age(age, now, tracking), word, "{tracking:?}");
+                // What the eviction reads of it is the same at any later time.
+                let later = now + 3 * LFU_UNIT * u64::from(LFU_DECAY_UNITS);
+                let restored = access_from_age(age, now, tracking);
+                assert_eq!(lru_idle(restored, later), lru_idle(word, later));
+                assert_eq!(lfu_counter(restored, later), lfu_counter(word, later));
+            }
+        }
+    }
+
+    #[test]
+    fn a_word_stamped_after_the_age_is_taken_is_just_used() {
+        let tracker = AccessTracker::default();
+        tracker.set(Tracking::Lru);
+        let word = AtomicU32::new(0);
+        tracker.read(&word, 100_000);
+        let word = word.load(Ordering::Relaxed);
+        assert_eq!(access_age(word, 90_000, Tracking::Lru), 0);
+        tracker.set(Tracking::Lfu);
+        let word = AtomicU32::new(0);
+        tracker.write(&word, 10 * LFU_UNIT, true);
+        let word = word.load(Ordering::Relaxed);
+        assert_eq!(
+            access_age(word, 5 * LFU_UNIT, Tracking::Lfu),
+            u32::from(LFU_INIT)
         );
     }
 }

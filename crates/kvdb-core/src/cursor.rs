@@ -5,6 +5,7 @@
 use std::ops::Bound;
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crossbeam_epoch as epoch;
 use crossbeam_skiplist::base::{Entry, Finger};
@@ -680,6 +681,15 @@ impl Cursor {
     /// The current key's expiry time (ms since the Unix epoch), if it has one.
     pub fn expires_at(&self) -> Option<u64> {
         self.version().and_then(Version::expires_at)
+    }
+
+    /// The current key's access word as it stands now (not as of the view:
+    /// a key's use is not versioned), for recording it with the key (see
+    /// [`crate::access_age`]). A cursor's moves record no use.
+    pub fn access(&self) -> Option<u32> {
+        self.current
+            .as_ref()
+            .map(|p| p.chain.access().load(Ordering::Relaxed))
     }
 }
 

@@ -79,6 +79,11 @@ impl Store {
         self.shared.access.set(tracking);
     }
 
+    /// What reads and writes record now.
+    pub fn tracking(&self) -> Tracking {
+        self.shared.access.get()
+    }
+
     /// Bytes the store holds, as the allocator sizes its blocks: every
     /// key's record and ordered-index node, every version (including those
     /// kept for open views and not yet collected), both key spaces' hash

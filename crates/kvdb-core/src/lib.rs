@@ -83,8 +83,8 @@ mod view;
 mod writer;
 
 pub use access::{
-    LFU_DECAY_UNITS, LFU_INIT, LFU_LOG_FACTOR, LFU_UNIT, LRU_UNIT, Tracking, lfu_counter, lfu_idle,
-    lru_idle,
+    LFU_DECAY_UNITS, LFU_INIT, LFU_LOG_FACTOR, LFU_UNIT, LRU_UNIT, Tracking, access_age,
+    access_from_age, lfu_counter, lfu_idle, lru_idle,
 };
 pub use alloc_size::{BlockSizes, block_sizes, set_block_sizes};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -3,7 +3,7 @@
 //! counters match a load key by key, and bad input is refused with the
 //! store left consistent.
 
-use kvdb_core::{CoreError, Op, PreparedBatch, Store};
+use kvdb_core::{CoreError, Op, PreparedBatch, Store, Tracking};
 
 fn key(i: u32) -> Vec<u8> {
     format!("key-{i:08}").into_bytes()
@@ -212,4 +212,44 @@ fn deletes_in_a_load_find_nothing_and_loaded_expiry_times_are_kept() {
     assert_eq!((stats.deletes, stats.puts, stats.keys_held), (1, 2, 2));
     assert_eq!(store.get(b"b").unwrap(), Some(b"1".to_vec()));
     assert_eq!(store.get(b"c").unwrap(), None, "expired at 1 ms");
+}
+
+#[test]
+fn loaded_keys_carry_the_access_words_given_and_the_others_a_writes() {
+    let store = Store::new();
+    store.set_tracking(Tracking::Lru);
+    let put = |key| Op::Put {
+        key,
+        value: b"v",
+        expires_at: None,
+    };
+    let ops = [
+        (put(b"a"), Some(77)),
+        (put(b"b"), None),
+        (put(b"c"), Some(0)),
+    ];
+    let applied = store
+        .writer()
+        .unwrap()
+        .load_sorted_with_access(3_200, ops)
+        .unwrap();
+    store.publish(applied);
+    let view = store.snapshot();
+    let mut cursor = view.cursor::<&[u8]>(..);
+    cursor.seek_to_first();
+    let mut words = Vec::new();
+    while let Some(key) = cursor.key() {
+        words.push((key.to_vec(), cursor.access().unwrap()));
+        cursor.next();
+    }
+    // A write at 3,200 stamps 3,200 / LRU_UNIT.
+    let written = (3_200 / kvdb_core::LRU_UNIT) as u32;
+    assert_eq!(
+        words,
+        vec![
+            (b"a".to_vec(), 77),
+            (b"b".to_vec(), written),
+            (b"c".to_vec(), 0)
+        ]
+    );
 }

@@ -53,6 +53,17 @@ impl Writer<'_> {
         seq: u64,
         ops: impl IntoIterator<Item = Op<'k>>,
     ) -> Result<Applied, CoreError> {
+        self.load_sorted_with_access(seq, ops.into_iter().map(|op| (op, None)))
+    }
+
+    /// As [`Writer::load_sorted`], with each put's key's access word where
+    /// one is given (what a snapshot recorded of its use; see
+    /// [`crate::access_from_age`]) instead of the word a write records.
+    pub fn load_sorted_with_access<'k>(
+        &mut self,
+        seq: u64,
+        ops: impl IntoIterator<Item = (Op<'k>, Option<u32>)>,
+    ) -> Result<Applied, CoreError> {
         if seq + 1 < self.state.next_seq {
             return Err(CoreError::SequenceRegression {
                 expected: self.state.next_seq,
@@ -103,7 +114,7 @@ impl Writer<'_> {
     fn load_ops<'k>(
         &self,
         seq: u64,
-        ops: impl IntoIterator<Item = Op<'k>>,
+        ops: impl IntoIterator<Item = (Op<'k>, Option<u32>)>,
         linking: &mut Linking<'_>,
     ) -> Result<(), CoreError> {
         let index = &self.shared.index;
@@ -111,16 +122,16 @@ impl Writer<'_> {
         let mut ops = ops.into_iter();
         // Each key lands in a random hash slot: a cache miss, started as
         // the key enters this window, LOOKAHEAD keys before it is written.
-        let mut window: VecDeque<Op<'k>> = VecDeque::with_capacity(LOOKAHEAD + 1);
+        let mut window: VecDeque<(Op<'k>, Option<u32>)> = VecDeque::with_capacity(LOOKAHEAD + 1);
         let mut previous: Option<&'k [u8]> = None;
         let mut totals = Totals::default();
         let outcome = loop {
             while window.len() <= LOOKAHEAD {
-                let Some(op) = ops.next() else { break };
-                index.prefetch_point(op.key(), &guard);
-                window.push_back(op);
+                let Some(item) = ops.next() else { break };
+                index.prefetch_point(item.0.key(), &guard);
+                window.push_back(item);
             }
-            let Some(op) = window.pop_front() else {
+            let Some((op, access)) = window.pop_front() else {
                 break Ok(());
             };
             let key = op.key();
@@ -138,6 +149,9 @@ impl Writer<'_> {
                 } => {
                     let chain = index.new_chain(key);
                     let pushed = self.push_value(&chain, true, seq, value, expires_at, &guard);
+                    if let Some(word) = access {
+                        chain.access().store(word, Ordering::Relaxed);
+                    }
                     index.hold_in_points(&chain, &guard);
                     linking.push(chain);
                     totals.puts += 1;
