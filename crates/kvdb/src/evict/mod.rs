@@ -150,12 +150,7 @@ impl Eviction {
     }
 
     fn set(&self, limit: u64, policy: EvictionPolicy, store: &Store) {
-        let tracking = if limit > 0 {
-            policy.tracking()
-        } else {
-            kvdb_core::Tracking::Off
-        };
-        store.set_tracking(tracking);
+        store.set_tracking(policy.tracking_under(limit));
         if self.policy() != policy {
             self.pool.lock().clear();
         }

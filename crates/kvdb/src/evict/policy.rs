@@ -105,6 +105,16 @@ impl EvictionPolicy {
         }
     }
 
+    /// What reads must record for this policy under memory limit `limit`
+    /// (nothing without one).
+    pub(crate) fn tracking_under(self, limit: u64) -> Tracking {
+        if limit > 0 {
+            self.tracking()
+        } else {
+            Tracking::Off
+        }
+    }
+
     /// How much a candidate deserves eviction at sequence `now`: higher is
     /// evicted first (Redis's "idle" score).
     pub(crate) fn score(self, candidate: &Candidate, now: u64) -> u64 {

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use std::path::Path;
 use std::sync::Arc;
 
-use kvdb_core::ReadView;
+use kvdb_core::{ReadView, Tracking, access_age};
+use kvdb_snapshot::format::AccessKind;
 use kvdb_snapshot::{SnapshotInfo, SnapshotWriter, list, retain};
 use kvdb_vfs::Vfs;
 
@@ -29,16 +30,32 @@ use crate::error::Result;
 /// Streams every live entry `view` sees, with its absolute expiry, into a
 /// new snapshot file in `dir` at the view's sequence number, and syncs it
 /// (writers go on meanwhile). Used by checkpoints and backups.
+///
+/// When the store records its keys' use (a memory limit with an LRU or LFU
+/// policy), each entry records its key's as an age at the view's sequence
+/// number (see kvdb-core's `access_age`), for an eviction after the
+/// database reopens. The use is read as it stands when the entry is
+/// written, not as of the view; a switch of policy while the file is
+/// written leaves the entries after it in the new policy's form, which an
+/// eviction reads as it reads the words of a store whose policy changed.
 pub(crate) fn write_snapshot(
     vfs: &Arc<dyn Vfs>,
     dir: &Path,
     view: &ReadView,
+    tracking: Tracking,
 ) -> Result<SnapshotInfo> {
-    let mut writer = SnapshotWriter::create(Arc::clone(vfs), dir, view.seq(), view.time_ms())?;
+    let access = match tracking {
+        Tracking::Off => AccessKind::None,
+        Tracking::Lru => AccessKind::Recency,
+        Tracking::Lfu => AccessKind::Frequency,
+    };
+    let mut writer =
+        SnapshotWriter::create_recording(Arc::clone(vfs), dir, view.seq(), view.time_ms(), access)?;
     let mut cursor = view.cursor::<&[u8]>(..);
     cursor.seek_to_first();
     while let (Some(key), Some(value)) = (cursor.key(), cursor.value()) {
-        writer.add(key, value, cursor.expires_at())?;
+        let age = access_age(cursor.access().unwrap_or(0), view.seq(), tracking);
+        writer.add_with_access(key, value, cursor.expires_at(), age)?;
         cursor.next();
     }
     Ok(writer.finish()?)
@@ -82,7 +99,7 @@ impl Inner {
         };
         let existing = list(&*persist.vfs, &persist.dir)?;
         if existing.first().map(|(seq, _)| *seq) != Some(view.seq()) {
-            let info = write_snapshot(&persist.vfs, &persist.dir, &view)?;
+            let info = write_snapshot(&persist.vfs, &persist.dir, &view, self.store.tracking())?;
             report.entries = info.entries;
             report.snapshot_bytes = info.bytes;
             report.wrote_snapshot = true;

@@ -7,12 +7,19 @@
 //! right after the previous one. A hole (say, the newest snapshot was deleted
 //! and the log it covered was already truncated) is reported as corruption
 //! rather than silently losing the writes in it.
+//!
+//! Under a memory limit with an LRU or LFU policy, the store records
+//! accesses before anything is loaded: the keys' use a snapshot recorded is
+//! restored with them, and each write replayed counts as its key's use, as
+//! it did when it was made, so that an eviction after the open chooses by
+//! the keys' use and not blindly.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kvdb_core::{Applied, Op, PreparedBatch, SeqRange, Store};
+use kvdb_core::{Applied, Op, PreparedBatch, SeqRange, Store, Tracking, access_from_age};
+use kvdb_snapshot::format::AccessKind;
 use kvdb_snapshot::{load_newest, parse_snapshot_name, remove_temporaries};
 use kvdb_vfs::Vfs;
 use kvdb_wal::{TornTail, Wal, WalOptions, WalReader};
@@ -149,13 +156,24 @@ fn load_snapshot(
     // The store is empty and the file's keys were checked to be strictly
     // ascending when it was read: the load can link the skiplist on a
     // second thread (see kvdb-core's `writer/load.rs`).
-    let entries = snapshot.entries().map(|entry| Op::Put {
-        key: entry.key,
-        value: entry.value,
-        expires_at: entry.expires_at,
+    // The keys' use the file records is restored only in the form the
+    // store records now: an LRU age means nothing to LFU, nor the reverse.
+    let tracking = store.tracking();
+    let restores_use = recorded_as(snapshot.info().access) == Some(tracking);
+    let entries = snapshot.entries().map(|entry| {
+        let put = Op::Put {
+            key: entry.key,
+            value: entry.value,
+            expires_at: entry.expires_at,
+        };
+        let access = entry
+            .access
+            .filter(|_| restores_use)
+            .map(|age| access_from_age(age, seq, tracking));
+        (put, access)
     });
     let applied = writer
-        .load_sorted(seq, entries)
+        .load_sorted_with_access(seq, entries)
         .map_err(|e| Error::corruption_from("restoring a snapshot entry", e))?;
     report.snapshot_seq = Some(seq);
     report.snapshot_entries = snapshot.info().entries;
@@ -164,6 +182,15 @@ fn load_snapshot(
         applied: Some(applied),
         newest_rejected,
     })
+}
+
+/// The tracking whose words a snapshot's access kind records, if any.
+fn recorded_as(access: AccessKind) -> Option<Tracking> {
+    match access {
+        AccessKind::None => None,
+        AccessKind::Recency => Some(Tracking::Lru),
+        AccessKind::Frequency => Some(Tracking::Lfu),
+    }
 }
 
 /// The log replayed into the store, before any repair.
@@ -272,6 +299,7 @@ pub(crate) fn recover(
     let started = Instant::now();
     let mut report = RecoveryReport::default();
     remove_temporaries(&**vfs, dir)?;
+    store.set_tracking(options.eviction.tracking_under(options.memory_limit));
     let base = load_snapshot(store, &**vfs, dir, &mut report)?;
     let Replayed { reader, applied } = replay(store, vfs, dir, options, base, &mut report)?;
     let recovered = reader.finish()?;
@@ -306,6 +334,7 @@ pub(crate) fn load_read_only(
 ) -> Result<RecoveryReport> {
     let started = Instant::now();
     let mut report = RecoveryReport::default();
+    store.set_tracking(options.eviction.tracking_under(options.memory_limit));
     let base = load_snapshot(store, &**vfs, dir, &mut report)?;
     let Replayed { applied, .. } = replay(store, vfs, dir, options, base, &mut report)?;
     if let Some(applied) = applied {

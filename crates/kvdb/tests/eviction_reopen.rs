@@ -1,0 +1,169 @@
+//! What a database under a memory limit remembers of its keys' use across
+//! a reopen: the recency (LRU) or frequency (LFU) a snapshot recorded, and
+//! the writes replayed from the log, decide what an eviction after the
+//! reopen takes, as Redis's RDB files keep each key's idle time or
+//! frequency counter for the next start.
+
+use kvdb::{Db, EvictionPolicy, Options, SyncPolicy};
+
+const KEYS: u64 = 4_000;
+
+fn key(i: u64) -> Vec<u8> {
+    format!("key-{i:08}").into_bytes()
+}
+
+fn options(policy: EvictionPolicy, limit: u64) -> Options {
+    let mut o = Options::manual_maintenance();
+    o.sync = SyncPolicy::Never;
+    o.memory_limit = limit;
+    o.eviction = policy;
+    o
+}
+
+/// Fills `dir` with [`KEYS`] keys of 100-byte values under `policy` (with
+/// a limit far above what they hold, so that accesses are recorded), calls
+/// `use_keys` on it, closes it, and returns the bytes its keys held.
+fn fill(dir: &std::path::Path, policy: EvictionPolicy, use_keys: impl FnOnce(&Db)) -> u64 {
+    let db = Db::open(dir, options(policy, 1 << 40)).unwrap();
+    for i in 0..KEYS {
+        db.put(&key(i), &[b'v'; 100]).unwrap();
+    }
+    use_keys(&db);
+    // Versions a rewrite left behind are counted until collected: the
+    // database reopens without them.
+    db.collect_garbage(usize::MAX);
+    let used = db.memory_usage().used;
+    db.close().unwrap();
+    used
+}
+
+/// How many of the keys `of` `db` holds, and how many there are.
+fn held(db: &Db, of: impl Iterator<Item = u64>) -> (u64, u64) {
+    let (mut held, mut all) = (0, 0);
+    for i in of {
+        all += 1;
+        held += u64::from(db.get(&key(i)).unwrap().is_some());
+    }
+    (held, all)
+}
+
+/// How far `db`'s eviction took the keys `others` before the keys `used`:
+/// of the keys `used`, the fraction held of as many as it could hold (all
+/// of them, or every key it holds if fewer). 1 when it took only `others`
+/// while any was left, about half that when it chose blindly.
+fn preference(db: &Db, used: impl Iterator<Item = u64>, others: impl Iterator<Item = u64>) -> f64 {
+    let (used_held, used_all) = held(db, used);
+    let (others_held, _) = held(db, others);
+    let could = used_all.min(used_held + others_held);
+    used_held as f64 / could as f64
+}
+
+/// The share of the keys `db` holds that are among `these`.
+fn share(db: &Db, these: impl Iterator<Item = u64>, others: impl Iterator<Item = u64>) -> f64 {
+    let (these_held, _) = held(db, these);
+    let (others_held, _) = held(db, others);
+    these_held as f64 / (these_held + others_held) as f64
+}
+
+fn even() -> impl Iterator<Item = u64> {
+    (0..KEYS).step_by(2)
+}
+
+fn odd() -> impl Iterator<Item = u64> {
+    (1..KEYS).step_by(2)
+}
+
+#[test]
+fn keys_used_before_a_checkpoint_outlive_keys_left_unused_after_a_reopen() {
+    // The even keys are read (LRU: recently; LFU: often) after every key
+    // was written, and a checkpoint records it; the database reopens with
+    // a limit of about half what it holds. Interleaved, the keys' writes
+    // alone cannot tell the halves apart.
+    for policy in [EvictionPolicy::AllKeysLru, EvictionPolicy::AllKeysLfu] {
+        let dir = tempfile::tempdir().unwrap();
+        let used = fill(dir.path(), policy, |db| {
+            for _ in 0..20 {
+                for i in even() {
+                    db.get(&key(i)).unwrap();
+                }
+            }
+            db.checkpoint().unwrap();
+        });
+        let db = Db::open(dir.path(), options(policy, used / 4 * 3)).unwrap();
+        let preference = preference(&db, even(), odd());
+        assert!(
+            preference >= 0.95,
+            "{policy:?}: the keys used were kept at {:.0}% of what could be",
+            preference * 100.0
+        );
+    }
+}
+
+#[test]
+fn keys_written_since_the_last_checkpoint_are_the_recent_ones_after_a_reopen() {
+    // The odd keys are written again after the checkpoint: only the log
+    // holds those writes, and replaying them must count as their use.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = EvictionPolicy::AllKeysLru;
+    let used = fill(dir.path(), policy, |db| {
+        db.checkpoint().unwrap();
+        for i in odd() {
+            db.put(&key(i), &[b'w'; 100]).unwrap();
+        }
+    });
+    let db = Db::open(dir.path(), options(policy, used / 4 * 3)).unwrap();
+    let preference = preference(&db, odd(), even());
+    assert!(
+        preference >= 0.95,
+        "the keys rewritten were kept at {:.0}% of what could be",
+        preference * 100.0
+    );
+}
+
+#[test]
+fn a_history_recorded_under_another_policy_is_not_read_as_this_ones() {
+    // Recency recorded under LRU means nothing to LFU: the keys reopen as
+    // new ones would be (all alike), so the eviction takes from both halves
+    // alike (about half the keys held are the keys read). Reading the LRU
+    // ages as LFU counters would make the keys read last (age 0) the least
+    // used, and take them first (30% of the keys held are the keys read).
+    let dir = tempfile::tempdir().unwrap();
+    let used = fill(dir.path(), EvictionPolicy::AllKeysLru, |db| {
+        for i in even() {
+            db.get(&key(i)).unwrap();
+        }
+        db.checkpoint().unwrap();
+    });
+    let db = Db::open(
+        dir.path(),
+        options(EvictionPolicy::AllKeysLfu, used / 4 * 3),
+    )
+    .unwrap();
+    let share = share(&db, even(), odd());
+    assert!(
+        (0.4..=0.6).contains(&share),
+        "{:.0}% of the keys held are the keys read",
+        share * 100.0
+    );
+}
+
+#[test]
+fn a_backup_opened_in_memory_keeps_the_keys_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let policy = EvictionPolicy::AllKeysLru;
+    let target = backup.path().join("copy");
+    let used = fill(dir.path(), policy, |db| {
+        for i in even() {
+            db.get(&key(i)).unwrap();
+        }
+        db.backup_to(&target).unwrap();
+    });
+    let (db, _) = Db::open_in_memory_from(&target, options(policy, used / 4 * 3)).unwrap();
+    let preference = preference(&db, even(), odd());
+    assert!(
+        preference >= 0.95,
+        "the keys read were kept at {:.0}% of what could be",
+        preference * 100.0
+    );
+}
