@@ -1583,7 +1583,9 @@ void kvdb_free(void *ptr);
  * Sets the memory limit in bytes (0, the default: none) and the policy
  * applied at it (`KVDB_EVICT_*`). A database that holds more than the
  * limit when opened evicts down to it before `kvdb_open` returns, as
- * `kvdb_set_memory_limit` does.
+ * `kvdb_set_memory_limit` does. Under an LRU or LFU policy it chooses by
+ * the keys' use as of the last checkpoint (a snapshot records it) and the
+ * writes replayed from the log.
  *
  * # Safety
  *

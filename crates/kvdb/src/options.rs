@@ -107,7 +107,10 @@ pub struct Options {
     pub memory_limit: u64,
     /// What a write that would pass [`Options::memory_limit`] does: fail
     /// (the default, `NoEviction`) or evict keys first, with Redis's
-    /// policies.
+    /// policies. The keys' use (recency or frequency) that LRU and LFU
+    /// choose by is kept across a reopen as of the last checkpoint or
+    /// backup, when the database opens with a policy of the same kind; the
+    /// writes replayed from the log count as their keys' use.
     pub eviction: crate::EvictionPolicy,
 }
 
