@@ -270,3 +270,34 @@ fn the_error_for_a_damaged_sole_snapshot_names_the_file() {
         "{loader:?}"
     );
 }
+
+#[test]
+fn a_snapshot_this_build_cannot_read_is_named_when_the_log_after_it_is_kept() {
+    // A database a newer build checkpointed (a format version this build
+    // does not read), with writes after the checkpoint: the log holds
+    // those, from just after the snapshot. The error must name the
+    // snapshot and why it was passed over, not only the log's hole it
+    // leaves.
+    let (dir, snapshot) = checkpointed_db();
+    let db = Db::open(dir.path(), options(RecoveryMode::default())).unwrap();
+    db.put(b"after", b"the checkpoint").unwrap();
+    db.close().unwrap();
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    bytes[8..12].copy_from_slice(&9u32.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[..60]);
+    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&snapshot, &bytes).unwrap();
+    let name = snapshot.file_name().unwrap().to_string_lossy().into_owned();
+    for mode in MODES {
+        let err = Db::open(dir.path(), options(mode)).map(drop).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corruption, "{mode:?}: {err}");
+        let message = format!(
+            "{err}: {}",
+            std::error::Error::source(&err).map_or(String::new(), |s| s.to_string())
+        );
+        assert!(
+            message.contains(&name) && message.contains("format version 9"),
+            "{mode:?}: {message}"
+        );
+    }
+}

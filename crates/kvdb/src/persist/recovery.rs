@@ -184,6 +184,23 @@ fn load_snapshot(
     })
 }
 
+/// The error for snapshot `rejected`, passed over, if it holds writes at
+/// or after sequence number `expected`, which the log does not reach.
+fn unusable_snapshot(
+    rejected: Option<(u64, kvdb_snapshot::Rejected)>,
+    expected: u64,
+) -> Option<Error> {
+    let (seq, rejected) = rejected.filter(|(seq, _)| *seq >= expected)?;
+    Some(Error::corruption_from(
+        &format!(
+            "snapshot {} holds writes up to sequence {seq} but cannot be used, and the log reaches only {}",
+            rejected.path.display(),
+            expected - 1
+        ),
+        rejected.error,
+    ))
+}
+
 /// The tracking whose words a snapshot's access kind records, if any.
 fn recorded_as(access: AccessKind) -> Option<Tracking> {
     match access {
@@ -242,6 +259,12 @@ fn replay(
         }
         let ops = record::decode(rec.payload).map_err(malformed)?;
         if rec.seq != expected {
+            // A snapshot passed over that would have covered the hole is
+            // the cause to name (say, one of a format this build does not
+            // read).
+            if let Some(unusable) = unusable_snapshot(base.newest_rejected, expected) {
+                return Err(unusable);
+            }
             return Err(Error::corruption(format!(
                 "the log has a hole: expected sequence {expected}, found {} (a snapshot or log segment is missing)",
                 rec.seq
@@ -261,17 +284,8 @@ fn replay(
     }
     drop(writer);
     report.wal_segments_skipped = reader.report().segments_skipped as u64;
-    if let Some((seq, rejected)) = base.newest_rejected
-        && seq >= expected
-    {
-        return Err(Error::corruption_from(
-            &format!(
-                "snapshot {} holds writes up to sequence {seq} but cannot be used, and the log reaches only {}",
-                rejected.path.display(),
-                expected - 1
-            ),
-            rejected.error,
-        ));
+    if let Some(unusable) = unusable_snapshot(base.newest_rejected, expected) {
+        return Err(unusable);
     }
     if let Some(segment) = reader
         .kept_segments()
