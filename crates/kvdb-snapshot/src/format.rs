@@ -3,7 +3,7 @@
 //! ```text
 //! header (64 bytes)                     entry (16- or 20-byte header + key + value)
 //! 0   magic        8  "KVDBSNAP"        0   key length    u32
-//! 8   version      u32 = 2              4   value length  u32
+//! 8   version      u32 = 1 or 2         4   value length  u32
 //! 12  flags        u32 (access kind)    8   expires at    u64 (ms since epoch, 0 = never)
 //! 16  seq          u64                  16  access age    u32 (only with an access kind)
 //! 24  entry count  u64                  16 or 20: key, then value
@@ -17,14 +17,17 @@
 //!
 //! Entries are sorted by key, strictly ascending. Integers are little-endian.
 //! The flags' bits 0-1 say what each entry records of its key's use
-//! ([`AccessKind`]); with none, an entry has no access field, which makes a
-//! version 1 file (flags 0) read as a version 2 file without one.
+//! ([`AccessKind`]); with none, an entry has no access field and the file
+//! is laid out as version 1 (flags 0), and written as one, so that builds
+//! older than version 2 read it. A file with an access kind is version 2.
 
 /// The first eight bytes of a snapshot file.
 pub const MAGIC: [u8; 8] = *b"KVDBSNAP";
 /// The last eight bytes of a snapshot file.
 pub const END_MAGIC: [u8; 8] = *b"KVDBSEND";
-/// The format version this build writes.
+/// The newest format version, which this build writes for files that
+/// record their keys' use; others it writes as version 1 (the same layout),
+/// which older builds read.
 pub const FORMAT_VERSION: u32 = 2;
 /// The oldest format version this build reads (versions 1 to
 /// [`FORMAT_VERSION`]).
@@ -120,11 +123,15 @@ pub struct Header {
     pub access: AccessKind,
 }
 
-/// Encodes a header (in the newest format version).
+/// Encodes a header: version 1 without an access kind, else version 2.
 pub fn encode_header(h: &Header) -> [u8; HEADER_LEN] {
     let mut b = [0u8; HEADER_LEN];
     b[MAGIC_AT..VERSION_AT].copy_from_slice(&MAGIC);
-    b[VERSION_AT..FLAGS_AT].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let version = match h.access {
+        AccessKind::None => OLDEST_FORMAT_VERSION,
+        _ => FORMAT_VERSION,
+    };
+    b[VERSION_AT..FLAGS_AT].copy_from_slice(&version.to_le_bytes());
     b[FLAGS_AT..SEQ_AT].copy_from_slice(&h.access.code().to_le_bytes());
     b[SEQ_AT..COUNT_AT].copy_from_slice(&h.seq.to_le_bytes());
     b[COUNT_AT..CREATED_AT].copy_from_slice(&h.entries.to_le_bytes());
@@ -363,25 +370,29 @@ mod tests {
         }
     }
 
-    /// A version 1 header: flags 0, the version 1, its own checksum.
+    /// A version 1 header: flags 0, the version 1.
     fn version_1_header(seq: u64, entries: u64) -> [u8; HEADER_LEN] {
-        let mut b = encode_header(&Header {
+        encode_header(&Header {
             seq,
             entries,
             created_ms: 4,
             access: AccessKind::None,
-        });
-        b[VERSION_AT..FLAGS_AT].copy_from_slice(&1u32.to_le_bytes());
-        let crc = crc32fast::hash(&b[..HEADER_CRC_AT]);
-        b[HEADER_CRC_AT..].copy_from_slice(&crc.to_le_bytes());
-        b
+        })
     }
 
     #[test]
-    fn a_version_1_header_reads_as_one_without_an_access_kind() {
-        let header = decode_header(&version_1_header(7, 2)).unwrap();
+    fn a_file_that_records_no_access_is_written_as_version_1() {
+        let h = version_1_header(7, 2);
+        assert_eq!(&h[8..16], &[1, 0, 0, 0, 0, 0, 0, 0], "version 1, flags 0");
+        let header = decode_header(&h).unwrap();
         assert_eq!(header.seq, 7);
         assert_eq!(header.access, AccessKind::None);
+        // Version 2 without an access kind reads the same.
+        let mut b = h;
+        b[VERSION_AT..FLAGS_AT].copy_from_slice(&2u32.to_le_bytes());
+        let crc = crc32fast::hash(&b[..HEADER_CRC_AT]);
+        b[HEADER_CRC_AT..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_header(&b), Ok(header));
     }
 
     #[test]

@@ -161,22 +161,21 @@ fn entries_record_their_keys_use_when_the_file_says_so() {
 }
 
 #[test]
-fn a_version_1_file_still_loads() {
-    // Version 1 is version 2 without an access kind: the same bytes but
-    // for the version number (and so the header checksum).
+fn only_a_file_that_records_access_needs_version_2() {
+    // Builds before version 2 read version 1 files: a file that records no
+    // access is written as one, and a database without LRU or LFU eviction
+    // can still be opened by them.
     let fs = sim();
-    let data = entries(50);
-    let path = write(fs.clone(), &dir(), 5, &data);
-    fs.modify(&path, |d| {
-        assert_eq!(d[8..16], [2, 0, 0, 0, 0, 0, 0, 0], "version 2, flags 0");
-        d[8..12].copy_from_slice(&1u32.to_le_bytes());
-        let crc = crc32fast::hash(&d[..60]);
-        d[60..64].copy_from_slice(&crc.to_le_bytes());
-    })
-    .unwrap();
-    let file = SnapshotFile::open(&*fs, &path).unwrap();
-    assert_eq!(file.info().access, AccessKind::None);
-    assert_eq!(read_all(&file), data);
+    let plain = write(fs.clone(), &dir(), 5, &entries(3));
+    assert_eq!(fs.read(&plain).unwrap()[8..16], [1, 0, 0, 0, 0, 0, 0, 0]);
+    let mut w =
+        SnapshotWriter::create_recording(fs.clone(), &dir(), 6, 1, AccessKind::Recency).unwrap();
+    w.add_with_access(b"k", b"v", None, 3).unwrap();
+    let recording = w.finish().unwrap().path;
+    assert_eq!(
+        fs.read(&recording).unwrap()[8..16],
+        [2, 0, 0, 0, 1, 0, 0, 0]
+    );
 }
 
 #[test]
