@@ -11,7 +11,10 @@
 //!   0.8, a hot set disturbed by a one-pass scan of cold keys, and a
 //!   shifting hot spot. kvdb's limit and Redis's maxmemory are each set to
 //!   what `CAPACITY` records occupy in that system; moka holds `CAPACITY`
-//!   entries.
+//!   entries;
+//! - hit ratio across a restart (`evict_restart.rs`): the zipfian traces
+//!   with kvdb (from its checkpoint) and Redis (`DEBUG RELOAD`) restarted
+//!   halfway, against the same left running.
 //!
 //! `cargo run --release -p kvdb-bench --bin kvdb-evict-bench [--features
 //! redis,moka] [-- --repeats 3]` writes benches/EVICT_RESULTS.md; without
@@ -27,6 +30,8 @@
 mod c_api;
 #[path = "evict_c.rs"]
 mod evict_c;
+#[path = "evict_restart.rs"]
+mod evict_restart;
 #[path = "run_info.rs"]
 mod run_info;
 #[path = "sample.rs"]
@@ -348,6 +353,8 @@ mod redis_peer {
     pub(crate) struct Server {
         child: Child,
         pub(crate) con: redis::Connection,
+        /// Where `DEBUG RELOAD` writes its RDB file.
+        _dir: tempfile::TempDir,
     }
 
     impl Drop for Server {
@@ -372,9 +379,12 @@ mod redis_peer {
                 .local_addr()
                 .unwrap()
                 .port();
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let dir_arg = dir.path().to_str().expect("a UTF-8 temporary path");
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
+                .args(["--save", "", "--appendonly", "no", "--dir", dir_arg])
+                .args(["--enable-debug-command", "yes"])
                 .args(["--maxmemory-policy", policy])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -394,7 +404,11 @@ mod redis_peer {
                 );
                 std::thread::sleep(Duration::from_millis(20));
             };
-            let mut server = Self { child, con };
+            let mut server = Self {
+                child,
+                con,
+                _dir: dir,
+            };
             // maxmemory: what `CAPACITY` records (with a TTL, as the replay
             // writes them) occupy.
             let empty = used_memory(&mut server.con);
@@ -423,7 +437,13 @@ mod redis_peer {
 #[cfg(feature = "redis")]
 fn redis_hit_ratio(policy: EvictionPolicy, trace: &[u64]) -> f64 {
     let mut server = redis_peer::Server::start(policy.name());
-    let con = std::cell::RefCell::new(&mut server.con);
+    redis_replay(&mut server.con, trace)
+}
+
+/// [`replay`] into Redis over `con`.
+#[cfg(feature = "redis")]
+fn redis_replay(con: &mut redis::Connection, trace: &[u64]) -> f64 {
+    let con = std::cell::RefCell::new(con);
     replay(
         trace,
         |k| {
@@ -520,20 +540,68 @@ fn main() {
         eprintln!("{name}: kvdb {kvdb:?} redis {redis:?} moka {moka:?} exact LRU {exact}");
         table.push((name.to_string(), kvdb, redis, moka, exact));
     }
-    write_report(&run, repeats, &rates, c_rates, limit, &policies, &table);
+    let mut restarts = Vec::new();
+    for (name, trace) in traces.iter().take(2) {
+        let mut row = RestartRow {
+            trace: name.to_string(),
+            kvdb: Vec::new(),
+            redis: Vec::new(),
+        };
+        for policy in [EvictionPolicy::AllKeysLru, EvictionPolicy::AllKeysLfu] {
+            for restart in [false, true] {
+                row.kvdb
+                    .push(evict_restart::kvdb_hit_ratio(policy, limit, trace, restart));
+                #[cfg(feature = "redis")]
+                row.redis
+                    .push(evict_restart::redis_hit_ratio(policy, trace, restart));
+            }
+        }
+        eprintln!(
+            "{name} across a restart: kvdb {:?} redis {:?}",
+            row.kvdb, row.redis
+        );
+        restarts.push(row);
+    }
+    let results = Results {
+        limit,
+        policies: &policies,
+        table: &table,
+        restarts: &restarts,
+    };
+    write_report(&run, repeats, &rates, c_rates, &results);
 }
 
 type Row = (String, Vec<f64>, Option<[f64; 2]>, Option<f64>, f64);
+
+/// Hit ratios after the middle of a trace, LRU then LFU, each left running
+/// then restarted (Redis's empty when not run).
+struct RestartRow {
+    trace: String,
+    kvdb: Vec<f64>,
+    redis: Vec<f64>,
+}
+
+/// The hit-ratio runs' results.
+struct Results<'a> {
+    limit: u64,
+    policies: &'a [EvictionPolicy],
+    table: &'a [Row],
+    restarts: &'a [RestartRow],
+}
 
 fn write_report(
     run: &run_info::RunInfo,
     repeats: usize,
     rates: &RateRuns,
     c_rates: Option<&RateRuns>,
-    limit: u64,
-    policies: &[EvictionPolicy],
-    table: &[Row],
+    results: &Results<'_>,
 ) {
+    let Results {
+        limit,
+        policies,
+        table,
+        restarts,
+    } = *results;
     use std::fmt::Write;
     let pct = |v: f64| format!("{:.1}%", v * 100.0);
     let mut md = String::new();
@@ -632,6 +700,35 @@ fn write_report(
         "\nExact LRU: a true least-recently-used cache of {CAPACITY} records over the same \
          trace, the ceiling sampled LRU approaches.\n"
     );
+    let _ = writeln!(md, "## Hit ratios across a restart\n");
+    let _ = writeln!(
+        md,
+        "The same replay, the cache closed and reopened halfway through the trace: kvdb \
+         (durable, synced by the OS) checkpointed, closed and reopened; Redis by `DEBUG RELOAD` \
+         (an RDB file saved and loaded back). Both files keep each key's recency (LRU) or \
+         frequency (LFU). Hit ratio over the {} accesses after the middle of the trace, with \
+         the restart there and without it.\n",
+        evict_restart::AFTER
+    );
+    let _ = writeln!(
+        md,
+        "| trace | kvdb lru | kvdb lru, restarted | kvdb lfu | kvdb lfu, restarted | Redis lru | Redis lru, restarted | Redis lfu | Redis lfu, restarted |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+    for row in restarts {
+        let mut line = format!("| {} |", row.trace);
+        for v in &row.kvdb {
+            let _ = write!(line, " {} |", pct(*v));
+        }
+        if row.redis.is_empty() {
+            line.push_str(" not run | not run | not run | not run |");
+        }
+        for v in &row.redis {
+            let _ = write!(line, " {} |", pct(*v));
+        }
+        let _ = writeln!(md, "{line}");
+    }
+    let _ = writeln!(md);
     let _ = writeln!(
         md,
         "Reproduce: `benches/evict.sh` (installs redis-server if missing; builds the C \
