@@ -22,7 +22,7 @@
 //! readers are harmless: the word is a hint.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 /// What accesses are recorded for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,10 +49,20 @@ pub const LFU_LOG_FACTOR: u32 = 10;
 
 const LFU_CLOCK_MASK: u32 = (1 << 24) - 1;
 
-/// The store's tracking mode, switchable at run time.
-#[derive(Default)]
+/// The store's tracking mode, switchable at run time, and the latest time
+/// a write may record (see [`AccessTracker::hold_writes_at`]).
 pub(crate) struct AccessTracker {
     mode: AtomicU8,
+    writes_at_most: AtomicU64,
+}
+
+impl Default for AccessTracker {
+    fn default() -> Self {
+        Self {
+            mode: AtomicU8::new(0),
+            writes_at_most: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl AccessTracker {
@@ -86,10 +96,23 @@ impl AccessTracker {
         }
     }
 
+    /// Makes writes record their keys' use as made at sequence `seq` at
+    /// the latest (`None`: at their own), for a log replayed after a
+    /// snapshot whose recorded use is as of `seq`.
+    pub(crate) fn hold_writes_at(&self, seq: Option<u64>) {
+        self.writes_at_most
+            .store(seq.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
     /// Records a write of the key (`new`: it did not exist before).
     #[inline]
     pub(crate) fn write(&self, word: &AtomicU32, now: u64, new: bool) {
-        let updated = match self.get() {
+        let tracking = self.get();
+        if tracking == Tracking::Off {
+            return;
+        }
+        let now = now.min(self.writes_at_most.load(Ordering::Relaxed));
+        let updated = match tracking {
             Tracking::Off => return,
             Tracking::Lru => lru_stamp(now),
             Tracking::Lfu if new => lfu_word(now, LFU_INIT),
@@ -297,5 +320,18 @@ mod tests {
             access_age(word, 5 * LFU_UNIT, Tracking::Lfu),
             u32::from(LFU_INIT)
         );
+    }
+
+    #[test]
+    fn held_writes_record_no_later_than_the_hold() {
+        let tracker = AccessTracker::default();
+        tracker.set(Tracking::Lru);
+        let word = AtomicU32::new(0);
+        tracker.hold_writes_at(Some(1_600));
+        tracker.write(&word, 3_200, false);
+        assert_eq!(lru_idle(word.load(Ordering::Relaxed), 3_200), 100);
+        tracker.hold_writes_at(None);
+        tracker.write(&word, 3_200, false);
+        assert_eq!(lru_idle(word.load(Ordering::Relaxed), 3_200), 0);
     }
 }

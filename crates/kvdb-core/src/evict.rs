@@ -84,6 +84,16 @@ impl Store {
         self.shared.access.get()
     }
 
+    /// Makes writes record their keys' use as made at sequence `seq` at the
+    /// latest, until the hold is dropped: for replaying the log written
+    /// after a snapshot that recorded the keys' use as of `seq`. The reads
+    /// since the snapshot are in no file, so the writes since must not
+    /// outrank the keys those reads used.
+    pub fn hold_write_clock(&self, seq: u64) -> WriteClockHold<'_> {
+        self.shared.access.hold_writes_at(Some(seq));
+        WriteClockHold { store: self }
+    }
+
     /// Bytes the store holds, as the allocator sizes its blocks: every
     /// key's record and ordered-index node, every version (including those
     /// kept for open views and not yet collected), both key spaces' hash
@@ -343,5 +353,19 @@ impl Store {
                 }),
         );
         candidates
+    }
+}
+
+/// Writes record their keys' use no later than a sequence number while
+/// this lives ([`Store::hold_write_clock`]); dropping it lets them record
+/// their own again.
+#[must_use = "dropping the hold releases it at once"]
+pub struct WriteClockHold<'s> {
+    store: &'s Store,
+}
+
+impl Drop for WriteClockHold<'_> {
+    fn drop(&mut self) {
+        self.store.shared.access.hold_writes_at(None);
     }
 }

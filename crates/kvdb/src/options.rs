@@ -110,7 +110,8 @@ pub struct Options {
     /// policies. The keys' use (recency or frequency) that LRU and LFU
     /// choose by is kept across a reopen as of the last checkpoint or
     /// backup, when the database opens with a policy of the same kind; the
-    /// writes replayed from the log count as their keys' use.
+    /// writes replayed from the log count as their keys' use as of that
+    /// checkpoint at the latest (the reads since it are not kept).
     pub eviction: crate::EvictionPolicy,
 }
 

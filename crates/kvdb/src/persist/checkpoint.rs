@@ -35,9 +35,10 @@ use crate::error::Result;
 /// policy), each entry records its key's as an age at the view's sequence
 /// number (see kvdb-core's `access_age`), for an eviction after the
 /// database reopens. The use is read as it stands when the entry is
-/// written, not as of the view; a switch of policy while the file is
-/// written leaves the entries after it in the new policy's form, which an
-/// eviction reads as it reads the words of a store whose policy changed.
+/// written, not as of the view. The kind recorded is `tracking`'s: if the
+/// policy switches between LRU and LFU while the file is written, the words
+/// the new policy wrote meanwhile are recorded as if they were the old
+/// one's, as an eviction reads them in a store whose policy switched.
 pub(crate) fn write_snapshot(
     vfs: &Arc<dyn Vfs>,
     dir: &Path,

@@ -10,9 +10,10 @@
 //!
 //! Under a memory limit with an LRU or LFU policy, the store records
 //! accesses before anything is loaded: the keys' use a snapshot recorded is
-//! restored with them, and each write replayed counts as its key's use, as
-//! it did when it was made, so that an eviction after the open chooses by
-//! the keys' use and not blindly.
+//! restored with them, and each write replayed counts as its key's use as
+//! of the snapshot at the latest (the reads since it are in no file, and
+//! the writes must not outrank the keys they used), so that an eviction
+//! after the open chooses by the keys' use and not blindly.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -238,6 +239,14 @@ fn replay(
         // read at all.
         reader.skip_covered_through(base.seq);
     }
+    // The keys' use the snapshot restored is as of its sequence number; the
+    // reads since are in no file. Each write replayed counts as its key's
+    // use as of then at the latest, so that the keys written since (in a
+    // cache, the misses) do not outrank the keys read since.
+    let _clock = base
+        .applied
+        .is_some()
+        .then(|| store.hold_write_clock(base.seq));
     let mut writer = store.writer()?;
     let mut expected = base.seq + 1;
     let mut applied = base.applied;
