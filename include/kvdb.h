@@ -753,8 +753,9 @@ kvdb_status_t kvdb_open(const char *path, const kvdb_options_t *opts, kvdb_t **o
 
 /**
  * Closes a database: refuses further writes, stops and joins its
- * background threads, makes every acknowledged write durable and releases
- * the directory lock; then frees the handle, whatever the result. NULL is a
+ * background threads, checkpoints if `kvdb_options_set_checkpoint_on_close`
+ * said so, makes every acknowledged write durable and releases the
+ * directory lock; then frees the handle, whatever the result. NULL is a
  * no-op returning `KVDB_OK`. Snapshots, iterators and batches made from it
  * stay valid (reading their view) and must still be freed.
  *
@@ -1751,6 +1752,22 @@ kvdb_status_t kvdb_options_set_watch_retention(kvdb_options_t *opts,
  * `opts` is NULL (an error) or a live options handle.
  */
 kvdb_status_t kvdb_options_set_snapshots_to_keep(kvdb_options_t *opts, uint32_t count);
+
+/**
+ * Makes `kvdb_close` checkpoint the database first (non-zero) or not (0,
+ * the default): the next open loads the snapshot and replays no log, and,
+ * under a memory limit with an LRU or LFU policy, finds each key's use as
+ * it was at the close, reads included (otherwise as of the last
+ * checkpoint, with the writes since), as Redis saves its RDB file at
+ * shutdown. Closing then takes as long as a checkpoint; if it fails,
+ * `kvdb_close` reports it (the handle is freed all the same) and nothing
+ * acknowledged is lost. Durable databases only.
+ *
+ * # Safety
+ *
+ * `opts` is NULL (an error) or a live options handle.
+ */
+kvdb_status_t kvdb_options_set_checkpoint_on_close(kvdb_options_t *opts, int enabled);
 
 /**
  * Turns the background threads for active expiry, garbage collection and

@@ -5,7 +5,9 @@
  * changes at run time, and lowered below what the policy may free evicts all
  * it may; building an index at the limit evicts for its entries or fails
  * with KVDB_MEMORY_LIMIT; an evicted key stays absent after reopening a
- * durable database; bad policies and NULLs are refused.
+ * durable database; a close that checkpoints keeps which keys were read, so
+ * an eviction after the reopen takes the others first; bad policies and
+ * NULLs are refused.
  * Usage: memory_limit_test DIR (DIR must not exist). */
 #include <stdint.h>
 #include <stdio.h>
@@ -224,6 +226,44 @@ static void evictions_survive_reopening(const char *dir) {
     kvdb_close(db);
 }
 
+static void keys_read_before_a_checkpointing_close_are_kept_after_it(const char *dir) {
+    kvdb_options_t *opts = kvdb_options_new();
+    CHECK_OK(kvdb_options_set_memory_limit(opts, (uint64_t)1 << 40, KVDB_EVICT_ALLKEYS_LRU));
+    CHECK_OK(kvdb_options_set_checkpoint_on_close(opts, 1));
+    CHECK_STATUS(kvdb_options_set_checkpoint_on_close(NULL, 1), KVDB_INVALID_ARGUMENT);
+    kvdb_t *db = NULL;
+    CHECK_OK(kvdb_open(dir, opts, &db));
+    char key[32];
+    enum { N = 2000 };
+    for (int i = 0; i < N; i++) {
+        key_of(key, sizeof key, i);
+        CHECK_OK(kvdb_put(db, key, strlen(key), value, sizeof value));
+    }
+    for (int i = 0; i < N; i += 2) CHECK(present(db, i));
+    uint64_t used = 0;
+    CHECK_OK(kvdb_memory_usage(db, &used, NULL, NULL));
+    CHECK_OK(kvdb_close(db));
+    CHECK_OK(kvdb_open(dir, opts, &db));
+    kvdb_options_free(opts);
+    kvdb_recovery_t info;
+    memset(&info, 0, sizeof info);
+    info.size = sizeof info;
+    CHECK_OK(kvdb_recovery_info(db, &info));
+    CHECK(info.snapshot_loaded && info.snapshot_entries == N && info.wal_records_applied == 0);
+    /* Down to three quarters: the keys not read go first. */
+    CHECK_OK(kvdb_set_memory_limit(db, used / 4 * 3, KVDB_EVICT_ALLKEYS_LRU));
+    int read_held = 0, others_held = 0;
+    for (int i = 0; i < N; i++) {
+        if (present(db, i)) {
+            if (i % 2 == 0) read_held++;
+            else others_held++;
+        }
+    }
+    int could = read_held + others_held < N / 2 ? read_held + others_held : N / 2;
+    CHECK(read_held * 100 >= could * 95);
+    kvdb_close(db);
+}
+
 static void misuse_is_refused(void) {
     kvdb_options_t *opts = kvdb_options_new();
     CHECK_STATUS(kvdb_options_set_memory_limit(opts, LIMIT, 8), KVDB_INVALID_ARGUMENT);
@@ -253,6 +293,9 @@ int main(int argc, char **argv) {
     lowering_below_what_the_policy_frees_evicts_all_it_may();
     creating_an_index_makes_room_or_fails();
     evictions_survive_reopening(argv[1]);
+    char history[4096];
+    snprintf(history, sizeof history, "%s/history", argv[1]);
+    keys_read_before_a_checkpointing_close_are_kept_after_it(history);
     misuse_is_refused();
     FINISH();
 }

@@ -115,3 +115,35 @@ func TestAnIndexThatDoesNotFitFailsWithErrMemoryLimitAndIsNotKept(t *testing.T) 
 		t.Fatalf("indexes left: %v, %v", names, err)
 	}
 }
+
+func TestACloseThatCheckpointsLeavesNoLogToReplay(t *testing.T) {
+	dir := t.TempDir()
+	opts := &Options{
+		MemoryLimit:       &MemoryLimit{Bytes: testLimit, Policy: AllKeysLRU},
+		CheckpointOnClose: true,
+	}
+	db, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if err := db.Put([]byte(fmt.Sprintf("key-%06d", i)), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	info, err := db.RecoveryInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.SnapshotLoaded || info.SnapshotEntries != 100 || info.WALRecordsApplied != 0 {
+		t.Fatalf("recovery after a checkpointing close: %+v", info)
+	}
+}

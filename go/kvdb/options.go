@@ -79,6 +79,12 @@ type Options struct {
 	// SnapshotsToKeep is how many snapshot files are kept; 0 keeps the
 	// default (2).
 	SnapshotsToKeep uint32
+	// CheckpointOnClose makes Close checkpoint first: the next Open replays
+	// no log and, under an LRU or LFU memory limit, finds each key's use as
+	// it was at the close, reads included (as Redis saves its RDB file at
+	// shutdown). Close reports a failed checkpoint; nothing acknowledged is
+	// lost.
+	CheckpointOnClose bool
 	// NoBackgroundMaintenance turns off the background threads for active
 	// expiry and garbage collection (then call CollectGarbage yourself).
 	NoBackgroundMaintenance bool
@@ -144,6 +150,9 @@ func (o *Options) toC() (*C.kvdb_options_t, error) {
 		err = set(func() C.kvdb_status_t {
 			return C.kvdb_options_set_snapshots_to_keep(opts, C.uint32_t(o.SnapshotsToKeep))
 		})
+	}
+	if err == nil && o.CheckpointOnClose {
+		err = set(func() C.kvdb_status_t { return C.kvdb_options_set_checkpoint_on_close(opts, 1) })
 	}
 	if err == nil && o.NoBackgroundMaintenance {
 		err = set(func() C.kvdb_status_t { return C.kvdb_options_set_background_maintenance(opts, 0) })

@@ -124,6 +124,7 @@ SIGNATURES = {
     "kvdb_options_set_snapshots_to_keep": (status_t, [vp, c_uint32]),
     "kvdb_options_set_background_maintenance": (status_t, [vp, c_int]),
     "kvdb_options_set_memory_limit": (status_t, [vp, c_uint64, c_int]),
+    "kvdb_options_set_checkpoint_on_close": (status_t, [vp, c_int]),
     "kvdb_set_memory_limit": (status_t, [vp, c_uint64, c_int]),
     "kvdb_memory_usage": (
         status_t,

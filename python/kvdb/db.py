@@ -394,7 +394,8 @@ class DB(_Reads):
 
     def __init__(self, path=None, *, sync=None, sync_interval=None, recovery=None,
                  checkpoint_bytes=None, snapshots_to_keep=None, background_maintenance=True,
-                 indexes=(), memory_limit=0, eviction=EVICT_NOEVICTION, _load=False):
+                 indexes=(), memory_limit=0, eviction=EVICT_NOEVICTION,
+                 checkpoint_on_close=False, _load=False):
         opts = L.kvdb_options_new()
         try:
             if sync is not None:
@@ -408,6 +409,8 @@ class DB(_Reads):
                 check(L.kvdb_options_set_snapshots_to_keep(opts, snapshots_to_keep))
             if not background_maintenance:
                 check(L.kvdb_options_set_background_maintenance(opts, 0))
+            if checkpoint_on_close:
+                check(L.kvdb_options_set_checkpoint_on_close(opts, 1))
             if memory_limit:
                 check(L.kvdb_options_set_memory_limit(opts, memory_limit, eviction))
             for d in indexes:
@@ -698,8 +701,10 @@ def open(path=None, **options):  # noqa: A001 - the module's entry point
     ":memory:". Options: sync (SYNC_*), sync_interval (seconds), recovery
     (RECOVERY_*), checkpoint_bytes, snapshots_to_keep,
     background_maintenance, indexes (a list of index definitions),
-    memory_limit (bytes; 0: none) and eviction (EVICT_*: what a write past
-    the limit does; the default refuses it with MemoryLimitError)."""
+    memory_limit (bytes; 0: none), eviction (EVICT_*: what a write past
+    the limit does; the default refuses it with MemoryLimitError) and
+    checkpoint_on_close (close() checkpoints first: the next open replays
+    no log and finds each key's use, reads included, as it was)."""
     return DB(path, **options)
 
 

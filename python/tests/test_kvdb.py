@@ -133,6 +133,20 @@ class MemoryLimit(unittest.TestCase):
             self.assertEqual(db.indexes(), [])
             self.assertEqual(db.memory_usage()["evicted_keys"], 0)
 
+    def test_a_close_that_checkpoints_leaves_no_log_to_replay(self):
+        with tempfile.TemporaryDirectory() as d:
+            options = dict(memory_limit=self.LIMIT, eviction=kvdb.EVICT_ALLKEYS_LRU,
+                           checkpoint_on_close=True)
+            with kvdb.open(d, **options) as db:
+                for i in range(100):
+                    db.put(b"key-%06d" % i, b"v")
+                db.get(b"key-000000")
+            with kvdb.open(d, **options) as db:
+                info = db.recovery_info()
+                self.assertTrue(info["snapshot_loaded"])
+                self.assertEqual(info["snapshot_entries"], 100)
+                self.assertEqual(info["wal_records_applied"], 0)
+
 
 class ClosedHandles(unittest.TestCase):
     def test_every_call_after_close_raises_closed_error(self):

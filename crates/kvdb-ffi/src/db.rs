@@ -82,8 +82,9 @@ pub unsafe extern "C" fn kvdb_open(
 }
 
 /// Closes a database: refuses further writes, stops and joins its
-/// background threads, makes every acknowledged write durable and releases
-/// the directory lock; then frees the handle, whatever the result. NULL is a
+/// background threads, checkpoints if `kvdb_options_set_checkpoint_on_close`
+/// said so, makes every acknowledged write durable and releases the
+/// directory lock; then frees the handle, whatever the result. NULL is a
 /// no-op returning `KVDB_OK`. Snapshots, iterators and batches made from it
 /// stay valid (reading their view) and must still be freed.
 ///

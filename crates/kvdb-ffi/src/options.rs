@@ -177,6 +177,31 @@ pub unsafe extern "C" fn kvdb_options_set_snapshots_to_keep(
     })
 }
 
+/// Makes `kvdb_close` checkpoint the database first (non-zero) or not (0,
+/// the default): the next open loads the snapshot and replays no log, and,
+/// under a memory limit with an LRU or LFU policy, finds each key's use as
+/// it was at the close, reads included (otherwise as of the last
+/// checkpoint, with the writes since), as Redis saves its RDB file at
+/// shutdown. Closing then takes as long as a checkpoint; if it fails,
+/// `kvdb_close` reports it (the handle is freed all the same) and nothing
+/// acknowledged is lost. Durable databases only.
+///
+/// # Safety
+///
+/// `opts` is NULL (an error) or a live options handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kvdb_options_set_checkpoint_on_close(
+    opts: *mut kvdb_options_t,
+    enabled: c_int,
+) -> kvdb_status_t {
+    status("kvdb_options_set_checkpoint_on_close", || {
+        // SAFETY: per the contract.
+        let opts = unsafe { handle_mut(opts, "opts") }?;
+        opts.options.checkpoint_on_close = enabled != 0;
+        Ok(())
+    })
+}
+
 /// Turns the background threads for active expiry, garbage collection and
 /// reordering on (non-zero, the default) or off (0: expired keys still read
 /// as absent, memory is reclaimed only by `kvdb_collect_garbage`, and the

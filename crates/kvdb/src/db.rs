@@ -282,8 +282,9 @@ impl Db {
     }
 
     /// Closes the database: refuses new writes, stops and joins the
-    /// background threads, makes every acknowledged write durable and
-    /// releases the directory lock. Snapshots and iterators taken earlier
+    /// background threads, checkpoints if
+    /// [`crate::Options::checkpoint_on_close`] says so, makes every
+    /// acknowledged write durable and releases the directory lock. Snapshots and iterators taken earlier
     /// keep working on their view.
     pub fn close(self) -> Result<()> {
         self.shutdown()
@@ -312,6 +313,11 @@ impl Db {
             }
         }
         if let Some(persist) = &self.inner.persist {
+            if self.inner.options.checkpoint_on_close
+                && let Err(e) = self.inner.checkpoint_open_or_closing()
+            {
+                first_error.get_or_insert(e);
+            }
             if let Err(e) = persist.wal.sync() {
                 first_error.get_or_insert(e.into());
             }

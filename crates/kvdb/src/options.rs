@@ -68,6 +68,16 @@ pub struct Options {
     /// A background checkpoint runs once this many bytes have been logged
     /// since the last one; `None` leaves checkpoints to [`crate::Db::checkpoint`].
     pub checkpoint_after_wal_bytes: Option<u64>,
+    /// Whether closing the database checkpoints it first (default false):
+    /// the next open then loads the snapshot and replays no log, and, under
+    /// a memory limit with an LRU or LFU policy, finds each key's use as it
+    /// was at the close, reads included (without it, as of the last
+    /// checkpoint, with the writes since). As Redis saves its RDB file at
+    /// shutdown. Closing takes as long as a checkpoint; a failed checkpoint
+    /// is reported by the close, which still syncs the log and loses
+    /// nothing. Durable databases only; dropping a [`crate::Db`] closes it
+    /// the same way.
+    pub checkpoint_on_close: bool,
     /// How often the background checkpoint thread checks the log's growth.
     pub checkpoint_check_interval: Duration,
     /// Snapshot files kept (at least 1). The log is kept back to the oldest
@@ -128,6 +138,7 @@ impl Default for Options {
             recovery: RecoveryMode::TolerateCorruptTail,
             wal_segment_bytes: 64 * 1024 * 1024,
             checkpoint_after_wal_bytes: Some(256 * 1024 * 1024),
+            checkpoint_on_close: false,
             checkpoint_check_interval: Duration::from_secs(1),
             snapshots_to_keep: 2,
             vfs: Arc::new(StdFs),

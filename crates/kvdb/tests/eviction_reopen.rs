@@ -169,6 +169,40 @@ fn keys_used_at_the_last_checkpoint_are_not_outranked_by_keys_written_after_it()
 }
 
 #[test]
+fn with_a_checkpoint_on_close_the_reads_since_the_last_checkpoint_survive_a_reopen() {
+    // The even keys are read after the last checkpoint: those reads are in
+    // no file unless the close checkpoints.
+    for checkpoint_on_close in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = EvictionPolicy::AllKeysLru;
+        let mut o = options(policy, 1 << 40);
+        o.checkpoint_on_close = checkpoint_on_close;
+        let db = Db::open(dir.path(), o).unwrap();
+        for i in 0..KEYS {
+            db.put(&key(i), &[b'v'; 100]).unwrap();
+        }
+        db.checkpoint().unwrap();
+        for i in even() {
+            db.get(&key(i)).unwrap();
+        }
+        let used = db.memory_usage().used;
+        db.close().unwrap();
+        let db = Db::open(dir.path(), options(policy, used / 4 * 3)).unwrap();
+        let preference = preference(&db, even(), odd());
+        if checkpoint_on_close {
+            assert!(
+                preference >= 0.95,
+                "the keys read were kept at {:.0}% of what could be",
+                preference * 100.0
+            );
+        } else {
+            // Lost: the eviction chose blindly between the halves.
+            assert!(preference < 0.85, "{preference}");
+        }
+    }
+}
+
+#[test]
 fn a_history_recorded_under_another_policy_is_not_read_as_this_ones() {
     // Recency recorded under LRU means nothing to LFU: the keys reopen as
     // new ones would be (all alike), so the eviction takes from both halves

@@ -268,6 +268,49 @@ fn a_failed_checkpoint_is_reported_and_loses_nothing() {
     assert_eq!(db.iter().count(), 200);
 }
 
+#[test]
+fn a_checkpoint_on_close_that_fails_is_reported_by_the_close_and_loses_nothing() {
+    let fs = Arc::new(SimFs::new());
+    let mut options = options_on(&fs, SyncPolicy::Always);
+    options.checkpoint_on_close = true;
+    let db = Db::open("/db", options).unwrap();
+    for k in 0..200u32 {
+        db.put(&k.to_be_bytes(), b"v").unwrap();
+    }
+    // Let the log's rotation through, fail in the snapshot write.
+    fs.fail_writes_after(3);
+    assert_eq!(db.close().unwrap_err().kind(), ErrorKind::Io);
+    fs.clear_faults();
+    let db = reopen(fs.crash(CrashOptions {
+        torn_tails: true,
+        seed: 3,
+    }));
+    assert_eq!(db.iter().count(), 200);
+}
+
+#[test]
+fn a_checkpoint_on_close_leaves_a_snapshot_of_every_write_and_no_log_to_replay() {
+    let fs = Arc::new(SimFs::new());
+    let mut options = options_on(&fs, SyncPolicy::Always);
+    options.checkpoint_on_close = true;
+    let db = Db::open("/db", options).unwrap();
+    for k in 0..200u32 {
+        db.put(&k.to_be_bytes(), b"v").unwrap();
+    }
+    db.close().unwrap();
+    // Power lost right after the close: the snapshot was synced.
+    let image = fs.crash(CrashOptions {
+        torn_tails: true,
+        seed: 4,
+    });
+    let db = reopen(image);
+    let report = db.recovery_report().unwrap();
+    assert_eq!(report.snapshot_seq, Some(200));
+    assert_eq!(report.snapshot_entries, 200);
+    assert_eq!(report.wal_records_applied, 0);
+    assert_eq!(db.iter().count(), 200);
+}
+
 /// A checkpoint that fails for a passing reason (no file descriptor for the
 /// next log segment, a failed sync of the new segment or of the directory)
 /// reports its own error and leaves the database writable: only a failed

@@ -68,12 +68,15 @@ pub(crate) fn write_snapshot(
 pub struct CheckpointReport {
     /// The sequence number the snapshot reads at (0 in memory).
     pub seq: u64,
-    /// Entries written (0 when a snapshot at this sequence already existed).
+    /// Entries written (0 when nothing was written).
     pub entries: u64,
     /// Bytes of the snapshot file.
     pub snapshot_bytes: u64,
     /// False when nothing was written: the database is in memory, or a
-    /// snapshot at this sequence already existed.
+    /// snapshot at this sequence already existed and the store records no
+    /// keys' use (under a memory limit with an LRU or LFU policy, reads
+    /// since that snapshot change what it would record, and it is
+    /// replaced).
     pub wrote_snapshot: bool,
     /// Log segments removed.
     pub wal_segments_removed: usize,
@@ -86,10 +89,19 @@ pub struct CheckpointReport {
 impl Inner {
     /// Writes a snapshot and drops the log it covers; a no-op in memory.
     pub(crate) fn checkpoint(&self) -> Result<CheckpointReport> {
+        if self.persist.is_some() {
+            self.check_open()?;
+        }
+        self.checkpoint_open_or_closing()
+    }
+
+    /// [`Inner::checkpoint`] without the check that the database is open:
+    /// for a close, which has marked it closed already (no write can start)
+    /// and stopped the background threads.
+    pub(crate) fn checkpoint_open_or_closing(&self) -> Result<CheckpointReport> {
         let Some(persist) = &self.persist else {
             return Ok(CheckpointReport::default());
         };
-        self.check_open()?;
         let started = Instant::now();
         let mut state = persist.checkpoint.lock();
         persist.wal.rotate()?;
@@ -98,9 +110,14 @@ impl Inner {
             seq: view.seq(),
             ..CheckpointReport::default()
         };
+        // A snapshot at this sequence number holds the same data; it is
+        // written again (replaced whole, by a rename) only if the keys' use
+        // is recorded, which reads since it have changed.
         let existing = list(&*persist.vfs, &persist.dir)?;
-        if existing.first().map(|(seq, _)| *seq) != Some(view.seq()) {
-            let info = write_snapshot(&persist.vfs, &persist.dir, &view, self.store.tracking())?;
+        let tracking = self.store.tracking();
+        let current = existing.first().map(|(seq, _)| *seq) == Some(view.seq());
+        if !current || tracking != Tracking::Off {
+            let info = write_snapshot(&persist.vfs, &persist.dir, &view, tracking)?;
             report.entries = info.entries;
             report.snapshot_bytes = info.bytes;
             report.wrote_snapshot = true;
