@@ -8,7 +8,8 @@
 //! (or, with every background task running each millisecond, a 1 ms sync
 //! interval), memory limits that make writes evict (the model learns which
 //! keys from the change stream), and injected failures of writes, syncs
-//! and file creations.
+//! and file creations; each case closes with a checkpoint or without
+//! (`checkpoint_on_close`).
 //! Between them the database is closed and reopened, or the power fails
 //! (the unsynced tail of every file dropped, or torn with its last byte
 //! flipped) and it is reopened. The model keeps the state after every
@@ -188,6 +189,8 @@ struct Run {
     backups: u32,
     /// The memory limit (0: none), kept across reopens.
     limit: u64,
+    /// Whether closing checkpoints first.
+    checkpoint_on_close: bool,
     /// Tells the model which keys were evicted (made at each open).
     evictions: Option<Watcher>,
     /// The newest change the model was told of.
@@ -215,6 +218,7 @@ impl Run {
         options.indexes = vec![IndexDef::value_bytes(INDEX, 0, 1).unwrap()];
         options.memory_limit = self.limit;
         options.eviction = EvictionPolicy::AllKeysLru;
+        options.checkpoint_on_close = self.checkpoint_on_close;
         options
     }
 
@@ -618,7 +622,7 @@ impl Run {
     }
 }
 
-fn run(sync: SyncPolicy, background: bool, steps: Vec<Step>) {
+fn run(sync: SyncPolicy, background: bool, checkpoint_on_close: bool, steps: Vec<Step>) {
     let mut run = Run {
         fs: Arc::new(SimFs::new()),
         clock: Arc::new(ManualClock::new(1_000_000)),
@@ -630,6 +634,7 @@ fn run(sync: SyncPolicy, background: bool, steps: Vec<Step>) {
         failed: None,
         backups: 0,
         limit: 0,
+        checkpoint_on_close,
         evictions: None,
         seen_seq: 0,
     };
@@ -644,16 +649,18 @@ proptest! {
 
     #[test]
     fn a_durable_database_recovers_every_acknowledged_write_when_it_syncs_each(
-        steps in prop::collection::vec(step(), 1..80)
+        steps in prop::collection::vec(step(), 1..80),
+        checkpoint_on_close in any::<bool>(),
     ) {
-        run(SyncPolicy::Always, false, steps);
+        run(SyncPolicy::Always, false, checkpoint_on_close, steps);
     }
 
     #[test]
     fn a_database_that_never_syncs_recovers_a_prefix_of_its_writes_after_power_loss(
-        steps in prop::collection::vec(step(), 1..80)
+        steps in prop::collection::vec(step(), 1..80),
+        checkpoint_on_close in any::<bool>(),
     ) {
-        run(SyncPolicy::Never, false, steps);
+        run(SyncPolicy::Never, false, checkpoint_on_close, steps);
     }
 
     /// Background expiry, collection, reordering, checkpoints and syncs
@@ -661,8 +668,14 @@ proptest! {
     /// whenever they run.
     #[test]
     fn background_maintenance_keeps_every_guarantee_of_a_database_synced_on_an_interval(
-        steps in prop::collection::vec(step(), 1..80)
+        steps in prop::collection::vec(step(), 1..80),
+        checkpoint_on_close in any::<bool>(),
     ) {
-        run(SyncPolicy::Interval(Duration::from_millis(1)), true, steps);
+        run(
+            SyncPolicy::Interval(Duration::from_millis(1)),
+            true,
+            checkpoint_on_close,
+            steps,
+        );
     }
 }
