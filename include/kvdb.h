@@ -1599,7 +1599,9 @@ kvdb_status_t kvdb_options_set_memory_limit(kvdb_options_t *opts, uint64_t bytes
  * If it holds more than the new limit, the policy evicts down to it
  * before this returns; if the keys the policy may evict cannot free that
  * much, it evicts them all and returns `KVDB_OK`, and writes are refused
- * with `KVDB_MEMORY_LIMIT` until room is made.
+ * with `KVDB_MEMORY_LIMIT` until room is made. Setting an LRU or LFU
+ * policy where none recorded the keys' use, or changing between LRU and
+ * LFU, counts every key held as written now (one pass over the keys).
  *
  * # Safety
  *

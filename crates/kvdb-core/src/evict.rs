@@ -84,6 +84,29 @@ impl Store {
         self.shared.access.get()
     }
 
+    /// Makes reads and writes record `tracking` from now on, and, if that
+    /// differs from what they recorded, counts every key held as written
+    /// now: its access word was not kept up (recording was off) or is in
+    /// the other form (an LRU stamp read as an LFU counter would rank a
+    /// key by when it was used, not how often). One pass over the keys,
+    /// which runs beside readers and writers (a key written meanwhile is
+    /// recorded by the new tracking; a hash table rebuilt meanwhile can
+    /// make the pass miss a few keys, whose words stay as they were).
+    pub fn switch_tracking(&self, tracking: Tracking) {
+        let access = &self.shared.access;
+        if access.get() == tracking {
+            return;
+        }
+        access.set(tracking);
+        if tracking == Tracking::Off {
+            return;
+        }
+        let now = self.shared.visible_seq();
+        self.shared.index.for_each_chain(|chain| {
+            access.write(chain.access(), now, true);
+        });
+    }
+
     /// Makes writes record their keys' use as made at sequence `seq` at the
     /// latest, until the hold is dropped: for replaying the log written
     /// after a snapshot that recorded the keys' use as of `seq`. The reads

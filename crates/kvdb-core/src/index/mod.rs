@@ -341,6 +341,11 @@ impl KeyIndex {
         self.points.sample(start, want, guard)
     }
 
+    /// Calls `f` with every chain held (see `PointIndex::for_each`).
+    pub(crate) fn for_each_chain(&self, f: impl FnMut(&ChainBorrow<'_>)) {
+        self.points.for_each(f);
+    }
+
     /// Makes room for `additional` more keys (before a bulk load).
     pub(crate) fn reserve(&self, additional: usize, guard: &Guard) {
         self.points.reserve(additional, guard);

@@ -343,6 +343,33 @@ impl PointIndex {
         found
     }
 
+    /// Calls `f` with every chain the table holds, a chunk of slots per
+    /// pin of the epoch, so that reclamation waits for one chunk at most. A
+    /// rebuild of the table meanwhile (the writer's, as keys come and go)
+    /// can make the pass skip or repeat some chains.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&ChainBorrow<'_>)) {
+        const SLOTS_PER_PIN: usize = 4096;
+        let mut start = 0;
+        loop {
+            let guard = crossbeam_epoch::pin();
+            let table = self.current(&guard);
+            if start >= table.capacity() {
+                return;
+            }
+            let end = (start + SLOTS_PER_PIN).min(table.capacity());
+            for at in &table.slots[start..end] {
+                let slot = at.entry.load(Ordering::Acquire);
+                if slot != EMPTY && slot != TOMBSTONE {
+                    // SAFETY: as in `probe`: the chain is alive while
+                    // `guard` is pinned, and the borrow does not outlive
+                    // this iteration.
+                    f(&unsafe { ChainRef::borrow_addr(table.addr(slot)) });
+                }
+            }
+            start = end;
+        }
+    }
+
     /// Adds `chain`, whose key the table does not hold. Writer only.
     pub(crate) fn insert(&self, chain: &ChainRef, guard: &Guard) {
         let addr = chain.addr();
@@ -551,6 +578,29 @@ mod tests {
             worst < 1.6,
             "a seed made lookups read {worst:.2} slots on average"
         );
+    }
+
+    #[test]
+    fn for_each_visits_every_chain_held_once() {
+        let index = PointIndex::new();
+        let guard = epoch::pin();
+        // Enough for several chunks of slots, some removed.
+        let chains: Vec<ChainRef> = (0..20_000u32)
+            .map(|i| ChainRef::new(&i.to_be_bytes()))
+            .collect();
+        for c in &chains {
+            index.insert(c, &guard);
+        }
+        for c in chains.iter().step_by(3) {
+            assert!(index.remove(c, &guard));
+        }
+        drop(guard);
+        let mut seen = HashMap::new();
+        index.for_each(|c| *seen.entry(c.key().to_vec()).or_insert(0) += 1);
+        let held: Vec<_> = (0..20_000u32).filter(|i| i % 3 != 0).collect();
+        assert_eq!(seen.len(), held.len());
+        assert!(seen.values().all(|&n| n == 1), "a chain visited twice");
+        assert!(held.iter().all(|i| seen.contains_key(&i.to_be_bytes()[..])));
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl Eviction {
     }
 
     fn set(&self, limit: u64, policy: EvictionPolicy, store: &Store) {
-        store.set_tracking(policy.tracking_under(limit));
+        store.switch_tracking(policy.tracking_under(limit));
         if self.policy() != policy {
             self.pool.lock().clear();
         }
@@ -571,7 +571,11 @@ impl Db {
     /// If the database holds more than the new limit, the policy evicts
     /// down to it before this returns, or, if the keys it may evict cannot
     /// free that much, evicts them all (as Redis does); writes are then
-    /// refused until room is made.
+    /// refused until room is made. Setting a limit with an LRU or LFU
+    /// policy where there was none (nothing recorded the keys' use), or
+    /// changing between LRU and LFU (the use is recorded in the other's
+    /// form), counts every key held as written now: one pass over the keys
+    /// (about 8 ms per million here).
     pub fn set_memory_limit(&self, bytes: u64, policy: EvictionPolicy) -> Result<()> {
         let inner = &self.inner;
         inner.check_open()?;
