@@ -53,7 +53,8 @@ type MemoryUsage struct {
 // If it holds more than the new limit, the policy evicts down to it before
 // this returns; if the keys the policy may evict cannot free that much, it
 // evicts them all, and writes then fail with ErrMemoryLimit until room is
-// made.
+// made. Setting an LRU or LFU policy where none recorded the keys' use, or
+// changing between LRU and LFU, counts every key held as written now.
 func (d *DB) SetMemoryLimit(limit MemoryLimit) error {
 	return d.with(func(db *C.kvdb_t) C.kvdb_status_t {
 		return C.kvdb_set_memory_limit(db, C.uint64_t(limit.Bytes), C.int(limit.Policy))

@@ -639,7 +639,9 @@ class DB(_Reads):
         policy; a database over the new limit is evicted down to it before
         this returns, or, if the keys the policy may evict cannot free that
         much, loses them all, and writes then raise MemoryLimitError until
-        room is made."""
+        room is made. Setting an LRU or LFU policy where none recorded the
+        keys' use, or changing between LRU and LFU, counts every key held
+        as written now."""
         with self._g as h:
             check(L.kvdb_set_memory_limit(h, limit, eviction))
 
