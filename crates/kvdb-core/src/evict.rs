@@ -74,11 +74,6 @@ impl std::fmt::Debug for Candidate {
 }
 
 impl Store {
-    /// Makes reads and writes record `tracking` from now on.
-    pub fn set_tracking(&self, tracking: Tracking) {
-        self.shared.access.set(tracking);
-    }
-
     /// What reads and writes record now.
     pub fn tracking(&self) -> Tracking {
         self.shared.access.get()
@@ -92,7 +87,7 @@ impl Store {
     /// which runs beside readers and writers (a key written meanwhile is
     /// recorded by the new tracking; a hash table rebuilt meanwhile can
     /// make the pass miss a few keys, whose words stay as they were).
-    pub fn switch_tracking(&self, tracking: Tracking) {
+    pub fn set_tracking(&self, tracking: Tracking) {
         let access = &self.shared.access;
         if access.get() == tracking {
             return;

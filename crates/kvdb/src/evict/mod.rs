@@ -150,7 +150,7 @@ impl Eviction {
     }
 
     fn set(&self, limit: u64, policy: EvictionPolicy, store: &Store) {
-        store.switch_tracking(policy.tracking_under(limit));
+        store.set_tracking(policy.tracking_under(limit));
         if self.policy() != policy {
             self.pool.lock().clear();
         }
