@@ -20,12 +20,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kvdb_core::{ReadView, Tracking, access_age};
-use kvdb_snapshot::format::AccessKind;
 use kvdb_snapshot::{SnapshotInfo, SnapshotWriter, list, retain};
 use kvdb_vfs::Vfs;
 
 use crate::db::Inner;
 use crate::error::Result;
+use crate::persist::access_kind::recorded_kind;
 
 /// Streams every live entry `view` sees, with its absolute expiry, into a
 /// new snapshot file in `dir` at the view's sequence number, and syncs it
@@ -45,11 +45,7 @@ pub(crate) fn write_snapshot(
     view: &ReadView,
     tracking: Tracking,
 ) -> Result<SnapshotInfo> {
-    let access = match tracking {
-        Tracking::Off => AccessKind::None,
-        Tracking::Lru => AccessKind::Recency,
-        Tracking::Lfu => AccessKind::Frequency,
-    };
+    let access = recorded_kind(tracking);
     let mut writer =
         SnapshotWriter::create_recording(Arc::clone(vfs), dir, view.seq(), view.time_ms(), access)?;
     let mut cursor = view.cursor::<&[u8]>(..);

@@ -1,6 +1,7 @@
 //! Durability for a database opened on a directory: the directory lock, the
 //! write-ahead log, snapshot files, recovery, checkpoints, backup and restore.
 
+pub(crate) mod access_kind;
 pub(crate) mod backup;
 pub(crate) mod checkpoint;
 pub mod inspect;

@@ -19,14 +19,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kvdb_core::{Applied, Op, PreparedBatch, SeqRange, Store, Tracking, access_from_age};
-use kvdb_snapshot::format::AccessKind;
+use kvdb_core::{Applied, Op, PreparedBatch, SeqRange, Store, access_from_age};
 use kvdb_snapshot::{load_newest, parse_snapshot_name, remove_temporaries};
 use kvdb_vfs::Vfs;
 use kvdb_wal::{TornTail, Wal, WalOptions, WalReader};
 
 use crate::error::{Error, Result};
 use crate::options::Options;
+use crate::persist::access_kind::recorded_as;
 use crate::persist::record;
 
 /// What recovery found and did when the database was opened.
@@ -200,15 +200,6 @@ fn unusable_snapshot(
         ),
         rejected.error,
     ))
-}
-
-/// The tracking whose words a snapshot's access kind records, if any.
-fn recorded_as(access: AccessKind) -> Option<Tracking> {
-    match access {
-        AccessKind::None => None,
-        AccessKind::Recency => Some(Tracking::Lru),
-        AccessKind::Frequency => Some(Tracking::Lfu),
-    }
 }
 
 /// The log replayed into the store, before any repair.
