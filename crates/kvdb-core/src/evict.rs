@@ -126,6 +126,24 @@ impl Store {
         u64::try_from(records).unwrap_or(0) + (tables + tracked) as u64
     }
 
+    /// Rebuilds either key space's hash table that is larger than a
+    /// rebuild for the keys it holds would make (see `PointIndex`'s
+    /// `shrink_to_fit`): what a limit lowered below usage frees before it
+    /// evicts a key, after the collector has freed the deleted ones.
+    /// Returns the bytes freed. Takes the write lock.
+    pub fn shrink_tables_to_fit(&self) -> u64 {
+        let s = &*self.shared;
+        if s.process.is_inherited() {
+            // A fork() child takes no lock a parent thread may hold forever.
+            return 0;
+        }
+        let _writers_wait = s.writer.lock();
+        let guard = crossbeam_epoch::pin();
+        let freed =
+            s.index.shrink_points_to_fit(&guard) + s.index_entries.shrink_points_to_fit(&guard);
+        freed as u64
+    }
+
     /// The bytes [`Store::memory_used`] falls by, besides what the keys
     /// themselves hold, once `keys` of the user keys held and `index_keys`
     /// of the index key space's are deleted and freed: each space's hash

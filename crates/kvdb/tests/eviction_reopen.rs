@@ -203,6 +203,44 @@ fn with_a_checkpoint_on_close_the_reads_since_the_last_checkpoint_survive_a_reop
 }
 
 #[test]
+fn a_reopen_that_replays_many_evictions_keeps_every_key_the_limit_held() {
+    // After the checkpoint, writes of new keys at the limit evict as many:
+    // the log holds their puts and the evictions' deletes. Replaying them
+    // leaves, besides the keys held, deleted keys waiting for collection
+    // and a hash table grown to hold them all at once; what the database
+    // held fitted its limit before the close, and must after the reopen.
+    for policy in [EvictionPolicy::AllKeysLru, EvictionPolicy::AllKeysRandom] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), options(policy, 1 << 40)).unwrap();
+        for i in 0..KEYS {
+            db.put(&key(i), &[b'v'; 100]).unwrap();
+        }
+        let limit = db.memory_usage().used;
+        db.set_memory_limit(limit, policy).unwrap();
+        db.checkpoint().unwrap();
+        // As many as make the replay's hash table hold 6,400 keys at once,
+        // past the 6,144 at which a table of 8,192 slots doubles; 4,000
+        // keys do not make the doubled one shrink back (an eighth full).
+        let new = KEYS + KEYS * 3 / 5;
+        for i in KEYS..new {
+            db.put(&key(i), &[b'n'; 100]).unwrap();
+        }
+        let held: Vec<u64> = (0..new)
+            .filter(|&i| db.get(&key(i)).unwrap().is_some())
+            .collect();
+        db.close().unwrap();
+        let db = Db::open(dir.path(), options(policy, limit)).unwrap();
+        let usage = db.memory_usage();
+        assert_eq!(usage.evicted_keys, 0, "{policy:?}: {usage:?}");
+        let missing = held
+            .iter()
+            .filter(|&&i| db.get(&key(i)).unwrap().is_none())
+            .count();
+        assert_eq!(missing, 0, "{policy:?}: of {} keys held", held.len());
+    }
+}
+
+#[test]
 fn a_history_recorded_under_another_policy_is_not_read_as_this_ones() {
     // Recency recorded under LRU means nothing to LFU: the keys reopen as
     // new ones would be (all alike), so the eviction takes from both halves

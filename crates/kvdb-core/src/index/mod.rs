@@ -361,6 +361,11 @@ impl KeyIndex {
         self.points.shrink(removed)
     }
 
+    /// See `PointIndex::shrink_to_fit`. Writer only.
+    pub(crate) fn shrink_points_to_fit(&self, guard: &Guard) -> usize {
+        self.points.shrink_to_fit(guard)
+    }
+
     /// Bytes held by the hash table.
     pub(crate) fn points_footprint(&self) -> usize {
         self.points.footprint()

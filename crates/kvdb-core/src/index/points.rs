@@ -416,6 +416,23 @@ impl PointIndex {
         true
     }
 
+    /// Rebuilds the table at the size a rebuild for the chains it holds
+    /// would make, if that is smaller: a table grown for many chains (say,
+    /// by a replay that deleted most of them, collected only afterwards)
+    /// shrinks by itself only once less than an eighth full. Returns the
+    /// bytes freed. Writer only.
+    pub(crate) fn shrink_to_fit(&self, guard: &Guard) -> usize {
+        let table = self.current(guard);
+        let len = self.len.load(Ordering::Relaxed);
+        let fitting = Table::capacity_for(rebuilt_capacity(len));
+        if fitting >= table.capacity() {
+            return 0;
+        }
+        let before = self.footprint();
+        self.rebuild(len, table.tagged, guard);
+        before.saturating_sub(self.footprint())
+    }
+
     /// Makes room for `additional` more chains without rebuilding on the way
     /// (before loading a snapshot). Writer only.
     pub(crate) fn reserve(&self, additional: usize, guard: &Guard) {
@@ -578,6 +595,29 @@ mod tests {
             worst < 1.6,
             "a seed made lookups read {worst:.2} slots on average"
         );
+    }
+
+    #[test]
+    fn shrink_to_fit_rebuilds_an_oversized_table_for_what_it_holds() {
+        let index = PointIndex::new();
+        let guard = epoch::pin();
+        let chains: Vec<ChainRef> = (0..6_400u32)
+            .map(|i| ChainRef::new(&i.to_be_bytes()))
+            .collect();
+        for c in &chains {
+            index.insert(c, &guard);
+        }
+        // 4,000 left: more than an eighth of the table, so no shrink yet.
+        for c in &chains[4_000..] {
+            assert!(index.remove(c, &guard));
+        }
+        let before = index.footprint();
+        let freed = index.shrink_to_fit(&guard);
+        assert!(freed > 0 && index.footprint() == before - freed);
+        assert_eq!(index.shrink_to_fit(&guard), 0, "fits already");
+        for c in &chains[..4_000] {
+            assert!(index.get(c.key(), &guard).is_some());
+        }
     }
 
     #[test]

@@ -589,13 +589,19 @@ impl Db {
         // Victims evicted ahead and not unlinked yet go first, then keys
         // whose TTL has passed (dead, and crowding the sample a volatile
         // policy takes of the keys with a TTL), then old versions no
-        // reader needs, and only then live keys.
+        // reader needs and oversized hash tables, and only then live keys.
         if inner.store.memory_used() > bytes {
             inner.store.unlink_detached();
         }
         while inner.store.memory_used() > bytes && inner.expire_cycle().reclaimed > 0 {}
         if inner.store.memory_used() > bytes {
             inner.store.collect_garbage(usize::MAX);
+        }
+        // A hash table grown for keys since deleted and collected (after a
+        // replay of many evictions, say) shrinks by itself only once less
+        // than an eighth full.
+        if inner.store.memory_used() > bytes {
+            inner.store.shrink_tables_to_fit();
         }
         // An eviction that falls short (the policy's keys cannot free
         // enough) takes the keys its sampling found, and may have missed
