@@ -284,8 +284,8 @@ impl Db {
     /// Closes the database: refuses new writes, stops and joins the
     /// background threads, checkpoints if
     /// [`crate::Options::checkpoint_on_close`] says so, makes every
-    /// acknowledged write durable and releases the directory lock. Snapshots and iterators taken earlier
-    /// keep working on their view.
+    /// acknowledged write durable and releases the directory lock.
+    /// Snapshots and iterators taken earlier keep working on their view.
     pub fn close(self) -> Result<()> {
         self.shutdown()
     }
