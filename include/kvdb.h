@@ -1586,7 +1586,9 @@ void kvdb_free(void *ptr);
  * limit when opened evicts down to it before `kvdb_open` returns, as
  * `kvdb_set_memory_limit` does. Under an LRU or LFU policy it chooses by
  * the keys' use as of the last checkpoint (a snapshot records it) and the
- * writes replayed from the log.
+ * writes replayed from the log. Without a limit, reads go on recording
+ * the kind of use the snapshot recorded, so that opening a cache without
+ * its limit and checkpointing it keeps that use.
  *
  * # Safety
  *
@@ -1602,6 +1604,7 @@ kvdb_status_t kvdb_options_set_memory_limit(kvdb_options_t *opts, uint64_t bytes
  * with `KVDB_MEMORY_LIMIT` until room is made. Setting an LRU or LFU
  * policy where none recorded the keys' use, or changing between LRU and
  * LFU, counts every key held as written now (one pass over the keys).
+ * Removing the limit (0) leaves what reads record as it was.
  *
  * # Safety
  *

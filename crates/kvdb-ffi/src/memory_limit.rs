@@ -42,7 +42,9 @@ fn parse_policy(code: c_int) -> FfiResult<EvictionPolicy> {
 /// limit when opened evicts down to it before `kvdb_open` returns, as
 /// `kvdb_set_memory_limit` does. Under an LRU or LFU policy it chooses by
 /// the keys' use as of the last checkpoint (a snapshot records it) and the
-/// writes replayed from the log.
+/// writes replayed from the log. Without a limit, reads go on recording
+/// the kind of use the snapshot recorded, so that opening a cache without
+/// its limit and checkpointing it keeps that use.
 ///
 /// # Safety
 ///
@@ -70,6 +72,7 @@ pub unsafe extern "C" fn kvdb_options_set_memory_limit(
 /// with `KVDB_MEMORY_LIMIT` until room is made. Setting an LRU or LFU
 /// policy where none recorded the keys' use, or changing between LRU and
 /// LFU, counts every key held as written now (one pass over the keys).
+/// Removing the limit (0) leaves what reads record as it was.
 ///
 /// # Safety
 ///

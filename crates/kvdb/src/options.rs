@@ -119,9 +119,15 @@ pub struct Options {
     /// (the default, `NoEviction`) or evict keys first, with Redis's
     /// policies. The keys' use (recency or frequency) that LRU and LFU
     /// choose by is kept across a reopen as of the last checkpoint or
-    /// backup, when the database opens with a policy of the same kind; the
-    /// writes replayed from the log count as their keys' use as of that
-    /// checkpoint at the latest (the reads since it are not kept).
+    /// backup, when the database opens with a policy of the same kind or
+    /// without a limit; the writes replayed from the log count as their
+    /// keys' use as of that checkpoint at the latest (the reads since it
+    /// are not kept). Without a limit, reads go on recording what they
+    /// recorded (the snapshot's kind at an open, the last limit's policy's
+    /// after [`crate::Db::set_memory_limit`] removes it), so that a tool
+    /// that opens a cache without its limit and checkpoints or backs it up
+    /// keeps its keys' use; a limit with a policy that ranks no key
+    /// (`NoEviction`, random, TTL) stops the recording.
     pub eviction: crate::EvictionPolicy,
 }
 

@@ -287,3 +287,70 @@ fn a_backup_opened_in_memory_keeps_the_keys_use() {
         preference * 100.0
     );
 }
+
+#[test]
+fn a_database_opened_without_its_limit_keeps_the_use_its_snapshot_recorded() {
+    // A tool that opens a cache without its options (the `kvdb` shell, a
+    // backup job) and checkpoints or backs it up must not erase what the
+    // keys' use was: the next open under the limit ranks by it.
+    for policy in [EvictionPolicy::AllKeysLru, EvictionPolicy::AllKeysLfu] {
+        for backup in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let copies = tempfile::tempdir().unwrap();
+            let used = fill(dir.path(), policy, |db| {
+                for _ in 0..20 {
+                    for i in even() {
+                        db.get(&key(i)).unwrap();
+                    }
+                }
+                db.checkpoint().unwrap();
+            });
+            let mut plain = Options::manual_maintenance();
+            plain.sync = SyncPolicy::Never;
+            let db = Db::open(dir.path(), plain).unwrap();
+            // A write, so that the checkpoint has something to write.
+            db.put(b"written-without-a-limit", b"x").unwrap();
+            let reopen_from = if backup {
+                let target = copies.path().join("copy");
+                db.backup_to(&target).unwrap();
+                target
+            } else {
+                db.checkpoint().unwrap();
+                dir.path().to_path_buf()
+            };
+            db.close().unwrap();
+            let db = Db::open(&reopen_from, options(policy, used / 4 * 3)).unwrap();
+            let preference = preference(&db, even(), odd());
+            assert!(
+                preference >= 0.95,
+                "{policy:?}, backup {backup}: the keys used were kept at {:.0}% of what could be",
+                preference * 100.0
+            );
+        }
+    }
+}
+
+#[test]
+fn reads_after_the_limit_is_removed_at_run_time_still_count_after_a_reopen() {
+    // Removing the limit keeps what reads record, so that setting it again
+    // (or reopening with it) ranks the keys by every use they had.
+    for policy in [EvictionPolicy::AllKeysLru, EvictionPolicy::AllKeysLfu] {
+        let dir = tempfile::tempdir().unwrap();
+        let used = fill(dir.path(), policy, |db| {
+            db.set_memory_limit(0, EvictionPolicy::NoEviction).unwrap();
+            for _ in 0..20 {
+                for i in even() {
+                    db.get(&key(i)).unwrap();
+                }
+            }
+            db.checkpoint().unwrap();
+        });
+        let db = Db::open(dir.path(), options(policy, used / 4 * 3)).unwrap();
+        let preference = preference(&db, even(), odd());
+        assert!(
+            preference >= 0.95,
+            "{policy:?}: the keys read without a limit were kept at {:.0}% of what could be",
+            preference * 100.0
+        );
+    }
+}

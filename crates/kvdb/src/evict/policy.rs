@@ -105,14 +105,12 @@ impl EvictionPolicy {
         }
     }
 
-    /// What reads must record for this policy under memory limit `limit`
-    /// (nothing without one).
-    pub(crate) fn tracking_under(self, limit: u64) -> Tracking {
-        if limit > 0 {
-            self.tracking()
-        } else {
-            Tracking::Off
-        }
+    /// What reads must record for this policy under memory limit `limit`;
+    /// `None` without a limit, where reads go on recording what they
+    /// recorded (at an open, what the snapshot recorded), so that a limit
+    /// set again ranks the keys by all their use.
+    pub(crate) fn tracking_under(self, limit: u64) -> Option<Tracking> {
+        (limit > 0).then(|| self.tracking())
     }
 
     /// How much a candidate deserves eviction at sequence `now`: higher is

@@ -124,12 +124,21 @@ impl std::fmt::Display for RecoveryReport {
     }
 }
 
+/// Loads the newest usable snapshot in `dir` into `store`, after setting
+/// what the store's reads record: what `options`' limit asks for or,
+/// without a limit, what the snapshot recorded (a tool that opens a cache
+/// without its limit and checkpoints it keeps the keys' use).
 fn load_snapshot(
     store: &Store,
     vfs: &dyn Vfs,
     dir: &Path,
+    options: &Options,
     report: &mut RecoveryReport,
 ) -> Result<SnapshotBase> {
+    let chosen = options.eviction.tracking_under(options.memory_limit);
+    if let Some(tracking) = chosen {
+        store.set_tracking(tracking);
+    }
     let loaded = load_newest(vfs, dir)?;
     report.snapshots_rejected = loaded
         .rejected
@@ -159,6 +168,11 @@ fn load_snapshot(
     // second thread (see kvdb-core's `writer/load.rs`).
     // The keys' use the file records is restored only in the form the
     // store records now: an LRU age means nothing to LFU, nor the reverse.
+    if chosen.is_none()
+        && let Some(recorded) = recorded_as(snapshot.info().access)
+    {
+        store.set_tracking(recorded);
+    }
     let tracking = store.tracking();
     let restores_use = recorded_as(snapshot.info().access) == Some(tracking);
     let entries = snapshot.entries().map(|entry| {
@@ -313,8 +327,7 @@ pub(crate) fn recover(
     let started = Instant::now();
     let mut report = RecoveryReport::default();
     remove_temporaries(&**vfs, dir)?;
-    store.set_tracking(options.eviction.tracking_under(options.memory_limit));
-    let base = load_snapshot(store, &**vfs, dir, &mut report)?;
+    let base = load_snapshot(store, &**vfs, dir, options, &mut report)?;
     let Replayed { reader, applied } = replay(store, vfs, dir, options, base, &mut report)?;
     let recovered = reader.finish()?;
     report.wal_bytes = recovered.report.bytes;
@@ -348,8 +361,7 @@ pub(crate) fn load_read_only(
 ) -> Result<RecoveryReport> {
     let started = Instant::now();
     let mut report = RecoveryReport::default();
-    store.set_tracking(options.eviction.tracking_under(options.memory_limit));
-    let base = load_snapshot(store, &**vfs, dir, &mut report)?;
+    let base = load_snapshot(store, &**vfs, dir, options, &mut report)?;
     let Replayed { applied, .. } = replay(store, vfs, dir, options, base, &mut report)?;
     if let Some(applied) = applied {
         store.publish(applied);
