@@ -85,8 +85,8 @@ impl Store {
     /// the other form (an LRU stamp read as an LFU counter would rank a
     /// key by when it was used, not how often). One pass over the keys,
     /// which runs beside readers and writers (a key written meanwhile is
-    /// recorded by the new tracking; a hash table rebuilt meanwhile can
-    /// make the pass miss a few keys, whose words stay as they were).
+    /// recorded by the new tracking; a hash table rebuilt meanwhile makes
+    /// the pass start over, so that it misses no key).
     pub fn set_tracking(&self, tracking: Tracking) {
         let access = &self.shared.access;
         if access.get() == tracking {

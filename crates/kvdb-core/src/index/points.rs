@@ -68,6 +68,10 @@ struct Table {
     shift: u32,
     /// Slots carry a hash tag above a 48-bit address.
     tagged: bool,
+    /// How many rebuilds made the tables before this one: a pass over the
+    /// slots across pins of the epoch tells by it that the table changed
+    /// (an address could be reused).
+    generation: u64,
     #[cfg_attr(not(test), expect(dead_code, reason = "read in test builds only"))]
     live: LiveTables,
 }
@@ -98,7 +102,7 @@ impl Table {
         capacity.next_power_of_two().max(MIN_CAPACITY)
     }
 
-    fn new(capacity: usize, tagged: bool, live: LiveTables) -> Self {
+    fn new(capacity: usize, tagged: bool, generation: u64, live: LiveTables) -> Self {
         let capacity = Self::capacity_for(capacity);
         #[cfg(test)]
         live.0.fetch_add(1, Ordering::SeqCst);
@@ -107,6 +111,7 @@ impl Table {
             mask: capacity - 1,
             shift: 64 - capacity.trailing_zeros(),
             tagged,
+            generation,
             live,
         }
     }
@@ -209,7 +214,7 @@ impl PointIndex {
             .finish();
         let live = LiveTables::default();
         Self {
-            table: epoch::Atomic::new(Table::new(MIN_CAPACITY, true, live.clone())),
+            table: epoch::Atomic::new(Table::new(MIN_CAPACITY, true, 0, live.clone())),
             len: AtomicUsize::new(0),
             used: AtomicUsize::new(0),
             hasher: foldhash::fast::FixedState::with_seed(seed),
@@ -344,15 +349,23 @@ impl PointIndex {
     }
 
     /// Calls `f` with every chain the table holds, a chunk of slots per
-    /// pin of the epoch, so that reclamation waits for one chunk at most. A
-    /// rebuild of the table meanwhile (the writer's, as keys come and go)
-    /// can make the pass skip or repeat some chains.
+    /// pin of the epoch, so that reclamation waits for one chunk at most.
+    /// Every chain held from the start of the pass to its end is visited;
+    /// one added or removed meanwhile may be or not. A rebuild of the table
+    /// meanwhile (the writer's, as keys come and go) moves chains between
+    /// slots, so the pass starts over in the new table and `f` sees some
+    /// chains twice.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&ChainBorrow<'_>)) {
         const SLOTS_PER_PIN: usize = 4096;
         let mut start = 0;
+        let mut generation = None;
         loop {
             let guard = crossbeam_epoch::pin();
             let table = self.current(&guard);
+            if generation != Some(table.generation) {
+                generation = Some(table.generation);
+                start = 0;
+            }
             if start >= table.capacity() {
                 return;
             }
@@ -448,7 +461,12 @@ impl PointIndex {
     /// only.
     fn rebuild(&self, len: usize, tagged: bool, guard: &Guard) {
         let old = self.current(guard);
-        let new = Table::new(rebuilt_capacity(len), tagged, self.live.clone());
+        let new = Table::new(
+            rebuilt_capacity(len),
+            tagged,
+            old.generation + 1,
+            self.live.clone(),
+        );
         let mut placed = 0;
         for slot in old.slots.iter() {
             let hint = slot.hint.load(Ordering::Relaxed) as usize;
@@ -641,6 +659,40 @@ mod tests {
         assert_eq!(seen.len(), held.len());
         assert!(seen.values().all(|&n| n == 1), "a chain visited twice");
         assert!(held.iter().all(|i| seen.contains_key(&i.to_be_bytes()[..])));
+    }
+
+    #[test]
+    fn for_each_visits_every_chain_held_throughout_a_rebuild_during_it() {
+        // A pass that goes on in the new table where it was in the old one
+        // skips the chains the rebuild moved behind it. The pass here
+        // shrinks the table (removing chains, as the writer's deletions or
+        // the collector would) after its first chunk.
+        let index = PointIndex::new();
+        let guard = epoch::pin();
+        let chains: Vec<ChainRef> = (0..20_000u32)
+            .map(|i| ChainRef::new(&i.to_be_bytes()))
+            .collect();
+        for c in &chains {
+            index.insert(c, &guard);
+        }
+        drop(guard);
+        let (kept, removed) = chains.split_at(2_000);
+        let mut seen = HashMap::new();
+        let mut rebuilt = false;
+        index.for_each(|c| {
+            if !rebuilt {
+                rebuilt = true;
+                let guard = epoch::pin();
+                let footprint = index.footprint();
+                for r in removed {
+                    assert!(index.remove(r, &guard));
+                }
+                assert!(index.footprint() < footprint, "no rebuild");
+            }
+            seen.insert(c.key().to_vec(), ());
+        });
+        let missed = kept.iter().filter(|c| !seen.contains_key(c.key())).count();
+        assert_eq!(missed, 0, "of {} chains held throughout", kept.len());
     }
 
     #[test]
