@@ -54,6 +54,10 @@ const LFU_CLOCK_MASK: u32 = (1 << 24) - 1;
 pub(crate) struct AccessTracker {
     mode: AtomicU8,
     writes_at_most: AtomicU64,
+    /// Switches of the mode, counted twice each: odd while one is under
+    /// way (the mode changed, and the pass that rewrites every key's word
+    /// in the new form has not finished).
+    switches: AtomicU64,
 }
 
 impl Default for AccessTracker {
@@ -61,6 +65,7 @@ impl Default for AccessTracker {
         Self {
             mode: AtomicU8::new(0),
             writes_at_most: AtomicU64::new(u64::MAX),
+            switches: AtomicU64::new(0),
         }
     }
 }
@@ -73,6 +78,16 @@ impl AccessTracker {
             Tracking::Lfu => 2,
         };
         self.mode.store(mode, Ordering::Relaxed);
+    }
+
+    /// The count of switch starts and ends (see the field).
+    pub(crate) fn switches(&self) -> u64 {
+        self.switches.load(Ordering::SeqCst)
+    }
+
+    /// Marks the start or the end of a switch of the mode.
+    pub(crate) fn count_switch(&self) {
+        self.switches.fetch_add(1, Ordering::SeqCst);
     }
 
     pub(crate) fn get(&self) -> Tracking {

@@ -73,6 +73,16 @@ impl std::fmt::Debug for Candidate {
     }
 }
 
+/// What reads and writes recorded at a moment: see
+/// [`Store::tracking_span`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackingSpan {
+    /// What they recorded.
+    pub tracking: Tracking,
+    /// Switch starts and ends counted before it.
+    switches: u64,
+}
+
 impl Store {
     /// What reads and writes record now.
     pub fn tracking(&self) -> Tracking {
@@ -92,14 +102,34 @@ impl Store {
         if access.get() == tracking {
             return;
         }
+        access.count_switch();
         access.set(tracking);
-        if tracking == Tracking::Off {
-            return;
+        if tracking != Tracking::Off {
+            let now = self.shared.visible_seq();
+            self.shared.index.for_each_chain(|chain| {
+                access.write(chain.access(), now, true);
+            });
         }
-        let now = self.shared.visible_seq();
-        self.shared.index.for_each_chain(|chain| {
-            access.write(chain.access(), now, true);
-        });
+        access.count_switch();
+    }
+
+    /// What reads and writes record now, for a snapshot file about to
+    /// record the keys' use: [`Store::tracking_held_since`] tells, once
+    /// the file is written, whether every word it read was in this form.
+    pub fn tracking_span(&self) -> TrackingSpan {
+        let access = &self.shared.access;
+        let switches = access.switches();
+        TrackingSpan {
+            tracking: access.get(),
+            switches,
+        }
+    }
+
+    /// True if no switch of what reads record ([`Store::set_tracking`])
+    /// was under way when `span` was taken or has begun since: every
+    /// access word read in between is in `span.tracking`'s form.
+    pub fn tracking_held_since(&self, span: TrackingSpan) -> bool {
+        span.switches.is_multiple_of(2) && self.shared.access.switches() == span.switches
     }
 
     /// Makes writes record their keys' use as made at sequence `seq` at the

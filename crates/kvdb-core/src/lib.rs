@@ -90,7 +90,7 @@ pub use alloc_size::{BlockSizes, block_sizes, set_block_sizes};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cursor::Cursor;
 pub use error::CoreError;
-pub use evict::{Candidate, WriteClockHold, WriteCost};
+pub use evict::{Candidate, TrackingSpan, WriteClockHold, WriteCost};
 pub use expire::{ExpireConfig, ExpireReport};
 pub use fork::ProcessToken;
 pub use gc::GcReport;

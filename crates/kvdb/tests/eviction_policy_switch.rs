@@ -4,7 +4,12 @@
 //! form. The keys held then count as written at that moment, neither
 //! older nor more used than they are known to be.
 
-use kvdb::{Db, EvictionPolicy, Options};
+use std::path::Path;
+use std::sync::Arc;
+
+use kvdb::vfs::{DirLock, FileBytes, StdFs, Vfs, WritableFile};
+use kvdb::{Db, EvictionPolicy, Options, SyncPolicy};
+use kvdb_snapshot::format::AccessKind;
 
 const KEYS: u64 = 4_000;
 
@@ -79,4 +84,125 @@ fn a_switch_from_lru_to_lfu_does_not_read_recency_as_frequency() {
     );
     let kept = held(&db, even());
     assert!(kept >= 0.9, "{:.0}% of the keys read kept", kept * 100.0);
+}
+
+/// A file system that runs a hook at the first write to the first snapshot
+/// file created: the header, before any entry is read.
+struct HookedFs {
+    hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+struct HookedFile {
+    inner: Box<dyn WritableFile>,
+    hook: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl std::fmt::Debug for HookedFs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HookedFs")
+    }
+}
+
+impl WritableFile for HookedFile {
+    fn append(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if let Some(hook) = self.hook.take() {
+            hook();
+        }
+        self.inner.append(buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> std::io::Result<()> {
+        self.inner.write_at(offset, buf)
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.inner.sync()
+    }
+}
+
+impl Vfs for HookedFs {
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        StdFs.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        StdFs.list(dir)
+    }
+    fn create(&self, path: &Path) -> std::io::Result<Box<dyn WritableFile>> {
+        let inner = StdFs.create(path)?;
+        let snapshot = path.to_string_lossy().ends_with(".kvs.tmp");
+        let hook = if snapshot {
+            self.hook.lock().unwrap().take()
+        } else {
+            None
+        };
+        Ok(Box::new(HookedFile { inner, hook }))
+    }
+    fn read(&self, path: &Path) -> std::io::Result<FileBytes> {
+        StdFs.read(path)
+    }
+    fn truncate(&self, path: &Path, len: u64) -> std::io::Result<()> {
+        StdFs.truncate(path, len)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        StdFs.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        StdFs.remove(path)
+    }
+    fn sync_file(&self, path: &Path) -> std::io::Result<()> {
+        StdFs.sync_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        StdFs.sync_dir(dir)
+    }
+    fn lock(&self, dir: &Path) -> std::io::Result<DirLock> {
+        StdFs.lock(dir)
+    }
+}
+
+#[test]
+fn a_snapshot_a_policy_switch_overlaps_records_the_use_in_one_form() {
+    // The switch from LFU to LRU happens after the checkpoint chose what
+    // kind of use to record and before it read any key: every word it
+    // reads is an LRU stamp. Recorded as LFU, the stamps would read as
+    // counters (about 250 here, for keys written once: counter 5).
+    let dir = tempfile::tempdir().unwrap();
+    let (started, switch) = std::sync::mpsc::channel::<()>();
+    let (switched, resume) = std::sync::mpsc::channel::<()>();
+    let fs = Arc::new(HookedFs {
+        hook: std::sync::Mutex::new(Some(Box::new(move || {
+            started.send(()).unwrap();
+            resume.recv().unwrap();
+        }))),
+    });
+    let mut options = Options::manual_maintenance();
+    options.sync = SyncPolicy::Never;
+    options.vfs = fs;
+    options.memory_limit = 1 << 40;
+    options.eviction = EvictionPolicy::AllKeysLfu;
+    let db = Db::open(dir.path(), options).unwrap();
+    for i in 0..KEYS {
+        db.put(&key(i), &[b'v'; 100]).unwrap();
+    }
+    std::thread::scope(|s| {
+        let checkpoint = s.spawn(|| db.checkpoint().unwrap());
+        switch.recv().unwrap();
+        db.set_memory_limit(1 << 40, EvictionPolicy::AllKeysLru)
+            .unwrap();
+        switched.send(()).unwrap();
+        checkpoint.join().unwrap();
+    });
+    let (_, path) = kvdb_snapshot::list(&StdFs, dir.path()).unwrap()[0].clone();
+    let file = kvdb_snapshot::SnapshotFile::open(&StdFs, &path).unwrap();
+    assert_eq!(
+        file.info().access,
+        AccessKind::Recency,
+        "the kind after the switch"
+    );
+    let seq = file.info().seq;
+    for entry in file.entries() {
+        let age = entry.access.unwrap();
+        assert!(
+            u64::from(age) <= seq / 16,
+            "an LRU age of {age} units of 16 writes at sequence {seq}"
+        );
+    }
 }

@@ -41,7 +41,7 @@ impl Inner {
             .lock(dir)
             .map_err(|e| Error::io(format!("locking {}", dir.display()), e))?;
         let view = self.store.snapshot();
-        let info = write_snapshot(vfs, dir, &view, self.store.tracking())?;
+        let info = write_snapshot(vfs, dir, &view, &self.store)?;
         Ok(BackupReport {
             seq: info.seq,
             entries: info.entries,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use std::path::Path;
 use std::sync::Arc;
 
-use kvdb_core::{ReadView, Tracking, access_age};
+use kvdb_core::{ReadView, Store, Tracking, access_age};
 use kvdb_snapshot::{SnapshotInfo, SnapshotWriter, list, retain};
 use kvdb_vfs::Vfs;
 
@@ -35,28 +35,51 @@ use crate::persist::access_kind::recorded_kind;
 /// policy), each entry records its key's as an age at the view's sequence
 /// number (see kvdb-core's `access_age`), for an eviction after the
 /// database reopens. The use is read as it stands when the entry is
-/// written, not as of the view. The kind recorded is `tracking`'s: if the
-/// policy switches between LRU and LFU while the file is written, the words
-/// the new policy wrote meanwhile are recorded as if they were the old
-/// one's, as an eviction reads them in a store whose policy switched.
+/// written, not as of the view. If what the store records switches (a
+/// policy changed between LRU and LFU, or to one that ranks nothing) while
+/// the file is written, its words are in two forms, and the file is
+/// written again; the last of [`WRITE_ATTEMPTS`] records no use at all
+/// rather than mix them.
 pub(crate) fn write_snapshot(
     vfs: &Arc<dyn Vfs>,
     dir: &Path,
     view: &ReadView,
-    tracking: Tracking,
+    store: &Store,
 ) -> Result<SnapshotInfo> {
-    let access = recorded_kind(tracking);
-    let mut writer =
-        SnapshotWriter::create_recording(Arc::clone(vfs), dir, view.seq(), view.time_ms(), access)?;
-    let mut cursor = view.cursor::<&[u8]>(..);
-    cursor.seek_to_first();
-    while let (Some(key), Some(value)) = (cursor.key(), cursor.value()) {
-        let age = access_age(cursor.access().unwrap_or(0), view.seq(), tracking);
-        writer.add_with_access(key, value, cursor.expires_at(), age)?;
-        cursor.next();
+    let mut attempt = 1;
+    loop {
+        let span = store.tracking_span();
+        let tracking = if attempt < WRITE_ATTEMPTS {
+            span.tracking
+        } else {
+            Tracking::Off
+        };
+        let access = recorded_kind(tracking);
+        let mut writer = SnapshotWriter::create_recording(
+            Arc::clone(vfs),
+            dir,
+            view.seq(),
+            view.time_ms(),
+            access,
+        )?;
+        let mut cursor = view.cursor::<&[u8]>(..);
+        cursor.seek_to_first();
+        while let (Some(key), Some(value)) = (cursor.key(), cursor.value()) {
+            let age = access_age(cursor.access().unwrap_or(0), view.seq(), tracking);
+            writer.add_with_access(key, value, cursor.expires_at(), age)?;
+            cursor.next();
+        }
+        if tracking == Tracking::Off || store.tracking_held_since(span) {
+            return Ok(writer.finish()?);
+        }
+        // `writer`, dropped unfinished, removes its temporary file.
+        attempt += 1;
     }
-    Ok(writer.finish()?)
 }
+
+/// How many times [`write_snapshot`] writes a file that a switch of what
+/// the store records overlapped, the last time recording no use.
+const WRITE_ATTEMPTS: u32 = 3;
 
 /// What a checkpoint did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,7 +136,7 @@ impl Inner {
         let tracking = self.store.tracking();
         let current = existing.first().map(|(seq, _)| *seq) == Some(view.seq());
         if !current || tracking != Tracking::Off {
-            let info = write_snapshot(&persist.vfs, &persist.dir, &view, tracking)?;
+            let info = write_snapshot(&persist.vfs, &persist.dir, &view, &self.store)?;
             report.entries = info.entries;
             report.snapshot_bytes = info.bytes;
             report.wrote_snapshot = true;
