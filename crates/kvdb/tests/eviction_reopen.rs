@@ -65,6 +65,15 @@ fn share(db: &Db, these: impl Iterator<Item = u64>, others: impl Iterator<Item =
     these_held as f64 / (these_held + others_held) as f64
 }
 
+/// Reads every even key `times` times.
+fn read_even_keys(db: &Db, times: u32) {
+    for _ in 0..times {
+        for i in even() {
+            db.get(&key(i)).unwrap();
+        }
+    }
+}
+
 fn even() -> impl Iterator<Item = u64> {
     (0..KEYS).step_by(2)
 }
@@ -82,11 +91,7 @@ fn keys_used_before_a_checkpoint_outlive_keys_left_unused_after_a_reopen() {
     for policy in [EvictionPolicy::AllKeysLru, EvictionPolicy::AllKeysLfu] {
         let dir = tempfile::tempdir().unwrap();
         let used = fill(dir.path(), policy, |db| {
-            for _ in 0..20 {
-                for i in even() {
-                    db.get(&key(i)).unwrap();
-                }
-            }
+            read_even_keys(db, 20);
             db.checkpoint().unwrap();
         });
         let db = Db::open(dir.path(), options(policy, used / 4 * 3)).unwrap();
@@ -137,9 +142,7 @@ fn keys_used_at_the_last_checkpoint_are_not_outranked_by_keys_written_after_it()
     let policy = EvictionPolicy::AllKeysLru;
     let new_keys = || KEYS..2 * KEYS;
     fill(dir.path(), policy, |db| {
-        for i in even() {
-            db.get(&key(i)).unwrap();
-        }
+        read_even_keys(db, 1);
         db.checkpoint().unwrap();
         for i in new_keys() {
             db.put(&key(i), &[b'n'; 100]).unwrap();
@@ -182,9 +185,7 @@ fn with_a_checkpoint_on_close_the_reads_since_the_last_checkpoint_survive_a_reop
             db.put(&key(i), &[b'v'; 100]).unwrap();
         }
         db.checkpoint().unwrap();
-        for i in even() {
-            db.get(&key(i)).unwrap();
-        }
+        read_even_keys(&db, 1);
         let used = db.memory_usage().used;
         db.close().unwrap();
         let db = Db::open(dir.path(), options(policy, used / 4 * 3)).unwrap();
@@ -249,9 +250,7 @@ fn a_history_recorded_under_another_policy_is_not_read_as_this_ones() {
     // used, and take them first (30% of the keys held are the keys read).
     let dir = tempfile::tempdir().unwrap();
     let used = fill(dir.path(), EvictionPolicy::AllKeysLru, |db| {
-        for i in even() {
-            db.get(&key(i)).unwrap();
-        }
+        read_even_keys(db, 1);
         db.checkpoint().unwrap();
     });
     let db = Db::open(
@@ -274,9 +273,7 @@ fn a_backup_opened_in_memory_keeps_the_keys_use() {
     let policy = EvictionPolicy::AllKeysLru;
     let target = backup.path().join("copy");
     let used = fill(dir.path(), policy, |db| {
-        for i in even() {
-            db.get(&key(i)).unwrap();
-        }
+        read_even_keys(db, 1);
         db.backup_to(&target).unwrap();
     });
     let (db, _) = Db::open_in_memory_from(&target, options(policy, used / 4 * 3)).unwrap();
@@ -298,11 +295,7 @@ fn a_database_opened_without_its_limit_keeps_the_use_its_snapshot_recorded() {
             let dir = tempfile::tempdir().unwrap();
             let copies = tempfile::tempdir().unwrap();
             let used = fill(dir.path(), policy, |db| {
-                for _ in 0..20 {
-                    for i in even() {
-                        db.get(&key(i)).unwrap();
-                    }
-                }
+                read_even_keys(db, 20);
                 db.checkpoint().unwrap();
             });
             let mut plain = Options::manual_maintenance();
@@ -338,11 +331,7 @@ fn reads_after_the_limit_is_removed_at_run_time_still_count_after_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let used = fill(dir.path(), policy, |db| {
             db.set_memory_limit(0, EvictionPolicy::NoEviction).unwrap();
-            for _ in 0..20 {
-                for i in even() {
-                    db.get(&key(i)).unwrap();
-                }
-            }
+            read_even_keys(db, 20);
             db.checkpoint().unwrap();
         });
         let db = Db::open(dir.path(), options(policy, used / 4 * 3)).unwrap();

@@ -615,16 +615,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn shrink_to_fit_rebuilds_an_oversized_table_for_what_it_holds() {
+    /// An index holding `n` chains, whose keys are their positions' bytes.
+    fn index_holding(n: u32) -> (PointIndex, Vec<ChainRef>) {
         let index = PointIndex::new();
         let guard = epoch::pin();
-        let chains: Vec<ChainRef> = (0..6_400u32)
-            .map(|i| ChainRef::new(&i.to_be_bytes()))
-            .collect();
+        let chains: Vec<ChainRef> = (0..n).map(|i| ChainRef::new(&i.to_be_bytes())).collect();
         for c in &chains {
             index.insert(c, &guard);
         }
+        (index, chains)
+    }
+
+    #[test]
+    fn shrink_to_fit_rebuilds_an_oversized_table_for_what_it_holds() {
+        let (index, chains) = index_holding(6_400);
+        let guard = epoch::pin();
         // 4,000 left: more than an eighth of the table, so no shrink yet.
         for c in &chains[4_000..] {
             assert!(index.remove(c, &guard));
@@ -640,15 +645,9 @@ mod tests {
 
     #[test]
     fn for_each_visits_every_chain_held_once() {
-        let index = PointIndex::new();
-        let guard = epoch::pin();
         // Enough for several chunks of slots, some removed.
-        let chains: Vec<ChainRef> = (0..20_000u32)
-            .map(|i| ChainRef::new(&i.to_be_bytes()))
-            .collect();
-        for c in &chains {
-            index.insert(c, &guard);
-        }
+        let (index, chains) = index_holding(20_000);
+        let guard = epoch::pin();
         for c in chains.iter().step_by(3) {
             assert!(index.remove(c, &guard));
         }
@@ -667,15 +666,7 @@ mod tests {
         // skips the chains the rebuild moved behind it. The pass here
         // shrinks the table (removing chains, as the writer's deletions or
         // the collector would) after its first chunk.
-        let index = PointIndex::new();
-        let guard = epoch::pin();
-        let chains: Vec<ChainRef> = (0..20_000u32)
-            .map(|i| ChainRef::new(&i.to_be_bytes()))
-            .collect();
-        for c in &chains {
-            index.insert(c, &guard);
-        }
-        drop(guard);
+        let (index, chains) = index_holding(20_000);
         let (kept, removed) = chains.split_at(2_000);
         let mut seen = HashMap::new();
         let mut rebuilt = false;
@@ -854,13 +845,7 @@ mod tests {
         let guard = epoch::pin();
         for held in [1usize, 15, 16, 17, 100, 1_000, 5_000] {
             for removed in [0usize, 1, held / 8, held / 2, held * 7 / 8, held - 1, held] {
-                let index = PointIndex::new();
-                let chains: Vec<ChainRef> = (0..held as u32)
-                    .map(|i| ChainRef::new(&i.to_be_bytes()))
-                    .collect();
-                for c in &chains {
-                    index.insert(c, &guard);
-                }
+                let (index, chains) = index_holding(held as u32);
                 let before = index.footprint();
                 let predicted = index.shrink(removed);
                 for c in &chains[..removed] {
