@@ -55,6 +55,8 @@ type MemoryUsage struct {
 // evicts them all, and writes then fail with ErrMemoryLimit until room is
 // made. Setting an LRU or LFU policy where none recorded the keys' use, or
 // changing between LRU and LFU, counts every key held as written now.
+// Removing the limit (Bytes 0) leaves what reads record as it was, so that
+// a limit set again, or a reopen, ranks the keys by all their use.
 func (d *DB) SetMemoryLimit(limit MemoryLimit) error {
 	return d.with(func(db *C.kvdb_t) C.kvdb_status_t {
 		return C.kvdb_set_memory_limit(db, C.uint64_t(limit.Bytes), C.int(limit.Policy))

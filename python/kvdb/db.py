@@ -641,7 +641,9 @@ class DB(_Reads):
         much, loses them all, and writes then raise MemoryLimitError until
         room is made. Setting an LRU or LFU policy where none recorded the
         keys' use, or changing between LRU and LFU, counts every key held
-        as written now."""
+        as written now. Removing the limit (0) leaves what reads record as
+        it was, so that a limit set again, or a reopen, ranks the keys by
+        all their use."""
         with self._g as h:
             check(L.kvdb_set_memory_limit(h, limit, eviction))
 
