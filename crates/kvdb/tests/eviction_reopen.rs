@@ -58,6 +58,22 @@ fn preference(db: &Db, used: impl Iterator<Item = u64>, others: impl Iterator<It
     used_held as f64 / could as f64
 }
 
+/// Asserts that `db`'s eviction took the keys `others` before the keys
+/// `used` (see [`preference`]) at 95% or more; `what` names the keys used.
+fn assert_kept_first(
+    db: &Db,
+    used: impl Iterator<Item = u64>,
+    others: impl Iterator<Item = u64>,
+    what: &str,
+) {
+    let preference = preference(db, used, others);
+    assert!(
+        preference >= 0.95,
+        "{what} were kept at {:.0}% of what could be",
+        preference * 100.0
+    );
+}
+
 /// The share of the keys `db` holds that are among `these`.
 fn share(db: &Db, these: impl Iterator<Item = u64>, others: impl Iterator<Item = u64>) -> f64 {
     let (these_held, _) = held(db, these);
@@ -95,12 +111,7 @@ fn keys_used_before_a_checkpoint_outlive_keys_left_unused_after_a_reopen() {
             db.checkpoint().unwrap();
         });
         let db = Db::open(dir.path(), options(policy, used / 4 * 3)).unwrap();
-        let preference = preference(&db, even(), odd());
-        assert!(
-            preference >= 0.95,
-            "{policy:?}: the keys used were kept at {:.0}% of what could be",
-            preference * 100.0
-        );
+        assert_kept_first(&db, even(), odd(), &format!("{policy:?}: the keys used"));
     }
 }
 
@@ -118,12 +129,7 @@ fn keys_written_since_the_last_checkpoint_count_as_used_at_it_after_a_reopen() {
         }
     });
     let db = Db::open(dir.path(), options(policy, used / 4 * 3)).unwrap();
-    let preference = preference(&db, odd(), even());
-    assert!(
-        preference >= 0.95,
-        "the keys rewritten were kept at {:.0}% of what could be",
-        preference * 100.0
-    );
+    assert_kept_first(&db, odd(), even(), "the keys rewritten");
 }
 
 #[test]
@@ -277,12 +283,7 @@ fn a_backup_opened_in_memory_keeps_the_keys_use() {
         db.backup_to(&target).unwrap();
     });
     let (db, _) = Db::open_in_memory_from(&target, options(policy, used / 4 * 3)).unwrap();
-    let preference = preference(&db, even(), odd());
-    assert!(
-        preference >= 0.95,
-        "the keys read were kept at {:.0}% of what could be",
-        preference * 100.0
-    );
+    assert_kept_first(&db, even(), odd(), "the keys read");
 }
 
 #[test]
@@ -313,11 +314,11 @@ fn a_database_opened_without_its_limit_keeps_the_use_its_snapshot_recorded() {
             };
             db.close().unwrap();
             let db = Db::open(&reopen_from, options(policy, used / 4 * 3)).unwrap();
-            let preference = preference(&db, even(), odd());
-            assert!(
-                preference >= 0.95,
-                "{policy:?}, backup {backup}: the keys used were kept at {:.0}% of what could be",
-                preference * 100.0
+            assert_kept_first(
+                &db,
+                even(),
+                odd(),
+                &format!("{policy:?}, backup {backup}: the keys used"),
             );
         }
     }
@@ -335,11 +336,11 @@ fn reads_after_the_limit_is_removed_at_run_time_still_count_after_a_reopen() {
             db.checkpoint().unwrap();
         });
         let db = Db::open(dir.path(), options(policy, used / 4 * 3)).unwrap();
-        let preference = preference(&db, even(), odd());
-        assert!(
-            preference >= 0.95,
-            "{policy:?}: the keys read without a limit were kept at {:.0}% of what could be",
-            preference * 100.0
+        assert_kept_first(
+            &db,
+            even(),
+            odd(),
+            &format!("{policy:?}: the keys read without a limit"),
         );
     }
 }
