@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kvdb::{Db, Options};
+use kvdb::{Db, EvictionPolicy, Options};
 
 use output::Format;
 use session::Session;
@@ -43,6 +43,17 @@ enum Command {
         /// How replies are printed.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// The most memory the database may hold, in bytes (or with a
+        /// suffix K, M or G for KiB, MiB, GiB), as the application that
+        /// uses it opens it; 0, the default: none.
+        #[arg(long, value_parser = parse_size, default_value = "0")]
+        memory_limit: u64,
+        /// What a write past the memory limit does, by Redis's
+        /// maxmemory-policy names: noeviction (fail), allkeys-lru,
+        /// allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu,
+        /// volatile-random, volatile-ttl.
+        #[arg(long, value_parser = parse_policy, default_value = "noeviction")]
+        eviction: EvictionPolicy,
     },
     /// Checks every snapshot file and log record of a database directory;
     /// prints each problem with its file and offset, nothing when sound.
@@ -77,6 +88,8 @@ fn main() -> ExitCode {
         commands: Vec::new(),
         keep_going: false,
         format: Format::Table,
+        memory_limit: 0,
+        eviction: EvictionPolicy::NoEviction,
     });
     let result = match command {
         Command::Shell {
@@ -84,7 +97,14 @@ fn main() -> ExitCode {
             commands,
             keep_going,
             format,
-        } => return shell(dir, commands, keep_going, format),
+            memory_limit,
+            eviction,
+        } => {
+            let mut options = Options::default();
+            options.memory_limit = memory_limit;
+            options.eviction = eviction;
+            return shell(dir, options, commands, keep_going, format);
+        }
         Command::Verify { dir } => match tools::verify(&dir) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
@@ -117,17 +137,18 @@ fn load(dir: &std::path::Path, file: &std::path::Path) -> Result<(), String> {
 
 fn shell(
     dir: Option<PathBuf>,
+    options: Options,
     commands: Vec<String>,
     keep_going: bool,
     format: Format,
 ) -> ExitCode {
     let in_memory = dir.as_ref().is_none_or(|d| d.as_os_str() == ":memory:");
     let opened = if in_memory {
-        Db::in_memory()
+        Db::in_memory_with(options)
     } else {
         Db::open(
             dir.as_deref().unwrap_or(std::path::Path::new(":memory:")),
-            Options::default(),
+            options,
         )
     };
     let db = match opened {
@@ -155,4 +176,30 @@ fn shell(
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// A byte count: digits, optionally followed by K, M or G (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.char_indices().last() {
+        Some((at, 'K' | 'k')) => (&text[..at], 1u64 << 10),
+        Some((at, 'M' | 'm')) => (&text[..at], 1 << 20),
+        Some((at, 'G' | 'g')) => (&text[..at], 1 << 30),
+        _ => (text, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("{text:?} is not a byte count (digits, then K, M or G if any)"))
+}
+
+/// An eviction policy by its Redis name.
+fn parse_policy(name: &str) -> Result<EvictionPolicy, String> {
+    EvictionPolicy::ALL
+        .into_iter()
+        .find(|p| p.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = EvictionPolicy::ALL.iter().map(|p| p.name()).collect();
+            format!("{name:?} is not one of {}", names.join(", "))
+        })
 }

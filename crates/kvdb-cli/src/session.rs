@@ -531,6 +531,11 @@ fn stats_fields(db: &Db) -> Vec<(String, serde_json::Value)> {
         ("open_views".into(), json!(s.open_views)),
         ("sequence".into(), json!(s.visible_seq)),
     ];
+    let memory = db.memory_usage();
+    fields.push(("memory_used".into(), json!(memory.used)));
+    fields.push(("memory_limit".into(), json!(memory.limit)));
+    fields.push(("eviction".into(), json!(memory.policy.name())));
+    fields.push(("evicted_keys".into(), json!(memory.evicted_keys)));
     match db.durability_stats() {
         Some(d) => {
             fields.push(("directory".into(), json!(d.dir.display().to_string())));

@@ -294,3 +294,59 @@ fn a_durable_shell_keeps_data_and_backs_up() {
     let o = kvdb(&["shell", backup.to_str().unwrap()], "get k\n");
     assert_eq!(stdout(&o), "v\n");
 }
+
+#[test]
+fn a_shell_opened_with_a_memory_limit_evicts_by_its_policy() {
+    // An operator opens a cache as the application does, with its limit:
+    // writes from the shell evict instead of growing past it, and the
+    // limit shows in `stats`.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let mut lines = String::from(".format json\n");
+    for i in 0..2_000 {
+        lines.push_str(&format!("put key-{i:05} {}\n", "v".repeat(100)));
+    }
+    lines.push_str("stats\n");
+    let o = kvdb(
+        &[
+            "shell",
+            path,
+            "--memory-limit",
+            "100K",
+            "--eviction",
+            "allkeys-lru",
+        ],
+        &lines,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let stats: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(stats["memory_limit"], serde_json::json!(100 * 1024));
+    assert_eq!(stats["eviction"], serde_json::json!("allkeys-lru"));
+    let used = stats["memory_used"].as_u64().unwrap();
+    let live = stats["live_keys"].as_u64().unwrap();
+    let evicted = stats["evicted_keys"].as_u64().unwrap();
+    assert!(used <= 100 * 1024, "{used} bytes used");
+    assert!(
+        evicted > 0 && live + evicted >= 2_000,
+        "{live} live, {evicted} evicted"
+    );
+}
+
+#[test]
+fn a_bad_memory_limit_or_policy_is_refused_naming_it() {
+    let o = kvdb(&["shell", "--memory-limit", "12Q"], "");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("\"12Q\" is not a byte count"),
+        "{}",
+        stderr(&o)
+    );
+    let o = kvdb(&["shell", "--eviction", "allkeys-mru"], "");
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("\"allkeys-mru\" is not one of noeviction, allkeys-lru"),
+        "{}",
+        stderr(&o)
+    );
+}
