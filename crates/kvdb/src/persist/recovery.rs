@@ -8,12 +8,14 @@
 //! and the log it covered was already truncated) is reported as corruption
 //! rather than silently losing the writes in it.
 //!
-//! Under a memory limit with an LRU or LFU policy, the store records
-//! accesses before anything is loaded: the keys' use a snapshot recorded is
-//! restored with them, and each write replayed counts as its key's use as
-//! of the snapshot at the latest (the reads since it are in no file, and
-//! the writes must not outrank the keys they used), so that an eviction
-//! after the open chooses by the keys' use and not blindly.
+//! Under a memory limit with an LRU or LFU policy, or without a limit when
+//! the snapshot recorded the keys' use (which it then goes on recording),
+//! the store records accesses before anything is loaded: the keys' use a
+//! snapshot recorded is restored with them, and each write replayed counts
+//! as its key's use as of the snapshot at the latest (the reads since it
+//! are in no file, and the writes must not outrank the keys they used), so
+//! that an eviction after the open chooses by the keys' use and not
+//! blindly.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -135,11 +137,18 @@ fn load_snapshot(
     options: &Options,
     report: &mut RecoveryReport,
 ) -> Result<SnapshotBase> {
-    let chosen = options.eviction.tracking_under(options.memory_limit);
-    if let Some(tracking) = chosen {
+    let loaded = load_newest(vfs, dir)?;
+    let recorded = loaded
+        .snapshot
+        .as_ref()
+        .and_then(|s| recorded_as(s.info().access));
+    if let Some(tracking) = options
+        .eviction
+        .tracking_under(options.memory_limit)
+        .or(recorded)
+    {
         store.set_tracking(tracking);
     }
-    let loaded = load_newest(vfs, dir)?;
     report.snapshots_rejected = loaded
         .rejected
         .iter()
@@ -168,13 +177,8 @@ fn load_snapshot(
     // second thread (see kvdb-core's `writer/load.rs`).
     // The keys' use the file records is restored only in the form the
     // store records now: an LRU age means nothing to LFU, nor the reverse.
-    if chosen.is_none()
-        && let Some(recorded) = recorded_as(snapshot.info().access)
-    {
-        store.set_tracking(recorded);
-    }
     let tracking = store.tracking();
-    let restores_use = recorded_as(snapshot.info().access) == Some(tracking);
+    let restores_use = recorded == Some(tracking);
     let entries = snapshot.entries().map(|entry| {
         let put = Op::Put {
             key: entry.key,
