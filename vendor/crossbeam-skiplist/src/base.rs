@@ -531,6 +531,117 @@ where
         })
     }
 
+    /// As `get_or_insert`, but starting the search for the key's place
+    /// where the last such insert under the same guard left `finger`: at
+    /// each level from the new node's height down, from the node the last
+    /// search stood on there if its key is below `key`. For keys inserted
+    /// in ascending order, each the largest so far, that node is the
+    /// new key's predecessor, and an insert reads a node or two per level
+    /// of the new tower instead of descending every level from the head.
+    /// Keys in any other order are inserted correctly, searching as far as
+    /// they must. `finger` is updated to this insert's path; a conflict
+    /// with another thread's change falls back to `get_or_insert`, and the
+    /// next call searches from the head. (kvdb patch: see PATCHED.md.)
+    pub fn get_or_insert_from<'a: 'g, 'g>(
+        &'a self,
+        key: K,
+        value: V,
+        finger: &mut Finger<'g, K, V>,
+        guard: &'g Guard,
+    ) -> RefEntry<'a, K, V> {
+        self.check_guard(guard);
+        let height = self.random_height();
+        let search = self.search_position_from(&key, height, finger, guard);
+        if search.found.is_some() {
+            finger.top = 0;
+            return self.get_or_insert(key, value, guard);
+        }
+        // SAFETY: as in `insert_internal`: the node is allocated for
+        // `height` with a count of two (the entry returned and the link at
+        // level 0), its key and value written before anything can reach
+        // it, and it is published by the compare-exchange at level 0 from
+        // the search's successor, which succeeds only if that successor is
+        // still the predecessor's next node: the node is then linked
+        // between the two, in order. If the exchange fails, nothing but
+        // this function ever saw the node: its key and value are moved out
+        // and its memory freed without dropping them, and the general path
+        // inserts them. The levels above are linked by `build_tower`, as
+        // `insert_internal` links them. The nodes put in `finger` are the
+        // new node, linked at those levels (kept only if `build_tower`
+        // linked every level from this search), and the predecessors the
+        // search passed: all reached under `guard`, which lives for `'g`,
+        // so they stay allocated as long as the finger holds them.
+        unsafe {
+            let n = Node::<K, V>::alloc(height, 2);
+            ptr::addr_of_mut!((*n).key).write(key);
+            ptr::addr_of_mut!((*n).value).write(value);
+            let node = Shared::<Node<K, V>>::from(n as *const _);
+            let n: &'a Node<K, V> = &*n;
+            self.hot_data.len.fetch_add(1, Ordering::Relaxed);
+            n.tower[0].store(search.right[0], Ordering::Relaxed);
+            if search.left[0][0]
+                .compare_exchange(
+                    search.right[0],
+                    node,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                    guard,
+                )
+                .is_err()
+            {
+                self.hot_data.len.fetch_sub(1, Ordering::Relaxed);
+                let key = ptr::read(&n.key);
+                let value = ptr::read(&n.value);
+                Node::dealloc(node.as_raw() as *mut Node<K, V>);
+                finger.top = 0;
+                return self.get_or_insert(key, value, guard);
+            }
+            let entry = RefEntry {
+                parent: self,
+                node: n,
+            };
+            if self.build_tower(n, node, height, search, guard) {
+                for level in 0..height {
+                    finger.nodes[level] = Some(n);
+                }
+            } else {
+                finger.top = 0;
+            }
+            entry
+        }
+    }
+
+    /// Whether every level of the list is in ascending key order and
+    /// holds only nodes whose towers reach it, and how many nodes each
+    /// level holds, from level 0 up (for tests of the list's structure;
+    /// nodes being removed count as they stand). (kvdb patch: see
+    /// PATCHED.md.)
+    #[doc(hidden)]
+    pub fn level_sizes_if_ordered(&self, guard: &Guard) -> Option<Vec<usize>> {
+        self.check_guard(guard);
+        let mut sizes = Vec::new();
+        for level in 0..MAX_HEIGHT {
+            let mut count = 0;
+            let mut last: Option<&Node<K, V>> = None;
+            let mut curr = self.head[level].load(Ordering::Acquire, guard);
+            // SAFETY: every node reached through the list's links under
+            // `guard` stays allocated while the guard lives.
+            while let Some(c) = unsafe { curr.as_ref() } {
+                if c.height() <= level || last.is_some_and(|l| l.key >= c.key) {
+                    return None;
+                }
+                count += 1;
+                last = Some(c);
+                curr = c.tower[level].load(Ordering::Acquire, guard);
+            }
+            if count == 0 {
+                break;
+            }
+            sizes.push(count);
+        }
+        Some(sizes)
+    }
+
     /// Finds an entry with the specified key, or inserts a new `key`-`value` pair if none exist.
     pub fn get_or_insert(&self, key: K, value: V, guard: &Guard) -> RefEntry<'_, K, V> {
         self.insert_internal(key, || value, |_| false, guard)
@@ -959,6 +1070,139 @@ where
         }
     }
 
+    /// `search_position` for a node of tower height `height`, starting
+    /// from `finger` (see `get_or_insert_from`): the adjacent nodes are
+    /// found at every level below `height` (and any above it the search
+    /// passes); the path is recorded in `finger`. (kvdb patch: see
+    /// PATCHED.md.)
+    fn search_position_from<'g>(
+        &'g self,
+        key: &K,
+        height: usize,
+        finger: &mut Finger<'g, K, V>,
+        guard: &'g Guard,
+    ) -> Position<'g, K, V> {
+        if !ptr::eq(finger.list, self) {
+            finger.list = self;
+            finger.top = 0;
+        }
+        // SAFETY: as in `search_upper_bound_from`: every node dereferenced
+        // is one this search, or an earlier one under a guard that lives
+        // for `'g`, reached through the list's links, so the guard keeps
+        // it allocated. Starting a level's walk from any node linked at
+        // that level whose key is below `key` finds the same adjacent
+        // nodes as a walk from the head (the level is a sorted list); a
+        // node no longer linked there has that level's pointer marked,
+        // which restarts the search from the head.
+        unsafe {
+            'search: loop {
+                let mut result = Position {
+                    found: None,
+                    left: [&*self.head; MAX_HEIGHT],
+                    right: [Shared::null(); MAX_HEIGHT],
+                };
+                // The lowest level at or above the new tower's top whose
+                // node in the finger is below the key (the head is below
+                // every key).
+                let below = |n: Option<&Node<K, V>>| n.map_or(true, |n| n.key < *key);
+                let start =
+                    (finger.lowest.max(height - 1)..finger.top).find(|&l| below(finger.nodes[l]));
+                let mut level;
+                let mut pred_node: Option<&'g Node<K, V>> = None;
+                let mut pred: &'g Tower<K, V> = &self.head;
+                match start {
+                    Some(l) => {
+                        level = l + 1;
+                        if let Some(n) = finger.nodes[l] {
+                            pred_node = Some(n);
+                            pred = &n.tower;
+                        }
+                    }
+                    None => {
+                        level = self.hot_data.max_height.load(Ordering::Relaxed);
+                        while level >= 1
+                            && self.head[level - 1]
+                                .load(Ordering::Relaxed, guard)
+                                .is_null()
+                        {
+                            level -= 1;
+                        }
+                        // The new tower may rise above every other.
+                        level = level.max(height);
+                    }
+                }
+                let walked_from = level;
+
+                while level >= 1 {
+                    level -= 1;
+
+                    // Below where a search from the finger started, the
+                    // finger's node at this level, when it is below the
+                    // key, is at or after the predecessor the level above
+                    // found, for keys arriving in ascending order.
+                    if start.is_some()
+                        && level + 1 < walked_from
+                        && level >= finger.lowest
+                        && level < finger.top
+                    {
+                        if let Some(n) = finger.nodes[level] {
+                            if n.key < *key {
+                                pred_node = Some(n);
+                                pred = &n.tower;
+                            }
+                        }
+                    }
+
+                    let mut curr = pred[level].load_consume(guard);
+                    if curr.tag() == 1 {
+                        finger.top = 0;
+                        continue 'search;
+                    }
+
+                    while let Some(c) = curr.as_ref() {
+                        let succ = c.tower[level].load_consume(guard);
+
+                        if succ.tag() == 1 {
+                            if let Some(c) = self.help_unlink(&pred[level], c, succ, guard) {
+                                curr = c;
+                                continue;
+                            } else {
+                                finger.top = 0;
+                                continue 'search;
+                            }
+                        }
+
+                        match c.key.cmp(key) {
+                            cmp::Ordering::Greater => break,
+                            cmp::Ordering::Equal => {
+                                result.found = Some(c);
+                                break;
+                            }
+                            cmp::Ordering::Less => {}
+                        }
+
+                        pred = &c.tower;
+                        pred_node = Some(c);
+                        curr = succ;
+                    }
+
+                    result.left[level] = pred;
+                    result.right[level] = curr;
+                    finger.nodes[level] = pred_node;
+                }
+                // Every level below `walked_from` now holds this search's
+                // node; above it, from a search from the head, none.
+                finger.top = match start {
+                    Some(_) => finger.top.max(walked_from),
+                    None => walked_from,
+                };
+                finger.lowest = 0;
+
+                return result;
+            }
+        }
+    }
+
     /// Searches for a key in the skip list and returns a list of all adjacent nodes.
     fn search_position<'a, Q>(&'a self, key: &Q, guard: &'a Guard) -> Position<'a, K, V>
     where
@@ -1180,6 +1424,29 @@ where
                 node: n,
             };
 
+            self.build_tower(n, node, height, search, guard);
+
+            // Finally, return the new entry.
+            entry
+        }
+    }
+
+    /// Links the node `n` (`node`), already installed at level 0 and of
+    /// tower height `height`, at the levels above it, from the search
+    /// that installed it. Returns whether every level was linked from that
+    /// search, with no new search and no early stop. (kvdb patch: moved
+    /// here from `insert_internal`, which it ends, unchanged, so that
+    /// `get_or_insert_from` ends the same way; see PATCHED.md.)
+    unsafe fn build_tower<'a>(
+        &'a self,
+        n: &'a Node<K, V>,
+        node: Shared<'a, Node<K, V>>,
+        height: usize,
+        mut search: Position<'a, K, V>,
+        guard: &'a Guard,
+    ) -> bool {
+        let mut clean = true;
+        unsafe {
             // Build the rest of the tower above level 0.
             'build: for level in 1..height {
                 loop {
@@ -1195,6 +1462,7 @@ where
                     // removing the node we've just inserted. In that case, let's just stop
                     // building the tower.
                     if next.tag() == 1 {
+                        clean = false;
                         break 'build;
                     }
 
@@ -1217,6 +1485,7 @@ where
                     // is completely optional. Only the lowest level really matters, and all the
                     // higher levels are there just to make searching faster.
                     if succ.as_ref().map(|s| &s.key) == Some(&n.key) {
+                        clean = false;
                         search = self.search_position(&n.key, guard);
                         continue;
                     }
@@ -1229,6 +1498,7 @@ where
                         .compare_exchange(next, succ, Ordering::SeqCst, Ordering::SeqCst, guard)
                         .is_err()
                     {
+                        clean = false;
                         break 'build;
                     }
 
@@ -1257,6 +1527,7 @@ where
                     // any invariants. Note that building higher levels is completely optional.
                     // Only the lowest level really matters, and all the higher levels are there
                     // just to make searching faster.
+                    clean = false;
                     search = self.search_position(&n.key, guard);
                 }
             }
@@ -1269,12 +1540,11 @@ where
             // level.
             // TODO(Amanieu): can we use relaxed ordering here?
             if n.tower[height - 1].load(Ordering::SeqCst, guard).tag() == 1 {
+                clean = false;
                 self.search_bound(Bound::Included(&n.key), false, guard);
             }
-
-            // Finally, return the new entry.
-            entry
         }
+        clean
     }
 }
 

@@ -173,7 +173,9 @@ impl KeyIndex {
     /// Puts `chain`, made by [`Self::new_chain`] for a key the index does
     /// not hold, in the hash table (its newest version becomes the slot's
     /// hint) and counts it held. Until [`Self::link_ordered`] links it too,
-    /// point lookups find it and scans do not. Callers hold the write lock.
+    /// point lookups find it and scans do not. Callers hold the write lock,
+    /// or act for its holder while it changes neither structure (the sorted
+    /// load's second thread, as for [`Self::link_ordered`]).
     pub(crate) fn hold_in_points(&self, chain: &ChainRef, guard: &Guard) {
         self.points.insert(chain, guard);
         self.held.fetch_add(1, Ordering::Relaxed);
@@ -184,9 +186,23 @@ impl KeyIndex {
     /// that holder makes nothing else change the skiplist (the sorted
     /// load's linking thread: the writer inserts only into the hash table
     /// meanwhile).
-    pub(crate) fn link_ordered(&self, chain: ChainRef, guard: &Guard) {
+    ///
+    /// The search for the key's place starts where the last link under the
+    /// same guard left `finger`: for keys linked in ascending order, at
+    /// the key's predecessor on every level, so that a link reads a node
+    /// or two per level of its tower instead of descending the whole list
+    /// (`SkipList::get_or_insert_from`). Keys in any other order are linked
+    /// as correctly, at the cost of a longer search.
+    pub(crate) fn link_ordered<'g>(
+        &'g self,
+        chain: ChainRef,
+        finger: &mut Finger<'g, OrderedKey, ()>,
+        guard: &'g Guard,
+    ) {
         let addr = chain.addr();
-        let entry = self.map.get_or_insert(OrderedKey::new(chain), (), guard);
+        let entry = self
+            .map
+            .get_or_insert_from(OrderedKey::new(chain), (), finger, guard);
         debug_assert_eq!(
             entry.key().chain().addr(),
             addr,
@@ -554,6 +570,153 @@ mod tests {
             }
         }
         assert!(searches_from_a_finger > 1000);
+    }
+
+    /// Chains for `keys`, held in the hash table and linked into the
+    /// skiplist in the order given, each link starting from one finger.
+    fn link_all_from_a_finger(index: &KeyIndex, keys: &[Vec<u8>], guard: &Guard) -> Vec<ChainRef> {
+        let mut finger = Finger::new();
+        keys.iter()
+            .map(|k| {
+                let chain = index.new_chain(k);
+                index.hold_in_points(&chain, guard);
+                index.link_ordered(chain.clone(), &mut finger, guard);
+                chain
+            })
+            .collect()
+    }
+
+    /// Asserts that every level of the skiplist is in key order and that
+    /// a search from the head finds each of `keys`, and only those.
+    fn assert_well_formed_holding(index: &KeyIndex, keys: &[Vec<u8>], guard: &Guard) {
+        let levels = index
+            .map
+            .level_sizes_if_ordered(guard)
+            .expect("every level in key order, of nodes that reach it");
+        assert_eq!(levels[0], keys.len(), "level 0 holds every key");
+        assert_eq!(index.nodes(), keys.len());
+        for k in keys {
+            let found = index.seek(true, Bound::Included(k), guard).map(|e| {
+                let key = e.key().chain().key().to_vec();
+                e.release(guard);
+                key
+            });
+            assert_eq!(found.as_deref(), Some(&k[..]), "a search finds {k:?}");
+        }
+    }
+
+    #[test]
+    fn keys_linked_in_ascending_order_from_a_finger_build_a_sound_skiplist() {
+        let index = KeyIndex::new(Space::User);
+        let guard = epoch::pin();
+        let keys: Vec<Vec<u8>> = (0..20_000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        link_all_from_a_finger(&index, &keys, &guard);
+        assert_well_formed_holding(&index, &keys, &guard);
+        let levels = index.map.level_sizes_if_ordered(&guard).unwrap();
+        // Towers as tall as an insert from the head builds: about half the
+        // nodes of each level reach the next.
+        assert!(
+            (7_000..13_000).contains(&levels[1]),
+            "level 1 holds {} nodes of 20,000",
+            levels[1]
+        );
+        assert!(levels.len() >= 10, "{} levels", levels.len());
+    }
+
+    #[test]
+    fn keys_linked_in_any_order_from_a_finger_build_a_sound_skiplist() {
+        let index = KeyIndex::new(Space::User);
+        let guard = epoch::pin();
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut keys: Vec<Vec<u8>> = (0..5_000u32)
+            .map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng.to_be_bytes()[..3].to_vec()
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        // Runs that ascend, then jump back: the finger's nodes are then
+        // above the key, and the search must start lower or at the head.
+        let mut order = keys.clone();
+        order.rotate_left(keys.len() / 3);
+        order[..keys.len() / 2].reverse();
+        link_all_from_a_finger(&index, &order, &guard);
+        assert_well_formed_holding(&index, &keys, &guard);
+    }
+
+    #[test]
+    fn links_from_a_finger_whose_nodes_were_removed_still_land_in_order() {
+        let index = KeyIndex::new(Space::User);
+        let guard = epoch::pin();
+        let key = |i: u32| i.to_be_bytes().to_vec();
+        let mut finger = Finger::new();
+        let mut held = Vec::new();
+        for i in (0..3_000).step_by(2) {
+            let chain = index.new_chain(&key(i));
+            index.hold_in_points(&chain, &guard);
+            index.link_ordered(chain.clone(), &mut finger, &guard);
+            held.push(chain);
+            // Every few links, the last key linked (the finger's node at
+            // every level of its tower) and one before it are removed, and
+            // a key between them linked from the same finger.
+            if i % 10 == 8 {
+                let last = held.pop().unwrap();
+                assert!(index.remove(&last, &guard));
+                let earlier = held.remove(held.len() - 2);
+                assert!(index.remove(&earlier, &guard));
+                let between = index.new_chain(&key(i - 3));
+                index.hold_in_points(&between, &guard);
+                index.link_ordered(between.clone(), &mut finger, &guard);
+                held.push(between);
+            }
+        }
+        let mut keys: Vec<Vec<u8>> = held.iter().map(|c| c.key().to_vec()).collect();
+        keys.sort();
+        assert_well_formed_holding(&index, &keys, &guard);
+    }
+
+    #[test]
+    fn readers_see_keys_linked_from_a_finger_in_order_while_linking_goes_on() {
+        let index = KeyIndex::new(Space::User);
+        let keys: Vec<Vec<u8>> = (0..30_000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut passes = 0;
+                while !done.load(Ordering::Acquire) || passes == 0 {
+                    let guard = epoch::pin();
+                    let mut seen = 0usize;
+                    let mut last: Option<Vec<u8>> = None;
+                    let mut at = index.borrow_at(true, Bound::Unbounded, &guard);
+                    while let Some(entry) = at {
+                        let k = entry.key().chain().key().to_vec();
+                        assert!(last.as_ref().is_none_or(|l| *l < k), "a scan in order");
+                        last = Some(k);
+                        seen += 1;
+                        at = entry.next();
+                    }
+                    assert!(seen <= keys.len());
+                    passes += 1;
+                }
+                passes
+            });
+            let mut guard = epoch::pin();
+            for batch in keys.chunks(1024) {
+                let mut finger = Finger::new();
+                for k in batch {
+                    let chain = index.new_chain(k);
+                    index.hold_in_points(&chain, &guard);
+                    index.link_ordered(chain, &mut finger, &guard);
+                }
+                guard.repin();
+            }
+            done.store(true, Ordering::Release);
+            assert!(reader.join().unwrap() > 0);
+        });
+        assert_well_formed_holding(&index, &keys, &epoch::pin());
     }
 
     #[test]

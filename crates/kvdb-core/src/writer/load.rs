@@ -3,19 +3,22 @@
 //! Opening a database rebuilds its store from a snapshot file, whose keys
 //! are distinct and in ascending order. Into an empty store every one of
 //! them is new, so no insert has to search for an existing record, and the
-//! two structures a key goes into can be filled apart: the holder of the
-//! write lock builds each record (its chain and first version) and puts it
-//! in the hash table, while a second thread links the same records into the
-//! skiplist, in key order, a batch behind. Each key's skiplist insert, about
-//! a third of a load's time on one thread, leaves the writer's path; and the
-//! nodes, allocated one after another on their own thread, lie in memory in
-//! key order, the order in which scans visit them.
+//! work splits in two: the holder of the write lock reads the entries and
+//! builds each record (its chain and first version), while a second thread,
+//! a batch behind, puts the same records in the hash table and links them
+//! into the skiplist, in key order. Each skiplist link starts where the
+//! last one ended (the keys ascend), so it reads a node or two per level
+//! instead of descending the list; the nodes, allocated one after another
+//! on their own thread, lie in memory in key order, the order in which
+//! scans visit them. While the load runs, nothing else changes either
+//! structure: the holder of the write lock waits for the second thread
+//! before it returns.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use crossbeam_epoch as epoch;
+use crossbeam_skiplist::base::Finger;
 
 use super::{Op, Writer};
 use crate::chain::ChainRef;
@@ -27,9 +30,8 @@ use crate::prepared::Applied;
 const HANDOFF: usize = 1024;
 /// Hand-offs that may wait for the linking thread before the writer does.
 const HANDOFFS_QUEUED: usize = 4;
-/// Operations read ahead of the one applied, so that each key's hash slot
-/// is loaded a few keys before it is written (a cache miss per key,
-/// overlapped with the others).
+/// Records whose hash slots are loaded ahead of the one written (a cache
+/// miss per key, overlapped with the others).
 const LOOKAHEAD: usize = 8;
 
 impl Writer<'_> {
@@ -81,9 +83,7 @@ impl Writer<'_> {
                 .spawn_scoped(scope, move || {
                     let mut guard = epoch::pin();
                     for records in receiver {
-                        for chain in records {
-                            index.link_ordered(chain, &guard);
-                        }
+                        hold_and_link(index, records, &guard);
                         guard.repin();
                     }
                 });
@@ -119,19 +119,11 @@ impl Writer<'_> {
     ) -> Result<(), CoreError> {
         let index = &self.shared.index;
         let mut guard = epoch::pin();
-        let mut ops = ops.into_iter();
-        // Each key lands in a random hash slot: a cache miss, started as
-        // the key enters this window, LOOKAHEAD keys before it is written.
-        let mut window: VecDeque<(Op<'k>, Option<u32>)> = VecDeque::with_capacity(LOOKAHEAD + 1);
         let mut previous: Option<&'k [u8]> = None;
         let mut totals = Totals::default();
+        let mut ops = ops.into_iter();
         let outcome = loop {
-            while window.len() <= LOOKAHEAD {
-                let Some(item) = ops.next() else { break };
-                index.prefetch_point(item.0.key(), &guard);
-                window.push_back(item);
-            }
-            let Some((op, access)) = window.pop_front() else {
+            let Some((op, access)) = ops.next() else {
                 break Ok(());
             };
             let key = op.key();
@@ -152,7 +144,6 @@ impl Writer<'_> {
                     if let Some(word) = access {
                         chain.access().store(word, Ordering::Relaxed);
                     }
-                    index.hold_in_points(&chain, &guard);
                     linking.push(chain);
                     totals.puts += 1;
                     totals.bytes += pushed.bytes;
@@ -166,6 +157,26 @@ impl Writer<'_> {
         };
         totals.count_in(self);
         outcome
+    }
+}
+
+/// Puts `records` (new chains, in ascending key order, each with its first
+/// version) in the hash table and links them into the skiplist. Each key
+/// lands in a random hash slot: a cache miss, started [`LOOKAHEAD`] keys
+/// before the slot is written, so that the misses overlap.
+fn hold_and_link(index: &KeyIndex, records: Vec<ChainRef>, guard: &epoch::Guard) {
+    for chain in records.iter().take(LOOKAHEAD) {
+        index.prefetch_point(chain.key(), guard);
+    }
+    for (i, chain) in records.iter().enumerate() {
+        if let Some(ahead) = records.get(i + LOOKAHEAD) {
+            index.prefetch_point(ahead.key(), guard);
+        }
+        index.hold_in_points(chain, guard);
+    }
+    let mut finger = Finger::new();
+    for chain in records {
+        index.link_ordered(chain, &mut finger, guard);
     }
 }
 
@@ -220,10 +231,7 @@ impl Linking<'_> {
             None => Some(records),
         };
         if let Some(records) = unsent {
-            let guard = epoch::pin();
-            for chain in records {
-                self.index.link_ordered(chain, &guard);
-            }
+            hold_and_link(self.index, records, &epoch::pin());
         }
     }
 }
