@@ -81,6 +81,7 @@ mod unlink;
 mod version;
 mod view;
 mod writer;
+mod writer_count;
 
 pub use access::{
     LFU_DECAY_UNITS, LFU_INIT, LFU_LOG_FACTOR, LFU_UNIT, LRU_UNIT, Tracking, access_age,

@@ -18,6 +18,7 @@ use crossbeam_skiplist::base::{Entry, Finger, RefEntry, SkipList};
 
 use crate::chain::{ChainBorrow, ChainRef};
 use crate::space::Space;
+use crate::writer_count::WriterCount;
 pub(crate) use ordered_key::{Among, OrderedKey};
 use points::PointIndex;
 
@@ -28,7 +29,7 @@ pub(crate) struct KeyIndex {
     space: Space,
     /// Chains held. The skiplist's own count includes, for a moment under
     /// the write lock, the twin of a chain being moved.
-    held: AtomicUsize,
+    held: WriterCount,
     /// Keys inserted one by one (each node allocated wherever the allocator
     /// had room), ever.
     inserted: AtomicUsize,
@@ -47,7 +48,7 @@ impl KeyIndex {
             map: SkipList::new(epoch::default_collector().clone()),
             points: PointIndex::new(),
             space,
-            held: AtomicUsize::new(0),
+            held: WriterCount::new(0),
             inserted: AtomicUsize::new(0),
             ordered: AtomicUsize::new(0),
             moved: AtomicBool::new(false),
@@ -157,7 +158,7 @@ impl KeyIndex {
         let inserted = chain.same(&fresh);
         if inserted {
             self.points.insert(&chain, guard);
-            self.held.fetch_add(1, Ordering::Relaxed);
+            self.held.add(1);
         }
         (chain, inserted)
     }
@@ -178,7 +179,7 @@ impl KeyIndex {
     /// load's second thread, as for [`Self::link_ordered`]).
     pub(crate) fn hold_in_points(&self, chain: &ChainRef, guard: &Guard) {
         self.points.insert(chain, guard);
-        self.held.fetch_add(1, Ordering::Relaxed);
+        self.held.add(1);
     }
 
     /// Links `chain` in the skiplist, for a key the skiplist does not hold.
@@ -227,7 +228,7 @@ impl KeyIndex {
                 self.points.remove(chain, guard);
                 entry.release(guard);
                 chain.mark_removed();
-                self.held.fetch_sub(1, Ordering::Relaxed);
+                self.held.sub(1);
                 true
             }
             None => false,
@@ -245,7 +246,7 @@ impl KeyIndex {
     pub(crate) fn detach(&self, chain: &ChainRef, guard: &Guard) {
         self.points.remove(chain, guard);
         chain.mark_removed();
-        self.held.fetch_sub(1, Ordering::Relaxed);
+        self.held.sub(1);
     }
 
     /// Unlinks the node of `chain`, detached by [`Self::detach`], unless it
@@ -473,7 +474,7 @@ impl KeyIndex {
 
     /// The number of chains held.
     pub(crate) fn len(&self) -> usize {
-        self.held.load(Ordering::Relaxed)
+        self.held.get()
     }
 
     /// The number of nodes linked in the skiplist (chains held, detached

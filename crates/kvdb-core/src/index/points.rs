@@ -34,12 +34,13 @@
 //! the epoch collector.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_epoch::{self as epoch, Guard, Owned};
 
 use crate::chain::{ChainBorrow, ChainRef};
 use crate::huge::{Zeroable, ZeroedArray};
+use crate::writer_count::WriterCount;
 
 const EMPTY: u64 = 0;
 const TOMBSTONE: u64 = 1;
@@ -80,7 +81,7 @@ struct Table {
 /// (tests check that retired tables are freed); empty otherwise. Per index,
 /// so that tests running side by side do not see each other's tables.
 #[derive(Clone, Default)]
-struct LiveTables(#[cfg(test)] std::sync::Arc<AtomicUsize>);
+struct LiveTables(#[cfg(test)] std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
 impl LiveTables {
     #[cfg(test)]
@@ -187,9 +188,9 @@ impl Table {
 pub(crate) struct PointIndex {
     table: epoch::Atomic<Table>,
     /// Chains in the table.
-    len: AtomicUsize,
+    len: WriterCount,
     /// Slots not empty (chains and tombstones): what bounds probe length.
-    used: AtomicUsize,
+    used: WriterCount,
     hasher: foldhash::fast::FixedState,
     live: LiveTables,
 }
@@ -215,8 +216,8 @@ impl PointIndex {
         let live = LiveTables::default();
         Self {
             table: epoch::Atomic::new(Table::new(MIN_CAPACITY, true, 0, live.clone())),
-            len: AtomicUsize::new(0),
-            used: AtomicUsize::new(0),
+            len: WriterCount::new(0),
+            used: WriterCount::new(0),
             hasher: foldhash::fast::FixedState::with_seed(seed),
             live,
         }
@@ -388,18 +389,14 @@ impl PointIndex {
         let addr = chain.addr();
         let mut table = self.current(guard);
         let needs_untagged = table.tagged && !addr_fits(addr);
-        if needs_untagged || (self.used.load(Ordering::Relaxed) + 1) * 4 > table.capacity() * 3 {
-            self.rebuild(
-                self.len.load(Ordering::Relaxed) + 1,
-                table.tagged && !needs_untagged,
-                guard,
-            );
+        if needs_untagged || (self.used.get() + 1) * 4 > table.capacity() * 3 {
+            self.rebuild(self.len.get() + 1, table.tagged && !needs_untagged, guard);
             table = self.current(guard);
         }
         if table.place(addr, self.hash(chain.key()), chain.head_addr(guard)) {
-            self.used.fetch_add(1, Ordering::Relaxed);
+            self.used.add(1);
         }
-        self.len.fetch_add(1, Ordering::Relaxed);
+        self.len.add(1);
     }
 
     /// Records `chain`'s current head version as its slot's hint, after the
@@ -419,7 +416,7 @@ impl PointIndex {
             return false;
         };
         slot.entry.store(TOMBSTONE, Ordering::Release);
-        let len = self.len.fetch_sub(1, Ordering::Relaxed) - 1;
+        let len = self.len.sub(1);
         // Shrink (and shed tombstones) once less than an eighth full, so
         // memory follows mass deletions down. Growing at three quarters
         // keeps the two thresholds far apart.
@@ -436,7 +433,7 @@ impl PointIndex {
     /// bytes freed. Writer only.
     pub(crate) fn shrink_to_fit(&self, guard: &Guard) -> usize {
         let table = self.current(guard);
-        let len = self.len.load(Ordering::Relaxed);
+        let len = self.len.get();
         let fitting = Table::capacity_for(rebuilt_capacity(len));
         if fitting >= table.capacity() {
             return 0;
@@ -450,7 +447,7 @@ impl PointIndex {
     /// (before loading a snapshot). Writer only.
     pub(crate) fn reserve(&self, additional: usize, guard: &Guard) {
         let table = self.current(guard);
-        let needed = self.len.load(Ordering::Relaxed) + additional;
+        let needed = self.len.get() + additional;
         if needed * 4 > table.capacity() * 3 {
             self.rebuild(needed, table.tagged, guard);
         }
@@ -481,7 +478,7 @@ impl PointIndex {
             new.place(addr, self.hash(chain.key()), hint);
             placed += 1;
         }
-        self.used.store(placed, Ordering::Relaxed);
+        self.used.set(placed);
         let previous = self.table.swap(Owned::new(new), Ordering::AcqRel, guard);
         // SAFETY: `previous` is no longer reachable from `self.table`;
         // readers still using it are pinned, and the collector waits for them.
@@ -502,11 +499,11 @@ impl PointIndex {
     /// addresses only to a program that asks for them.)
     pub(crate) fn growth(&self, additional: usize) -> usize {
         let capacity = self.current(&epoch::pin()).capacity();
-        let used = self.used.load(Ordering::Relaxed);
+        let used = self.used.get();
         if additional == 0 || (used + additional) * 4 <= capacity * 3 {
             return 0; // no insert can pass the threshold
         }
-        let len = self.len.load(Ordering::Relaxed);
+        let len = self.len.get();
         let largest = rebuilt_capacity(len + additional)
             .next_power_of_two()
             .max(MIN_CAPACITY);
@@ -519,7 +516,7 @@ impl PointIndex {
     /// for the chains left).
     pub(crate) fn shrink(&self, removed: usize) -> usize {
         let mut capacity = self.current(&epoch::pin()).capacity();
-        let mut len = self.len.load(Ordering::Relaxed);
+        let mut len = self.len.get();
         let before = capacity;
         let last = len.saturating_sub(removed);
         while capacity > MIN_CAPACITY {
