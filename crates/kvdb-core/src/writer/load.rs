@@ -89,13 +89,13 @@ impl Writer<'_> {
                 });
             let mut linking = Linking {
                 index,
-                // Without a thread, the records are linked here.
+                // Without a thread, the records are held and linked here.
                 sender: linker.as_ref().ok().map(|_| sender),
                 pending: Vec::with_capacity(HANDOFF),
             };
             let loaded = self.load_ops(seq, ops, &mut linking);
-            // Everything put in the hash table is linked before the
-            // thread is joined, whether the load succeeded or not.
+            // Every record built is in both structures before the thread
+            // is joined, whether the load succeeded or not.
             drop(linking);
             if let Ok(linker) = linker
                 && let Err(panic) = linker.join()
@@ -204,8 +204,8 @@ impl Totals {
     }
 }
 
-/// Hands records, in batches, to the linking thread, or links them on this
-/// thread if there is none. Dropping it hands off what is left, and closes
+/// Hands records, in batches, to the linking thread, or holds and links
+/// them on this thread if there is none. Dropping it hands off what is left, and closes
 /// the channel, which ends the thread's loop.
 struct Linking<'a> {
     index: &'a KeyIndex,
@@ -224,8 +224,8 @@ impl Linking<'_> {
 
     fn hand_off(&self, records: Vec<ChainRef>) {
         // A send fails only if the thread is gone (it panicked, and the
-        // load will report it): link here, so that no held record is left
-        // out of the skiplist.
+        // load will report it): hold and link here, so that no record built
+        // is left out of the index.
         let unsent = match &self.sender {
             Some(sender) => sender.send(records).err().map(|e| e.0),
             None => Some(records),
@@ -251,7 +251,7 @@ mod tests {
     use crate::space::Space;
 
     #[test]
-    fn without_a_linking_thread_records_are_linked_on_this_one() {
+    fn without_a_linking_thread_records_are_held_and_linked_on_this_one() {
         let index = KeyIndex::new(Space::User);
         let mut linking = Linking {
             index: &index,
@@ -263,8 +263,12 @@ mod tests {
             linking.push(index.new_chain(format!("{i:06}").as_bytes()));
         }
         assert_eq!(index.nodes(), HANDOFF, "one full hand-off linked");
+        assert_eq!(index.len(), HANDOFF, "and held in the hash table");
         drop(linking);
         assert_eq!(index.nodes(), n, "the rest linked when dropped");
+        assert_eq!(index.len(), n);
+        let guard = epoch::pin();
+        assert!((0..n).all(|i| index.lookup(format!("{i:06}").as_bytes(), &guard).is_some()));
     }
 
     #[test]
@@ -280,5 +284,6 @@ mod tests {
         linking.push(index.new_chain(b"a"));
         drop(linking);
         assert_eq!(index.nodes(), 1);
+        assert!(index.lookup(b"a", &epoch::pin()).is_some());
     }
 }
