@@ -335,18 +335,18 @@ fn a_shell_opened_with_a_memory_limit_evicts_by_its_policy() {
 
 #[test]
 fn a_bad_memory_limit_or_policy_is_refused_naming_it() {
-    let o = kvdb(&["shell", "--memory-limit", "12Q"], "");
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("\"12Q\" is not a byte count"),
-        "{}",
-        stderr(&o)
-    );
-    let o = kvdb(&["shell", "--eviction", "allkeys-mru"], "");
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("\"allkeys-mru\" is not one of noeviction, allkeys-lru"),
-        "{}",
-        stderr(&o)
-    );
+    for (args, says) in [
+        (
+            ["shell", "--memory-limit", "12Q"],
+            "\"12Q\" is not a byte count",
+        ),
+        (
+            ["shell", "--eviction", "allkeys-mru"],
+            "\"allkeys-mru\" is not one of noeviction, allkeys-lru",
+        ),
+    ] {
+        let o = kvdb(&args, "");
+        assert!(!o.status.success(), "{args:?} refused");
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
 }

@@ -573,17 +573,26 @@ mod tests {
         assert!(searches_from_a_finger > 1000);
     }
 
+    /// A new chain for `key`, held in the hash table and linked into the
+    /// skiplist from `finger`, as a sorted load puts it in both.
+    fn hold_and_link_from<'g>(
+        index: &'g KeyIndex,
+        key: &[u8],
+        finger: &mut Finger<'g, OrderedKey, ()>,
+        guard: &'g Guard,
+    ) -> ChainRef {
+        let chain = index.new_chain(key);
+        index.hold_in_points(&chain, guard);
+        index.link_ordered(chain.clone(), finger, guard);
+        chain
+    }
+
     /// Chains for `keys`, held in the hash table and linked into the
     /// skiplist in the order given, each link starting from one finger.
     fn link_all_from_a_finger(index: &KeyIndex, keys: &[Vec<u8>], guard: &Guard) -> Vec<ChainRef> {
         let mut finger = Finger::new();
         keys.iter()
-            .map(|k| {
-                let chain = index.new_chain(k);
-                index.hold_in_points(&chain, guard);
-                index.link_ordered(chain.clone(), &mut finger, guard);
-                chain
-            })
+            .map(|k| hold_and_link_from(index, k, &mut finger, guard))
             .collect()
     }
 
@@ -656,10 +665,7 @@ mod tests {
         let mut finger = Finger::new();
         let mut held = Vec::new();
         for i in (0..3_000).step_by(2) {
-            let chain = index.new_chain(&key(i));
-            index.hold_in_points(&chain, &guard);
-            index.link_ordered(chain.clone(), &mut finger, &guard);
-            held.push(chain);
+            held.push(hold_and_link_from(&index, &key(i), &mut finger, &guard));
             // Every few links, the last key linked (the finger's node at
             // every level of its tower) and one before it are removed, and
             // a key between them linked from the same finger.
@@ -668,10 +674,7 @@ mod tests {
                 assert!(index.remove(&last, &guard));
                 let earlier = held.remove(held.len() - 2);
                 assert!(index.remove(&earlier, &guard));
-                let between = index.new_chain(&key(i - 3));
-                index.hold_in_points(&between, &guard);
-                index.link_ordered(between.clone(), &mut finger, &guard);
-                held.push(between);
+                held.push(hold_and_link_from(&index, &key(i - 3), &mut finger, &guard));
             }
         }
         let mut keys: Vec<Vec<u8>> = held.iter().map(|c| c.key().to_vec()).collect();
@@ -708,9 +711,7 @@ mod tests {
             for batch in keys.chunks(1024) {
                 let mut finger = Finger::new();
                 for k in batch {
-                    let chain = index.new_chain(k);
-                    index.hold_in_points(&chain, &guard);
-                    index.link_ordered(chain, &mut finger, &guard);
+                    hold_and_link_from(&index, k, &mut finger, &guard);
                 }
                 guard.repin();
             }
